@@ -1,0 +1,145 @@
+"""Inference backends: ONNX Runtime (CPU, CUDA) and PyTorch (CPU, CUDA).
+
+Both take normalised arrays and return the normalised fine LST; device choice is explicit:
+``auto`` prefers a usable GPU and says which device it picked, while ``cuda`` never falls
+back to the CPU silently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .errors import BackendError
+from .package import ModelPackage
+
+BACKENDS = ("onnxruntime", "torch")
+DEVICES = ("auto", "cpu", "cuda")
+
+ONNXRUNTIME_HINT = (
+    "Install ONNX Runtime into the Python that runs QGIS: on Linux `python3 -m pip install "
+    "--user onnxruntime`; on Windows, in the OSGeo4W Shell, `python -m pip install onnxruntime`; "
+    "on macOS `/Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install onnxruntime`. "
+    "For an NVIDIA GPU install `onnxruntime-gpu` instead. Then restart QGIS."
+)
+TORCH_HINT = (
+    "Install PyTorch into the Python that runs QGIS (`python3 -m pip install torch`, see "
+    "https://pytorch.org/get-started for the CUDA build), or choose the ONNX Runtime backend."
+)
+
+
+class Backend(Protocol):
+    device_description: str
+
+    def run(self, lst_norm: np.ndarray, guidance_norm: np.ndarray) -> np.ndarray: ...
+
+
+def _check_device(device: str) -> str:
+    device = {"gpu": "cuda"}.get(device.lower(), device.lower())
+    if device not in DEVICES:
+        raise BackendError(f"Device {device!r} is unknown; choose one of {', '.join(DEVICES)}.")
+    return device
+
+
+@dataclass
+class OnnxRuntimeBackend:
+    session: object
+    device_description: str
+
+    def run(self, lst_norm: np.ndarray, guidance_norm: np.ndarray) -> np.ndarray:
+        feeds = {"lst": np.ascontiguousarray(lst_norm, np.float32), "guidance": np.ascontiguousarray(guidance_norm, np.float32)}
+        return self.session.run(["lst_fine"], feeds)[0]
+
+
+def create_onnxruntime_backend(package: ModelPackage, device: str = "auto", threads: int | None = None) -> OnnxRuntimeBackend:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise BackendError(f"ONNX Runtime is not installed, so model {package.name!r} cannot run. {ONNXRUNTIME_HINT}") from exc
+    device = _check_device(device)
+    available = ort.get_available_providers()
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not has_cuda:
+        raise BackendError(
+            f"A GPU was requested but this ONNX Runtime ({ort.__version__}) has no CUDA provider "
+            f"(available: {', '.join(available)}). Install `onnxruntime-gpu` with a matching CUDA, "
+            f"or choose device 'cpu' or 'auto'."
+        )
+    want_cuda = device == "cuda" or (device == "auto" and has_cuda)
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(package.onnx_path), sess_options=options, providers=providers)
+    on_cuda = "CUDAExecutionProvider" in session.get_providers()
+    if device == "cuda" and not on_cuda:
+        raise BackendError(
+            "A GPU was requested but ONNX Runtime could not start its CUDA provider (driver or "
+            "CUDA/cuDNN libraries missing); choose device 'cpu' or 'auto', or fix the CUDA install."
+        )
+    if on_cuda:
+        description = "onnxruntime CUDA"
+    else:
+        description = f"onnxruntime CPU ({threads or 'default'} threads)"
+    return OnnxRuntimeBackend(session=session, device_description=description)
+
+
+@dataclass
+class TorchBackend:
+    model: object
+    device: object
+    device_description: str
+
+    def run(self, lst_norm: np.ndarray, guidance_norm: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            lst = torch.from_numpy(np.ascontiguousarray(lst_norm, np.float32)).to(self.device)
+            guidance = torch.from_numpy(np.ascontiguousarray(guidance_norm, np.float32)).to(self.device)
+            return self.model(lst, guidance).float().cpu().numpy()
+
+
+def create_torch_backend(package: ModelPackage, device: str = "auto", threads: int | None = None) -> TorchBackend:
+    try:
+        import torch
+
+        from .model import MoCoLSKConfig, MoCoLSKNet
+    except ImportError as exc:
+        raise BackendError(f"PyTorch is not installed, so the PyTorch backend cannot run. {TORCH_HINT}") from exc
+    device = _check_device(device)
+    if package.torch_weights_path is None:
+        raise BackendError(
+            f"Model package {package.name!r} has no PyTorch weights; use the ONNX Runtime backend "
+            f"or re-export the package with `python -m training export`."
+        )
+    has_cuda = torch.cuda.is_available()
+    if device == "cuda" and not has_cuda:
+        raise BackendError(
+            f"A GPU was requested but PyTorch {torch.__version__} sees no CUDA device; install a "
+            f"CUDA build of PyTorch, or choose device 'cpu' or 'auto'."
+        )
+    if threads:
+        torch.set_num_threads(int(threads))
+    target = torch.device("cuda" if device == "cuda" or (device == "auto" and has_cuda) else "cpu")
+    model = MoCoLSKNet(MoCoLSKConfig.from_dict(package.card.hyperparameters))
+    state = torch.load(package.torch_weights_path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    model = model.eval().to(target)
+    if target.type == "cuda":
+        description = f"torch CUDA ({torch.cuda.get_device_name(target)})"
+    else:
+        description = f"torch CPU ({torch.get_num_threads()} threads)"
+    return TorchBackend(model=model, device=target, device_description=description)
+
+
+def create_backend(package: ModelPackage, backend: str = "onnxruntime", device: str = "auto", threads: int | None = None) -> Backend:
+    """Open ``package`` on the chosen backend and device."""
+    if backend == "onnxruntime":
+        return create_onnxruntime_backend(package, device, threads)
+    if backend == "torch":
+        return create_torch_backend(package, device, threads)
+    raise BackendError(f"Backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}.")

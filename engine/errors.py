@@ -1,0 +1,21 @@
+"""Exceptions the engine raises; every message names the input at fault and the fix."""
+
+
+class EngineError(Exception):
+    """Base class of all errors a user can act on."""
+
+
+class PackageError(EngineError):
+    """A model package is missing, inconsistent or corrupted."""
+
+
+class BackendError(EngineError):
+    """An inference backend or device is unavailable."""
+
+
+class InputError(EngineError):
+    """An input raster, band, grid or unit does not fit the request."""
+
+
+class Cancelled(EngineError):
+    """The caller asked to stop; partial outputs have been removed."""

@@ -1,0 +1,72 @@
+"""Array-level downscaling with a model package: normalise, infer, de-normalise."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .backends import create_backend
+from .card import ModelCard
+from .errors import InputError
+from .package import ModelPackage, resolve_package
+
+
+class Downscaler:
+    """A model package opened on a backend, working in Kelvin and physical guidance units."""
+
+    def __init__(
+        self,
+        package: ModelPackage | str | Path,
+        backend: str = "onnxruntime",
+        device: str = "auto",
+        threads: int | None = None,
+    ):
+        self.package = package if isinstance(package, ModelPackage) else resolve_package(package)
+        self.backend = create_backend(self.package, backend, device, threads)
+        bands = self.card.guidance_bands
+        self._guidance_mean = np.array([b.mean for b in bands], np.float32)[:, None, None]
+        self._guidance_std = np.array([b.std for b in bands], np.float32)[:, None, None]
+
+    @property
+    def card(self) -> ModelCard:
+        return self.package.card
+
+    @property
+    def scale(self) -> int:
+        return self.card.scale
+
+    @property
+    def guidance_band_names(self) -> tuple[str, ...]:
+        return self.card.guidance_band_names
+
+    @property
+    def device_description(self) -> str:
+        return self.backend.device_description
+
+    def predict_batch_kelvin(self, lst_kelvin: np.ndarray, guidance: np.ndarray) -> np.ndarray:
+        """(B, h, w) coarse LST in K and (B, C, h*s, w*s) guidance -> (B, h*s, w*s) LST in K."""
+        self._check_shapes(lst_kelvin, guidance)
+        lst_norm = (lst_kelvin.astype(np.float32) - np.float32(self.card.lst_mean_kelvin)) / np.float32(self.card.lst_std_kelvin)
+        guidance_norm = (guidance.astype(np.float32) - self._guidance_mean) / self._guidance_std
+        fine_norm = self.backend.run(lst_norm[:, None], guidance_norm)[:, 0]
+        return fine_norm * np.float32(self.card.lst_std_kelvin) + np.float32(self.card.lst_mean_kelvin)
+
+    def predict_kelvin(self, lst_kelvin: np.ndarray, guidance: np.ndarray) -> np.ndarray:
+        """(h, w) coarse LST in K and (C, h*s, w*s) guidance -> (h*s, w*s) LST in K."""
+        return self.predict_batch_kelvin(lst_kelvin[None], guidance[None])[0]
+
+    def _check_shapes(self, lst_kelvin: np.ndarray, guidance: np.ndarray) -> None:
+        if lst_kelvin.ndim != 3 or guidance.ndim != 4:
+            raise InputError(f"expected LST (B, h, w) and guidance (B, C, H, W), got {lst_kelvin.shape} and {guidance.shape}")
+        b, h, w = lst_kelvin.shape
+        channels = len(self.card.guidance_bands)
+        expected = (b, channels, h * self.scale, w * self.scale)
+        if guidance.shape != expected:
+            raise InputError(
+                f"model {self.card.name!r} (x{self.scale}, bands {', '.join(self.guidance_band_names)}) "
+                f"needs guidance of shape {expected} for LST {lst_kelvin.shape}, got {guidance.shape}"
+            )
+        if h < 2 or w < 2:
+            raise InputError(f"the coarse LST tile {h}x{w} is too small; the network needs at least 2x2 coarse pixels")
+        if not (np.isfinite(lst_kelvin).all() and np.isfinite(guidance).all()):
+            raise InputError("LST and guidance must be filled (no NaN) before inference; masked pixels are filled by the pipeline")
