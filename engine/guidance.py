@@ -1,0 +1,270 @@
+"""Guidance bands from Landsat Collection 2 Level-2 surface reflectance and a DEM.
+
+A model card lists its guidance bands by name, in order; this module knows how to compute
+each name (reflectances, normalised-difference indices, elevation) and writes the stack in
+that order, one band per name, with the name as band description and the units as metadata.
+Reflectance is unitless (0-1), indices are unitless (-1..1), elevation is in metres.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import Cancelled, InputError
+
+# Collection 2 Level-2 surface reflectance: reflectance = DN * scale + offset, DN 0 is fill.
+C2_SR_SCALE = 0.0000275
+C2_SR_OFFSET = -0.2
+C2_SR_FILL = 0
+SR_ENCODINGS = ("c2l2_dn", "reflectance")
+
+REFLECTANCE = ("coastal", "blue", "green", "red", "nir", "swir1", "swir2")
+# Which SR band file holds each reflectance, per sensor family.
+LANDSAT_89_OLI_BANDS = {"coastal": "SR_B1", "blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir": "SR_B5", "swir1": "SR_B6", "swir2": "SR_B7"}
+LANDSAT_457_TM_ETM_BANDS = {"blue": "SR_B1", "green": "SR_B2", "red": "SR_B3", "nir": "SR_B4", "swir1": "SR_B5", "swir2": "SR_B7"}
+
+ROWS_PER_BLOCK = 512
+
+
+@dataclass(frozen=True)
+class GuidanceBand:
+    """How one named guidance band is made: from which inputs, in which units."""
+
+    name: str
+    units: str
+    description: str
+    inputs: tuple[str, ...]
+    difference_of: tuple[str, str] | None = None
+
+
+def _reflectance_band(name: str, what: str) -> GuidanceBand:
+    return GuidanceBand(name, "reflectance", f"{what} surface reflectance", (name,))
+
+
+def _index_band(name: str, what: str, a: str, b: str) -> GuidanceBand:
+    return GuidanceBand(name, "index", f"{what}, ({a} - {b}) / ({a} + {b})", (a, b), (a, b))
+
+
+GUIDANCE_BANDS: dict[str, GuidanceBand] = {
+    band.name: band
+    for band in (
+        _reflectance_band("coastal", "Coastal/aerosol (0.43-0.45 um)"),
+        _reflectance_band("blue", "Blue"),
+        _reflectance_band("green", "Green"),
+        _reflectance_band("red", "Red"),
+        _reflectance_band("nir", "Near infrared"),
+        _reflectance_band("swir1", "Shortwave infrared 1 (1.6 um)"),
+        _reflectance_band("swir2", "Shortwave infrared 2 (2.2 um)"),
+        _index_band("ndvi", "Normalised difference vegetation index", "nir", "red"),
+        _index_band("ndwi", "Normalised difference water index (McFeeters)", "green", "nir"),
+        _index_band("mndwi", "Modified normalised difference water index", "green", "swir1"),
+        _index_band("ndbi", "Normalised difference built-up index", "swir1", "nir"),
+        _index_band("ndmi", "Normalised difference moisture index", "nir", "swir1"),
+        GuidanceBand("dem", "m", "Elevation above sea level", ("dem",)),
+    )
+}
+# GrokLST's names for bands this module also computes.
+ALIASES = {"deepblue": "coastal", "elevation": "dem"}
+
+
+def guidance_band(name: str) -> GuidanceBand:
+    """The recipe of a guidance band by name (case-insensitive; GrokLST aliases accepted)."""
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in GUIDANCE_BANDS:
+        raise InputError(
+            f"Guidance band {name!r} cannot be built from Landsat surface reflectance and a DEM "
+            f"(known: {', '.join(GUIDANCE_BANDS)}); prepare that band yourself and stack it in the "
+            f"order the model card lists."
+        )
+    return GUIDANCE_BANDS[key]
+
+
+def required_inputs(band_names: Sequence[str]) -> tuple[str, ...]:
+    """Reflectances (and ``dem``) needed for ``band_names``, in a stable order."""
+    needed = {source for name in band_names for source in guidance_band(name).inputs}
+    return tuple(name for name in (*REFLECTANCE, "dem") if name in needed)
+
+
+def check_units(band_names: Sequence[str], units: Sequence[str]) -> None:
+    """Refuse a model whose card expects a band in units this module does not produce."""
+    for name, unit in zip(band_names, units):
+        band = guidance_band(name)
+        if unit.strip().lower() != band.units:
+            raise InputError(
+                f"The model expects guidance band {name!r} in {unit!r}, but it is built in "
+                f"{band.units!r}; prepare that band yourself, or use a model whose card says {band.units!r}."
+            )
+
+
+def sr_to_reflectance(values: np.ndarray, encoding: str = "c2l2_dn", nodata: float | None = None) -> np.ndarray:
+    """Surface reflectance (float32, NaN where missing) from C2 L2 digital numbers or
+    from reflectance already scaled to 0-1."""
+    if encoding == "c2l2_dn":
+        reflectance = values.astype(np.float32) * np.float32(C2_SR_SCALE) + np.float32(C2_SR_OFFSET)
+        missing = values == C2_SR_FILL
+    elif encoding == "reflectance":
+        reflectance = values.astype(np.float32)
+        missing = ~np.isfinite(reflectance)
+    else:
+        raise InputError(f"Unknown surface reflectance encoding {encoding!r}; use one of {', '.join(SR_ENCODINGS)}.")
+    if nodata is not None and np.isfinite(nodata):
+        missing |= values == nodata
+    return np.where(missing, np.float32(np.nan), reflectance)
+
+
+def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(a - b) / (a + b), NaN where the sum is zero or an input is missing."""
+    total = a + b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total != 0, (a - b) / total, np.float32(np.nan)).astype(np.float32)
+
+
+def compute_guidance(band_names: Sequence[str], inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Stack (C, H, W) float32 of the named bands from reflectances and ``dem`` (metres)."""
+    layers = []
+    for name in band_names:
+        band = guidance_band(name)
+        missing = [source for source in band.inputs if source not in inputs]
+        if missing:
+            raise InputError(f"Guidance band {name!r} needs the {' and '.join(missing)} input(s), which were not given.")
+        if band.difference_of is not None:
+            layers.append(normalized_difference(inputs[band.difference_of[0]], inputs[band.difference_of[1]]))
+        else:
+            layers.append(inputs[band.inputs[0]].astype(np.float32))
+    return np.stack(layers)
+
+
+def build_guidance_stack(
+    out_path: str | Path,
+    band_names: Sequence[str],
+    reflectance_paths: Mapping[str, str | Path],
+    dem_path: str | Path | None = None,
+    encoding: str = "c2l2_dn",
+    progress: Callable[[float], None] = lambda fraction: None,
+    is_cancelled: Callable[[], bool] = lambda: False,
+    log: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """Write the guidance GeoTIFF for ``band_names`` on the grid of the reflectance rasters.
+
+    ``reflectance_paths`` maps reflectance names (``red``, ``nir``, ...) to single-band
+    rasters sharing one grid; the DEM is resampled bilinearly onto that grid. Works in
+    blocks of rows so a full scene never sits in memory. The file appears only when
+    complete: a failure or a cancellation leaves nothing at ``out_path``.
+    """
+    from osgeo import gdal
+
+    gdal.UseExceptions()
+    out_path = Path(out_path)
+    needed = required_inputs(band_names)
+    missing = [name for name in needed if name != "dem" and name not in reflectance_paths]
+    if missing:
+        names = ", ".join(f"{name} ({LANDSAT_89_OLI_BANDS.get(name, '?')} on Landsat 8/9)" for name in missing)
+        raise InputError(f"The guidance bands {', '.join(band_names)} need the surface reflectance band(s) {names}; add them.")
+    if "dem" in needed and dem_path is None:
+        raise InputError(f"The guidance bands {', '.join(band_names)} include elevation: give a DEM layer.")
+    for path in (*reflectance_paths.values(), *([dem_path] if dem_path else [])):
+        if Path(path).resolve() == out_path.resolve():
+            raise InputError(f"The output {out_path} is one of the inputs; choose another output file.")
+    sources = {name: _open_single_band(reflectance_paths[name], name) for name in needed if name != "dem"}
+    grid_name, grid = next(iter(sources.items()))
+    for name, dataset in sources.items():
+        _require_same_grid(dataset, grid, name, grid_name)
+    if "dem" in needed:
+        sources["dem"] = _dem_on_grid(gdal, dem_path, grid)
+
+    width, height = grid.RasterXSize, grid.RasterYSize
+    partial = out_path.with_name(f".{out_path.name}.partial")
+    log(f"Building {len(band_names)} guidance band(s) {', '.join(band_names)} on a {width} x {height} grid from {', '.join(needed)}.")
+    driver = gdal.GetDriverByName("GTiff")
+    out = driver.Create(
+        str(partial), width, height, len(band_names), gdal.GDT_Float32,
+        ["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES", "BIGTIFF=IF_SAFER"],
+    )
+    try:
+        out.SetGeoTransform(grid.GetGeoTransform())
+        out.SetProjection(grid.GetProjection())
+        for index, name in enumerate(band_names, start=1):
+            band = out.GetRasterBand(index)
+            recipe = guidance_band(name)
+            band.SetDescription(name)
+            band.SetNoDataValue(float("nan"))
+            band.SetMetadata({"units": recipe.units, "description": recipe.description})
+            if recipe.units == "m":
+                band.SetUnitType("m")
+        out.SetMetadata({"guidance_bands": ",".join(band_names), "sr_encoding": encoding})
+        for row in range(0, height, ROWS_PER_BLOCK):
+            if is_cancelled():
+                raise Cancelled("Building the guidance stack was cancelled; no output was written.")
+            rows = min(ROWS_PER_BLOCK, height - row)
+            inputs = {name: _read_rows(dataset, row, rows, name, encoding) for name, dataset in sources.items()}
+            stack = compute_guidance(band_names, inputs)
+            for index in range(len(band_names)):
+                out.GetRasterBand(index + 1).WriteArray(stack[index], 0, row)
+            progress((row + rows) / height)
+        out.FlushCache()
+        out = None
+        os.replace(partial, out_path)
+    except BaseException:
+        out = None
+        partial.unlink(missing_ok=True)
+        raise
+    return out_path
+
+
+def _open_single_band(path: str | Path, name: str):
+    from osgeo import gdal
+
+    try:
+        dataset = gdal.Open(str(path))
+    except RuntimeError as exc:
+        raise InputError(f"The {name} layer {path} cannot be read as a raster ({exc}).") from exc
+    if dataset.RasterCount < 1:
+        raise InputError(f"The {name} layer {path} has no band.")
+    if dataset.RasterXSize == 0 or dataset.RasterYSize == 0:
+        raise InputError(f"The {name} layer {path} is empty (0 pixels).")
+    return dataset
+
+
+def _require_same_grid(dataset, reference, name: str, reference_name: str) -> None:
+    from osgeo import osr
+
+    crs, reference_crs = osr.SpatialReference(dataset.GetProjection()), osr.SpatialReference(reference.GetProjection())
+    same = (
+        (dataset.RasterXSize, dataset.RasterYSize) == (reference.RasterXSize, reference.RasterYSize)
+        and np.allclose(dataset.GetGeoTransform(), reference.GetGeoTransform(), rtol=0, atol=1e-6)
+        and bool(crs.IsSame(reference_crs))
+    )
+    if not same:
+        raise InputError(
+            f"The {name} layer ({dataset.RasterXSize} x {dataset.RasterYSize}, geotransform "
+            f"{dataset.GetGeoTransform()}) is not on the grid of the {reference_name} layer "
+            f"({reference.RasterXSize} x {reference.RasterYSize}, {reference.GetGeoTransform()}); "
+            f"use the bands of one Landsat scene, or clip them to the same extent first."
+        )
+
+
+def _dem_on_grid(gdal, dem_path: str | Path, grid):
+    _open_single_band(dem_path, "DEM")
+    x0, dx, _, y0, _, dy = grid.GetGeoTransform()
+    bounds = (x0, y0 + dy * grid.RasterYSize, x0 + dx * grid.RasterXSize, y0)
+    return gdal.Warp(
+        "", str(dem_path), format="VRT", dstSRS=grid.GetProjection(), outputBounds=bounds,
+        width=grid.RasterXSize, height=grid.RasterYSize, resampleAlg="bilinear",
+        dstNodata=float("nan"), outputType=gdal.GDT_Float32,
+    )
+
+
+def _read_rows(dataset, row: int, rows: int, name: str, encoding: str) -> np.ndarray:
+    band = dataset.GetRasterBand(1)
+    values = band.ReadAsArray(0, row, dataset.RasterXSize, rows)
+    nodata = band.GetNoDataValue()
+    if name == "dem":
+        elevation = values.astype(np.float32)
+        if nodata is not None and np.isfinite(nodata):
+            elevation[values == nodata] = np.nan
+        return elevation
+    return sr_to_reflectance(values, encoding, nodata)
