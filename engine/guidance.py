@@ -14,6 +14,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from .bands import normalise_band_name
 from .errors import Cancelled, InputError
 
 # Collection 2 Level-2 surface reflectance: reflectance = DN * scale + offset, DN 0 is fill.
@@ -22,9 +23,9 @@ C2_SR_OFFSET = -0.2
 C2_SR_FILL = 0
 SR_ENCODINGS = ("c2l2_dn", "reflectance")
 
-REFLECTANCE = ("coastal", "blue", "green", "red", "nir", "swir1", "swir2")
+REFLECTANCE = ("deepblue", "blue", "green", "red", "nir", "swir1", "swir2")
 # Which SR band file holds each reflectance, per sensor family.
-LANDSAT_89_OLI_BANDS = {"coastal": "SR_B1", "blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir": "SR_B5", "swir1": "SR_B6", "swir2": "SR_B7"}
+LANDSAT_89_OLI_BANDS = {"deepblue": "SR_B1", "blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir": "SR_B5", "swir1": "SR_B6", "swir2": "SR_B7"}
 LANDSAT_457_TM_ETM_BANDS = {"blue": "SR_B1", "green": "SR_B2", "red": "SR_B3", "nir": "SR_B4", "swir1": "SR_B5", "swir2": "SR_B7"}
 
 ROWS_PER_BLOCK = 512
@@ -52,7 +53,7 @@ def _index_band(name: str, what: str, a: str, b: str) -> GuidanceBand:
 GUIDANCE_BANDS: dict[str, GuidanceBand] = {
     band.name: band
     for band in (
-        _reflectance_band("coastal", "Coastal/aerosol (0.43-0.45 um)"),
+        _reflectance_band("deepblue", "Coastal/aerosol (0.43-0.45 um)"),
         _reflectance_band("blue", "Blue"),
         _reflectance_band("green", "Green"),
         _reflectance_band("red", "Red"),
@@ -67,13 +68,11 @@ GUIDANCE_BANDS: dict[str, GuidanceBand] = {
         GuidanceBand("dem", "m", "Elevation above sea level", ("dem",)),
     )
 }
-# GrokLST's names for bands this module also computes.
-ALIASES = {"deepblue": "coastal", "elevation": "dem"}
 
 
 def guidance_band(name: str) -> GuidanceBand:
-    """The recipe of a guidance band by name (case-insensitive; GrokLST aliases accepted)."""
-    key = ALIASES.get(name.lower(), name.lower())
+    """The recipe of a guidance band by name (aliases such as ``coastal`` or ``elevation`` accepted)."""
+    key = normalise_band_name(name)
     if key not in GUIDANCE_BANDS:
         raise InputError(
             f"Guidance band {name!r} cannot be built from Landsat surface reflectance and a DEM "
@@ -89,11 +88,23 @@ def required_inputs(band_names: Sequence[str]) -> tuple[str, ...]:
     return tuple(name for name in (*REFLECTANCE, "dem") if name in needed)
 
 
+def unit_family(units: str) -> str:
+    """``reflectance``, ``index`` or ``m`` for the ways cards spell units, else the text itself."""
+    text = units.strip().lower()
+    if "reflectance" in text:
+        return "reflectance"
+    if "index" in text:
+        return "index"
+    if text.split(" ")[0] in ("m", "metre", "metres", "meter", "meters"):
+        return "m"
+    return text
+
+
 def check_units(band_names: Sequence[str], units: Sequence[str]) -> None:
     """Refuse a model whose card expects a band in units this module does not produce."""
     for name, unit in zip(band_names, units):
         band = guidance_band(name)
-        if unit.strip().lower() != band.units:
+        if unit_family(unit) != band.units:
             raise InputError(
                 f"The model expects guidance band {name!r} in {unit!r}, but it is built in "
                 f"{band.units!r}; prepare that band yourself, or use a model whose card says {band.units!r}."

@@ -74,8 +74,8 @@ def test_stack_follows_the_requested_band_order_and_index_formulas():
     np.testing.assert_allclose(stack[:, 0, 0], [0.3, 0.5, -0.2, 0.1], rtol=1e-6)
 
 
-def test_required_inputs_lists_the_reflectances_behind_indices_and_accepts_grokslst_names():
-    assert required_inputs(["ndvi", "deepblue", "dem"]) == ("coastal", "red", "nir", "dem")
+def test_required_inputs_lists_the_reflectances_behind_indices_and_accepts_aliases():
+    assert required_inputs(["ndvi", "coastal", "elevation"]) == ("deepblue", "red", "nir", "dem")
 
 
 def test_unknown_band_is_refused_by_name():
@@ -84,7 +84,7 @@ def test_unknown_band_is_refused_by_name():
 
 
 def test_units_other_than_the_built_ones_are_refused():
-    check_units(["red", "ndvi", "dem"], ["reflectance", "index", "m"])
+    check_units(["red", "ndvi", "dem"], ["TOA reflectance (unitless)", "index (unitless)", "m"])
     with pytest.raises(InputError, match="'red' in 'percent'"):
         check_units(["red"], ["percent"])
 
