@@ -1,0 +1,101 @@
+"""Which guidance band is which: match user bands to the bands a method needs.
+
+Bands are matched by name (the user's list, else GDAL band descriptions), and spectral
+indices a method needs but the user did not give are derived from their bands.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+_ALIASES = {
+    "near_infrared": "nir", "nearinfrared": "nir", "nir": "nir",
+    "red_edge": "vre", "rededge": "vre", "vegetation_red_edge": "vre", "vre": "vre",
+    "elevation": "dem", "dsm": "dem", "height": "dem", "dem": "dem",
+    "coastal": "deepblue", "coastal_aerosol": "deepblue", "deep_blue": "deepblue", "deepblue": "deepblue",
+}
+
+# Normalised differences: name -> (a, b) for (a - b) / (a + b).
+DERIVED_INDICES = {"ndvi": ("nir", "red"), "ndwi": ("green", "nir")}
+
+
+def normalise_band_name(name: str) -> str:
+    key = "_".join(name.strip().lower().replace("-", " ").split())
+    return _ALIASES.get(key, key)
+
+
+@dataclass(frozen=True)
+class BandMapping:
+    """For each required band, the index of its input band, or the two inputs of an index."""
+
+    names: tuple[str, ...]
+    sources: tuple[int | tuple[int, int], ...]
+    how: str
+
+    def compose(self, stack: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Required bands (C, H, W) float32 from the input stack (N, H, W) and its validity (H, W).
+
+        Returns the bands and where all of them are valid (an index is invalid where a + b = 0).
+        """
+        bands = []
+        joint = valid.copy()
+        for source in self.sources:
+            if isinstance(source, tuple):
+                a, b = (stack[i].astype(np.float64) for i in source)
+                total = a + b
+                joint &= total != 0
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    bands.append(np.where(total != 0, (a - b) / np.where(total != 0, total, 1.0), 0.0))
+            else:
+                bands.append(stack[source])
+        height, width = stack.shape[1:]
+        composed = np.stack(bands).astype(np.float32) if bands else np.zeros((0, height, width), np.float32)
+        return composed, joint
+
+
+def map_bands(
+    required: Sequence[str],
+    input_names: Sequence[str | None],
+    layer: str,
+    needed_by: str,
+    order_fallbacks: Sequence[Sequence[str]] = (),
+) -> BandMapping:
+    """Match ``required`` band names to the input bands.
+
+    ``input_names`` has one entry per input band (``None`` when the band has no name).
+    When no input band is named, the first of ``order_fallbacks`` (or ``required``) whose
+    length equals the number of input bands names them in the order given.
+    """
+    names = [normalise_band_name(n) if n else None for n in input_names]
+    how = "by band name"
+    if not any(names):
+        for order in (*order_fallbacks, tuple(required)):
+            if len(order) == len(names):
+                names = [normalise_band_name(n) for n in order]
+                how = f"by the order given ({', '.join(names)})"
+                break
+        else:
+            raise InputError(
+                f"{layer}: {needed_by} needs the bands {', '.join(required)} but the {len(names)} guidance "
+                f"band(s) have no names; name them in the order given (e.g. --bands {','.join(required)}) "
+                f"or set band descriptions."
+            )
+    sources: list[int | tuple[int, int]] = []
+    for name in required:
+        name = normalise_band_name(name)
+        if name in names:
+            sources.append(names.index(name))
+        elif name in DERIVED_INDICES and all(part in names for part in DERIVED_INDICES[name]):
+            sources.append(tuple(names.index(part) for part in DERIVED_INDICES[name]))
+        else:
+            derivable = f" (or {' and '.join(DERIVED_INDICES[name])} to derive it)" if name in DERIVED_INDICES else ""
+            known = ", ".join(n or "?" for n in names)
+            raise InputError(
+                f"{layer}: guidance band {name!r}{derivable} needed by {needed_by} is missing; the guidance "
+                f"bands are [{known}]. Add that band or name the bands correctly."
+            )
+    return BandMapping(tuple(normalise_band_name(n) for n in required), tuple(sources), how)

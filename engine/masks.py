@@ -1,0 +1,87 @@
+"""Validity masks on the coarse and fine grids, and filling masked pixels for the network.
+
+Masked pixels are filled only so that convolutions see plausible values; the output is
+nodata wherever the coarse LST or the guidance is masked.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+QA_MASK_KINDS = ("auto", "nonzero", "landsat_qa_pixel")
+# Landsat Collection 2 QA_PIXEL bits that make an LST pixel unusable:
+# fill, dilated cloud, cirrus, cloud, cloud shadow.
+LANDSAT_QA_PIXEL_REJECT_BITS = (0, 1, 2, 3, 4)
+
+
+def qa_invalid(qa: np.ndarray, kind: str) -> np.ndarray:
+    """Pixels a cloud/QA raster marks as unusable."""
+    if kind == "nonzero":
+        return qa != 0
+    if kind == "landsat_qa_pixel":
+        reject = sum(1 << bit for bit in LANDSAT_QA_PIXEL_REJECT_BITS)
+        return (qa.astype(np.int64) & reject) != 0
+    raise InputError(f"Unknown QA mask kind {kind!r}; use one of {', '.join(QA_MASK_KINDS)}.")
+
+
+def block_sum(values: np.ndarray, scale: int) -> np.ndarray:
+    """Sum over each ``scale`` x ``scale`` block of the last two axes (their sizes divide by scale)."""
+    *lead, height, width = values.shape
+    blocks = values.reshape(*lead, height // scale, scale, width // scale, scale)
+    return blocks.sum(axis=(-3, -1))
+
+
+def block_mean(values: np.ndarray, valid: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the valid fine pixels of each coarse block, and their count (mean NaN if none)."""
+    count = block_sum(valid.astype(np.float64), scale)
+    total = block_sum(np.where(valid, values, 0.0).astype(np.float64), scale)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return mean, count
+
+
+def expand(coarse: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upsampling by an integer factor on the last two axes."""
+    return np.repeat(np.repeat(coarse, scale, axis=-2), scale, axis=-1)
+
+
+def fill_invalid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill invalid pixels smoothly from the valid ones (push-pull pyramid).
+
+    Every filled value is a weighted mean of valid values, so a fill never exceeds the
+    range of the data around it; with no valid pixel at all the result is zero.
+    """
+    values = values.astype(np.float64)
+    if valid.all():
+        return values.astype(np.float32)
+    if not valid.any():
+        return np.zeros(values.shape, np.float32)
+    sums = [np.where(valid, values, 0.0)]
+    weights = [valid.astype(np.float64)]
+    while (weights[-1] == 0).any() and min(weights[-1].shape) > 1:
+        sums.append(_halve(sums[-1]))
+        weights.append(_halve(weights[-1]))
+    filled = _safe_divide(sums[-1], weights[-1], fallback=float(sums[0].sum() / weights[0].sum()))
+    for level in range(len(sums) - 2, -1, -1):
+        height, width = sums[level].shape
+        coarser = _box_blur(expand(filled, 2)[:height, :width])
+        filled = np.where(weights[level] > 0, _safe_divide(sums[level], weights[level], 0.0), coarser)
+    return np.where(valid, values, filled).astype(np.float32)
+
+
+def _halve(a: np.ndarray) -> np.ndarray:
+    height, width = a.shape
+    padded = np.pad(a, ((0, height % 2), (0, width % 2)))
+    return block_sum(padded, 2)
+
+
+def _safe_divide(total: np.ndarray, weight: np.ndarray, fallback: float) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), fallback)
+
+
+def _box_blur(a: np.ndarray) -> np.ndarray:
+    padded = np.pad(a, 1, mode="edge")
+    height, width = a.shape
+    return sum(padded[i:i + height, j:j + width] for i in range(3) for j in range(3)) / 9.0

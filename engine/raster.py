@@ -1,0 +1,199 @@
+"""GDAL raster I/O: open, describe, read windows, warp and write GeoTIFFs.
+
+The only engine module that talks to GDAL directly; everything it returns is numpy arrays
+and small dataclasses.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InputError
+from .grids import Grid
+from .units import UnitHints
+
+try:
+    from osgeo import gdal, osr
+except ImportError:  # pragma: no cover - exercised only where GDAL is missing
+    gdal = None
+    osr = None
+
+# Bounds GDAL's block cache so that memory does not grow with the scene size.
+GDAL_CACHE_BYTES = 64 * 1024 * 1024
+OUTPUT_BLOCK_PX = 256
+OUTPUT_CREATION_OPTIONS = ("TILED=YES", f"BLOCKXSIZE={OUTPUT_BLOCK_PX}", f"BLOCKYSIZE={OUTPUT_BLOCK_PX}",
+                           "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER")
+SCRATCH_CREATION_OPTIONS = ("TILED=YES", f"BLOCKXSIZE={OUTPUT_BLOCK_PX}", f"BLOCKYSIZE={OUTPUT_BLOCK_PX}",
+                            "BIGTIFF=IF_SAFER", "SPARSE_OK=TRUE")
+
+
+def require_gdal() -> None:
+    if gdal is None:
+        raise InputError("GDAL's Python bindings (osgeo) are not installed; install GDAL (e.g. `apt install python3-gdal`).")
+
+
+@contextlib.contextmanager
+def gdal_session(cache_bytes: int = GDAL_CACHE_BYTES) -> Iterator[None]:
+    """GDAL with exceptions on and a bounded block cache, restored afterwards."""
+    require_gdal()
+    previous_cache = gdal.GetCacheMax()
+    previous_exceptions = gdal.GetUseExceptions()
+    gdal.UseExceptions()
+    gdal.SetCacheMax(cache_bytes)
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(previous_cache)
+        if not previous_exceptions:
+            gdal.DontUseExceptions()
+
+
+def open_raster(path: str | os.PathLike, layer: str) -> "gdal.Dataset":
+    """Open a raster read-only, or say which layer could not be read and why."""
+    require_gdal()
+    if not Path(path).exists() and not str(path).startswith("/vsi"):
+        raise InputError(f"{layer}: file {path} does not exist.")
+    try:
+        dataset = gdal.Open(str(path), gdal.GA_ReadOnly)
+    except RuntimeError as exc:
+        raise InputError(f"{layer}: GDAL cannot read {path} ({exc}); give a raster file (GeoTIFF, VRT, ...).") from exc
+    if dataset is None:
+        raise InputError(f"{layer}: GDAL cannot read {path}; give a raster file (GeoTIFF, VRT, ...).")
+    return dataset
+
+
+def grid_of(dataset: "gdal.Dataset", layer: str) -> Grid:
+    wkt = dataset.GetProjection()
+    if not wkt:
+        raise InputError(f"{layer} has no coordinate reference system; assign one (e.g. gdal_edit.py -a_srs EPSG:...).")
+    return Grid(wkt, tuple(dataset.GetGeoTransform()), dataset.RasterXSize, dataset.RasterYSize)
+
+
+def get_band(dataset: "gdal.Dataset", index: int, layer: str) -> "gdal.Band":
+    if not 1 <= index <= dataset.RasterCount:
+        raise InputError(f"{layer} has {dataset.RasterCount} band(s); band {index} does not exist.")
+    return dataset.GetRasterBand(index)
+
+
+def same_crs(wkt_a: str, wkt_b: str) -> bool:
+    a, b = osr.SpatialReference(), osr.SpatialReference()
+    a.ImportFromWkt(wkt_a)
+    b.ImportFromWkt(wkt_b)
+    return bool(a.IsSame(b))
+
+
+def crs_label(wkt: str) -> str:
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(wkt)
+    code = srs.GetAuthorityCode(None)
+    return f"{srs.GetAuthorityName(None)}:{code}" if code else (srs.GetName() or "unknown CRS")
+
+
+def pixel_size_label(grid: Grid) -> str:
+    """The pixel size with its linear unit, e.g. "120 m"."""
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(grid.crs_wkt)
+    unit = "m" if srs.IsProjected() and srs.GetLinearUnits() == 1.0 else ("deg" if srs.IsGeographic() else srs.GetLinearUnitsName())
+    return f"{grid.pixel_width:g} {unit}"
+
+
+def pixel_size_in(grid: Grid, target_wkt: str) -> tuple[float, float]:
+    """Size of the grid's central pixel measured in another CRS (width, height)."""
+    source, target = osr.SpatialReference(), osr.SpatialReference()
+    source.ImportFromWkt(grid.crs_wkt)
+    target.ImportFromWkt(target_wkt)
+    for srs in (source, target):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    transform = osr.CoordinateTransformation(source, target)
+    x0, dx, _, y0, _, dy = grid.geotransform
+    cx, cy = x0 + dx * grid.width / 2, y0 + dy * grid.height / 2
+    centre = np.array(transform.TransformPoint(cx, cy)[:2])
+    right = np.array(transform.TransformPoint(cx + dx, cy)[:2])
+    down = np.array(transform.TransformPoint(cx, cy + dy)[:2])
+    return float(np.linalg.norm(right - centre)), float(np.linalg.norm(down - centre))
+
+
+def band_nodata(band: "gdal.Band") -> float | None:
+    return band.GetNoDataValue()
+
+
+def valid_mask(values: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Finite pixels that are not the band's nodata value."""
+    valid = np.isfinite(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
+    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        valid &= values != nodata
+    return valid
+
+
+def read_window(band: "gdal.Band", x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read a window that may reach past the right/bottom edge.
+
+    Returns the values, edge-replicated past the raster, and a mask of pixels inside it.
+    """
+    inside_w = max(0, min(width, band.XSize - x0))
+    inside_h = max(0, min(height, band.YSize - y0))
+    values = band.ReadAsArray(x0, y0, inside_w, inside_h)
+    inside = np.ones((inside_h, inside_w), bool)
+    pad = ((0, height - inside_h), (0, width - inside_w))
+    if pad != ((0, 0), (0, 0)):
+        values = np.pad(values, pad, mode="edge")
+        inside = np.pad(inside, pad, constant_values=False)
+    return values, inside
+
+
+def sample_values(band: "gdal.Band", max_pixels: int = 1 << 20) -> np.ndarray:
+    """A decimated read of a whole band (at most ``max_pixels`` values), for statistics."""
+    step = max(1.0, math.sqrt(band.XSize * band.YSize / max_pixels))
+    width, height = max(1, int(band.XSize / step)), max(1, int(band.YSize / step))
+    return band.ReadAsArray(0, 0, band.XSize, band.YSize, buf_xsize=width, buf_ysize=height,
+                            resample_alg=gdal.GRIORA_NearestNeighbour)
+
+
+def unit_hints(dataset: "gdal.Dataset", band: "gdal.Band", path: str | os.PathLike) -> UnitHints:
+    metadata: dict[str, str] = {}
+    for domain in ("", "IMD"):
+        metadata.update(dataset.GetMetadata(domain) or {})
+    metadata.update(band.GetMetadata() or {})
+    dtype = gdal.GetDataTypeName(band.DataType)
+    return UnitHints(
+        unit_type=band.GetUnitType() or "",
+        description=band.GetDescription() or "",
+        file_name=Path(str(path)).name,
+        is_integer=not dtype.startswith(("Float", "CFloat")),
+        metadata=metadata,
+    )
+
+
+def create_geotiff(path: str | os.PathLike, grid: Grid, options: tuple[str, ...], nodata: float | None = None,
+                   bands: int = 1) -> "gdal.Dataset":
+    driver = gdal.GetDriverByName("GTiff")
+    dataset = driver.Create(str(path), grid.width, grid.height, bands, gdal.GDT_Float32, list(options))
+    dataset.SetGeoTransform(grid.geotransform)
+    dataset.SetProjection(grid.crs_wkt)
+    if nodata is not None:
+        for index in range(1, bands + 1):
+            dataset.GetRasterBand(index).SetNoDataValue(nodata)
+    return dataset
+
+
+def warp_to_grid(source: str, destination: str, grid: Grid, resample: str, nodata: float) -> None:
+    """Warp a single-band float raster onto ``grid`` (``resample``: "average" or "near")."""
+    x0, dx, _, y0, _, dy = grid.geotransform
+    bounds = (x0, y0 + dy * grid.height, x0 + dx * grid.width, y0)
+    gdal.Warp(
+        destination, source, format="GTiff", outputBounds=bounds, width=grid.width, height=grid.height,
+        dstSRS=grid.crs_wkt, resampleAlg=resample, srcNodata=nodata, dstNodata=nodata,
+        outputType=gdal.GDT_Float32, creationOptions=list(SCRATCH_CREATION_OPTIONS),
+        warpMemoryLimit=GDAL_CACHE_BYTES,
+    )
+
+
+def translate_to_cog(source: str, destination: str) -> None:
+    gdal.Translate(destination, source, format="COG",
+                   creationOptions=["COMPRESS=DEFLATE", "PREDICTOR=YES", f"BLOCKSIZE={OUTPUT_BLOCK_PX}",
+                                    "BIGTIFF=IF_SAFER"])

@@ -1,0 +1,81 @@
+"""Overlapping tiles on the coarse grid and the weights that blend them seamlessly.
+
+Tiles are planned in coarse pixels so that every tile covers whole coarse pixels. Each tile
+is read with a halo of context, predicts its core plus a blend margin, and the blend
+weights form a partition of unity: raised-cosine ramps across each internal tile border,
+constant within a coarse pixel so that blending keeps coarse means that each tile kept.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Span:
+    """One axis of a tile, in coarse pixels: core [start, stop), read window and blend margin."""
+
+    start: int
+    stop: int
+    read_start: int
+    read_stop: int
+    margin: int
+    size: int
+
+    @property
+    def write_start(self) -> int:
+        return max(self.start - self.margin, 0) if self.start > 0 else 0
+
+    @property
+    def write_stop(self) -> int:
+        return min(self.stop + self.margin, self.size) if self.stop < self.size else self.size
+
+    def weights(self) -> np.ndarray:
+        """Blend weight of each coarse pixel in [write_start, write_stop)."""
+        centres = np.arange(self.write_start, self.write_stop) + 0.5
+        weight = np.ones(centres.size)
+        if self.start > 0 and self.margin > 0:
+            weight *= _ramp_up((centres - (self.start - self.margin)) / (2 * self.margin))
+        if self.stop < self.size and self.margin > 0:
+            weight *= 1.0 - _ramp_up((centres - (self.stop - self.margin)) / (2 * self.margin))
+        return weight
+
+
+@dataclass(frozen=True)
+class Tile:
+    index: int
+    rows: Span
+    cols: Span
+
+    def weights(self) -> np.ndarray:
+        """Blend weights on the coarse grid over the tile's write window."""
+        return np.outer(self.rows.weights(), self.cols.weights())
+
+
+def plan_axis(size: int, core: int, halo: int) -> list[Span]:
+    """Split ``size`` coarse pixels into near-equal cores of at most ``core`` pixels."""
+    count = max(1, math.ceil(size / max(core, 1)))
+    edges = [round(i * size / count) for i in range(count + 1)]
+    smallest = min(b - a for a, b in zip(edges, edges[1:]))
+    margin = 0 if count == 1 else max(1, min(halo // 2, smallest // 2))
+    return [
+        Span(a, b, max(a - halo, 0), min(b + halo, size), margin, size)
+        for a, b in zip(edges, edges[1:])
+    ]
+
+
+def plan_tiles(width: int, height: int, core: int, halo: int) -> list[Tile]:
+    """Tiles covering a ``width`` x ``height`` coarse grid, row by row."""
+    tiles = []
+    for rows in plan_axis(height, core, halo):
+        for cols in plan_axis(width, core, halo):
+            tiles.append(Tile(len(tiles), rows, cols))
+    return tiles
+
+
+def _ramp_up(t: np.ndarray) -> np.ndarray:
+    """Raised cosine from 0 (t <= 0) to 1 (t >= 1)."""
+    t = np.clip(t, 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * t)

@@ -1,0 +1,179 @@
+"""LST units: convert what users bring (Kelvin, Celsius, sensor digital numbers) to Kelvin.
+
+`detect_lst_units` decides from metadata first (band unit, product names) and from the
+value range second, and always says why, so a wrong guess is visible in the log.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from .errors import InputError
+
+LST_UNITS = ("auto", "kelvin", "celsius", "landsat_c2_st_dn", "modis_lst_dn", "landsat5_tm_b6_dn")
+OUTPUT_UNITS = ("kelvin", "celsius")
+
+PLAUSIBLE_MIN_KELVIN = 180.0
+PLAUSIBLE_MAX_KELVIN = 360.0
+CELSIUS_OFFSET = 273.15
+
+# Landsat 8/9 Collection 2 Level 2 surface temperature (ST_B10) and MODIS MOD11/MYD11 LST.
+LANDSAT_C2_ST_MULT = 0.00341802
+LANDSAT_C2_ST_ADD = 149.0
+MODIS_LST_MULT = 0.02
+
+# Landsat 5 TM band 6: radiance gains of the sample scene's MTL and the TM thermal constants.
+TM_B6_RADIANCE_MULT = 0.055
+TM_B6_RADIANCE_ADD = 1.18243
+TM_B6_K1 = 607.76
+TM_B6_K2 = 1260.56
+
+_UNIT_TYPE_ALIASES = {
+    "k": "kelvin", "kelvin": "kelvin", "degk": "kelvin",
+    "c": "celsius", "°c": "celsius", "degc": "celsius", "deg c": "celsius", "celsius": "celsius",
+    "degree_celsius": "celsius", "degrees celsius": "celsius",
+}
+
+
+@dataclass(frozen=True)
+class LstUnits:
+    """A decided unit and how to turn its values into Kelvin."""
+
+    name: str
+    reason: str
+    radiance_mult: float = TM_B6_RADIANCE_MULT
+    radiance_add: float = TM_B6_RADIANCE_ADD
+
+    @property
+    def is_digital_number(self) -> bool:
+        return self.name.endswith("_dn")
+
+    def to_kelvin(self, values: np.ndarray) -> np.ndarray:
+        """Kelvin as float32; digital-number fill (0) becomes NaN."""
+        v = values.astype(np.float64)
+        if self.is_digital_number:
+            v = np.where(v == 0, np.nan, v)
+        if self.name == "kelvin":
+            kelvin = v
+        elif self.name == "celsius":
+            kelvin = v + CELSIUS_OFFSET
+        elif self.name == "landsat_c2_st_dn":
+            kelvin = v * LANDSAT_C2_ST_MULT + LANDSAT_C2_ST_ADD
+        elif self.name == "modis_lst_dn":
+            kelvin = v * MODIS_LST_MULT
+        elif self.name == "landsat5_tm_b6_dn":
+            radiance = v * self.radiance_mult + self.radiance_add
+            with np.errstate(divide="ignore", invalid="ignore"):
+                kelvin = TM_B6_K2 / np.log(TM_B6_K1 / radiance + 1.0)
+        else:
+            raise InputError(f"Unknown LST units {self.name!r}; use one of {', '.join(LST_UNITS)}.")
+        return kelvin.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class UnitHints:
+    """What a raster says about itself: GDAL unit type, names and metadata items."""
+
+    unit_type: str = ""
+    description: str = ""
+    file_name: str = ""
+    is_integer: bool = False
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def kelvin_to(values_kelvin: np.ndarray, output_units: str) -> np.ndarray:
+    """Kelvin to the requested output units."""
+    if output_units == "kelvin":
+        return values_kelvin
+    if output_units == "celsius":
+        return values_kelvin - np.float32(CELSIUS_OFFSET)
+    raise InputError(f"Unknown output units {output_units!r}; use 'kelvin' or 'celsius'.")
+
+
+def lst_units(name: str, hints: UnitHints | None = None, reason: str = "") -> LstUnits:
+    """The conversion for an explicitly named unit (Landsat 5 gains read from the MTL if present)."""
+    if name not in LST_UNITS or name == "auto":
+        raise InputError(f"Unknown LST units {name!r}; use one of {', '.join(LST_UNITS)}.")
+    if name == "landsat5_tm_b6_dn" and hints is not None:
+        mult, add = _tm_b6_gains(hints.metadata)
+        return LstUnits(name, reason or "given", radiance_mult=mult, radiance_add=add)
+    return LstUnits(name, reason or "given")
+
+
+def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUnits:
+    """Decide the units of an LST raster from its metadata, then from its value range.
+
+    ``sample`` holds valid (non-nodata) values of the band, e.g. a decimated read.
+    """
+    from_metadata = _units_from_metadata(hints)
+    if from_metadata is not None:
+        return lst_units(from_metadata[0], hints, from_metadata[1])
+    values = sample[np.isfinite(sample)].astype(np.float64)
+    if values.size == 0:
+        raise InputError(f"{layer} has no valid pixels (all nodata); check the band and its nodata value.")
+    low, high = float(np.percentile(values, 1)), float(np.percentile(values, 99))
+    median = float(np.median(values))
+    span = f"values {low:.6g}..{high:.6g}"
+    if PLAUSIBLE_MIN_KELVIN <= low and high <= PLAUSIBLE_MAX_KELVIN:
+        return LstUnits("kelvin", f"{span} lie in {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f}, read as Kelvin")
+    if -90.0 <= low and high <= 90.0:
+        return LstUnits("celsius", f"{span} lie in -90..90, read as Celsius")
+    if hints.is_integer and low >= 1000:
+        candidates = []
+        for name, mult, add in (
+            ("landsat_c2_st_dn", LANDSAT_C2_ST_MULT, LANDSAT_C2_ST_ADD),
+            ("modis_lst_dn", MODIS_LST_MULT, 0.0),
+        ):
+            if 230.0 <= median * mult + add <= 330.0:
+                candidates.append(name)
+        if len(candidates) == 1:
+            return LstUnits(candidates[0], f"integer {span} with a median of {median:.0f} fit only {candidates[0]}")
+    raise InputError(
+        f"{layer}: cannot tell the units of the LST ({span}); set the LST units explicitly "
+        f"(one of {', '.join(u for u in LST_UNITS if u != 'auto')})."
+    )
+
+
+def check_plausible_kelvin(low_kelvin: float, high_kelvin: float, layer: str, units: LstUnits) -> None:
+    """Refuse an LST whose converted values cannot be land surface temperatures."""
+    if not (PLAUSIBLE_MIN_KELVIN <= low_kelvin and high_kelvin <= PLAUSIBLE_MAX_KELVIN):
+        raise InputError(
+            f"{layer}: read as {units.name} ({units.reason}), the LST spans {low_kelvin:.1f}..{high_kelvin:.1f} K, "
+            f"outside the plausible {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f} K; set the correct LST "
+            f"units or the band's nodata value."
+        )
+
+
+def _units_from_metadata(hints: UnitHints) -> tuple[str, str] | None:
+    unit = hints.unit_type.strip().lower()
+    if unit in _UNIT_TYPE_ALIASES:
+        return _UNIT_TYPE_ALIASES[unit], f"the band's unit is {hints.unit_type!r}"
+    names = f"{hints.file_name} {hints.description}".upper()
+    if hints.is_integer and "ST_B10" in names:
+        return "landsat_c2_st_dn", "the name says Landsat Collection 2 ST_B10"
+    if hints.is_integer and re.search(r"LST_(DAY|NIGHT)|M[OY]D11|M[OY]D21", names):
+        return "modis_lst_dn", "the name says MODIS LST"
+    spacecraft = _metadata_item(hints.metadata, "SPACECRAFT_ID").upper()
+    if hints.is_integer and spacecraft in ("LANDSAT_4", "LANDSAT_5") and re.search(r"_B6(\.TIF+)?\b", names):
+        return "landsat5_tm_b6_dn", f"the MTL says {spacecraft} and the file is band 6"
+    return None
+
+
+def _metadata_item(metadata: Mapping[str, str], key: str) -> str:
+    """A metadata value by its last dotted component (GDAL flattens the MTL as A.B.KEY)."""
+    for name, value in metadata.items():
+        if name == key or name.endswith("." + key):
+            return value.strip().strip('"')
+    return ""
+
+
+def _tm_b6_gains(metadata: Mapping[str, str]) -> tuple[float, float]:
+    mult = _metadata_item(metadata, "RADIANCE_MULT_BAND_6")
+    add = _metadata_item(metadata, "RADIANCE_ADD_BAND_6")
+    try:
+        return float(mult), float(add)
+    except ValueError:
+        return TM_B6_RADIANCE_MULT, TM_B6_RADIANCE_ADD
