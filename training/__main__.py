@@ -1,0 +1,104 @@
+"""Command line: ``python -m training train|export|evaluate ...`` (``--help`` for each)."""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
+    from .loop import train
+
+    config = TrainConfig.load(args.config)
+    if args.iterations:
+        config = TrainConfig.from_dict({**config.to_dict(), "iterations": args.iterations}, config.base_dir)
+    run_dir = Path(args.run_dir or Path("runs") / config.name)
+    command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    last = train(config, run_dir, resume=not args.restart, progress=not args.quiet, command=command)
+    print(f"checkpoint: {last}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .evaluate import format_table
+    from .export import export_checkpoint
+
+    package = export_checkpoint(args.checkpoint, args.out, args.name, args.version, evaluate=not args.no_evaluate)
+    print(f"package: {package.card_path} + {package.onnx_path.name}")
+    if package.card.metrics.get("held_out"):
+        print(format_table(package.card.metrics["held_out"]))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from engine.package import resolve_package
+
+    from .config import TrainConfig
+    from .evaluate import format_table, predict_package, write_table
+    from .export import held_out_table, record_metrics
+
+    package = resolve_package(args.package)
+    config = TrainConfig.load(args.data)
+    if config.scale != package.card.scale:
+        raise SystemExit(f"the package is x{package.card.scale} but the data config {args.data} is x{config.scale}")
+    if args.split:
+        config = TrainConfig.from_dict({**config.to_dict(), "split": {**config.split, "file": str(Path(args.split).resolve())}}, config.base_dir)
+    with tempfile.TemporaryDirectory() as work:
+        table, samples = held_out_table(config, Path(work), lambda s, norm: predict_package(package, s, args.threads))
+    print(f"{package.name} on the held-out split of {args.data}: {len(samples)} block(s)")
+    print(format_table(table))
+    if args.json:
+        write_table(table, args.json)
+    if args.record:
+        record_metrics(package, {**package.card.metrics, "held_out": table})
+        print(f"metrics written into {package.card_path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training", description="Train, export and evaluate MoCoLSK model packages.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train from a JSON config (use torchrun for several processes)")
+    t.add_argument("config")
+    t.add_argument("--run-dir", help="where checkpoints, split.json and log.jsonl go (default runs/NAME)")
+    t.add_argument("--iterations", type=int, help="override the config's iterations")
+    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(run=cmd_train)
+
+    e = sub.add_parser("export", help="write a model package from a checkpoint, with held-out metrics")
+    e.add_argument("checkpoint")
+    e.add_argument("--out", default="resources/models")
+    e.add_argument("--name", help="package name (default: the config's name)")
+    e.add_argument("--version", default="1.0.0")
+    e.add_argument("--no-evaluate", action="store_true", help="skip the held-out evaluation")
+    e.set_defaults(run=cmd_export)
+
+    v = sub.add_parser("evaluate", help="metrics table of a package and the classic methods on a config's held-out split")
+    v.add_argument("package", help="bundled package name or NAME.json/NAME.onnx path")
+    v.add_argument("data", help="training config (JSON) whose held-out split to use")
+    v.add_argument("--split", help="split.json of the training run (default: recomputed from the config)")
+    v.add_argument("--threads", type=int)
+    v.add_argument("--json", help="also write the table as JSON")
+    v.add_argument("--record", action="store_true", help="write the metrics into the package's card")
+    v.set_defaults(run=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

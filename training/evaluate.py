@@ -1,0 +1,127 @@
+"""Held-out evaluation: a model (checkpoint or package) beside bicubic and the classic
+sharpeners, on exactly the same held-out pixels, in Kelvin.
+
+Metrics are pooled over all held-out pixels (not averaged per block). The classic
+methods see only what a user has (the coarse LST and the fine guidance of the held-out
+area); TsHARP and DMS get the coarse-mean conservation the pipeline applies to them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.classic import coarse_samples, create_sharpener
+from engine.conservation import conserve_coarse_means
+
+from .datasets import Normalizer, Sample, filled, model_inputs
+
+METRIC_KEYS = ("rmse", "mae", "bias", "cc", "rsd")
+CONSERVED_CLASSICS = ("tsharp", "dms")
+
+
+def kelvin_metrics(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE, bias (prediction - truth), Pearson CC and RSD (standard deviation of the
+    error) over paired 1-D arrays of valid pixels, in Kelvin."""
+    error = prediction - truth
+    cc = float(np.corrcoef(prediction, truth)[0, 1]) if prediction.size > 1 and prediction.std() > 0 and truth.std() > 0 else float("nan")
+    return {
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae": float(np.mean(np.abs(error))),
+        "bias": float(np.mean(error)),
+        "cc": cc,
+        "rsd": float(np.std(error)),
+    }
+
+
+def score_predictions(samples: list[Sample], predictions: list[np.ndarray]) -> dict[str, float]:
+    """Metrics pooled over the scored pixels of all samples."""
+    masks = [s.mask for s in samples]
+    predicted = np.concatenate([p[m] for p, m in zip(predictions, masks)]).astype(np.float64)
+    truth = np.concatenate([s.fine_kelvin[m] for s, m in zip(samples, masks)]).astype(np.float64)
+    scores = kelvin_metrics(predicted, truth)
+    scores["pixels"] = int(truth.size)
+    return scores
+
+
+@torch.no_grad()
+def predict_samples(model: torch.nn.Module, samples: list[Sample], normalizer: Normalizer,
+                    device: torch.device | str = "cpu") -> list[np.ndarray]:
+    """The network's fine LST in Kelvin for each sample, one sample at a time."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for sample in samples:
+        lst, guidance, _, _ = model_inputs(sample, normalizer)
+        prediction = model(torch.from_numpy(lst[None]).to(device), torch.from_numpy(guidance[None]).to(device))
+        out.append(normalizer.lst_kelvin(prediction[0, 0].float().cpu().numpy()))
+    model.train(was_training)
+    return out
+
+
+def predict_package(package, samples: list[Sample], threads: int | None = None) -> list[np.ndarray]:
+    """A model package's fine LST in Kelvin through the engine (ONNX Runtime), as the plugin runs it."""
+    from engine.inference import Downscaler
+
+    downscaler = Downscaler(package, backend="onnxruntime", device="cpu", threads=threads)
+    out = []
+    for sample in samples:
+        coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
+        guidance = np.stack([filled(band, float(np.nanmean(band))) for band in sample.guidance])
+        out.append(downscaler.predict_kelvin(coarse, guidance))
+    return out
+
+
+def predict_classic(method: str, samples: list[Sample], band_names: tuple[str, ...], scale: int) -> list[np.ndarray]:
+    """A classic sharpener fitted on the coarse pixels of all samples, applied per sample."""
+    if method == "tsharp":
+        if "ndvi" not in band_names:
+            raise ValueError("TsHARP needs an 'ndvi' guidance band")
+        channels = [band_names.index("ndvi")]
+    else:
+        channels = list(range(len(band_names)))
+    sharpener = create_sharpener(method, scale, len(channels))
+    inputs = []
+    for sample in samples:
+        guidance = sample.guidance[channels]
+        guidance_valid = np.isfinite(guidance).all(axis=0)
+        coarse_valid = np.isfinite(sample.coarse_kelvin)
+        coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
+        guidance = np.stack([filled(band, float(np.nanmean(band))) for band in guidance])
+        inputs.append((coarse, coarse_valid, guidance, guidance_valid))
+        if sharpener.needs_fit:
+            sharpener.add_samples(coarse_samples(coarse, coarse_valid, guidance, guidance_valid, scale))
+    if sharpener.needs_fit:
+        sharpener.finish_fit()
+    out = []
+    for coarse, coarse_valid, guidance, guidance_valid in inputs:
+        fine = sharpener.predict(coarse, coarse_valid, guidance, guidance_valid)
+        if method in CONSERVED_CLASSICS:
+            fine = conserve_coarse_means(fine, guidance_valid, coarse, coarse_valid, scale)
+        out.append(fine.astype(np.float32))
+    return out
+
+
+def compare_methods(samples: list[Sample], band_names: tuple[str, ...], scale: int,
+                    model_predictions: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float]]:
+    """Scores of the given model predictions and of bicubic, TsHARP and DMS."""
+    table = {name: score_predictions(samples, preds) for name, preds in model_predictions.items()}
+    for method in ("bicubic", "tsharp", "dms"):
+        if method == "tsharp" and "ndvi" not in band_names:
+            continue
+        table[method] = score_predictions(samples, predict_classic(method, samples, band_names, scale))
+    return table
+
+
+def format_table(table: dict[str, dict[str, float]]) -> str:
+    """A Markdown table of the metrics, one row per method."""
+    lines = ["| method | RMSE (K) | MAE (K) | bias (K) | CC | RSD (K) | pixels |", "|---|---|---|---|---|---|---|"]
+    for name, m in table.items():
+        lines.append(f"| {name} | {m['rmse']:.3f} | {m['mae']:.3f} | {m['bias']:+.3f} | {m['cc']:.3f} | {m['rsd']:.3f} | {m['pixels']} |")
+    return "\n".join(lines)
+
+
+def write_table(table: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
