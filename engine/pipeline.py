@@ -35,14 +35,12 @@ from .errors import Cancelled, InputError
 from .grids import Grid, choose_scale, is_aligned, require_north_up, same_shape_and_transform
 from .masks import QA_MASK_KINDS, expand, fill_invalid, qa_invalid
 from .raster import (
-    OUTPUT_CREATION_OPTIONS, SCRATCH_CREATION_OPTIONS, band_nodata, create_geotiff, crs_label, gdal_session,
-    get_band, grid_of, open_raster, pixel_size_in, pixel_size_label, read_window, same_crs, sample_values, translate_to_cog,
-    unit_hints, valid_mask, warp_to_grid,
+    OUTPUT_CREATION_OPTIONS, SCRATCH_CREATION_OPTIONS, band_nodata, create_geotiff, crs_label, decide_lst_units,
+    gdal_session, get_band, grid_of, open_raster, pixel_size_in, pixel_size_label, read_window, same_crs,
+    translate_to_cog, valid_mask, warp_to_grid,
 )
 from .tiling import Tile, plan_tiles
-from .units import (
-    LST_UNITS, OUTPUT_UNITS, LstUnits, check_plausible_kelvin, detect_lst_units, kelvin_to, lst_units,
-)
+from .units import LST_UNITS, OUTPUT_UNITS, LstUnits, check_plausible_kelvin, kelvin_to
 
 METHODS = ("mocolsk", *CLASSIC_METHODS)
 OUTPUT_NODATA = -9999.0
@@ -310,13 +308,8 @@ class _Run:
         layer = f"LST {request.lst_path}"
         band = get_band(dataset, request.lst_band, layer)
         nodata = band_nodata(band)
-        hints = unit_hints(dataset, band, request.lst_path)
-        if request.lst_units == "auto":
-            sample = sample_values(band)
-            units = detect_lst_units(sample[valid_mask(sample, nodata)], hints, layer)
-            self.log(f"LST units: {units.name} ({units.reason})")
-        else:
-            units = lst_units(request.lst_units, hints)
+        units = decide_lst_units(dataset, band, request.lst_path, request.lst_units, layer)
+        self.log(f"LST units: {units.name} ({units.reason})")
         qa = self.open_qa_mask(lst_grid)
 
         native = create_geotiff(scratch / "lst_kelvin.tif", lst_grid, SCRATCH_CREATION_OPTIONS, nodata=float("nan"))

@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import InputError
 from .grids import Grid
-from .units import UnitHints
+from .units import LstUnits, UnitHints, detect_lst_units, lst_units
 
 try:
     from osgeo import gdal, osr
@@ -167,6 +167,27 @@ def unit_hints(dataset: "gdal.Dataset", band: "gdal.Band", path: str | os.PathLi
         is_integer=not dtype.startswith(("Float", "CFloat")),
         metadata=metadata,
     )
+
+
+def decide_lst_units(dataset: "gdal.Dataset", band: "gdal.Band", path: str | os.PathLike, requested: str,
+                     layer: str) -> LstUnits:
+    """The requested LST units, or for "auto" the units its metadata and values suggest."""
+    hints = unit_hints(dataset, band, path)
+    if requested != "auto":
+        return lst_units(requested, hints)
+    sample = sample_values(band)
+    return detect_lst_units(sample[valid_mask(sample, band_nodata(band))], hints, layer)
+
+
+def read_lst_kelvin(path: str | os.PathLike, band_index: int, requested_units: str, layer: str
+                    ) -> tuple[np.ndarray, Grid, LstUnits]:
+    """A whole LST band in Kelvin (NaN where nodata), its grid and the units it was read in."""
+    dataset = open_raster(path, layer)
+    band = get_band(dataset, band_index, layer)
+    units = decide_lst_units(dataset, band, path, requested_units, layer)
+    values = band.ReadAsArray()
+    kelvin = np.where(valid_mask(values, band_nodata(band)), units.to_kelvin(values), np.nan).astype(np.float32)
+    return kelvin, grid_of(dataset, layer), units
 
 
 def create_geotiff(path: str | os.PathLike, grid: Grid, options: tuple[str, ...], nodata: float | None = None,

@@ -1,0 +1,210 @@
+"""Command line: ``python -m engine downscale | info | evaluate``.
+
+Errors end the program with one line on stderr and a non-zero exit code: 1 for a problem
+with the inputs, model or backend, 2 for bad usage, 3 for an unexpected failure (rerun
+with --debug for the traceback), 130 when interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from typing import Sequence, TextIO
+
+from .classic import CLASSIC_METHODS
+from .errors import Cancelled, EngineError, InputError
+from .grids import same_shape_and_transform
+from .masks import QA_MASK_KINDS
+from .units import LST_UNITS, OUTPUT_UNITS
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Downscale land surface temperature with MoCoLSK.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    down = commands.add_parser("downscale", help="downscale an LST raster onto the guidance grid")
+    down.add_argument("--lst", required=True, help="coarse LST raster (any GDAL format)")
+    down.add_argument("--lst-band", type=int, default=1, help="LST band number (default 1)")
+    down.add_argument("--lst-units", choices=LST_UNITS, default="auto", help="units of the LST values (default auto)")
+    down.add_argument("--qa-mask", help="cloud/QA raster on the LST grid; masked pixels are excluded")
+    down.add_argument("--qa-kind", choices=QA_MASK_KINDS, default="auto",
+                      help="how to read the QA raster: nonzero = masked, or Landsat QA_PIXEL bits (default auto)")
+    down.add_argument("--guidance", required=True, nargs="+", help="fine guidance raster(s); their grid is the output grid")
+    down.add_argument("--bands", help="comma-separated names of the guidance bands in the order given, e.g. red,nir")
+    down.add_argument("--method", choices=("mocolsk", *CLASSIC_METHODS), default="mocolsk")
+    down.add_argument("--model", help="bundled model name or package path (NAME.json); needed for mocolsk")
+    down.add_argument("--backend", choices=("onnxruntime", "torch"), default="onnxruntime")
+    down.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    down.add_argument("--threads", type=int, help="CPU threads for inference")
+    down.add_argument("--tile-size", type=int, default=512, help="tile core size in output pixels (default 512)")
+    down.add_argument("--no-conserve", action="store_true", help="skip the coarse-pixel residual correction")
+    down.add_argument("--output-units", choices=OUTPUT_UNITS, default="kelvin")
+    down.add_argument("--out", required=True, help="output GeoTIFF")
+    down.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    down.add_argument("--cog", action="store_true", help="write a Cloud Optimized GeoTIFF")
+    down.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+
+    info = commands.add_parser("info", help="print a model card")
+    info.add_argument("model", help="bundled model name or package path (NAME.json)")
+    info.add_argument("--json", action="store_true", help="print the card as JSON")
+
+    evaluate = commands.add_parser("evaluate", help="compare a prediction with a reference raster (Kelvin)")
+    evaluate.add_argument("--pred", required=True, help="downscaled LST raster")
+    evaluate.add_argument("--ref", required=True, help="reference LST raster on the same grid")
+    evaluate.add_argument("--pred-band", type=int, default=1)
+    evaluate.add_argument("--ref-band", type=int, default=1)
+    evaluate.add_argument("--pred-units", choices=LST_UNITS, default="auto")
+    evaluate.add_argument("--ref-units", choices=LST_UNITS, default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
+    try:
+        if args.command == "downscale":
+            return _downscale(args, stdout, stderr)
+        if args.command == "info":
+            return _info(args, stdout)
+        return _evaluate(args, stdout)
+    except Cancelled as exc:
+        print(f"cancelled: {exc}", file=stderr)
+        return EXIT_INTERRUPTED
+    except EngineError as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cancelled: interrupted; no output was written.", file=stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into one line
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=stderr)
+        return EXIT_UNEXPECTED
+
+
+class ProgressBar:
+    """A one-line text progress bar that log lines can interrupt."""
+
+    def __init__(self, stream: TextIO, width: int = 30):
+        self.stream, self.width, self.shown = stream, width, -1
+
+    def update(self, percent: float) -> None:
+        whole = int(percent)
+        if whole == self.shown:
+            return
+        self.shown = whole
+        filled = self.width * whole // 100
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {whole:3d}%")
+        self.stream.flush()
+
+    def log(self, line: str) -> None:
+        self.stream.write(f"\r{' ' * (self.width + 8)}\r{line}\n")
+        if self.shown >= 0:
+            shown, self.shown = self.shown, -1
+            self.update(shown)
+
+    def close(self) -> None:
+        if self.shown >= 0:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from .pipeline import DownscaleRequest, downscale_scene
+
+    request = DownscaleRequest(
+        lst_path=args.lst, lst_band=args.lst_band, lst_units=args.lst_units, qa_mask_path=args.qa_mask,
+        qa_mask_kind=args.qa_kind, guidance_paths=list(args.guidance),
+        guidance_band_names=[n.strip() for n in args.bands.split(",")] if args.bands else None,
+        method=args.method, model=args.model, backend=args.backend, device=args.device, threads=args.threads,
+        tile_size_px=args.tile_size, conserve_coarse_means=not args.no_conserve, output_units=args.output_units,
+        output_path=args.out, overwrite=args.overwrite, cog=args.cog,
+    )
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    bar = None if args.quiet else ProgressBar(stderr)
+    start = time.perf_counter()
+    try:
+        result = downscale_scene(
+            request,
+            progress=bar.update if bar else None,
+            is_cancelled=lambda: bool(interrupted),
+            log=bar.log if bar else None,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar:
+            bar.close()
+    print(
+        f"Wrote {result.output_path} ({result.method}, x{result.scale}, largest coarse residual "
+        f"{result.max_conservation_residual_k:.4f} K, {time.perf_counter() - start:.1f} s)",
+        file=stdout,
+    )
+    return EXIT_OK
+
+
+def _info(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .package import resolve_package
+
+    package = resolve_package(args.model)
+    card = package.card
+    if args.json:
+        stdout.write(card.to_json())
+        return EXIT_OK
+    lines = [
+        f"{card.name} {card.version} ({card.architecture}, x{card.scale})",
+        f"  card: {package.card_path}",
+        f"  weights: {package.onnx_path.name} (sha256 {card.weights_sha256[:12]}…)",
+    ]
+    if card.description:
+        lines.append(f"  {card.description}")
+    lines.append(f"  LST normalisation: mean {card.lst_mean_kelvin:.2f} K, std {card.lst_std_kelvin:.2f} K")
+    lines.append("  guidance bands, in order:")
+    lines += [f"    {i}. {b.name} [{b.units}] mean {b.mean:.4g}, std {b.std:.4g}" + (f" - {b.description}" if b.description else "")
+              for i, b in enumerate(card.guidance_bands, 1)]
+    lines.append("  hyperparameters: " + ", ".join(f"{k}={v}" for k, v in card.hyperparameters.items()))
+    for title, values in (("training", card.training), ("metrics", card.metrics)):
+        if values:
+            lines.append(f"  {title}:")
+            lines += [f"    {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in values.items()]
+    print("\n".join(lines), file=stdout)
+    return EXIT_OK
+
+
+def _evaluate(args: argparse.Namespace, stdout: TextIO) -> int:
+    from . import metrics
+    from .raster import gdal_session, read_lst_kelvin, same_crs
+
+    with gdal_session():
+        pred, pred_grid, pred_units = read_lst_kelvin(args.pred, args.pred_band, args.pred_units, f"Prediction {args.pred}")
+        ref, ref_grid, ref_units = read_lst_kelvin(args.ref, args.ref_band, args.ref_units, f"Reference {args.ref}")
+        on_same_grid = same_crs(pred_grid.crs_wkt, ref_grid.crs_wkt) and same_shape_and_transform(pred_grid, ref_grid)
+    if not on_same_grid:
+        raise InputError(
+            f"Prediction {args.pred} ({pred_grid.width}x{pred_grid.height} px) and reference {args.ref} "
+            f"({ref_grid.width}x{ref_grid.height} px) are not on the same grid; warp one onto the other first."
+        )
+    results = metrics.evaluate(pred, ref)
+    if args.json:
+        print(json.dumps(results, indent=2), file=stdout)
+        return EXIT_OK
+    print(f"prediction read as {pred_units.name} ({pred_units.reason}); reference read as {ref_units.name} "
+          f"({ref_units.reason})", file=stdout)
+    print(
+        f"pixels {results['pixels']}  RMSE {results['rmse_k']:.3f} K  MAE {results['mae_k']:.3f} K  "
+        f"bias {results['bias_k']:+.3f} K  CC {results['cc']:.4f}  RSD {results['rsd_k']:.3f} K  "
+        f"SSIM {results['ssim']:.4f}  PSNR {results['psnr_db']:.2f} dB",
+        file=stdout,
+    )
+    return EXIT_OK
