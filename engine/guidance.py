@@ -155,21 +155,28 @@ def build_guidance_stack(
     reflectance_paths: Mapping[str, str | Path],
     dem_path: str | Path | None = None,
     encoding: str = "c2l2_dn",
-    progress: Callable[[float], None] = lambda fraction: None,
+    expected_units: Sequence[str] | None = None,
+    progress: Callable[[float], None] = lambda percent: None,
     is_cancelled: Callable[[], bool] = lambda: False,
     log: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Write the guidance GeoTIFF for ``band_names`` on the grid of the reflectance rasters.
 
     ``reflectance_paths`` maps reflectance names (``red``, ``nir``, ...) to single-band
-    rasters sharing one grid; the DEM is resampled bilinearly onto that grid. Works in
-    blocks of rows so a full scene never sits in memory. The file appears only when
-    complete: a failure or a cancellation leaves nothing at ``out_path``.
+    rasters sharing one grid; the DEM is resampled bilinearly onto that grid. With
+    ``expected_units`` (a model card's units per band) the units are checked first. Works in
+    blocks of rows so a full scene never sits in memory; ``progress`` gets percent. The file
+    appears only when complete: a failure or a cancellation leaves nothing at ``out_path``.
     """
     from osgeo import gdal
 
     gdal.UseExceptions()
     out_path = Path(out_path)
+    if expected_units is not None:
+        check_units(band_names, expected_units)
+        if any("toa" in unit.lower() for unit in expected_units):
+            log("Note: the model was trained on top-of-atmosphere reflectance; surface reflectance is "
+                "usually a little darker in the visible bands, which the model has not seen.")
     needed = required_inputs(band_names)
     missing = [name for name in needed if name != "dem" and name not in reflectance_paths]
     if missing:
@@ -215,7 +222,7 @@ def build_guidance_stack(
             stack = compute_guidance(band_names, inputs)
             for index in range(len(band_names)):
                 out.GetRasterBand(index + 1).WriteArray(stack[index], 0, row)
-            progress((row + rows) / height)
+            progress(100.0 * (row + rows) / height)
         out.FlushCache()
         out = None
         os.replace(partial, out_path)

@@ -89,9 +89,21 @@ def test_units_other_than_the_built_ones_are_refused():
         check_units(["red"], ["percent"])
 
 
+def test_a_model_trained_on_toa_reflectance_is_noted_and_one_in_other_units_refused(tmp_path, sr_bands):
+    paths, _, _ = sr_bands
+    messages = []
+    build_guidance_stack(tmp_path / "a.tif", ["red", "ndvi"], paths, expected_units=["TOA reflectance", "index"], log=messages.append)
+    assert any("top-of-atmosphere" in m for m in messages)
+    with pytest.raises(InputError, match="'ndvi' in 'K'"):
+        build_guidance_stack(tmp_path / "b.tif", ["red", "ndvi"], paths, expected_units=["reflectance", "K"])
+    assert not (tmp_path / "b.tif").exists()
+
+
 def test_stack_file_has_band_descriptions_units_nodata_and_grid(tmp_path, sr_bands):
     paths, red, nir = sr_bands
-    out = build_guidance_stack(tmp_path / "guidance.tif", ["red", "nir", "ndvi"], paths)
+    percents = []
+    out = build_guidance_stack(tmp_path / "guidance.tif", ["red", "nir", "ndvi"], paths, progress=percents.append)
+    assert percents[-1] == 100.0
     dataset = gdal.Open(str(out))
     assert (dataset.RasterXSize, dataset.RasterYSize, dataset.RasterCount) == (40, 24, 3)
     assert dataset.GetGeoTransform() == gdal.Open(str(paths["red"])).GetGeoTransform()
