@@ -1,0 +1,149 @@
+"""`make bench`: speed and memory of MoCoLSK inference, per scale and backend.
+
+Each measurement runs in its own process so that its peak resident memory is its own.
+Figures printed: output megapixels per second (median of the repeats), peak RSS, the
+multiply-adds per output pixel, and the fraction of the machine's peak arithmetic rate
+reached, the peak being measured in the same run with a large float32 matrix multiply.
+
+    python -m training.bench [--tile 1024] [--repeats 3] [--scales 2 4 8] [--backends onnxruntime torch]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def measure_peak_gflops(size: int = 4096, repeats: int = 5) -> float:
+    """Best float32 GFLOP/s of a size x size matrix multiply with PyTorch: the attainable peak."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        timings.append(time.perf_counter() - start)
+    return 2 * size**3 / min(timings) / 1e9
+
+
+def paper_package(scale: int, out_dir: Path):
+    """The paper configuration at ``scale`` with GrokLST's bands, exported as a package."""
+    import torch
+
+    from engine.card import BandSpec
+    from engine.export import export_package
+    from engine.model import MoCoLSKConfig, MoCoLSKNet
+
+    torch.manual_seed(0)
+    bands = [BandSpec(f"band{i}", "reflectance", 0.15, 0.05) for i in range(10)]
+    return export_package(MoCoLSKNet(MoCoLSKConfig(scale=scale)), out_dir, f"paper_x{scale}", "bench", bands, 282.51, 14.59)
+
+
+def run_one(card_path: str, backend: str, device: str, tile_px: int, repeats: int, threads: int | None) -> dict:
+    """Time ``repeats`` inferences of one tile_px x tile_px output tile (in this process)."""
+    from engine.inference import Downscaler
+
+    downscaler = Downscaler(card_path, backend=backend, device=device, threads=threads)
+    scale = downscaler.scale
+    rng = np.random.default_rng(0)
+    channels = len(downscaler.guidance_band_names)
+    warmup = 64
+    downscaler.predict_kelvin(np.full((warmup // scale,) * 2, 290, np.float32), np.full((channels, warmup, warmup), 0.15, np.float32))
+    lst = (290 + rng.normal(0, 3, (tile_px // scale,) * 2)).astype(np.float32)
+    guidance = (0.15 + 0.05 * rng.normal(size=(channels, tile_px, tile_px))).astype(np.float32)
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        downscaler.predict_kelvin(lst, guidance)
+        timings.append(time.perf_counter() - start)
+    seconds = statistics.median(timings)
+    return {
+        "device": downscaler.device_description,
+        "seconds": seconds,
+        "mpx_per_s": tile_px * tile_px / seconds / 1e6,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def peak_rss_mib() -> float:
+    """This process's resident-memory high-water mark. ``VmHWM`` rather than ``ru_maxrss``,
+    which a child inherits from the parent it was forked from."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def available_backends() -> list[tuple[str, str]]:
+    pairs = [("onnxruntime", "cpu"), ("torch", "cpu")]
+    try:
+        import onnxruntime
+
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            pairs.append(("onnxruntime", "cuda"))
+    except ImportError:
+        pass
+    import torch
+
+    if torch.cuda.is_available():
+        pairs.append(("torch", "cuda"))
+    return pairs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tile", type=int, default=1024, help="output tile edge in fine pixels")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scales", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--backends", nargs="+", default=None, help="subset of onnxruntime, torch")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--one", nargs=3, metavar=("CARD", "BACKEND", "DEVICE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_one(args.one[0], args.one[1], args.one[2], args.tile, args.repeats, args.threads)))
+        return
+
+    import torch
+
+    from engine.model import MoCoLSKConfig, multiply_adds_per_output_pixel
+
+    peak_gflops = measure_peak_gflops()
+    print(f"# MoCoLSK inference benchmark, {time.strftime('%Y-%m-%d')}")
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
+          f"measured peak {peak_gflops:.1f} GFLOP/s (float32 4096^3 matmul)")
+    print(f"output tile {args.tile}x{args.tile} px, median of {args.repeats}\n")
+    print("| scale | backend | device | MMAC/px | s/tile | Mpx/s | peak RSS MiB | % of peak |")
+    print("|---|---|---|---|---|---|---|---|")
+    pairs = [p for p in available_backends() if args.backends is None or p[0] in args.backends]
+    with tempfile.TemporaryDirectory() as scratch:
+        for scale in args.scales:
+            macs = multiply_adds_per_output_pixel(MoCoLSKConfig(scale=scale))
+            package = paper_package(scale, Path(scratch))
+            for backend, device in pairs:
+                command = [sys.executable, "-m", "training.bench", "--tile", str(args.tile), "--repeats", str(args.repeats),
+                           "--one", str(package.card_path), backend, device]
+                if args.threads:
+                    command += ["--threads", str(args.threads)]
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(f"| x{scale} | {backend} | {device} | failed: {done.stderr.strip().splitlines()[-1]} |")
+                    continue
+                r = json.loads(done.stdout.strip().splitlines()[-1])
+                fraction = 2 * macs * r["mpx_per_s"] * 1e6 / (peak_gflops * 1e9)
+                print(f"| x{scale} | {backend} | {r['device']} | {macs / 1e6:.2f} | {r['seconds']:.2f} | "
+                      f"{r['mpx_per_s']:.4f} | {r['peak_rss_mib']:.0f} | {100 * fraction:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
