@@ -1,0 +1,172 @@
+"""What the MoCoLSK algorithms share: the model parameters and the bridge into the engine.
+
+The bridge turns QgsProcessingFeedback into the engine's progress, cancel and log callbacks,
+and every engine error into a QgsProcessingException carrying the engine's message.
+"""
+import platform
+import sys
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+)
+from qgis.PyQt.QtGui import QIcon
+
+from .._engine import engine_module, errors, package, resource
+
+MODEL = "MODEL"
+MODEL_FILE = "MODEL_FILE"
+
+OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
+
+
+class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
+    """Base class: common metadata and helpers; subclasses declare parameters and run."""
+
+    def createInstance(self):  # noqa: N802 (QGIS API)
+        return type(self)()
+
+    def group(self):
+        return ""
+
+    def groupId(self):  # noqa: N802
+        return ""
+
+    def icon(self):
+        return QIcon(str(resource("icons", "mocolsk.svg")))
+
+    def svgIconPath(self):  # noqa: N802
+        return str(resource("icons", "mocolsk.svg"))
+
+    def helpUrl(self):  # noqa: N802
+        return "https://github.com/mocolsk/mocolsk-qgis#readme"
+
+
+def with_help(parameter: QgsProcessingParameterDefinition, text: str, advanced: bool = False):
+    """Attach the tooltip help of a parameter (and mark it advanced) in one expression."""
+    parameter.setHelp(text)
+    if advanced:
+        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return parameter
+
+
+def model_parameters() -> list:
+    """The bundled-model choice and the optional custom package file."""
+    names = list(package.bundled_packages())
+    choice = with_help(
+        QgsProcessingParameterEnum(
+            MODEL, "Model (bundled package)", options=names, defaultValue=names[0] if names else None,
+            optional=True, usesStaticStrings=True,
+        ),
+        "A model package shipped with the plugin, chosen by name. Each package's card states its "
+        "scale factor (e.g. 120 m LST to 30 m) and the guidance bands it expects, in order.",
+    )
+    custom = with_help(
+        QgsProcessingParameterFile(
+            MODEL_FILE, "Model package file (overrides the bundled choice)",
+            behavior=QgsProcessingParameterFile.File, fileFilter="MoCoLSK model package (*.json *.onnx)",
+            optional=True,
+        ),
+        "A model package exported with `python -m training export`: the NAME.json card beside its "
+        "NAME.onnx weights. Either file may be chosen.",
+    )
+    return [choice, custom]
+
+
+def chosen_model(algorithm: QgsProcessingAlgorithm, parameters: dict, context) -> str:
+    """The package file if one is given, else the bundled package name."""
+    custom = algorithm.parameterAsFile(parameters, MODEL_FILE, context)
+    if custom:
+        return custom
+    name = algorithm.parameterAsEnumString(parameters, MODEL, context)
+    if name:
+        return name
+    raise QgsProcessingException(
+        "No model chosen: pick a bundled model package, or give a model package file "
+        "(NAME.json beside NAME.onnx)."
+    )
+
+
+def file_path(layer, role: str) -> str:
+    """The file behind a raster layer; the engine reads files with GDAL, not QGIS layers."""
+    if layer is None:
+        raise QgsProcessingException(f"The {role} layer could not be loaded; check that it exists and is a raster.")
+    if layer.providerType() != "gdal":
+        raise QgsProcessingException(
+            f"The {role} layer {layer.name()!r} is not a file-based raster (provider {layer.providerType()!r}); "
+            f"save it as a GeoTIFF first (Raster > Conversion > Translate) and use that file."
+        )
+    return layer.source()
+
+
+def install_hint(module: str) -> str:
+    """The command that installs ``module`` into the Python this QGIS runs."""
+    if platform.system() == "Windows":
+        return f"In the OSGeo4W Shell that came with QGIS run `python -m pip install {module}`, then restart QGIS."
+    python = Path(sys.exec_prefix, "bin", "python3")
+    return (
+        f"This QGIS runs Python {sys.version_info.major}.{sys.version_info.minor} from {sys.exec_prefix}: run "
+        f"`{python} -m pip install --user {module}` (add --break-system-packages on Debian/Ubuntu), then restart QGIS."
+    )
+
+
+def missing_module(error: BaseException) -> str | None:
+    """The optional runtime (onnxruntime, torch) whose absence caused ``error``, if any."""
+    while error is not None:
+        if isinstance(error, ImportError) and error.name and error.name.split(".")[0] in OPTIONAL_RUNTIMES:
+            return error.name.split(".")[0]
+        error = error.__cause__
+    return None
+
+
+def processing_error(error: Exception) -> QgsProcessingException:
+    """The engine's message, plus the exact install command when a runtime is missing."""
+    module = missing_module(error)
+    return QgsProcessingException(f"{error} {install_hint(module)}" if module else str(error))
+
+
+def load_engine_module(name: str):
+    """An engine module; a missing optional runtime becomes an explanation, not a traceback."""
+    try:
+        return engine_module(name)
+    except ImportError as error:
+        module = missing_module(error)
+        if module is None:
+            raise
+        raise QgsProcessingException(
+            f"The MoCoLSK engine needs the Python package {module}, which QGIS's Python lacks. {install_hint(module)}"
+        ) from error
+
+
+class EngineCallbacks:
+    """Progress, cancel and log callbacks for the engine, backed by a Processing feedback."""
+
+    def __init__(self, feedback):
+        self.feedback = feedback
+
+    def progress(self, percent: float) -> None:
+        self.feedback.setProgress(percent)
+
+    def is_cancelled(self) -> bool:
+        return self.feedback.isCanceled()
+
+    def log(self, message: str) -> None:
+        self.feedback.pushInfo(message)
+
+
+def run_engine(feedback, function, *args, **kwargs):
+    """Call an engine function with the feedback callbacks; engine errors become
+    QgsProcessingException, a cancellation says that nothing was written."""
+    callbacks = EngineCallbacks(feedback)
+    try:
+        return function(
+            *args, progress=callbacks.progress, is_cancelled=callbacks.is_cancelled, log=callbacks.log, **kwargs
+        )
+    except errors.Cancelled as error:
+        raise QgsProcessingException(f"Cancelled: {error}") from error
+    except errors.EngineError as error:
+        raise processing_error(error) from error

@@ -1,0 +1,130 @@
+"""Processing algorithm "Evaluate downscaled LST": metrics as outputs, an HTML report and an
+optional difference raster."""
+import html
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ..style import style_on_load
+from .common import MoCoLSKAlgorithm, file_path, load_engine_module, run_engine, with_help
+from .downscale import LST_UNITS
+
+# (output name, engine metric key, label, unit)
+METRICS = (
+    ("RMSE", "rmse_k", "Root-mean-square error", "K"),
+    ("MAE", "mae_k", "Mean absolute error", "K"),
+    ("BIAS", "bias_k", "Bias (prediction minus reference)", "K"),
+    ("CC", "cc", "Correlation coefficient", ""),
+    ("RSD", "rsd_k", "Residual standard deviation", "K"),
+    ("SSIM", "ssim", "Structural similarity", ""),
+    ("PSNR", "psnr_db", "Peak signal-to-noise ratio", "dB"),
+    ("PIXELS", "pixels", "Pixels compared", ""),
+)
+
+HELP = """<p>Compares a downscaled LST raster with a reference LST on the same grid (e.g. the original 30 m LST when the input was degraded from it) and reports RMSE, MAE, bias, correlation (CC), residual standard deviation (RSD), SSIM and PSNR.</p>
+<p>Both rasters are converted to Kelvin first (units auto-detected or chosen), and only pixels valid in both count. Bias is prediction minus reference: positive means too warm. The metrics become outputs (usable in the modeler), an HTML report is written, and a difference raster (prediction minus reference, K) on request.</p>"""
+
+
+class EvaluateAlgorithm(MoCoLSKAlgorithm):
+    PREDICTION = "PREDICTION"
+    PREDICTION_BAND = "PREDICTION_BAND"
+    PREDICTION_UNITS = "PREDICTION_UNITS"
+    REFERENCE = "REFERENCE"
+    REFERENCE_BAND = "REFERENCE_BAND"
+    REFERENCE_UNITS = "REFERENCE_UNITS"
+    REPORT = "OUTPUT_HTML"
+    DIFFERENCE = "OUTPUT_DIFFERENCE"
+
+    def name(self):
+        return "evaluate"
+
+    def displayName(self):  # noqa: N802
+        return "Evaluate downscaled LST"
+
+    def shortHelpString(self):  # noqa: N802
+        return HELP
+
+    def tags(self):
+        return ["lst", "evaluation", "accuracy", "rmse", "ssim", "psnr", "validation", "mocolsk"]
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        unit_labels = [label for _, label in LST_UNITS]
+        for layer, band, units, what in (
+            (self.PREDICTION, self.PREDICTION_BAND, self.PREDICTION_UNITS, "Downscaled LST"),
+            (self.REFERENCE, self.REFERENCE_BAND, self.REFERENCE_UNITS, "Reference LST"),
+        ):
+            self.addParameter(with_help(
+                QgsProcessingParameterRasterLayer(layer, what),
+                f"{what} raster; both rasters must share one grid.",
+            ))
+            self.addParameter(with_help(
+                QgsProcessingParameterBand(band, f"{what} band", defaultValue=1, parentLayerParameterName=layer, optional=True),
+                f"The band of the {what.lower()} layer to compare (band 1 when not set).",
+            ))
+            self.addParameter(with_help(
+                QgsProcessingParameterEnum(units, f"{what} units", options=unit_labels, defaultValue=0),
+                "How to read the values; auto-detect uses the band's unit, the file name and the value range.",
+            ))
+        self.addParameter(with_help(
+            QgsProcessingParameterFileDestination(self.REPORT, "Evaluation report", fileFilter="HTML files (*.html)"),
+            "HTML page with the metrics and how each raster was read.",
+        ))
+        self.addParameter(with_help(
+            QgsProcessingParameterRasterDestination(self.DIFFERENCE, "Difference raster (prediction minus reference)", optional=True, createByDefault=False),
+            "Optional GeoTIFF of prediction minus reference in Kelvin, nodata -9999.",
+        ))
+        for name, _, label, unit in METRICS:
+            self.addOutput(QgsProcessingOutputNumber(name, f"{label} ({unit})" if unit else label))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        evaluation = load_engine_module("evaluation")
+        difference = self.parameterAsOutputLayer(parameters, self.DIFFERENCE, context) or None
+        prediction = file_path(self.parameterAsRasterLayer(parameters, self.PREDICTION, context), "downscaled LST")
+        reference = file_path(self.parameterAsRasterLayer(parameters, self.REFERENCE, context), "reference LST")
+        result = run_engine(
+            feedback,
+            evaluation.evaluate_rasters,
+            prediction,
+            reference,
+            prediction_band=self.parameterAsInt(parameters, self.PREDICTION_BAND, context),
+            reference_band=self.parameterAsInt(parameters, self.REFERENCE_BAND, context),
+            prediction_units=LST_UNITS[self.parameterAsEnum(parameters, self.PREDICTION_UNITS, context)][0],
+            reference_units=LST_UNITS[self.parameterAsEnum(parameters, self.REFERENCE_UNITS, context)][0],
+            difference_path=difference,
+        )
+        for name, key, label, unit in METRICS:
+            feedback.pushInfo(f"{label}: {result.metrics[key]:.4g}{' ' + unit if unit else ''}")
+        report = self.parameterAsFileOutput(parameters, self.REPORT, context)
+        Path(report).write_text(_report_html(prediction, reference, result), encoding="utf-8")
+        outputs = {self.REPORT: report, **{name: result.metrics[key] for name, key, _, _ in METRICS}}
+        if difference:
+            style_on_load(context, difference, "difference")
+            outputs[self.DIFFERENCE] = difference
+        return outputs
+
+
+def _report_html(prediction: str, reference: str, result) -> str:
+    rows = "\n".join(
+        f"<tr><td>{html.escape(label)}</td><td>{result.metrics[key]:.4g}</td><td>{unit}</td></tr>"
+        for _, key, label, unit in METRICS
+    )
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>MoCoLSK evaluation</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}} td,th{{border:1px solid #bbb;padding:.3em .8em}} td:nth-child(2){{text-align:right}}</style>
+</head><body>
+<h1>Downscaled LST evaluation</h1>
+<p>Prediction: <code>{html.escape(prediction)}</code>, read as {html.escape(result.prediction_units.name)} ({html.escape(result.prediction_units.reason)}).<br>
+Reference: <code>{html.escape(reference)}</code>, read as {html.escape(result.reference_units.name)} ({html.escape(result.reference_units.reason)}).<br>
+Grid: {result.grid.width} x {result.grid.height} px. Metrics in Kelvin over pixels valid in both rasters; bias is prediction minus reference.</p>
+<table><tr><th>Metric</th><th>Value</th><th>Unit</th></tr>
+{rows}
+</table>
+</body></html>
+"""

@@ -1,0 +1,161 @@
+""""Downscale LST" through processing.run on the real Landsat 5 sample: grid, units, styles,
+cancellation and every bad input surfacing as a QgsProcessingException."""
+import numpy as np
+import processing
+import pytest
+from osgeo import gdal, osr
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsSingleBandPseudoColorRenderer,
+)
+
+from .conftest import SCALE, block_mean, coarse_geotransform, write_geotiff
+
+ALGORITHM = "mocolsk:downscalelst"
+MOCOLSK, BICUBIC, TSHARP, DMS = 0, 1, 2, 3
+KELVIN, CELSIUS = 0, 1
+
+
+def downscale_parameters(scene, output, **overrides):
+    parameters = {
+        "INPUT_LST": str(scene.lst_120m),
+        "LST_BAND": 1,
+        "GUIDANCE": [str(scene.guidance_30m)],
+        "METHOD": MOCOLSK,
+        "OUTPUT": str(output),
+    }
+    parameters.update(overrides)
+    return parameters
+
+
+def read(path):
+    dataset = gdal.Open(str(path))
+    band = dataset.GetRasterBand(1)
+    return dataset, band, band.ReadAsArray()
+
+
+def test_mocolsk_output_is_kelvin_on_the_guidance_grid(run_algorithm, sample_scene, tiny_package_x4, tmp_path):
+    output = tmp_path / "lst_30m.tif"
+    results = run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path)))
+
+    assert results["OUTPUT"] == str(output) and results["SCALE"] == SCALE
+    assert results["LST_UNITS_USED"] == "kelvin"
+    dataset, band, values = read(output)
+    guidance = gdal.Open(str(sample_scene.guidance_30m))
+    assert (dataset.RasterXSize, dataset.RasterYSize) == (guidance.RasterXSize, guidance.RasterYSize)
+    assert dataset.GetGeoTransform() == pytest.approx(guidance.GetGeoTransform())
+    assert osr.SpatialReference(dataset.GetProjection()).IsSame(osr.SpatialReference(guidance.GetProjection()))
+    assert band.GetNoDataValue() == -9999.0 and band.GetUnitType() == "K"
+    assert np.all(values != -9999.0)
+    assert sample_scene.lst_min_k - 5 < values.min() and values.max() < sample_scene.lst_max_k + 5
+    # coarse-pixel conservation (on by default): the output averages back to the input LST
+    coarse = gdal.Open(str(sample_scene.lst_120m)).ReadAsArray()
+    np.testing.assert_allclose(block_mean(values.astype(np.float64)), coarse, atol=1e-3)
+    assert results["MAX_CONSERVATION_RESIDUAL_K"] < 1e-3
+
+
+def test_classic_method_writes_celsius_and_loads_with_a_celsius_legend(mocolsk_provider, sample_scene, tmp_path):
+    output = tmp_path / "lst_celsius.tif"
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    results = processing.runAndLoadResults(
+        ALGORITHM, downscale_parameters(sample_scene, output, METHOD=TSHARP, OUTPUT_UNITS=CELSIUS), context=context,
+    )
+    _, band, values = read(output)
+    assert band.GetUnitType() == "degC"
+    assert sample_scene.lst_min_k - 278.15 < values.min() and values.max() < sample_scene.lst_max_k - 268.15
+
+    loaded = [layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == results["OUTPUT"]]
+    assert len(loaded) == 1
+    layer = loaded[0]
+    try:
+        renderer = layer.renderer()
+        assert isinstance(renderer, QgsSingleBandPseudoColorRenderer)
+        shader = renderer.shader().rasterShaderFunction()
+        assert shader.legendSettings().suffix() == " °C"
+        # the stretch follows this output's values, not the QML's placeholder range
+        assert values.min() - 0.5 <= renderer.classificationMin() < renderer.classificationMax() <= values.max() + 0.5
+        labels = [item.label for item in shader.colorRampItemList()]
+        assert all(label.endswith("°C") for label in labels)
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_cancelled_run_raises_and_leaves_no_file(run_algorithm, sample_scene, tiny_package_x4, tmp_path):
+    output = tmp_path / "cancelled.tif"
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda percent: feedback.cancel() if percent > 0 else None)
+    with pytest.raises(QgsProcessingException, match="[Cc]ancelled"):
+        run_algorithm(
+            ALGORITHM,
+            downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path), TILE_SIZE=16),
+            feedback=feedback,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_reaches_100_and_the_log_says_what_was_decided(run_algorithm, sample_scene, tmp_path):
+    feedback = QgsProcessingFeedback()
+    percents, messages = [], []
+    feedback.progressChanged.connect(percents.append)
+    feedback.pushInfo = messages.append
+    run_algorithm(ALGORITHM, downscale_parameters(sample_scene, tmp_path / "out.tif", METHOD=BICUBIC), feedback=feedback)
+    assert percents[-1] == 100
+    assert any("LST units: kelvin" in m for m in messages)
+    assert any(m.startswith("Done: x4 with bicubic") for m in messages)
+
+
+def lst_variant(scene, tmp_path, name, pixel_m=120.0, celsius=False, unit=None, all_nodata=False):
+    """An LST raster over the sample's extent, derived from the real 120 m LST."""
+    lst = gdal.Open(str(scene.lst_120m)).ReadAsArray().astype(np.float32)
+    geotransform = coarse_geotransform(scene.geotransform)
+    if pixel_m != 120.0:
+        size = int(lst.shape[0] * 120.0 / pixel_m)
+        index = (np.arange(size) * pixel_m / 120.0).astype(int)
+        lst = lst[np.ix_(index, index)]
+        geotransform = (geotransform[0], pixel_m, 0.0, geotransform[3], 0.0, -pixel_m)
+    if celsius:
+        lst = lst - 273.15
+    if all_nodata:
+        lst = np.full(lst.shape, -9999.0, np.float32)
+    return write_geotiff(tmp_path / name, lst, geotransform, scene.crs_wkt, nodata=-9999.0, unit=unit)
+
+
+def five_band_guidance(scene, tmp_path):
+    stack = gdal.Open(str(scene.guidance_30m))
+    names = [stack.GetRasterBand(i).GetDescription() for i in range(1, 6)]
+    return write_geotiff(tmp_path / "guidance_no_swir2.tif", stack.ReadAsArray()[:5], scene.geotransform, scene.crs_wkt, names=names)
+
+
+BAD_INPUTS = {
+    "wrong grid ratio": (lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_100m.tif", pixel_m=100.0))}, "matches no scale"),
+    "missing LST band": (lambda s, t: {"LST_BAND": 2}, "band 2 does not exist"),
+    "missing guidance band": (lambda s, t: {"GUIDANCE": [str(five_band_guidance(s, t))]}, "guidance band 'swir2'.*is missing"),
+    "Celsius labelled Kelvin": (
+        lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_celsius_as_k.tif", celsius=True, unit="K"))},
+        "outside the plausible",
+    ),
+    "empty LST layer": (lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_empty.tif", all_nodata=True))}, "no valid pixels"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_raises_processing_exception_with_the_engine_message(case, run_algorithm, sample_scene, tiny_package_x4, tmp_path):
+    make_overrides, message = BAD_INPUTS[case]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    output = tmp_path / "out.tif"
+    parameters = downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path))
+    parameters.update(make_overrides(sample_scene, inputs))
+    with pytest.raises(QgsProcessingException, match=message):
+        run_algorithm(ALGORITHM, parameters)
+    assert not output.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["inputs"]
+
+
+def test_mocolsk_without_any_model_says_how_to_choose_one(run_algorithm, sample_scene, tmp_path):
+    with pytest.raises(QgsProcessingException, match="model"):
+        run_algorithm(ALGORITHM, downscale_parameters(sample_scene, tmp_path / "out.tif", MODEL=None, MODEL_FILE=str(tmp_path / "none.json")))

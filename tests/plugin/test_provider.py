@@ -1,0 +1,55 @@
+"""The provider registers through the plugin's entry point and describes its algorithms."""
+from qgis.core import QgsApplication
+
+EXPECTED = {
+    "mocolsk:downscalelst": "Downscale LST",
+    "mocolsk:evaluate": "Evaluate downscaled LST",
+    "mocolsk:buildguidance": "Build guidance stack",
+}
+
+
+def test_provider_registers_the_three_algorithms_with_names_and_icon(mocolsk_provider):
+    assert mocolsk_provider.id() == "mocolsk"
+    assert "MoCoLSK" in mocolsk_provider.name()
+    assert not mocolsk_provider.icon().isNull()
+    registry = QgsApplication.processingRegistry()
+    for algorithm_id, display_name in EXPECTED.items():
+        algorithm = registry.algorithmById(algorithm_id)
+        assert algorithm is not None, algorithm_id
+        assert algorithm.displayName() == display_name
+        assert not algorithm.icon().isNull()
+
+
+def test_every_parameter_has_help_and_every_algorithm_a_help_string(mocolsk_provider):
+    registry = QgsApplication.processingRegistry()
+    for algorithm_id in EXPECTED:
+        algorithm = registry.algorithmById(algorithm_id)
+        assert len(algorithm.shortHelpString()) > 200, algorithm_id
+        for parameter in algorithm.parameterDefinitions():
+            assert len(parameter.help()) > 20, f"{algorithm_id} {parameter.name()} has no help"
+
+
+def test_downscale_offers_the_units_methods_and_devices_of_the_issue(mocolsk_provider):
+    algorithm = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst")
+    units = " ".join(algorithm.parameterDefinition("LST_UNITS").options())
+    for name in ("Auto", "Kelvin", "Celsius", "Landsat 8/9 Collection 2 Level-2", "MODIS"):
+        assert name in units
+    methods = " ".join(algorithm.parameterDefinition("METHOD").options())
+    for name in ("MoCoLSK", "Bicubic", "TsHARP", "DMS"):
+        assert name in methods
+    assert algorithm.parameterDefinition("DEVICE").options() == ["Auto (GPU if available)", "CPU", "GPU (CUDA)"]
+    assert algorithm.parameterDefinition("CONSERVE_COARSE_MEANS").defaultValue() is True
+    advanced = {p.name() for p in algorithm.parameterDefinitions() if p.flags() & p.FlagAdvanced}
+    assert {"TILE_SIZE", "THREADS"} <= advanced
+
+
+def test_unloading_the_plugin_removes_the_provider(qgis_iface, mocolsk_provider):
+    import mocolsk_qgis
+
+    second = mocolsk_qgis.classFactory(qgis_iface)
+    registry = QgsApplication.processingRegistry()
+    second.initProcessing()
+    providers = [p for p in registry.providers() if p.id() == "mocolsk"]
+    assert len(providers) == 1  # the registry refuses a second provider with the same id
+    second.unload()
+    assert registry.providerById("mocolsk") is mocolsk_provider
