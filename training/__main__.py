@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -18,7 +18,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir or Path("runs") / config.name)
     command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     last = train(config, run_dir, resume=not args.restart, progress=not args.quiet, command=command)
-    print(f"checkpoint: {last}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"checkpoint: {last}")
     return 0
 
 

@@ -226,7 +226,7 @@ def train(
 
 def environment_description() -> dict:
     """Hardware and software the weights were trained with, for the card."""
-    info = {"python": platform.python_version(), "torch": torch.__version__, "cpu_threads": torch.get_num_threads()}
+    info = {"python": platform.python_version(), "torch": str(torch.__version__), "cpu_threads": torch.get_num_threads()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

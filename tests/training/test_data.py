@@ -1,0 +1,208 @@
+"""Training data: Landsat conversion, GeoTIFF and self-supervised scenes, area splits,
+patch sampling, augmentation, masks, GrokLST layout."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.io import savemat
+
+from tests.training.conftest import CROP_PX, write_geotiff
+from training.datasets import (
+    GROKLST_BANDS,
+    Normalizer,
+    Sample,
+    SamplePatches,
+    ScenePatches,
+    augment,
+    groklst_normalizer,
+    held_out_samples,
+    read_groklst,
+    sample_from_fine,
+)
+from training.landsat import read_landsat_scene, read_mtl
+from training.loop import masked_l1
+from training.scenes import area_average, read_coarse_scene, read_geotiff_scene
+from training.splits import block_split, read_split, role_mask, write_split
+
+SATELLITE_DATA = "resources/data"
+
+
+def test_landsat5_thermal_dn_becomes_brightness_temperature_by_the_source_formula(l5_scene):
+    from osgeo import gdal
+
+    from tests.training.conftest import LANDSAT5
+
+    dn = gdal.Open(str(LANDSAT5 / "LT52240631988227CUB02_B6.TIF")).ReadAsArray()
+    radiance = 0.055 * float(dn[10, 20]) + 1.18243
+    expected = 1260.56 / math.log(607.76 / radiance + 1.0)
+    assert l5_scene.lst_kelvin[10, 20] == pytest.approx(expected, abs=1e-3)
+    assert 285.0 < np.nanmin(l5_scene.lst_kelvin) and np.nanmax(l5_scene.lst_kelvin) < 310.0
+
+
+def test_landsat_guidance_is_toa_reflectance_and_indices_in_their_ranges(l5_scene):
+    assert l5_scene.band_names == ("blue", "green", "red", "nir", "swir1", "swir2", "ndvi", "ndwi")
+    reflectance, indices = l5_scene.guidance[:6], l5_scene.guidance[6:]
+    assert -0.02 < np.nanmin(reflectance) and np.nanmax(reflectance) < 1.0
+    assert 0.03 < np.nanmean(reflectance) < 0.3
+    assert -1.0 <= np.nanmin(indices) and np.nanmax(indices) <= 1.0
+    nir, red = l5_scene.guidance[3], l5_scene.guidance[2]
+    np.testing.assert_allclose(l5_scene.guidance[6], (nir - red) / (nir + red), rtol=1e-5)
+
+
+@pytest.mark.parametrize("folder, mtl", [
+    ("landsat8-oli-tirs-2013", "LC08_L1TP_195025_20130707_20170503_01_T1_MTL.txt"),
+    ("landsat7-etm-2001", "LE07_L1TP_195025_20010730_20170204_01_T1_MTL.txt"),
+])
+def test_bundled_landsat7_and_8_subsets_read_as_plausible_summer_scenes(folder, mtl):
+    from tests.conftest import REPO
+
+    path = REPO / SATELLITE_DATA / folder / mtl
+    scene = read_landsat_scene(path)
+    assert scene.shape == (41, 41)
+    assert scene.valid.all()
+    assert 290.0 < np.nanmean(scene.lst_kelvin) < 310.0
+    assert read_mtl(path)["SPACECRAFT_ID"] in scene.notes
+
+
+def test_area_average_marks_a_coarse_cell_with_any_invalid_pixel_invalid():
+    fine = np.arange(16, dtype=np.float32).reshape(4, 4)
+    fine[0, 0] = np.nan
+    coarse = area_average(fine, 2)
+    assert np.isnan(coarse[0, 0])
+    assert coarse[1, 1] == pytest.approx(np.mean([10, 11, 14, 15]))
+
+
+def test_geotiff_scene_reads_lst_and_named_guidance_bands(scene_tifs, l5_scene):
+    scene = read_geotiff_scene(*scene_tifs)
+    assert scene.shape == (CROP_PX, CROP_PX)
+    assert scene.band_names == l5_scene.band_names
+    np.testing.assert_allclose(scene.lst_kelvin, l5_scene.lst_kelvin[:CROP_PX, :CROP_PX])
+
+
+def test_geotiff_scene_on_different_grids_is_refused_with_the_fix(scene_tifs, tmp_path, l5_scene):
+    shifted = write_geotiff(tmp_path / "g.tif", l5_scene.guidance[:, :CROP_PX, :CROP_PX], 30.0, l5_scene.band_names, origin=(500030.0, 9000000.0))
+    with pytest.raises(ValueError, match="not on the same grid; warp"):
+        read_geotiff_scene(scene_tifs[0], shifted)
+
+
+def test_coarse_only_scene_becomes_a_self_supervised_scene_on_the_lst_grid(coarse_tifs, l5_scene):
+    scene, scale = read_coarse_scene(*coarse_tifs)
+    assert scale == 4
+    assert scene.shape == (CROP_PX // 4, CROP_PX // 4)
+    expected = area_average(l5_scene.guidance[:, :CROP_PX, :CROP_PX], 4)
+    np.testing.assert_allclose(scene.guidance, expected, rtol=1e-5)
+
+
+def test_blocks_split_each_scene_into_disjoint_train_val_test_areas():
+    blocks = block_split({"a": (310, 287)}, 64, 0.1, 0.2, seed=0)
+    masks = {role: role_mask(blocks, "a", (310, 287), role) for role in ("train", "val", "test")}
+    assert sum(m.sum() for m in masks.values()) == sum(b.rows * b.cols for b in blocks)
+    assert not (masks["train"] & masks["test"]).any() and not (masks["val"] & masks["test"]).any()
+    assert masks["test"].sum() >= 3 * 64 * 64
+    assert block_split({"a": (310, 287)}, 64, 0.1, 0.2, seed=0) == blocks
+
+
+def test_split_file_round_trips(tmp_path):
+    blocks = block_split({"a": (128, 128), "b": (40, 40)}, 32, 0.1, 0.2, seed=3, train_only=frozenset({"b"}))
+    write_split(tmp_path / "split.json", blocks, {"block_px": 32})
+    again, settings = read_split(tmp_path / "split.json")
+    assert again == blocks and settings == {"block_px": 32}
+    assert [b.role for b in blocks if b.scene == "b"] == ["train"]
+
+
+def test_too_small_scene_for_held_out_blocks_gets_an_actionable_error():
+    with pytest.raises(ValueError, match="smaller block_px or mark the scene train-only"):
+        block_split({"tiny": (41, 41)}, 32, 0.1, 0.2, seed=0)
+
+
+def test_training_patches_never_touch_held_out_pixels(l5_scene):
+    blocks = block_split({l5_scene.name: l5_scene.shape}, 64, 0.1, 0.2, seed=0)
+    train = role_mask(blocks, l5_scene.name, l5_scene.shape, "train")
+    normalizer = Normalizer.from_scenes([l5_scene], [train])
+    sampler = ScenePatches([l5_scene], blocks, 4, 40, normalizer)
+    for r, c in sampler.positions[0]:
+        assert r % 4 == 0 and c % 4 == 0
+        assert train[r : r + 40, c : c + 40].all()
+    batch = sampler.batch(3, np.random.default_rng(0))
+    assert batch["lst"].shape == (3, 1, 10, 10) and batch["guidance"].shape == (3, 8, 40, 40)
+    assert batch["target"].shape == batch["mask"].shape == (3, 1, 40, 40)
+
+
+def test_normalisation_statistics_come_from_the_training_area_only(l5_scene):
+    blocks = block_split({l5_scene.name: l5_scene.shape}, 64, 0.1, 0.2, seed=0)
+    train = role_mask(blocks, l5_scene.name, l5_scene.shape, "train")
+    normalizer = Normalizer.from_scenes([l5_scene], [train])
+    assert normalizer.lst_mean_kelvin == pytest.approx(float(np.mean(l5_scene.lst_kelvin[train])), rel=1e-6)
+    assert normalizer.lst_mean_kelvin != pytest.approx(float(np.mean(l5_scene.lst_kelvin)), rel=1e-7)
+
+
+def test_flips_and_rotations_keep_lst_guidance_and_coarse_aligned(l5_scene):
+    lst = l5_scene.lst_kelvin[:32, :32]
+    guidance = l5_scene.guidance[:, :32, :32]
+    for seed in range(8):
+        aug_lst, aug_guidance = augment([lst, guidance], np.random.default_rng(seed))
+        assert np.array_equal(aug_guidance[6], augment([guidance[6]], np.random.default_rng(seed))[0])
+        sample = sample_from_fine("x", aug_lst, aug_guidance, 4)
+        assert np.allclose(np.sort(sample.coarse_kelvin.ravel()), np.sort(area_average(lst, 4).ravel()))
+
+
+def test_masked_pixels_do_not_count_in_the_loss_or_the_scores(l5_scene):
+    fine = l5_scene.lst_kelvin[:32, :32].copy()
+    fine[:8, :8] = np.nan
+    sample = sample_from_fine("masked", fine, l5_scene.guidance[:, :32, :32], 4)
+    assert not sample.mask[:8, :8].any() and sample.mask[8:, 8:].all()
+    target = torch.zeros(1, 1, 4, 4)
+    mask = torch.ones(1, 1, 4, 4)
+    mask[..., 0, 0] = 0
+    prediction = torch.zeros(1, 1, 4, 4)
+    prediction[..., 0, 0] = 1000.0
+    assert masked_l1(prediction, target, mask).item() == 0.0
+
+
+def test_held_out_samples_are_whole_test_blocks(l5_scene):
+    blocks = block_split({l5_scene.name: l5_scene.shape}, 64, 0.1, 0.2, seed=0)
+    samples = held_out_samples([l5_scene], blocks, "test", 8)
+    assert len(samples) == sum(b.role == "test" for b in blocks)
+    assert all(s.coarse_kelvin.shape == (8, 8) and s.fine_kelvin.shape == (64, 64) for s in samples)
+
+
+def write_groklst(root, scale: int, n: int, rng) -> None:
+    for folder in (f"{30 * scale}m/lst", "30m/lst", "30m/guidance", "split"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        fine = 290 + rng.normal(size=(16, 16)).astype(np.float32)
+        fine[0, 0] = 0.0
+        savemat(root / "30m/lst" / f"{i:04d}.mat", {"data": fine})
+        savemat(root / f"{30 * scale}m/lst" / f"{i:04d}.mat", {"data": area_average(fine, scale)})
+        savemat(root / "30m/guidance" / f"{i:04d}.mat", {b.name: rng.random((16, 16)) for b in GROKLST_BANDS})
+    (root / "split/trainval.txt").write_text("0\n1\n2\n")
+    (root / "split/test.txt").write_text("3\n")
+
+
+def test_groklst_layout_reads_the_listed_patches_with_their_ten_bands(tmp_path):
+    write_groklst(tmp_path, 4, 4, np.random.default_rng(0))
+    train = read_groklst(tmp_path, 4, "trainval")
+    test = read_groklst(tmp_path, 4, "test")
+    assert len(train) == 3 and [s.name for s in test] == ["0003"]
+    assert train[0].guidance.shape == (10, 16, 16) and train[0].coarse_kelvin.shape == (4, 4)
+    assert np.isnan(train[0].fine_kelvin[0, 0]) and not train[0].mask[0, 0]
+    sampler = SamplePatches(train, 4, 8, groklst_normalizer(4))
+    batch = sampler.batch(2, np.random.default_rng(0))
+    assert batch["lst"].shape == (2, 1, 2, 2) and batch["guidance"].shape == (2, 10, 8, 8)
+
+
+def test_groklst_missing_folder_names_what_the_scale_needs(tmp_path):
+    write_groklst(tmp_path, 4, 1, np.random.default_rng(0))
+    with pytest.raises(FileNotFoundError, match="x8 needs 240m/lst"):
+        read_groklst(tmp_path, 8, "test")
+
+
+def test_sample_mask_excludes_pixels_under_invalid_coarse_cells():
+    fine = np.full((8, 8), 290.0, np.float32)
+    coarse = np.full((2, 2), 290.0, np.float32)
+    coarse[1, 1] = np.nan
+    sample = Sample("s", coarse, np.zeros((1, 8, 8), np.float32), fine)
+    assert sample.mask.sum() == 48 and not sample.mask[4:, 4:].any()
