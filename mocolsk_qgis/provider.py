@@ -1,5 +1,5 @@
 """The "MoCoLSK" Processing provider."""
-from qgis.core import QgsProcessingProvider
+from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from ._engine import engine, resource
@@ -30,6 +30,10 @@ class MoCoLSKProvider(QgsProcessingProvider):
     def loadAlgorithms(self):  # noqa: N802
         for algorithm in (DownscaleAlgorithm(), EvaluateAlgorithm(), BuildGuidanceAlgorithm()):
             self.addAlgorithm(algorithm)
+        for path in sorted(resource("models").glob("*.model3")):
+            model = QgsProcessingModelAlgorithm()
+            if model.fromFile(str(path)):
+                self.addAlgorithm(model)
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802
         return ["tif"]
