@@ -5,6 +5,7 @@ is re-fitted to each output (the cumulative cut the QML records), because a fixe
 cannot suit both a tropical afternoon and a polar night.
 """
 from qgis.core import QgsColorRampShader, QgsProcessingLayerPostProcessorInterface, QgsRasterLayer
+from qgis.PyQt import sip
 
 from ._engine import resource
 
@@ -60,11 +61,15 @@ class TemperatureStyle(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-# QGIS keeps only a pointer to a post-processor, so one instance per style lives here.
-_POST_PROCESSORS = {style: TemperatureStyle(style) for style in STYLES}
+# A processing context deletes its post-processors when it is destroyed, but Python must
+# keep each one alive until then or QGIS calls an empty shell; deleted ones are dropped here.
+_PENDING: list = []
 
 
 def style_on_load(context, output_path: str, style: str) -> None:
     """Style the layer at ``output_path`` when Processing loads it into the project."""
     if context.willLoadLayerOnCompletion(output_path):
-        context.layerToLoadOnCompletionDetails(output_path).setPostProcessor(_POST_PROCESSORS[style])
+        _PENDING[:] = [processor for processor in _PENDING if not sip.isdeleted(processor)]
+        post_processor = TemperatureStyle(style)
+        _PENDING.append(post_processor)
+        context.layerToLoadOnCompletionDetails(output_path).setPostProcessor(post_processor)
