@@ -46,17 +46,31 @@ def expand(coarse: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(coarse, scale, axis=-2), scale, axis=-1)
 
 
-def fill_invalid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Fill invalid pixels smoothly from the valid ones (push-pull pyramid).
+def fill_invalid(values: np.ndarray, valid: np.ndarray, local_steps: int = 0) -> np.ndarray:
+    """Fill invalid pixels smoothly from the valid ones.
 
-    Every filled value is a weighted mean of valid values, so a fill never exceeds the
-    range of the data around it; with no valid pixel at all the result is zero.
+    First ``local_steps`` rounds of growing the valid area by the mean of its 3x3 valid
+    neighbours: a pixel filled in round k depends only on data within k pixels, so tiles
+    that see that neighbourhood fill it alike. Whatever is left is filled by a push-pull
+    pyramid. Every filled value is a weighted mean of valid values, so a fill never leaves
+    the range of the data around it; with no valid pixel at all the result is zero.
     """
     values = values.astype(np.float64)
     if valid.all():
         return values.astype(np.float32)
     if not valid.any():
         return np.zeros(values.shape, np.float32)
+    values, valid = values.copy(), valid.copy()
+    for _ in range(local_steps):
+        total = _box_sum(np.where(valid, values, 0.0))
+        count = _box_sum(valid.astype(np.float64))
+        grown = ~valid & (count > 0)
+        if not grown.any():
+            break
+        values[grown] = total[grown] / count[grown]
+        valid |= grown
+    if valid.all():
+        return values.astype(np.float32)
     sums = [np.where(valid, values, 0.0)]
     weights = [valid.astype(np.float64)]
     while (weights[-1] == 0).any() and min(weights[-1].shape) > 1:
@@ -65,7 +79,7 @@ def fill_invalid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     filled = _safe_divide(sums[-1], weights[-1], fallback=float(sums[0].sum() / weights[0].sum()))
     for level in range(len(sums) - 2, -1, -1):
         height, width = sums[level].shape
-        coarser = _box_blur(expand(filled, 2)[:height, :width])
+        coarser = _box_sum(expand(filled, 2)[:height, :width]) / 9.0
         filled = np.where(weights[level] > 0, _safe_divide(sums[level], weights[level], 0.0), coarser)
     return np.where(valid, values, filled).astype(np.float32)
 
@@ -81,7 +95,8 @@ def _safe_divide(total: np.ndarray, weight: np.ndarray, fallback: float) -> np.n
         return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), fallback)
 
 
-def _box_blur(a: np.ndarray) -> np.ndarray:
+def _box_sum(a: np.ndarray) -> np.ndarray:
+    """3x3 sum; the edge is replicated."""
     padded = np.pad(a, 1, mode="edge")
     height, width = a.shape
-    return sum(padded[i:i + height, j:j + width] for i in range(3) for j in range(3)) / 9.0
+    return sum(padded[i:i + height, j:j + width] for i in range(3) for j in range(3))

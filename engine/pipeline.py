@@ -48,6 +48,9 @@ DEFAULT_TILE_SIZE_PX = 512
 # Context read around each tile, in fine pixels; the network pools globally, so be generous.
 HALO_FINE_PX = 96
 MIN_HALO_COARSE_PX = 8
+# Masked pixels within this many pixels of data are filled from their neighbourhood only,
+# so that overlapping tiles fill them alike (the coarse LST uses the halo minus the blend margin).
+GUIDANCE_FILL_STEPS_COARSE_PX = 2
 # A warped coarse LST pixel needs this share of valid source area, else it is masked.
 MIN_VALID_FRACTION = 0.5
 CLASSIC_SCALES = tuple(range(2, 17))
@@ -208,6 +211,7 @@ class _Run:
         self.progress(5)
 
         halo = max(MIN_HALO_COARSE_PX, math.ceil(HALO_FINE_PX / scale))
+        self.coarse_fill_steps = halo - halo // 2
         core = max(2, request.tile_size_px // scale)
         tiles = plan_tiles(coarse_grid.width, coarse_grid.height, core, halo)
         coarse_dataset = open_raster(coarse.path, "coarse LST")
@@ -419,10 +423,11 @@ class _Run:
         window = reader.read(rows.read_start, rows.read_stop, cols.read_start, cols.read_stop)
         fine_valid = window.guidance_valid & expand(window.coarse_valid, scale)
         if window.coarse_valid.any():
-            lst = fill_invalid(window.lst, window.coarse_valid)
+            lst = fill_invalid(window.lst, window.coarse_valid, self.coarse_fill_steps)
             guidance = window.guidance
             if len(guidance) and not window.guidance_valid.all():
-                guidance = np.stack([fill_invalid(band, window.guidance_valid) for band in guidance])
+                steps = GUIDANCE_FILL_STEPS_COARSE_PX * scale
+                guidance = np.stack([fill_invalid(band, window.guidance_valid, steps) for band in guidance])
             fine = predictor.predict(lst, window.coarse_valid, guidance, window.guidance_valid)
             if self.request.conserve_coarse_means:
                 fine = conserve_coarse_means(fine, fine_valid, window.lst, window.coarse_valid, scale)
