@@ -31,5 +31,31 @@ test: env
 bench: env
 	$(PY) -m training.bench
 
+# The installable plugin: one folder with the plugin, the engine, styles, icons, bundled
+# model packages and the example model. QGIS_PROFILE selects the profile `install` deploys to.
+PLUGIN := mocolsk_qgis
+PLUGIN_ZIP ?= dist/$(PLUGIN).zip
+PACKAGE_BUILD ?= build/package
+QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
+QGIS_PYTHON ?= /usr/bin/python3
+
+package:
+	rm -rf $(PACKAGE_BUILD) $(PLUGIN_ZIP)
+	mkdir -p $(PACKAGE_BUILD)/$(PLUGIN)/resources $(dir $(PLUGIN_ZIP))
+	cp -R $(PLUGIN)/. $(PACKAGE_BUILD)/$(PLUGIN)/
+	cp -R engine $(PACKAGE_BUILD)/$(PLUGIN)/engine
+	cp -R resources/styles resources/icons resources/models $(PACKAGE_BUILD)/$(PLUGIN)/resources/
+	cp metadata.txt $(wildcard README.md LICENSE) $(PACKAGE_BUILD)/$(PLUGIN)/
+	find $(PACKAGE_BUILD) -name __pycache__ -prune -exec rm -rf {} +
+	zip=$$(realpath $(PLUGIN_ZIP)) && cd $(PACKAGE_BUILD) && $(QGIS_PYTHON) -m zipfile -c "$$zip" $(PLUGIN)
+	@echo "Built $(PLUGIN_ZIP)"
+
+install: package
+	mkdir -p "$(QGIS_PROFILE)/python/plugins" "$(QGIS_PROFILE)/QGIS"
+	rm -rf "$(QGIS_PROFILE)/python/plugins/$(PLUGIN)"
+	$(QGIS_PYTHON) -m zipfile -e $(PLUGIN_ZIP) "$(QGIS_PROFILE)/python/plugins"
+	$(QGIS_PYTHON) -c 'import sys; from PyQt5.QtCore import QSettings; s = QSettings(sys.argv[1], QSettings.IniFormat); s.setValue("PythonPlugins/$(PLUGIN)", True); s.sync()' "$(QGIS_PROFILE)/QGIS/QGIS3.ini"
+	@echo "Installed and enabled $(PLUGIN) in $(QGIS_PROFILE); restart QGIS."
+
 clean:
 	rm -rf $(VENV) dist

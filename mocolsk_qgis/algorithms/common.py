@@ -106,11 +106,11 @@ def file_path(layer, role: str) -> str:
 def install_hint(module: str) -> str:
     """The command that installs ``module`` into the Python this QGIS runs."""
     if platform.system() == "Windows":
-        return f"In the OSGeo4W Shell that came with QGIS run `python -m pip install {module}`, then restart QGIS."
+        return f"For this QGIS: in its OSGeo4W Shell run `python -m pip install {module}`, then restart QGIS."
     python = Path(sys.exec_prefix, "bin", "python3")
     return (
-        f"This QGIS runs Python {sys.version_info.major}.{sys.version_info.minor} from {sys.exec_prefix}: run "
-        f"`{python} -m pip install --user {module}` (add --break-system-packages on Debian/Ubuntu), then restart QGIS."
+        f"For this QGIS (Python {sys.version_info.major}.{sys.version_info.minor} in {sys.exec_prefix}): run "
+        f"`{python} -m pip install --user {module}` (on Debian/Ubuntu add --break-system-packages), then restart QGIS."
     )
 
 

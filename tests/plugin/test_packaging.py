@@ -1,0 +1,152 @@
+"""The zip from `make package`, installed by `make install` into a fresh profile, runs under
+qgis_process; without onnxruntime or torch the plugin still loads and says what to install."""
+import configparser
+import json
+import os
+import subprocess
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from tests.conftest import REPO
+
+# Debian's qgis_process wrapper passes an option the 3.22 binary rejects; the binary works.
+QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+BLOCKER = '''
+import importlib.abc
+import os
+import sys
+
+BLOCKED = set(os.environ.get("MOCOLSK_TEST_BLOCK", "").split(","))
+
+
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Blocker())
+'''
+
+
+@pytest.fixture(scope="module")
+def plugin_zip(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("package")
+    zip_path = folder / "mocolsk_qgis.zip"
+    make("package", f"PLUGIN_ZIP={zip_path}", f"PACKAGE_BUILD={folder / 'build'}")
+    return zip_path
+
+
+@pytest.fixture(scope="module")
+def qgis_config(plugin_zip, tmp_path_factory):
+    """A fresh QGIS configuration folder whose default profile has the plugin installed by `make install`."""
+    config = tmp_path_factory.mktemp("qgis_config")
+    profile = config / "profiles" / "default"
+    make("install", f"PLUGIN_ZIP={plugin_zip}", f"PACKAGE_BUILD={plugin_zip.parent / 'build'}", f"QGIS_PROFILE={profile}")
+    return config
+
+
+def make(*arguments):
+    completed = subprocess.run(["make", "--no-print-directory", *arguments], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def qgis_process(config, *arguments, block=(), tmp_path=None):
+    """Run qgis_process on the given configuration folder, with this virtual environment's
+    packages (onnxruntime, torch) importable, and optionally some modules hidden. The
+    repository is not on the path, so the plugin runs the engine bundled in the zip."""
+    python_path = [sysconfig.get_paths()["purelib"]]
+    env = {**os.environ, "QGIS_CUSTOM_CONFIG_PATH": str(config), "QT_QPA_PLATFORM": "offscreen"}
+    if block:
+        blocker = tmp_path / "blocker"
+        blocker.mkdir(exist_ok=True)
+        (blocker / "sitecustomize.py").write_text(BLOCKER)
+        python_path.insert(0, str(blocker))
+        env["MOCOLSK_TEST_BLOCK"] = ",".join(block)
+    env["PYTHONPATH"] = os.pathsep.join(python_path)
+    return subprocess.run(
+        [QGIS_PROCESS, *arguments], cwd=tmp_path or config, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_zip_is_one_plugin_folder_with_engine_resources_and_metadata(plugin_zip):
+    names = zipfile.ZipFile(plugin_zip).namelist()
+    assert all(name.startswith("mocolsk_qgis/") for name in names)
+    assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
+    for required in (
+        "mocolsk_qgis/__init__.py", "mocolsk_qgis/metadata.txt", "mocolsk_qgis/engine/pipeline.py",
+        "mocolsk_qgis/engine/guidance.py", "mocolsk_qgis/resources/styles/lst_kelvin.qml",
+        "mocolsk_qgis/resources/styles/lst_celsius.qml", "mocolsk_qgis/resources/icons/mocolsk.svg",
+        "mocolsk_qgis/resources/models/mocolsk_guidance_downscale_evaluate.model3",
+    ):
+        assert required in names, required
+    bundled = sorted(p.name for p in (REPO / "resources" / "models").glob("*.json"))
+    for card in bundled:
+        assert f"mocolsk_qgis/resources/models/{card}" in names
+        assert f"mocolsk_qgis/resources/models/{card[:-5]}.onnx" in names
+
+
+def test_metadata_has_what_the_plugin_repository_requires(plugin_zip):
+    metadata = configparser.ConfigParser()
+    metadata.read_string(zipfile.ZipFile(plugin_zip).read("mocolsk_qgis/metadata.txt").decode("utf-8"))
+    general = metadata["general"]
+    for key in ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email",
+                "homepage", "repository", "tracker", "tags", "icon", "changelog"):
+        assert general.get(key, "").strip(), key
+    assert general["qgisMinimumVersion"] == "3.22"
+    assert general["hasProcessingProvider"] == "yes"
+    assert f"mocolsk_qgis/{general['icon']}" in zipfile.ZipFile(plugin_zip).namelist()
+
+
+def test_make_install_enables_the_plugin_in_the_profile(qgis_config):
+    profile = qgis_config / "profiles" / "default"
+    assert (profile / "python" / "plugins" / "mocolsk_qgis" / "engine" / "pipeline.py").is_file()
+    assert "mocolsk_qgis=true" in (profile / "QGIS" / "QGIS3.ini").read_text()
+
+
+def test_qgis_process_runs_downscale_from_the_installed_plugin(qgis_config, sample_scene, tiny_package_x4, tmp_path):
+    output = tmp_path / "lst_30m.tif"
+    completed = qgis_process(
+        qgis_config, "--json", "run", "mocolsk:downscalelst", "--",
+        f"INPUT_LST={sample_scene.lst_120m}", f"GUIDANCE={sample_scene.guidance_30m}",
+        "METHOD=0", f"MODEL_FILE={tiny_package_x4.card_path}", "THREADS=1", f"OUTPUT={output}",
+        tmp_path=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = json.loads(completed.stdout[completed.stdout.index("{"):])
+    assert results["results"]["OUTPUT"] == str(output)
+    assert results["results"]["SCALE"] == 4
+    assert results["results"]["DEVICE_USED"] == "onnxruntime CPU (1 threads)"
+    values = gdal.Open(str(output)).ReadAsArray()
+    assert values.shape == (64, 64) and np.all(values != -9999.0)
+    assert sample_scene.lst_min_k - 5 < values.min() and values.max() < sample_scene.lst_max_k + 5
+
+
+@pytest.mark.parametrize(
+    "backend, blocked, says",
+    [(0, "onnxruntime", "ONNX Runtime is not installed"), (1, "torch", "PyTorch is not installed")],
+)
+def test_missing_runtime_keeps_the_algorithm_and_explains_the_install(
+    backend, blocked, says, qgis_config, sample_scene, tiny_package_x4, tmp_path
+):
+    listed = qgis_process(qgis_config, "list", block=[blocked], tmp_path=tmp_path)
+    assert "mocolsk:downscalelst" in listed.stdout
+    output = tmp_path / "never.tif"
+    completed = qgis_process(
+        qgis_config, "run", "mocolsk:downscalelst", "--",
+        f"INPUT_LST={sample_scene.lst_120m}", f"GUIDANCE={sample_scene.guidance_30m}", "METHOD=0",
+        f"BACKEND={backend}", f"MODEL_FILE={tiny_package_x4.card_path}", f"OUTPUT={output}",
+        block=[blocked], tmp_path=tmp_path,
+    )
+    text = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert says in text and f"-m pip install --user {blocked}" in text
+    assert "Traceback" not in text
+    assert not output.exists()
+
