@@ -6,7 +6,7 @@ APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-v
 export QT_QPA_PLATFORM := offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: env test bench benchmark demo package install clean
+.PHONY: env test bench benchmark demo package install screenshot clean
 
 env: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ install: package
 	$(QGIS_PYTHON) -m zipfile -e $(PLUGIN_ZIP) "$(QGIS_PROFILE)/python/plugins"
 	$(QGIS_PYTHON) -c 'import sys; from PyQt5.QtCore import QSettings; s = QSettings(sys.argv[1], QSettings.IniFormat); s.setValue("PythonPlugins/$(PLUGIN)", True); s.sync()' "$(QGIS_PROFILE)/QGIS/QGIS3.ini"
 	@echo "Installed and enabled $(PLUGIN) in $(QGIS_PROFILE); restart QGIS."
+
+# docs/dialog.png: the "Downscale LST" dialog rendered offscreen by its test.
+screenshot: env
+	MOCOLSK_SCREENSHOT=$(CURDIR)/docs/dialog.png $(PY) -m pytest -q tests/plugin/test_dialog.py -k renders
 
 clean:
 	rm -rf $(VENV) dist
