@@ -159,3 +159,18 @@ def test_bad_input_raises_processing_exception_with_the_engine_message(case, run
 def test_mocolsk_without_any_model_says_how_to_choose_one(run_algorithm, sample_scene, tmp_path):
     with pytest.raises(QgsProcessingException, match="model"):
         run_algorithm(ALGORITHM, downscale_parameters(sample_scene, tmp_path / "out.tif", MODEL=None, MODEL_FILE=str(tmp_path / "none.json")))
+
+
+def bundled_model_names():
+    from engine.package import bundled_packages
+
+    return sorted(bundled_packages())
+
+
+@pytest.mark.parametrize("model_name", bundled_model_names())
+def test_bundled_model_runs_by_name(model_name, run_algorithm, sample_scene, tmp_path):
+    output = tmp_path / "bundled.tif"
+    results = run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, MODEL=model_name, THREADS=1))
+    _, band, values = read(output)
+    assert results["SCALE"] == SCALE and np.all(values != -9999.0)
+    assert sample_scene.lst_min_k - 5 < values.min() and values.max() < sample_scene.lst_max_k + 5
