@@ -54,6 +54,19 @@ def with_help(parameter: QgsProcessingParameterDefinition, text: str, advanced: 
     return parameter
 
 
+def bundled_models_help() -> str:
+    """One line per bundled package: name, scale and the guidance bands it expects."""
+    lines = []
+    for name, card_path in package.bundled_packages().items():
+        try:
+            card = package.load_package(card_path, verify=False).card
+        except errors.PackageError as error:
+            lines.append(f"{name}: unusable ({error})")
+            continue
+        lines.append(f"{name}: x{card.scale}, guidance bands {', '.join(card.guidance_band_names)}")
+    return "; ".join(lines) or "none installed"
+
+
 def model_parameters() -> list:
     """The bundled-model choice and the optional custom package file."""
     names = list(package.bundled_packages())
@@ -62,8 +75,8 @@ def model_parameters() -> list:
             MODEL, "Model (bundled package)", options=names, defaultValue=names[0] if names else None,
             optional=True, usesStaticStrings=True,
         ),
-        "A model package shipped with the plugin, chosen by name. Each package's card states its "
-        "scale factor (e.g. 120 m LST to 30 m) and the guidance bands it expects, in order.",
+        "A model package shipped with the plugin, chosen by name; its card fixes the scale factor and "
+        f"the guidance bands it expects, in order. Bundled: {bundled_models_help()}.",
     )
     custom = with_help(
         QgsProcessingParameterFile(

@@ -156,9 +156,9 @@ def test_bad_input_raises_processing_exception_with_the_engine_message(case, run
     assert [p.name for p in tmp_path.iterdir()] == ["inputs"]
 
 
-def test_mocolsk_without_any_model_says_how_to_choose_one(run_algorithm, sample_scene, tmp_path):
-    with pytest.raises(QgsProcessingException, match="model"):
-        run_algorithm(ALGORITHM, downscale_parameters(sample_scene, tmp_path / "out.tif", MODEL=None, MODEL_FILE=str(tmp_path / "none.json")))
+def test_missing_model_package_file_is_named(run_algorithm, sample_scene, tmp_path):
+    with pytest.raises(QgsProcessingException, match="none.json.*not found"):
+        run_algorithm(ALGORITHM, downscale_parameters(sample_scene, tmp_path / "out.tif", MODEL_FILE=str(tmp_path / "none.json")))
 
 
 def bundled_model_names():
