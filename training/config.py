@@ -19,6 +19,7 @@ class TrainConfig:
     scale: int
     data: dict[str, Any]
     model: dict[str, Any] = field(default_factory=dict)
+    architecture: str = "mocolsk"
     split: dict[str, Any] = field(default_factory=lambda: {"block_px": 64, "val_fraction": 0.1, "test_fraction": 0.2, "seed": 0})
     patch_px: int | None = 64
     batch_size: int = 4
@@ -45,6 +46,12 @@ class TrainConfig:
         block_px = self.split.get("block_px")
         if block_px is not None and block_px % self.scale:
             raise ValueError(f"split.block_px {block_px} must be a multiple of the scale {self.scale}")
+        if self.architecture != "mocolsk":
+            from .zoo import ZOO
+
+            if self.architecture not in ZOO:
+                raise ValueError(f"architecture must be 'mocolsk' or a zoo network ({', '.join(ZOO)}), got {self.architecture!r}")
+            return
         unknown = set(self.model) - set(MoCoLSKConfig.__dataclass_fields__)
         if unknown or {"scale", "guidance_channels"} & set(self.model):
             raise ValueError(
@@ -58,6 +65,16 @@ class TrainConfig:
 
     def model_config(self, guidance_channels: int) -> MoCoLSKConfig:
         return MoCoLSKConfig(scale=self.scale, guidance_channels=guidance_channels, **self.model)
+
+    def build_model(self, guidance_channels: int):
+        """MoCoLSK-Net, or the zoo network named by ``architecture`` with ``model`` as its options."""
+        if self.architecture == "mocolsk":
+            from engine.model import MoCoLSKNet
+
+            return MoCoLSKNet(self.model_config(guidance_channels))
+        from .zoo import build
+
+        return build(self.architecture, self.scale, guidance_channels, **self.model)
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
