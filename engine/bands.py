@@ -99,3 +99,27 @@ def map_bands(
                 f"bands are [{known}]. Add that band or name the bands correctly."
             )
     return BandMapping(tuple(normalise_band_name(n) for n in required), tuple(sources), how)
+
+
+# A guidance band this many training standard deviations away is probably in other units.
+UNITS_WARNING_SIGMAS = 10.0
+
+
+def units_warnings(bands: np.ndarray, valid: np.ndarray, specs: Sequence) -> list[str]:
+    """Warnings for bands (C, H, W) whose median is far from the model's training statistics.
+
+    ``specs`` are the card's `BandSpec`s (name, units, mean, std), one per band.
+    """
+    warnings = []
+    for values, spec in zip(bands, specs):
+        usable = values[valid]
+        if usable.size == 0:
+            continue
+        median = float(np.median(usable))
+        sigmas = (median - spec.mean) / spec.std
+        if abs(sigmas) > UNITS_WARNING_SIGMAS:
+            warnings.append(
+                f"Warning: guidance band {spec.name!r} has a median of {median:.4g}, {sigmas:+.0f} standard "
+                f"deviations from the model's training mean {spec.mean:.4g}; check that it is in {spec.units}."
+            )
+    return warnings

@@ -94,28 +94,37 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
 
 
 class ProgressBar:
-    """A one-line text progress bar that log lines can interrupt."""
+    """A one-line text progress bar that log lines can interrupt; plain lines every 10%
+    when the stream is not a terminal (logs, CI)."""
 
     def __init__(self, stream: TextIO, width: int = 30):
         self.stream, self.width, self.shown = stream, width, -1
+        self.interactive = stream.isatty()
 
     def update(self, percent: float) -> None:
         whole = int(percent)
-        if whole == self.shown:
+        step = whole if self.interactive else whole - whole % 10
+        if step == self.shown:
             return
-        self.shown = whole
-        filled = self.width * whole // 100
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {whole:3d}%")
+        self.shown = step
+        if self.interactive:
+            filled = self.width * whole // 100
+            self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {whole:3d}%")
+        else:
+            self.stream.write(f"{step}%\n")
         self.stream.flush()
 
     def log(self, line: str) -> None:
+        if not self.interactive:
+            self.stream.write(f"{line}\n")
+            return
         self.stream.write(f"\r{' ' * (self.width + 8)}\r{line}\n")
         if self.shown >= 0:
             shown, self.shown = self.shown, -1
             self.update(shown)
 
     def close(self) -> None:
-        if self.shown >= 0:
+        if self.interactive and self.shown >= 0:
             self.stream.write("\n")
             self.stream.flush()
 

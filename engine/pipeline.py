@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__
-from .bands import BandMapping, map_bands
+from .bands import BandMapping, map_bands, units_warnings
 from .classic import CLASSIC_METHODS, Sharpener, coarse_samples, create_sharpener
 from .conservation import conserve_coarse_means, max_abs_residual
 from .errors import Cancelled, InputError
@@ -36,7 +37,7 @@ from .grids import Grid, choose_scale, is_aligned, require_north_up, same_shape_
 from .masks import QA_MASK_KINDS, expand, fill_invalid, qa_invalid
 from .raster import (
     OUTPUT_CREATION_OPTIONS, SCRATCH_CREATION_OPTIONS, band_nodata, create_geotiff, crs_label, decide_lst_units,
-    gdal_session, get_band, grid_of, open_raster, pixel_size_in, pixel_size_label, read_window, same_crs,
+    gdal_session, get_band, grid_of, open_raster, pixel_size_in, pixel_size_label, read_window, same_crs, sample_values,
     translate_to_cog, valid_mask, warp_to_grid,
 )
 from .tiling import Tile, plan_tiles
@@ -54,6 +55,7 @@ GUIDANCE_FILL_STEPS_COARSE_PX = 2
 # A warped coarse LST pixel needs this share of valid source area, else it is masked.
 MIN_VALID_FRACTION = 0.5
 CLASSIC_SCALES = tuple(range(2, 17))
+GUIDANCE_SAMPLE_PX = 1 << 14
 CONVERSION_BLOCK_PX = 512
 
 ProgressCallback = Callable[[float], None]
@@ -118,6 +120,10 @@ def downscale_scene(
         scratch = Path(tempfile.mkdtemp(prefix=".mocolsk-", dir=Path(request.output_path).resolve().parent))
         try:
             return run.execute(scratch)
+        except BaseException as exc:
+            # Drop the failed frames' GDAL datasets so that their scratch files can be deleted (Windows).
+            traceback.clear_frames(exc.__traceback__)
+            raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -157,6 +163,16 @@ class _Guidance:
 
 
 @dataclass
+class _Method:
+    scale: int
+    mapping: BandMapping
+    predictor: Sharpener
+    model_name: str = ""
+    model_version: str = ""
+    device: str = "cpu (numpy)"
+
+
+@dataclass
 class _CoarseLst:
     path: str
     units: LstUnits
@@ -189,19 +205,8 @@ class _Run:
         require_north_up(lst_grid, f"LST {request.lst_path}")
         ratio = self.resolution_ratio(lst_grid, guidance.grid)
 
-        model_name = model_version = ""
-        device = "cpu (numpy)"
-        if request.method == "mocolsk":
-            downscaler = self.open_model()
-            card = downscaler.card
-            model_name, model_version, device = card.name, card.version, downscaler.device_description
-            scale = choose_scale(ratio, (card.scale,), f"LST {request.lst_path}", f"model {card.name!r}")
-            mapping = map_bands(card.guidance_band_names, guidance.names, "Guidance", f"model {card.name!r}")
-            predictor: Sharpener = _NetworkSharpener(downscaler)
-        else:
-            scale = choose_scale(ratio, CLASSIC_SCALES, f"LST {request.lst_path}", f"method {request.method!r}")
-            mapping = self.classic_mapping(guidance.names)
-            predictor = create_sharpener(request.method, scale, len(mapping.sources))
+        method = self.open_method(guidance, ratio)
+        scale, mapping, predictor = method.scale, method.mapping, method.predictor
         self.log(f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
                  f"{', '.join(mapping.names) or 'none used'}")
         coarse_grid = guidance.grid.coarsened(scale)
@@ -232,15 +237,16 @@ class _Run:
             self.progress(15 + 75 * done / len(tiles))
         blended.FlushCache()
         self.timings["tiles_s"] = time.perf_counter() - start
-        self.log(f"Predicted {len(tiles)} tile(s) of up to {core * scale} px (halo {halo * scale} px) on {device}")
+        self.log(f"Predicted {len(tiles)} tile(s) of up to {core * scale} px (halo {halo * scale} px) on {method.device}")
 
         start = time.perf_counter()
         result = DownscaleResult(
-            output_path=str(Path(request.output_path).resolve()), method=request.method, model_name=model_name,
-            model_version=model_version, device=device, scale=scale, lst_units=coarse.units.name,
-            lst_units_reason=coarse.units.reason, warped=coarse.warped, warp_reason=coarse.warp_reason,
-            guidance_mapping=f"{mapping.how}: {', '.join(mapping.names)}" if mapping.names else mapping.how, max_conservation_residual_k=float("nan"),
-            tiles=len(tiles), timings_s=self.timings,
+            output_path=str(Path(request.output_path).resolve()), method=request.method,
+            model_name=method.model_name, model_version=method.model_version, device=method.device, scale=scale,
+            lst_units=coarse.units.name, lst_units_reason=coarse.units.reason, warped=coarse.warped,
+            warp_reason=coarse.warp_reason,
+            guidance_mapping=f"{mapping.how}: {', '.join(mapping.names)}" if mapping.names else mapping.how,
+            max_conservation_residual_k=float("nan"), tiles=len(tiles), timings_s=self.timings,
         )
         self.finish(blended, coarse_dataset.GetRasterBand(1), guidance.grid, scale, result, scratch)
         self.timings["write_s"] = time.perf_counter() - start
@@ -279,13 +285,31 @@ class _Run:
             names = list(request.guidance_band_names)
         return _Guidance(datasets, bands, nodata, names, grid)
 
-    def open_model(self):
-        from .inference import Downscaler
-
+    def open_method(self, guidance: _Guidance, ratio: float) -> "_Method":
+        """The predictor, its scale and its guidance bands; MoCoLSK's scale is the model's."""
         request = self.request
-        downscaler = Downscaler(request.model, backend=request.backend, device=request.device, threads=request.threads)
-        self.log(f"Model {downscaler.card.name} {downscaler.card.version} (x{downscaler.scale}) on {downscaler.device_description}")
-        return downscaler
+        layer = f"LST {request.lst_path}"
+        if request.method == "mocolsk":
+            from .inference import Downscaler
+
+            downscaler = Downscaler(request.model, backend=request.backend, device=request.device, threads=request.threads)
+            card = downscaler.card
+            self.log(f"Model {card.name} {card.version} (x{card.scale}) on {downscaler.device_description}")
+            scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
+            mapping = map_bands(card.guidance_band_names, guidance.names, "Guidance", f"model {card.name!r}")
+            self.check_guidance_units(guidance, mapping, card.guidance_bands)
+            return _Method(scale, mapping, _NetworkSharpener(downscaler), card.name, card.version,
+                           downscaler.device_description)
+        scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
+        mapping = self.classic_mapping(guidance.names)
+        return _Method(scale, mapping, create_sharpener(request.method, scale, len(mapping.sources)))
+
+    def check_guidance_units(self, guidance: _Guidance, mapping: BandMapping, specs) -> None:
+        """Log a warning for bands that look like other units than the model was trained on."""
+        samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(np.float32)
+        valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+        for warning in units_warnings(*mapping.compose(samples, valid), specs):
+            self.log(warning)
 
     def classic_mapping(self, names: list) -> BandMapping:
         method = self.request.method
@@ -411,7 +435,7 @@ class _Run:
     def fit(self, predictor: Sharpener, reader: "_TileReader", tiles: list[Tile]) -> None:
         for done, tile in enumerate(tiles, 1):
             self.check_cancelled()
-            window = reader.read(tile.rows.read_start, tile.rows.read_stop, tile.cols.read_start, tile.cols.read_stop)
+            window = reader.read(tile.rows.start, tile.rows.stop, tile.cols.start, tile.cols.stop)
             predictor.add_samples(coarse_samples(window.lst, window.coarse_valid, window.guidance,
                                                  window.guidance_valid, reader.scale))
             self.progress(5 + 10 * done / len(tiles))

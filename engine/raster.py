@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - exercised only where GDAL is missing
     osr = None
 
 # Bounds GDAL's block cache so that memory does not grow with the scene size.
-GDAL_CACHE_BYTES = 64 * 1024 * 1024
+GDAL_CACHE_BYTES = 32 * 1024 * 1024
 OUTPUT_BLOCK_PX = 256
 OUTPUT_CREATION_OPTIONS = ("TILED=YES", f"BLOCKXSIZE={OUTPUT_BLOCK_PX}", f"BLOCKYSIZE={OUTPUT_BLOCK_PX}",
                            "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER")
@@ -146,7 +146,7 @@ def read_window(band: "gdal.Band", x0: int, y0: int, width: int, height: int) ->
     return values, inside
 
 
-def sample_values(band: "gdal.Band", max_pixels: int = 1 << 20) -> np.ndarray:
+def sample_values(band: "gdal.Band", max_pixels: int = 1 << 16) -> np.ndarray:
     """A decimated read of a whole band (at most ``max_pixels`` values), for statistics."""
     step = max(1.0, math.sqrt(band.XSize * band.YSize / max_pixels))
     width, height = max(1, int(band.XSize / step)), max(1, int(band.YSize / step))

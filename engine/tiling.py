@@ -55,15 +55,22 @@ class Tile:
 
 
 def plan_axis(size: int, core: int, halo: int) -> list[Span]:
-    """Split ``size`` coarse pixels into near-equal cores of at most ``core`` pixels."""
+    """Split ``size`` coarse pixels into near-equal cores of at most ``core`` pixels.
+
+    Every read window has the same length (the largest core plus both halos, or the whole
+    axis if shorter); windows at the scene edge shift inwards instead of shrinking, so all
+    tiles have one shape and the memory a tile needs does not depend on the scene.
+    """
     count = max(1, math.ceil(size / max(core, 1)))
     edges = [round(i * size / count) for i in range(count + 1)]
-    smallest = min(b - a for a, b in zip(edges, edges[1:]))
-    margin = 0 if count == 1 else max(1, min(halo // 2, smallest // 2))
-    return [
-        Span(a, b, max(a - halo, 0), min(b + halo, size), margin, size)
-        for a, b in zip(edges, edges[1:])
-    ]
+    lengths = [b - a for a, b in zip(edges, edges[1:])]
+    margin = 0 if count == 1 else max(1, min(halo // 2, min(lengths) // 2))
+    window = min(size, max(lengths) + 2 * halo)
+    spans = []
+    for a, b in zip(edges, edges[1:]):
+        read_start = min(max(a - halo, 0), size - window)
+        spans.append(Span(a, b, read_start, read_start + window, margin, size))
+    return spans
 
 
 def plan_tiles(width: int, height: int, core: int, halo: int) -> list[Tile]:

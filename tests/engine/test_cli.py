@@ -28,7 +28,7 @@ def test_downscale_writes_the_output_with_a_progress_bar(small_scene, tmp_path):
                                    "--method", "tsharp", "--out", out, "--output-units", "celsius")
     assert code == EXIT_OK, stderr
     assert stdout.startswith(f"Wrote {out} (tsharp, x4, largest coarse residual 0.0000 K")
-    assert "100%" in stderr and "TsHARP fit on" in stderr
+    assert "\n100%\n" in stderr and "TsHARP fit on" in stderr
     dataset = gdal.Open(str(out))
     assert dataset.GetRasterBand(1).GetUnitType() == "degC"
 

@@ -72,3 +72,15 @@ def test_tsharp_without_red_is_an_error_saying_how_to_derive_ndvi(small_scene, s
     with pytest.raises(InputError, match=r"guidance band 'ndvi' \(or nir and red to derive it\) needed by TsHARP is missing"):
         run_downscale(small_scene, tmp_path / "out.tif", method="tsharp", guidance_paths=single_band_files[:2],
                       guidance_band_names=["blue", "green"])
+
+
+def test_guidance_in_other_units_than_the_model_expects_is_flagged_in_the_log(small_scene, tiny_package_x4, tmp_path):
+    digital_numbers = small_scene.write_guidance("guidance_dn.tif", small_scene.guidance / 0.0025, nodata=-400.0,
+                                                 descriptions=list(GUIDANCE_BANDS))
+    _, lines = run_downscale(small_scene, tmp_path / "out.tif", method="mocolsk", model=str(tiny_package_x4.card_path),
+                             guidance_paths=[digital_numbers])
+    warnings = [line for line in lines if line.startswith("Warning: guidance band")]
+    assert len(warnings) == 6
+    assert "'blue' has a median of" in warnings[0] and "check that it is in reflectance" in warnings[0]
+    _, lines = run_downscale(small_scene, tmp_path / "again.tif", method="mocolsk", model=str(tiny_package_x4.card_path))
+    assert not any(line.startswith("Warning") for line in lines)
