@@ -174,3 +174,14 @@ def test_bundled_model_runs_by_name(model_name, run_algorithm, sample_scene, tmp
     _, band, values = read(output)
     assert results["SCALE"] == SCALE and np.all(values != -9999.0)
     assert sample_scene.lst_min_k - 5 < values.min() and values.max() < sample_scene.lst_max_k + 5
+
+
+def test_gpu_requested_without_one_fails_with_an_explanation(run_algorithm, sample_scene, tiny_package_x4, tmp_path):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has a CUDA-enabled ONNX Runtime")
+    output = tmp_path / "gpu.tif"
+    with pytest.raises(QgsProcessingException, match="GPU was requested"):
+        run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path), DEVICE=2))
+    assert not output.exists()
