@@ -14,8 +14,7 @@ import time
 from typing import Sequence, TextIO
 
 from .classic import CLASSIC_METHODS
-from .errors import Cancelled, EngineError, InputError
-from .grids import same_shape_and_transform
+from .errors import Cancelled, EngineError
 from .masks import QA_MASK_KINDS
 from .units import LST_UNITS, OUTPUT_UNITS
 
@@ -192,22 +191,14 @@ def _info(args: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def _evaluate(args: argparse.Namespace, stdout: TextIO) -> int:
-    from . import metrics
-    from .raster import gdal_session, read_lst_kelvin, same_crs
+    from .evaluation import evaluate_rasters
 
-    with gdal_session():
-        pred, pred_grid, pred_units = read_lst_kelvin(args.pred, args.pred_band, args.pred_units, f"Prediction {args.pred}")
-        ref, ref_grid, ref_units = read_lst_kelvin(args.ref, args.ref_band, args.ref_units, f"Reference {args.ref}")
-        on_same_grid = same_crs(pred_grid.crs_wkt, ref_grid.crs_wkt) and same_shape_and_transform(pred_grid, ref_grid)
-    if not on_same_grid:
-        raise InputError(
-            f"Prediction {args.pred} ({pred_grid.width}x{pred_grid.height} px) and reference {args.ref} "
-            f"({ref_grid.width}x{ref_grid.height} px) are not on the same grid; warp one onto the other first."
-        )
-    results = metrics.evaluate(pred, ref)
+    evaluation = evaluate_rasters(args.pred, args.ref, args.pred_band, args.ref_band, args.pred_units, args.ref_units)
+    results = evaluation.metrics
     if args.json:
         print(json.dumps(results, indent=2), file=stdout)
         return EXIT_OK
+    pred_units, ref_units = evaluation.prediction_units, evaluation.reference_units
     print(f"prediction read as {pred_units.name} ({pred_units.reason}); reference read as {ref_units.name} "
           f"({ref_units.reason})", file=stdout)
     print(

@@ -88,7 +88,7 @@ def test_evaluate_prints_masked_metrics_in_kelvin_against_the_real_30m_band6(sce
 def test_evaluate_refuses_rasters_on_different_grids(small_scene):
     code, _, stderr = run_cli("evaluate", "--pred", small_scene.guidance_path, "--ref", landsat_path(6),
                               "--pred-units", "kelvin")
-    assert code == EXIT_ERROR and "are not on the same grid; warp one onto the other first" in stderr
+    assert code == EXIT_ERROR and "are not on the same grid; warp the reference" in stderr
 
 
 def test_python_dash_m_engine_runs_the_command_line():
