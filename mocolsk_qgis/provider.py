@@ -6,6 +6,7 @@ from ._engine import engine, resource
 from .algorithms.build_guidance import BuildGuidanceAlgorithm
 from .algorithms.downscale import DownscaleAlgorithm
 from .algorithms.evaluate import EvaluateAlgorithm
+from .algorithms.finetune import FinetuneAlgorithm
 
 
 class MoCoLSKProvider(QgsProcessingProvider):
@@ -28,7 +29,7 @@ class MoCoLSKProvider(QgsProcessingProvider):
         return engine.__version__
 
     def loadAlgorithms(self):  # noqa: N802
-        for algorithm in (DownscaleAlgorithm(), EvaluateAlgorithm(), BuildGuidanceAlgorithm()):
+        for algorithm in (DownscaleAlgorithm(), EvaluateAlgorithm(), BuildGuidanceAlgorithm(), FinetuneAlgorithm()):
             self.addAlgorithm(algorithm)
         for path in sorted(resource("models").glob("*.model3")):
             model = QgsProcessingModelAlgorithm()

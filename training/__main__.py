@@ -46,7 +46,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     package = resolve_package(args.package)
     config = TrainConfig.load(args.data)
     if config.scale != package.card.scale:
-        raise SystemExit(f"the package is x{package.card.scale} but the data config {args.data} is x{config.scale}")
+        raise ValueError(f"the package is x{package.card.scale} but the data config {args.data} is x{config.scale}")
     if args.split:
         config = TrainConfig.from_dict({**config.to_dict(), "split": {**config.split, "file": str(Path(args.split).resolve())}}, config.base_dir)
     with tempfile.TemporaryDirectory() as work:
@@ -58,6 +58,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.record:
         record_metrics(package, {**package.card.metrics, "held_out": table})
         print(f"metrics written into {package.card_path}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .finetune import finetune_on_scene
+
+    package = finetune_on_scene(args.model, args.lst, args.guidance, args.out, steps=args.steps, lst_units=args.lst_units,
+                                threads=args.threads, log=print)
+    validation = package.card.metrics.get("fine_tune_validation")
+    if validation:
+        print(f"validation RMSE: {validation['before']['rmse_k']:.3f} K before, {validation['after']['rmse_k']:.3f} K after, "
+              f"bicubic {validation['bicubic']['rmse_k']:.3f} K")
     return 0
 
 
@@ -89,14 +101,26 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--json", help="also write the table as JSON")
     v.add_argument("--record", action="store_true", help="write the metrics into the package's card")
     v.set_defaults(run=cmd_evaluate)
+
+    f = sub.add_parser("finetune", help="self-supervised fine-tuning of a package on one scene (coarse LST + fine guidance)")
+    f.add_argument("model", help="bundled package name or NAME.json/NAME.onnx path")
+    f.add_argument("lst", help="LST raster of the scene")
+    f.add_argument("guidance", help="guidance stack with the model's bands in card order")
+    f.add_argument("out", help="NAME.json of the new package")
+    f.add_argument("--steps", type=int, default=200)
+    f.add_argument("--lst-units", choices=("kelvin", "celsius"), default="kelvin")
+    f.add_argument("--threads", type=int)
+    f.set_defaults(run=cmd_finetune)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.errors import EngineError
+
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, RuntimeError, EngineError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -13,37 +13,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine import metrics
 from engine.classic import coarse_samples, create_sharpener
 from engine.conservation import conserve_coarse_means
 
 from .datasets import Normalizer, Sample, filled, model_inputs
 
-METRIC_KEYS = ("rmse", "mae", "bias", "cc", "rsd")
 CONSERVED_CLASSICS = ("tsharp", "dms")
 
 
-def kelvin_metrics(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """RMSE, MAE, bias (prediction - truth), Pearson CC and RSD (standard deviation of the
-    error) over paired 1-D arrays of valid pixels, in Kelvin."""
-    error = prediction - truth
-    cc = float(np.corrcoef(prediction, truth)[0, 1]) if prediction.size > 1 and prediction.std() > 0 and truth.std() > 0 else float("nan")
-    return {
-        "rmse": float(np.sqrt(np.mean(error**2))),
-        "mae": float(np.mean(np.abs(error))),
-        "bias": float(np.mean(error)),
-        "cc": cc,
-        "rsd": float(np.std(error)),
-    }
-
-
 def score_predictions(samples: list[Sample], predictions: list[np.ndarray]) -> dict[str, float]:
-    """Metrics pooled over the scored pixels of all samples."""
+    """RMSE, MAE, bias, CC and RSD (engine.metrics) pooled over the scored pixels of all
+    samples, and SSIM averaged over the samples."""
     masks = [s.mask for s in samples]
     predicted = np.concatenate([p[m] for p, m in zip(predictions, masks)]).astype(np.float64)
     truth = np.concatenate([s.fine_kelvin[m] for s, m in zip(samples, masks)]).astype(np.float64)
-    scores = kelvin_metrics(predicted, truth)
-    scores["pixels"] = int(truth.size)
-    return scores
+    return {
+        "rmse_k": metrics.rmse(predicted, truth),
+        "mae_k": metrics.mae(predicted, truth),
+        "bias_k": metrics.bias(predicted, truth),
+        "cc": metrics.cc(predicted, truth),
+        "rsd_k": metrics.rsd(predicted, truth),
+        "ssim": float(np.mean([metrics.ssim(p, s.fine_kelvin, m) for p, s, m in zip(predictions, samples, masks)])),
+        "pixels": int(truth.size),
+    }
 
 
 @torch.no_grad()
@@ -117,9 +110,10 @@ def compare_methods(samples: list[Sample], band_names: tuple[str, ...], scale: i
 
 def format_table(table: dict[str, dict[str, float]]) -> str:
     """A Markdown table of the metrics, one row per method."""
-    lines = ["| method | RMSE (K) | MAE (K) | bias (K) | CC | RSD (K) | pixels |", "|---|---|---|---|---|---|---|"]
+    lines = ["| method | RMSE (K) | MAE (K) | bias (K) | CC | RSD (K) | SSIM | pixels |", "|---|---|---|---|---|---|---|---|"]
     for name, m in table.items():
-        lines.append(f"| {name} | {m['rmse']:.3f} | {m['mae']:.3f} | {m['bias']:+.3f} | {m['cc']:.3f} | {m['rsd']:.3f} | {m['pixels']} |")
+        lines.append(f"| {name} | {m['rmse_k']:.3f} | {m['mae_k']:.3f} | {m['bias_k']:+.3f} | {m['cc']:.3f} | {m['rsd_k']:.3f} | "
+                     f"{m['ssim']:.3f} | {m['pixels']} |")
     return "\n".join(lines)
 
 

@@ -94,7 +94,7 @@ def finetune_on_scene(
     learning_rate: float = 1e-4,
     seed: int = 0,
     threads: int | None = None,
-    progress: Callable[[float], None] = lambda fraction: None,
+    progress: Callable[[float], None] = lambda percent: None,
     is_cancelled: Callable[[], bool] = lambda: False,
     log: Callable[[str], None] = lambda message: None,
 ) -> ModelPackage:
@@ -139,7 +139,7 @@ def finetune_on_scene(
     network.load_state_dict(torch.load(package.torch_weights_path, map_location="cpu", weights_only=True))
     before = score_predictions(validation, predict_samples(network, validation, normalizer)) if validation else None
     log(f"Fine-tuning {package.name} (x{scale}) on {scene.name} ({scene.shape[1]}x{scene.shape[0]} LST pixels) for {steps} steps"
-        + (f"; validation on {len(validation)} held-out block(s): RMSE {before['rmse']:.3f} K before" if before else ""))
+        + (f"; validation on {len(validation)} held-out block(s): RMSE {before['rmse_k']:.3f} K before" if before else ""))
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-5)
     network.train()
     for step in range(1, steps + 1):
@@ -150,7 +150,7 @@ def finetune_on_scene(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        progress(0.9 * step / steps)
+        progress(90.0 * step / steps)
         if step % max(steps // 10, 1) == 0 or step == steps:
             log(f"step {step}/{steps}: masked L1 {loss.item():.4f} (normalised LST)")
     network.eval()
@@ -162,7 +162,7 @@ def finetune_on_scene(
             "what": f"self-supervised: the scene's LST recovered from its x{scale} aggregate on held-out blocks",
             "before": before, "after": after, "bicubic": bicubic,
         }
-        log(f"validation RMSE {before['rmse']:.3f} K before, {after['rmse']:.3f} K after fine-tuning (bicubic {bicubic['rmse']:.3f} K)")
+        log(f"validation RMSE {before['rmse_k']:.3f} K before, {after['rmse_k']:.3f} K after fine-tuning (bicubic {bicubic['rmse_k']:.3f} K)")
     if is_cancelled():
         raise Cancelled("fine-tuning was cancelled before the package was written; nothing was written.")
     training = {
@@ -176,6 +176,6 @@ def finetune_on_scene(
         card.lst_std_kelvin, training=training, metrics=metrics,
         description=f"{card.description} Fine-tuned on {Path(lst_path).name} for {steps} steps (self-supervised).".strip(),
     )
-    progress(1.0)
+    progress(100.0)
     log(f"Wrote model package {result.card_path}")
     return result

@@ -32,6 +32,7 @@ from .evaluate import predict_samples, score_predictions
 from .sources import build_training_data
 
 CHECKPOINT_LAST = "last.pt"
+CHECKPOINT_FORMAT = "mocolsk-training-checkpoint-1"
 LOG_FILE = "log.jsonl"
 
 
@@ -108,7 +109,7 @@ class Progress:
 def checkpoint_payload(model: MoCoLSKNet, optimizer, scheduler, step: int, config: TrainConfig,
                        normalizer: Normalizer, bands, data_description: str, command: str, wall_seconds: float) -> dict:
     return {
-        "format": "mocolsk-training-checkpoint-1",
+        "format": CHECKPOINT_FORMAT,
         "step": step,
         "model": model.state_dict(),
         "model_config": model.config.to_dict(),
@@ -133,7 +134,10 @@ def save_atomic(payload: dict, path: Path) -> None:
 
 def load_checkpoint(path: str | Path) -> dict:
     """A training checkpoint, loaded without unpickling arbitrary objects."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a MoCoLSK training checkpoint (written by `python -m training train`)")
+    return state
 
 
 def append_log(run_dir: Path, record: dict) -> None:
@@ -166,7 +170,7 @@ def train(
         torch.cuda.set_device(device)
     torch.manual_seed(config.seed)
     data = build_training_data(config, run_dir)
-    model = MoCoLSKNet(config.model_config(len(data.bands))).to(device)
+    model = config.build_model(len(data.bands)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=config.restart_period, eta_min=config.min_lr)
     start, elapsed = 0, 0.0
@@ -217,8 +221,8 @@ def train(
             append_log(run_dir, record)
             if "val" in record:
                 v = record["val"]
-                log(f"\nstep {step}: loss {record['loss']:.4f}, val RMSE {v['rmse']:.3f} K, MAE {v['mae']:.3f} K, "
-                    f"bias {v['bias']:+.3f} K, CC {v['cc']:.3f}")
+                log(f"\nstep {step}: loss {record['loss']:.4f}, val RMSE {v['rmse_k']:.3f} K, MAE {v['mae_k']:.3f} K, "
+                    f"bias {v['bias_k']:+.3f} K, CC {v['cc']:.3f}")
     if world.world_size > 1:
         dist.barrier()
     return last

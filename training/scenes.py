@@ -127,11 +127,20 @@ def to_kelvin(lst: np.ndarray, units: str, source: str) -> np.ndarray:
 
 
 def resolve_bands(names: tuple[str, ...], bands: tuple[BandInfo, ...] | None, source: str) -> tuple[BandInfo, ...]:
-    """The declared guidance bands, checked against the raster's band count."""
+    """The declared guidance bands, or the raster's band descriptions with the units the
+    engine builds those bands in; checked against the raster's band count."""
     if bands is None:
-        if not all(names):
-            raise ValueError(f"{source}: guidance bands have no descriptions; declare the band names in the config")
-        return tuple(BandInfo(name, "") for name in names)
+        from engine.errors import InputError
+        from engine.guidance import guidance_band
+
+        try:
+            known = [guidance_band(name) for name in names]
+        except InputError as exc:
+            raise ValueError(
+                f"{source}: band descriptions {list(names)} are not all bands the engine knows; declare "
+                f"data.guidance_bands (name, units, description) in the config"
+            ) from exc
+        return tuple(BandInfo(b.name, b.units, b.description) for b in known)
     if len(bands) != len(names):
         raise ValueError(f"{source}: {len(names)} guidance bands in the raster but {len(bands)} declared")
     return tuple(bands)

@@ -27,8 +27,8 @@ def test_training_writes_checkpoints_split_and_validation_metrics(tiny_config, t
     assert state["normalizer"]["lst_std_kelvin"] > 0 and [b["name"] for b in state["bands"]][-2:] == ["ndvi", "ndwi"]
     records = log_records(run)
     assert [r["step"] for r in records] == [2, 4]
-    assert set(records[-1]["val"]) >= {"rmse", "mae", "bias", "cc", "rsd"}
-    assert 0.0 < records[-1]["val"]["rmse"] < 5.0
+    assert set(records[-1]["val"]) >= {"rmse_k", "mae_k", "bias_k", "cc", "rsd_k", "ssim"}
+    assert 0.0 < records[-1]["val"]["rmse_k"] < 5.0
 
 
 def test_resumed_training_ends_where_an_uninterrupted_run_ends(tiny_config, tmp_path):
