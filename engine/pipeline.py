@@ -38,7 +38,7 @@ from .masks import QA_MASK_KINDS, expand, fill_invalid, qa_invalid
 from .raster import (
     OUTPUT_CREATION_OPTIONS, SCRATCH_CREATION_OPTIONS, band_nodata, create_geotiff, crs_label, decide_lst_units,
     gdal_session, get_band, grid_of, open_raster, pixel_size_in, pixel_size_label, read_window, same_crs, sample_values,
-    translate_to_cog, valid_mask, warp_to_grid,
+    translate_to_cog, valid_mask, warp_to_grid, window_covering,
 )
 from .tiling import Tile, plan_tiles
 from .units import LST_UNITS, OUTPUT_UNITS, LstUnits, check_plausible_kelvin, kelvin_to
@@ -321,7 +321,7 @@ class _Run:
         return BandMapping(labels, tuple(range(len(names))), "all as predictors")
 
     def resolution_ratio(self, lst_grid: Grid, guidance_grid: Grid) -> float:
-        width, height = pixel_size_in(lst_grid, guidance_grid.crs_wkt)
+        width, height = pixel_size_in(lst_grid, guidance_grid)
         ratio_x, ratio_y = width / guidance_grid.pixel_width, height / guidance_grid.pixel_height
         if abs(ratio_x / ratio_y - 1.0) > 0.05:
             raise InputError(
@@ -339,6 +339,10 @@ class _Run:
         units = decide_lst_units(dataset, band, request.lst_path, request.lst_units, layer)
         self.log(f"LST units: {units.name} ({units.reason})")
         qa = self.open_qa_mask(lst_grid)
+        covering = window_covering(lst_grid, coarse_grid)
+        if covering is None:
+            raise InputError(f"{layer} does not overlap the guidance extent; check that both cover the same area.")
+        lst_grid, col0, row0 = covering
 
         native = create_geotiff(scratch / "lst_kelvin.tif", lst_grid, SCRATCH_CREATION_OPTIONS, nodata=float("nan"))
         fraction = create_geotiff(scratch / "lst_valid.tif", lst_grid, SCRATCH_CREATION_OPTIONS)
@@ -348,10 +352,10 @@ class _Run:
                 self.check_cancelled()
                 width = min(CONVERSION_BLOCK_PX, lst_grid.width - x0)
                 height = min(CONVERSION_BLOCK_PX, lst_grid.height - y0)
-                values = band.ReadAsArray(x0, y0, width, height)
+                values = band.ReadAsArray(col0 + x0, row0 + y0, width, height)
                 valid = valid_mask(values, nodata)
                 if qa is not None:
-                    valid &= ~qa_invalid(qa[1].ReadAsArray(x0, y0, width, height), qa[2])
+                    valid &= ~qa_invalid(qa[1].ReadAsArray(col0 + x0, row0 + y0, width, height), qa[2])
                 kelvin = np.where(valid, units.to_kelvin(values), np.nan).astype(np.float32)
                 if np.isfinite(kelvin).any():
                     low, high = min(low, float(np.nanmin(kelvin))), max(high, float(np.nanmax(kelvin)))
@@ -359,7 +363,8 @@ class _Run:
                 fraction.GetRasterBand(1).WriteArray(np.isfinite(kelvin).astype(np.float32), x0, y0)
         native, fraction = None, None
         if low > high:
-            raise InputError(f"{layer} has no valid pixels (all nodata or masked); check the band, nodata value and mask.")
+            raise InputError(f"{layer} has no valid pixels over the guidance (all nodata or masked); check the band, "
+                             f"its nodata value, the mask and that the LST covers the guidance.")
         check_plausible_kelvin(low, high, layer, units)
 
         crs_matches = same_crs(lst_grid.crs_wkt, coarse_grid.crs_wkt)

@@ -98,3 +98,20 @@ def test_a_missing_or_unreadable_lst_is_an_error(scene, tmp_path):
     with pytest.raises(InputError, match=r"LST .*text\.tif: GDAL cannot read"):
         run_downscale(scene, tmp_path / "out.tif", lst_path=str(tmp_path / "text.tif"))
 
+
+
+def test_only_the_part_of_a_larger_lst_over_the_guidance_is_read(small_scene, tmp_path):
+    """A wide LST (e.g. a whole MODIS tile): values far outside the guidance, even absurd
+    ones, neither reach the output nor trip the plausibility check."""
+    h, w = small_scene.lst_kelvin.shape
+    pad = 40
+    wide = np.full((h + 2 * pad, w + 2 * pad), 1000.0, np.float32)
+    wide[pad - 4:pad + h + 4, pad - 4:pad + w + 4] = 330.0
+    wide[pad:pad + h, pad:pad + w] = small_scene.lst_kelvin
+    x0, dx, _, y0, _, dy = small_scene.coarse_geotransform
+    path = write_raster(tmp_path / "wide.tif", wide, (x0 - pad * dx, dx, 0, y0 - pad * dy, 0, dy), small_scene.crs_wkt,
+                        unit="K")
+    result, _ = run_downscale(small_scene, tmp_path / "wide_out.tif", lst_path=path)
+    reference, _ = run_downscale(small_scene, tmp_path / "out.tif")
+    assert not result.warped
+    np.testing.assert_array_equal(output_kelvin(result), output_kelvin(reference))
