@@ -31,6 +31,9 @@ test: env
 bench: env
 	$(PY) -m training.bench
 
+benchmark: env
+	$(PY) -m training.benchmark
+
 # The installable plugin: one folder with the plugin, the engine, styles, icons, bundled
 # model packages and the example model. QGIS_PROFILE selects the profile `install` deploys to.
 PLUGIN := mocolsk_qgis
