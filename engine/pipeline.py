@@ -199,6 +199,7 @@ class _Run:
     def execute(self, scratch: Path) -> DownscaleResult:
         request = self.request
         start = time.perf_counter()
+        self.progress(0)
         guidance = self.open_guidance()
         lst_dataset = open_raster(request.lst_path, f"LST {request.lst_path}")
         lst_grid = grid_of(lst_dataset, f"LST {request.lst_path}")

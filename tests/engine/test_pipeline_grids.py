@@ -115,3 +115,24 @@ def test_only_the_part_of_a_larger_lst_over_the_guidance_is_read(small_scene, tm
     reference, _ = run_downscale(small_scene, tmp_path / "out.tif")
     assert not result.warped
     np.testing.assert_array_equal(output_kelvin(result), output_kelvin(reference))
+
+
+def test_a_missing_lst_band_is_an_error(small_scene, tmp_path):
+    with pytest.raises(InputError, match=r"LST .*lst_120m\.tif has 1 band\(s\); band 3 does not exist"):
+        run_downscale(small_scene, tmp_path / "out.tif", lst_band=3)
+
+
+def test_a_rotated_lst_is_an_error(small_scene, tmp_path):
+    x0, dx, _, y0, _, dy = small_scene.coarse_geotransform
+    rotated = write_raster(tmp_path / "rotated.tif", small_scene.lst_kelvin, (x0, dx, 5.0, y0, 5.0, dy),
+                           small_scene.crs_wkt, unit="K")
+    with pytest.raises(InputError, match=r"rotated\.tif has a rotated or south-up geotransform"):
+        run_downscale(small_scene, tmp_path / "out.tif", lst_path=rotated)
+
+
+def test_non_square_coarse_pixels_are_an_error(small_scene, tmp_path):
+    x0, dx, _, y0, _, dy = small_scene.coarse_geotransform
+    stretched = write_raster(tmp_path / "stretched.tif", small_scene.lst_kelvin, (x0, dx, 0.0, y0, 0.0, dy / 2),
+                             small_scene.crs_wkt, unit="K")
+    with pytest.raises(InputError, match=r"its pixels are 4 x 2 guidance pixels; the coarse pixel must be square"):
+        run_downscale(small_scene, tmp_path / "out.tif", lst_path=stretched)
