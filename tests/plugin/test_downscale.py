@@ -169,10 +169,16 @@ def bundled_model_names():
 
 @pytest.mark.parametrize("model_name", bundled_model_names())
 def test_bundled_model_runs_by_name(model_name, run_algorithm, sample_scene, tmp_path):
+    from engine.package import resolve_package
+
+    scale = resolve_package(model_name).card.scale
+    _, _, reference = read(sample_scene.reference_30m)
+    lst = write_geotiff(tmp_path / "lst.tif", block_mean(reference, scale), coarse_geotransform(sample_scene.geotransform, scale),
+                        sample_scene.crs_wkt, nodata=-9999.0)
     output = tmp_path / "bundled.tif"
-    results = run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, MODEL=model_name, THREADS=1))
+    results = run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, MODEL=model_name, THREADS=1, INPUT_LST=str(lst)))
     _, band, values = read(output)
-    assert results["SCALE"] == SCALE and np.all(values != -9999.0)
+    assert results["SCALE"] == scale and np.all(values != -9999.0)
     assert sample_scene.lst_min_k - 5 < values.min() and values.max() < sample_scene.lst_max_k + 5
 
 
