@@ -6,8 +6,8 @@ training run at that scale (its recorded config; the split is recomputed and che
 against the blocks its card lists), or of ``training/configs/landsat-x{s}-light.json``
 when no package exists. Every method sees the same coarse input (the fine LST area-
 averaged by the scale) and the same guidance, and is scored on the same pixels, in
-Kelvin: RMSE, MAE, bias, CC, RSD pooled over all held-out pixels, SSIM over each block,
-PSNR with the reference's range (``engine.metrics``). Zoo networks are evaluated from
+Kelvin: RMSE, MAE, bias, CC, RSD pooled over all held-out pixels, SSIM averaged over the
+blocks, PSNR with the reference's range (``engine.metrics``, as the training evaluation). Zoo networks are evaluated from
 ``runs/zoo/<name>-x<scale>/last.pt`` when such a checkpoint exists and are listed as not
 trained otherwise.
 
@@ -35,14 +35,11 @@ from engine import metrics
 
 from .config import TrainConfig
 from .datasets import Normalizer, Sample
-from .evaluate import predict_classic, predict_package, predict_samples
+from .evaluate import predict_classic, predict_package, predict_samples, score_predictions
 from .sources import build_training_data
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "training" / "configs"
-# NaN columns between blocks in the scoring mosaic: wider than the SSIM window, so no
-# window spans two blocks.
-MOSAIC_GAP_PX = 2 * metrics.SSIM_RADIUS_PX + 1
 # (table key, heading, better: "low" | "high" | "zero", format)
 COLUMNS = (
     ("rmse_k", "RMSE (K)", "low", "{:.3f}"),
@@ -77,20 +74,13 @@ class ScaleResult:
 
 
 def pooled_scores(samples: list[Sample], predictions: list[np.ndarray]) -> dict[str, float]:
-    """All ``engine.metrics`` over the scored pixels of every sample at once: the blocks are
-    laid side by side with NaN gaps, so pixel statistics pool and SSIM stays within blocks."""
-    rows = max(s.fine_kelvin.shape[0] for s in samples)
-    width = sum(s.fine_kelvin.shape[1] + MOSAIC_GAP_PX for s in samples)
-    truth = np.full((rows, width), np.nan)
-    predicted = np.full((rows, width), np.nan)
-    col = 0
-    for sample, prediction in zip(samples, predictions):
-        h, w = sample.fine_kelvin.shape
-        mask = sample.mask
-        truth[:h, col : col + w] = np.where(mask, sample.fine_kelvin, np.nan)
-        predicted[:h, col : col + w] = np.where(mask, prediction, np.nan)
-        col += w + MOSAIC_GAP_PX
-    return metrics.evaluate(predicted, truth)
+    """The training evaluation's scores (``score_predictions``: RMSE, MAE, bias, CC, RSD
+    pooled over all scored pixels, SSIM averaged over blocks) plus PSNR over the pooled
+    pixels with the reference's range."""
+    scores = score_predictions(samples, predictions)
+    predicted = np.concatenate([p[s.mask] for p, s in zip(predictions, samples)]).astype(np.float64)
+    truth = np.concatenate([s.fine_kelvin[s.mask] for s in samples]).astype(np.float64)
+    return {**scores, "psnr_db": metrics.psnr(predicted, truth)}
 
 
 def held_out_config(scale: int, package) -> tuple[TrainConfig, list[str] | None]:
@@ -198,9 +188,17 @@ def pydms_predictions(sharpener_class, scale: int, samples: list[Sample]) -> lis
 
 
 def benchmark_scale(scale: int, zoo_runs: Path, threads: int | None = None, log=print) -> ScaleResult:
-    """Every method's predictions and scores on the held-out test blocks at ``scale``."""
+    """The table at ``scale``: on the bundled package's held-out split, or the default config's."""
     package = bundled_package_for(scale, log)
     config, card_blocks = held_out_config(scale, package)
+    return run_benchmark(config, package, zoo_runs, threads, log, card_blocks)
+
+
+def run_benchmark(config: TrainConfig, package, zoo_runs: Path, threads: int | None = None, log=print,
+                  expected_blocks: list[str] | None = None) -> ScaleResult:
+    """Every method's predictions and scores on the test blocks of ``config``; ``package``
+    (a MoCoLSK model package or None) must have been trained on that config's split."""
+    scale = config.scale
     with tempfile.TemporaryDirectory() as work:
         data = build_training_data(config, Path(work))
     samples = data.test
@@ -211,15 +209,15 @@ def benchmark_scale(scale: int, zoo_runs: Path, threads: int | None = None, log=
     split_note = f"{len(samples)} held-out test block(s) of config `{config.name}`: " + ", ".join(names)
     rows: list[Row] = []
     if package is not None:
-        if card_blocks is not None and sorted(card_blocks) != sorted(names):
-            raise ValueError(f"x{scale}: the recomputed test split {names} differs from the blocks {card_blocks} "
+        if expected_blocks is not None and sorted(expected_blocks) != sorted(names):
+            raise ValueError(f"x{scale}: the recomputed test split {names} differs from the blocks {expected_blocks} "
                              f"listed in {package.card_path.name}; the package's held-out area cannot be reproduced")
         if tuple(b.name for b in package.card.guidance_bands) != bands:
             rows.append(Row(f"MoCoLSK ({package.name})", "ours", note="skipped: its guidance bands differ from the data's"))
         else:
             log(f"x{scale}: MoCoLSK package {package.name} through ONNX Runtime")
             rows.append(Row(f"MoCoLSK ({package.name})", "ours", predict_package(package, samples, threads),
-                            f"bundled package, {package.card.hyperparameters.get('num_feats', '?')} features, "
+                            f"model package, {package.card.hyperparameters.get('num_feats', '?')} features, "
                             f"{package.card.training.get('iterations', '?')} iterations"))
     for method in ("bicubic", "tsharp", "dms"):
         if method == "tsharp" and "ndvi" not in bands:
@@ -256,7 +254,7 @@ def format_markdown(result: ScaleResult, command: str) -> str:
         "",
         f"Data: {result.split_note}; {pixels} scored pixels. Coarse input = fine LST area-averaged x{result.scale}; "
         f"reference = the fine LST (Kelvin). RMSE, MAE, bias (prediction - reference), CC and RSD (std of the "
-        f"error) pooled over all pixels; SSIM within each block; PSNR with the reference's range. "
+        f"error) pooled over all pixels; SSIM averaged over the blocks; PSNR with the reference's range. "
         f"Best value per column in **bold** (bias: closest to 0).",
         "",
         "| method | type | " + " | ".join(c[1] for c in COLUMNS) + " | note |",
