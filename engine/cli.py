@@ -103,7 +103,7 @@ class ProgressBar:
     def update(self, percent: float) -> None:
         whole = int(percent)
         step = whole if self.interactive else whole - whole % 10
-        if step == self.shown:
+        if step == self.shown or (step == 0 and not self.interactive):
             return
         self.shown = step
         if self.interactive:
