@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.card import BandSpec
+
 from .scenes import BandInfo, Scene, area_average
 from .splits import Block, role_mask
 
@@ -183,10 +185,8 @@ def held_out_samples(scenes: list[Scene], blocks: list[Block], role: str, scale:
     return samples
 
 
-def band_specs(bands: tuple[BandInfo, ...], normalizer: Normalizer):
+def band_specs(bands: tuple[BandInfo, ...], normalizer: Normalizer) -> tuple[BandSpec, ...]:
     """The card's guidance band list, with the training statistics."""
-    from engine.card import BandSpec
-
     return tuple(
         BandSpec(name=b.name, units=b.units, mean=m, std=s, description=b.description)
         for b, m, s in zip(bands, normalizer.guidance_mean, normalizer.guidance_std)

@@ -45,7 +45,6 @@ def masked_l1(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 class Distributed:
     rank: int
     world_size: int
-    local_rank: int
 
     @property
     def is_main(self) -> bool:
@@ -56,10 +55,10 @@ def init_distributed(device: torch.device) -> Distributed:
     """Join the process group ``torchrun`` describes in the environment, if any."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
-        return Distributed(0, 1, 0)
+        return Distributed(0, 1)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Distributed(dist.get_rank(), dist.get_world_size())
 
 
 def pick_device(requested: str) -> torch.device:

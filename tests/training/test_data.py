@@ -206,3 +206,26 @@ def test_sample_mask_excludes_pixels_under_invalid_coarse_cells():
     coarse[1, 1] = np.nan
     sample = Sample("s", coarse, np.zeros((1, 8, 8), np.float32), fine)
     assert sample.mask.sum() == 48 and not sample.mask[4:, 4:].any()
+
+
+def test_guidance_bands_the_engine_does_not_know_must_be_declared(scene_tifs, tmp_path, l5_scene):
+    names = ("a", "b", "c", "d", "e", "f", "g", "h")
+    odd = write_geotiff(tmp_path / "g.tif", l5_scene.guidance[:, :CROP_PX, :CROP_PX], 30.0, names)
+    with pytest.raises(ValueError, match="declare data.guidance_bands"):
+        read_geotiff_scene(scene_tifs[0], odd)
+
+
+def test_fine_and_coarse_only_scenes_train_together(scene_tifs, coarse_tifs, tmp_path):
+    from tests.training.conftest import write_config
+    from training.config import TrainConfig
+    from training.sources import build_training_data
+
+    config = TrainConfig.load(write_config(tmp_path, *scene_tifs, patch_px=16))
+    data = dict(config.data)
+    data["scenes"] = [*data["scenes"], {"kind": "coarse_geotiff", "lst": str(coarse_tifs[0]), "guidance": str(coarse_tifs[1]),
+                                        "role": "train", "name": "coarse"}]
+    config = TrainConfig.from_dict({**config.to_dict(), "data": data}, config.base_dir)
+    built = build_training_data(config, tmp_path / "run")
+    assert [s.shape for s in built.sampler.scenes] == [(CROP_PX, CROP_PX), (CROP_PX // 4, CROP_PX // 4)]
+    assert len(built.sampler.positions[1]) > 0 and 0 < built.sampler.weights[1] < built.sampler.weights[0]
+    assert all(not s.name.startswith("coarse") for s in built.test)
