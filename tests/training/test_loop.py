@@ -69,3 +69,20 @@ def test_two_gloo_processes_train_identical_replicas(tiny_config, tmp_path):
     assert len(digests) == 2 and digests[0] == digests[1]
     single = log_records(run)[0]
     assert single["step"] == 2 and "val" in single
+
+
+def test_groklst_layout_trains_through_the_same_loop(tmp_path):
+    import numpy as np
+
+    from tests.training.test_data import write_groklst
+
+    write_groklst(tmp_path / "groklst", 4, 4, np.random.default_rng(0))
+    config = TrainConfig.from_dict({
+        "name": "tiny-groklst", "scale": 4, "model": {"num_feats": 8, "num_stages": 1, "blocks_per_group": 1, "reduction": 4},
+        "data": {"kind": "groklst", "root": "groklst"}, "patch_px": None, "batch_size": 2, "iterations": 2,
+        "val_interval": 2, "checkpoint_interval": 2, "threads": 1, "device": "cpu",
+    }, tmp_path)
+    state = load_checkpoint(train(config, tmp_path / "run", progress=False, log=lambda m: None))
+    assert [b["name"] for b in state["bands"]][:2] == ["dem", "deepblue"]
+    assert state["normalizer"]["lst_std_kelvin"] == 14.68
+    assert log_records(tmp_path / "run")[-1]["val"]["pixels"] == 16 * 16 - 1
