@@ -9,6 +9,7 @@ from osgeo import gdal
 
 from tests.conftest import make_tiny_package
 from tests.training.conftest import write_config
+from training.bench_scene import mirrored, run_one, write_scene
 from training.benchmark import format_markdown, main, pooled_scores, run_benchmark, write_figure
 from training.config import TrainConfig
 from training.datasets import Sample
@@ -88,3 +89,13 @@ def test_command_writes_tables_and_figure_for_the_real_held_out_split(tmp_path, 
     assert "LT52240631988227CUB02" in table and "| Bicubic | classic |" in table
     assert (tmp_path / "figure5_x4.png").stat().st_size > 10_000
     assert "accuracy_x4.md" in capsys.readouterr().out
+
+
+def test_scene_benchmark_mirrors_the_real_scene_and_times_the_pipeline(tmp_path):
+    values = np.arange(12.0).reshape(3, 4)
+    big = mirrored(values, 7)
+    assert big.shape == (7, 7)
+    assert np.array_equal(big[:3, :4], values) and np.array_equal(big[3:6, :4], values[::-1])
+    lst, guidance, bands = write_scene(tmp_path, 64, 4)
+    row = run_one(str(lst), str(guidance), "bicubic", None, "onnxruntime", "cpu", 1, 512)
+    assert row["seconds"] > 0 and row["peak_rss_mib"] > 0 and "ndvi" in bands
