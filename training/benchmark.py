@@ -129,7 +129,7 @@ def zoo_rows(scale: int, samples: list[Sample], bands: tuple[str, ...], zoo_runs
             continue
         model = from_config(state["model_config"])
         model.load_state_dict(state["model"])
-        note = f"{state['step']} iterations"
+        note = f"{state['step']} iterations" + (f", `{state['command']}`" if state.get("command") else "")
         split_file = checkpoint.parent / "split.json"
         if split_file.is_file():
             blocks, _ = read_split(split_file)
