@@ -101,6 +101,8 @@ def build_training_data(config: TrainConfig, run_dir: str | Path) -> TrainingDat
     run_dir = Path(run_dir)
     kind = config.data.get("kind")
     if kind == "scenes":
+        if config.patch_px is None:
+            raise ValueError("data.kind 'scenes' needs patch_px (the side of the random training patches, in fine pixels)")
         scenes, train_only = load_scenes(config)
         blocks = scene_split(config, scenes, train_only, run_dir)
         masks = [role_mask(blocks, s.name, s.shape, "train") for s in scenes]
