@@ -1,11 +1,17 @@
-"""`make bench`: speed and memory of MoCoLSK inference, per scale and backend.
+"""`make bench`: speed and memory of MoCoLSK inference and of the whole scene pipeline.
 
-Each measurement runs in its own process so that its peak resident memory is its own.
-Figures printed: output megapixels per second (median of the repeats), peak RSS, the
-multiply-adds per output pixel, and the fraction of the machine's peak arithmetic rate
-reached, the peak being measured in the same run with a large float32 matrix multiply.
+Three tables, each measurement in its own process so that its peak resident memory is its own:
+
+1. the network alone on one output tile per scale and backend: output megapixels per second
+   (median of the repeats), peak RSS, multiply-adds per output pixel and the fraction of the
+   machine's peak arithmetic rate reached (peak measured in the same run with a large
+   float32 matrix multiply);
+2. the whole pipeline on a realistic scene for MoCoLSK per backend and each classic method,
+   with each time's ratio to bicubic's (`training.bench_scene`);
+3. peak memory of the pipeline on a scene and on one four times larger (bounded memory).
 
     python -m training.bench [--tile 1024] [--repeats 3] [--scales 2 4 8] [--backends onnxruntime torch]
+                             [--scene-px 4000] [--memory-px 1024] [--skip tiles scene memory]
 """
 from __future__ import annotations
 
@@ -108,12 +114,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--backends", nargs="+", default=None, help="subset of onnxruntime, torch")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--scene-px", type=int, default=4000, help="scene edge for the pipeline table")
+    parser.add_argument("--scene-package", default=None, help="MoCoLSK package for the scene tables (default: paper configuration)")
+    parser.add_argument("--memory-px", type=int, default=1024, help="smaller scene edge for the memory table")
+    parser.add_argument("--skip", nargs="+", default=[], choices=["tiles", "scene", "memory"])
     parser.add_argument("--one", nargs=3, metavar=("CARD", "BACKEND", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(run_one(args.one[0], args.one[1], args.one[2], args.tile, args.repeats, args.threads)))
         return
 
+    if "tiles" not in args.skip:
+        tile_table(args)
+    pairs = [p for p in available_backends() if args.backends is None or p[0] in args.backends]
+    if "scene" not in args.skip:
+        from .bench_scene import scene_speed
+
+        print()
+        scene_speed(args.scene_px, package=args.scene_package, backends=pairs, threads=args.threads)
+    if "memory" not in args.skip:
+        memory_table(args.memory_px, args.scene_package, args.threads)
+
+
+def tile_table(args: argparse.Namespace) -> None:
     import torch
 
     from engine.model import MoCoLSKConfig, multiply_adds_per_output_pixel
@@ -122,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# MoCoLSK inference benchmark, {time.strftime('%Y-%m-%d')}")
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
           f"measured peak {peak_gflops:.1f} GFLOP/s (float32 4096^3 matmul)")
-    print(f"output tile {args.tile}x{args.tile} px, median of {args.repeats}\n")
+    print(f"paper configuration, output tile {args.tile}x{args.tile} px, median of {args.repeats}\n")
     print("| scale | backend | device | MMAC/px | s/tile | Mpx/s | peak RSS MiB | % of peak |")
     print("|---|---|---|---|---|---|---|---|")
     pairs = [p for p in available_backends() if args.backends is None or p[0] in args.backends]
@@ -144,6 +167,23 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"| x{scale} | {backend} | {r['device']} | {macs / 1e6:.2f} | {r['seconds']:.2f} | "
                       f"{r['mpx_per_s']:.4f} | {r['peak_rss_mib']:.0f} | {100 * fraction:.1f} |", flush=True)
 
+
+def memory_table(size_px: int, package: str | None, threads: int | None) -> None:
+    """Peak RSS of the pipeline on a size_px scene and on a 2*size_px one (four times the
+    pixels): tiled streaming should keep the two within 1.2x."""
+    from .bench_scene import scene_speed
+
+    runs = {}
+    for size in (size_px, 2 * size_px):
+        print(f"\n## pipeline memory, {size}x{size} px scene")
+        runs[size] = scene_speed(size, package=package, methods=("bicubic", "mocolsk"),
+                                 backends=[("onnxruntime", "cpu")], threads=threads)
+    print("\n| method | peak RSS small MiB | peak RSS 4x pixels MiB | ratio |")
+    print("|---|---|---|---|")
+    for small, large in zip(runs[size_px], runs[2 * size_px]):
+        if "peak_rss_mib" in small and "peak_rss_mib" in large:
+            print(f"| {small['method']} | {small['peak_rss_mib']:.0f} | {large['peak_rss_mib']:.0f} | "
+                  f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x |")
 
 if __name__ == "__main__":
     main()

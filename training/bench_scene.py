@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE_MTL = REPO.parent / "shared" / "data" / "landsat5-tm-1988" / "LT52240631988227CUB02_MTL.txt"
+SAMPLE_MTL = REPO / "resources" / "sample" / "landsat5-tm-1988" / "LT52240631988227CUB02_MTL.txt"
 CLASSIC = ("bicubic", "tsharp", "dms")
 
 
