@@ -1,4 +1,5 @@
-"""Guidance bands from Landsat Collection 2 Level-2 surface reflectance and a DEM.
+"""Guidance bands from Landsat surface reflectance (Collection 2 Level-2) or
+top-of-atmosphere reflectance (Level-1 with its MTL file), and a DEM.
 
 A model card lists its guidance bands by name, in order; this module knows how to compute
 each name (reflectances, normalised-difference indices, elevation) and writes the stack in
@@ -16,12 +17,16 @@ import numpy as np
 
 from .bands import normalise_band_name
 from .errors import Cancelled, InputError
+from .landsat import read_mtl, reflective_band_files, toa_reflectance
 
 # Collection 2 Level-2 surface reflectance: reflectance = DN * scale + offset, DN 0 is fill.
 C2_SR_SCALE = 0.0000275
 C2_SR_OFFSET = -0.2
 C2_SR_FILL = 0
 SR_ENCODINGS = ("c2l2_dn", "reflectance")
+# Level-1 digital numbers converted to top-of-atmosphere reflectance with the scene's MTL.
+L1_TOA_ENCODING = "landsat_l1_toa"
+ENCODINGS = (*SR_ENCODINGS, L1_TOA_ENCODING)
 
 REFLECTANCE = ("deepblue", "blue", "green", "red", "nir", "swir1", "swir2")
 # Which SR band file holds each reflectance, per sensor family.
@@ -156,6 +161,7 @@ def build_guidance_stack(
     dem_path: str | Path | None = None,
     encoding: str = "c2l2_dn",
     expected_units: Sequence[str] | None = None,
+    mtl_path: str | Path | None = None,
     progress: Callable[[float], None] = lambda percent: None,
     is_cancelled: Callable[[], bool] = lambda: False,
     log: Callable[[str], None] = lambda message: None,
@@ -164,6 +170,8 @@ def build_guidance_stack(
 
     ``reflectance_paths`` maps reflectance names (``red``, ``nir``, ...) to single-band
     rasters sharing one grid; the DEM is resampled bilinearly onto that grid. With
+    ``encoding="landsat_l1_toa"`` the values are Level-1 digital numbers turned into TOA
+    reflectance with ``mtl_path``, and missing reflectance paths are taken from the MTL. With
     ``expected_units`` (a model card's units per band) the units are checked first. Works in
     blocks of rows so a full scene never sits in memory; ``progress`` gets percent. The file
     appears only when complete: a failure or a cancellation leaves nothing at ``out_path``.
@@ -172,9 +180,14 @@ def build_guidance_stack(
 
     gdal.UseExceptions()
     out_path = Path(out_path)
+    if encoding not in ENCODINGS:
+        raise InputError(f"Unknown reflectance encoding {encoding!r}; use one of {', '.join(ENCODINGS)}.")
+    to_reflectance = _reflectance_converter(encoding, mtl_path)
+    if encoding == L1_TOA_ENCODING:
+        reflectance_paths = {**{name: path for name, (path, _) in reflective_band_files(mtl_path).items()}, **reflectance_paths}
     if expected_units is not None:
         check_units(band_names, expected_units)
-        if any("toa" in unit.lower() for unit in expected_units):
+        if encoding != L1_TOA_ENCODING and any("toa" in unit.lower() for unit in expected_units):
             log("Note: the model was trained on top-of-atmosphere reflectance; surface reflectance is "
                 "usually a little darker in the visible bands, which the model has not seen.")
     needed = required_inputs(band_names)
@@ -218,7 +231,7 @@ def build_guidance_stack(
             if is_cancelled():
                 raise Cancelled("Building the guidance stack was cancelled; no output was written.")
             rows = min(ROWS_PER_BLOCK, height - row)
-            inputs = {name: _read_rows(dataset, row, rows, name, encoding) for name, dataset in sources.items()}
+            inputs = {name: _read_rows(dataset, row, rows, name, to_reflectance) for name, dataset in sources.items()}
             stack = compute_guidance(band_names, inputs)
             for index in range(len(band_names)):
                 out.GetRasterBand(index + 1).WriteArray(stack[index], 0, row)
@@ -276,7 +289,25 @@ def _dem_on_grid(gdal, dem_path: str | Path, grid):
     )
 
 
-def _read_rows(dataset, row: int, rows: int, name: str, encoding: str) -> np.ndarray:
+def _reflectance_converter(encoding: str, mtl_path: str | Path | None) -> Callable[[str, np.ndarray, float | None], np.ndarray]:
+    """(reflectance name, raw values, nodata) -> reflectance, for ``encoding``."""
+    if encoding != L1_TOA_ENCODING:
+        return lambda name, values, nodata: sr_to_reflectance(values, encoding, nodata)
+    if mtl_path is None or not Path(mtl_path).is_file():
+        raise InputError(f"Level-1 digital numbers need the scene's MTL metadata file (*_MTL.txt); {mtl_path!r} was given.")
+    mtl = read_mtl(mtl_path)
+    suffixes = {name: suffix for name, (_, suffix) in reflective_band_files(mtl_path).items()}
+
+    def convert(name: str, values: np.ndarray, nodata: float | None) -> np.ndarray:
+        missing = values == 0
+        if nodata is not None and np.isfinite(nodata):
+            missing |= values == nodata
+        return np.where(missing, np.float32(np.nan), toa_reflectance(values.astype(np.float32), mtl, suffixes[name]))
+
+    return convert
+
+
+def _read_rows(dataset, row: int, rows: int, name: str, to_reflectance) -> np.ndarray:
     band = dataset.GetRasterBand(1)
     values = band.ReadAsArray(0, row, dataset.RasterXSize, rows)
     nodata = band.GetNoDataValue()
@@ -285,4 +316,4 @@ def _read_rows(dataset, row: int, rows: int, name: str, encoding: str) -> np.nda
         if nodata is not None and np.isfinite(nodata):
             elevation[values == nodata] = np.nan
         return elevation
-    return sr_to_reflectance(values, encoding, nodata)
+    return to_reflectance(name, values, nodata)

@@ -9,8 +9,10 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
-LANDSAT5 = SHARED_DATA / "landsat5-tm-1988"
+# The real Landsat 5 TM sample bundled with the plugin (an unchanged copy of the team's
+# shared sample, see its SOURCE.md), so that a fresh clone tests without anything beside it.
+LANDSAT5 = REPO / "resources" / "sample" / "landsat5-tm-1988"
+SAMPLE_MTL = LANDSAT5 / "LT52240631988227CUB02_MTL.txt"
 
 TINY_BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
 

@@ -4,6 +4,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputString,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
@@ -25,14 +26,17 @@ REFLECTANCE_INPUTS = (
 ENCODINGS = (
     ("c2l2_dn", "Collection 2 Level-2 digital numbers (DN x 0.0000275 - 0.2, 0 = fill)"),
     ("reflectance", "Reflectance already scaled to 0-1"),
+    ("landsat_l1_toa", "Landsat Level-1 digital numbers, to TOA reflectance (needs the MTL file)"),
 )
 
 HELP = """<p>Builds the multiband guidance raster for "Downscale LST" from Landsat Collection 2 Level-2 surface reflectance bands (Landsat 8/9 OLI, or Landsat 4-7 TM/ETM+) and an optional DEM.</p>
 <p>The bands are written in the order, and in the units, the chosen model's card lists (reflectance 0-1, unitless indices such as NDVI = (NIR - red) / (NIR + red), elevation in metres); each band's description is its name, so "Downscale LST" matches them without further input. Give only the reflectance bands the model needs; the log and any error name the missing ones. Instead of a model, a comma-separated band list (e.g. red,nir,ndvi) can be given under Advanced.</p>
+<p>For Landsat Level-1 scenes (what the bundled models were trained on) give the scene's *_MTL.txt file and choose "Landsat Level-1": the band files beside it are found and converted to top-of-atmosphere reflectance with the MTL's gains and sun elevation; band layers given explicitly take precedence.</p>
 <p>The reflectance bands must share one grid (one Landsat scene, clipped alike); the DEM is resampled bilinearly onto it. Fill pixels (DN 0) become nodata (NaN).</p>"""
 
 
 class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
+    MTL = "LANDSAT_MTL"
     DEM = "DEM"
     ENCODING = "SR_ENCODING"
     BANDS = "BANDS"
@@ -57,6 +61,10 @@ class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
                 f"{label.split(' (')[0]} surface reflectance, band 1 of the layer. Needed only if the model uses "
                 f"it directly or through an index.",
             ))
+        self.addParameter(with_help(
+            QgsProcessingParameterFile(self.MTL, "Landsat Level-1 metadata (*_MTL.txt)", extension="txt", optional=True),
+            "Only for Level-1 digital numbers: the scene's MTL file; its band files must lie beside it.",
+        ))
         self.addParameter(with_help(
             QgsProcessingParameterRasterLayer(self.DEM, "Elevation (DEM, metres)", optional=True),
             "Needed when the model uses elevation; any grid and CRS, it is resampled onto the reflectance grid.",
@@ -104,6 +112,7 @@ class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
             dem_path=file_path(dem, "DEM") if dem else None,
             encoding=ENCODINGS[self.parameterAsEnum(parameters, self.ENCODING, context)][0],
             expected_units=units,
+            mtl_path=self.parameterAsFile(parameters, self.MTL, context) or None,
         )
         return {self.OUTPUT: output, "BAND_NAMES": ",".join(names)}
 

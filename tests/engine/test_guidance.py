@@ -166,3 +166,18 @@ def test_cancelled_build_leaves_no_file(tmp_path, sr_bands):
     with pytest.raises(Cancelled):
         build_guidance_stack(out, ["red", "nir"], paths, is_cancelled=lambda: True)
     assert list(tmp_path.glob("*guidance*")) == []
+
+
+def test_level1_scene_gives_the_toa_guidance_the_bundled_models_were_trained_on(tmp_path):
+    from tests.conftest import SAMPLE_MTL
+    from training.landsat import GUIDANCE_BANDS, read_landsat_scene
+
+    names = [band.name for band in GUIDANCE_BANDS]
+    out = build_guidance_stack(tmp_path / "toa.tif", names, {}, encoding="landsat_l1_toa", mtl_path=SAMPLE_MTL,
+                               expected_units=[band.units for band in GUIDANCE_BANDS])
+    np.testing.assert_allclose(gdal.Open(str(out)).ReadAsArray(), read_landsat_scene(SAMPLE_MTL).guidance, atol=1e-6)
+
+
+def test_level1_digital_numbers_without_the_mtl_file_are_refused(tmp_path, sr_bands):
+    with pytest.raises(InputError, match="need the scene's MTL metadata file"):
+        build_guidance_stack(tmp_path / "toa.tif", ["red"], {"red": sr_bands[0]["red"]}, encoding="landsat_l1_toa")

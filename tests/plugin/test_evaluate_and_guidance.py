@@ -94,3 +94,19 @@ def test_build_guidance_refuses_a_band_from_another_scene_grid(run_algorithm, sa
         run_algorithm("mocolsk:buildguidance", {
             "RED": str(sample_scene.sr_bands["red"]), "NIR": str(shifted), "BANDS": "ndvi", "OUTPUT": str(tmp_path / "g.tif"),
         })
+
+
+def test_build_guidance_from_a_level1_scene_matches_the_bundled_models_bands(run_algorithm, tmp_path):
+    from engine.package import bundled_packages, load_package
+    from tests.conftest import SAMPLE_MTL
+
+    name, card_path = next(iter(bundled_packages().items()))
+    output = tmp_path / "toa_guidance.tif"
+    results = run_algorithm("mocolsk:buildguidance", {
+        "LANDSAT_MTL": str(SAMPLE_MTL), "SR_ENCODING": 2, "MODEL": name, "OUTPUT": str(output),
+    })
+    expected = load_package(card_path).card.guidance_band_names
+    assert results["BAND_NAMES"] == ",".join(expected)
+    built = gdal.Open(str(output))
+    assert [built.GetRasterBand(i + 1).GetDescription() for i in range(built.RasterCount)] == list(expected)
+    assert np.nanmax(built.ReadAsArray()[:6]) < 1.0
