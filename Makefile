@@ -47,7 +47,7 @@ package:
 	mkdir -p $(PACKAGE_BUILD)/$(PLUGIN)/resources $(dir $(PLUGIN_ZIP))
 	cp -R $(PLUGIN)/. $(PACKAGE_BUILD)/$(PLUGIN)/
 	cp -R engine $(PACKAGE_BUILD)/$(PLUGIN)/engine
-	cp -R resources/styles resources/icons resources/models $(PACKAGE_BUILD)/$(PLUGIN)/resources/
+	cp -R resources/styles resources/icons resources/models resources/sample $(PACKAGE_BUILD)/$(PLUGIN)/resources/
 	cp metadata.txt $(wildcard README.md LICENSE) $(PACKAGE_BUILD)/$(PLUGIN)/
 	find $(PACKAGE_BUILD) -name __pycache__ -prune -exec rm -rf {} +
 	zip=$$(realpath $(PLUGIN_ZIP)) && cd $(PACKAGE_BUILD) && $(QGIS_PYTHON) -m zipfile -c "$$zip" $(PLUGIN)
@@ -66,3 +66,8 @@ screenshot: env
 
 clean:
 	rm -rf $(VENV) dist
+
+# The newcomer's first run: the bundled real Landsat 5 scene through QGIS Processing, headless.
+DEMO_OUT ?= demo-output
+demo: env
+	$(PY) -m mocolsk_qgis.demo --out $(DEMO_OUT)
