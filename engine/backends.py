@@ -113,8 +113,9 @@ def create_torch_backend(package: ModelPackage, device: str = "auto", threads: i
     device = _check_device(device)
     if package.torch_weights_path is None:
         raise BackendError(
-            f"Model package {package.name!r} has no PyTorch weights; use the ONNX Runtime backend "
-            f"or re-export the package with `python -m training export`."
+            f"Model package {package.name!r} has no PyTorch weights ({package.card.torch_weights_file or 'none named'} "
+            f"is not beside its card; the plugin zip ships ONNX weights only): use the ONNX Runtime "
+            f"backend, or copy the .pt file from the repository's resources/models next to the card."
         )
     has_cuda = torch.cuda.is_available()
     if device == "cuda" and not has_cuda:

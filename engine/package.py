@@ -1,4 +1,5 @@
-"""Model packages on disk: ``NAME.json`` (the card) beside ``NAME.onnx`` (the weights).
+"""Model packages on disk: ``NAME.json`` (the card) beside ``NAME.onnx`` (the weights) and,
+optionally, ``NAME.pt`` (the same weights as a PyTorch state dict, for the PyTorch backend).
 
 Loading verifies the SHA-256 of the weights against the card, so a truncated download or a
 swapped file is refused before any inference runs.
@@ -53,7 +54,8 @@ def load_package(path: str | Path, verify: bool = True) -> ModelPackage:
     card = ModelCard.from_json(card_path.read_text(encoding="utf-8"), source=f"Model card {card_path.name}")
     onnx_path = _verified_file(card, card_path, card.weights_file, card.weights_sha256, verify)
     torch_path = None
-    if card.torch_weights_file:
+    # The PyTorch weights are optional: the plugin zip ships the ONNX weights alone.
+    if card.torch_weights_file and (card_path.parent / card.torch_weights_file).is_file():
         torch_path = _verified_file(card, card_path, card.torch_weights_file, card.torch_weights_sha256, verify)
     return ModelPackage(card=card, card_path=card_path, onnx_path=onnx_path, torch_weights_path=torch_path)
 

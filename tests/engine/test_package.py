@@ -74,3 +74,21 @@ def test_bundled_packages_verify():
         package = load_package(path)
         assert package.name == name
         assert np.isfinite(package.card.lst_mean_kelvin)
+
+
+def test_package_without_its_pytorch_weights_runs_on_onnxruntime_and_says_so_for_torch(package_copy):
+    from engine.backends import create_backend
+    from engine.errors import BackendError
+
+    package_copy.with_suffix(".pt").unlink()
+    package = load_package(package_copy)
+    assert package.torch_weights_path is None
+    create_backend(package, "onnxruntime", device="cpu")
+    with pytest.raises(BackendError, match="no PyTorch weights .*use the ONNX Runtime backend"):
+        create_backend(package, "torch", device="cpu")
+
+
+def test_corrupted_pytorch_weights_are_refused(package_copy):
+    package_copy.with_suffix(".pt").write_bytes(b"not the weights")
+    with pytest.raises(PackageError, match="checksum of tiny_x4.pt"):
+        load_package(package_copy)
