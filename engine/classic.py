@@ -130,15 +130,18 @@ class _Sampled(Sharpener):
         self.max_samples = max_samples
         self.rng = np.random.default_rng(seed)
         self.parts: list[CoarseSamples] = []
-        self.seen = 0
+        self.keys = np.empty(0)
 
     def add_samples(self, samples: CoarseSamples) -> None:
+        """Keep a uniform random subset of every sample seen so far, whatever the tile order:
+        each sample draws a random key and the ``max_samples`` smallest keys are kept."""
         self.parts.append(samples)
-        self.seen += len(samples.lst_kelvin)
+        self.keys = np.concatenate([self.keys, self.rng.random(len(samples.lst_kelvin))])
         kept = CoarseSamples.concatenate(self.parts, self.channels)
         if len(kept.lst_kelvin) > self.max_samples:
-            choice = np.sort(self.rng.choice(len(kept.lst_kelvin), self.max_samples, replace=False))
+            choice = np.sort(np.argpartition(self.keys, self.max_samples)[: self.max_samples])
             kept = CoarseSamples(kept.features[choice], kept.heterogeneity[choice], kept.lst_kelvin[choice])
+            self.keys = self.keys[choice]
         self.parts = [kept]
 
     def samples(self) -> CoarseSamples:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from engine.classic import Dms, Tsharp, bicubic, coarse_samples, fit_tsharp, fractional_cover
+from engine.classic import CoarseSamples, Dms, Tsharp, bicubic, coarse_samples, fit_tsharp, fractional_cover
 from engine.conservation import conserve_coarse_means, max_abs_residual
 from engine.masks import block_mean
 from engine.metrics import rmse
@@ -107,3 +107,14 @@ def test_regression_tree_fits_a_step_exactly_and_bagging_reports_out_of_bag_erro
     noisy = y + np.random.default_rng(0).normal(0.0, 0.5, y.shape)
     forest = BaggedTrees(n_trees=5, max_depth=4, min_samples_leaf=10).fit(x, noisy)
     assert 0.1 < forest.oob_mse < 1.0
+
+
+def test_fit_sample_weighs_every_tile_by_its_size_whatever_the_order():
+    sharpener = Tsharp(scale=4, max_samples=1_000)
+    for tile in range(10):
+        n = 800
+        sharpener.add_samples(CoarseSamples(np.zeros((n, 1)), np.zeros(n), np.full(n, 280.0 + tile)))
+    kept_tiles = sharpener.samples().lst_kelvin - 280.0
+    shares = np.bincount(kept_tiles.astype(int), minlength=10) / len(kept_tiles)
+    assert len(kept_tiles) == 1_000
+    assert np.all(np.abs(shares - 0.1) < 0.04), shares
