@@ -18,6 +18,7 @@ import numpy as np
 from .bands import normalise_band_name
 from .errors import Cancelled, InputError
 from .landsat import read_mtl, reflective_band_files, toa_reflectance
+from .raster import gdal_session
 
 # Collection 2 Level-2 surface reflectance: reflectance = DN * scale + offset, DN 0 is fill.
 C2_SR_SCALE = 0.0000275
@@ -176,10 +177,17 @@ def build_guidance_stack(
     blocks of rows so a full scene never sits in memory; ``progress`` gets percent. The file
     appears only when complete: a failure or a cancellation leaves nothing at ``out_path``.
     """
+    with gdal_session():
+        return _build_guidance_stack(
+            Path(out_path), band_names, reflectance_paths, dem_path, encoding, expected_units, mtl_path,
+            progress, is_cancelled, log,
+        )
+
+
+def _build_guidance_stack(out_path, band_names, reflectance_paths, dem_path, encoding, expected_units, mtl_path,
+                          progress, is_cancelled, log) -> Path:
     from osgeo import gdal
 
-    gdal.UseExceptions()
-    out_path = Path(out_path)
     if encoding not in ENCODINGS:
         raise InputError(f"Unknown reflectance encoding {encoding!r}; use one of {', '.join(ENCODINGS)}.")
     to_reflectance = _reflectance_converter(encoding, mtl_path)
