@@ -12,6 +12,7 @@ from typing import Mapping
 import numpy as np
 
 from .errors import InputError
+from .landsat import TM_K1_K2
 
 LST_UNITS = ("auto", "kelvin", "celsius", "landsat_c2_st_dn", "modis_lst_dn", "landsat5_tm_b6_dn")
 OUTPUT_UNITS = ("kelvin", "celsius")
@@ -25,11 +26,10 @@ LANDSAT_C2_ST_MULT = 0.00341802
 LANDSAT_C2_ST_ADD = 149.0
 MODIS_LST_MULT = 0.02
 
-# Landsat 5 TM band 6: radiance gains of the sample scene's MTL and the TM thermal constants.
+# Landsat 5 TM band 6 radiance gains, used when the raster carries no MTL gains (those of
+# the bundled sample scene); the thermal constants are engine.landsat's.
 TM_B6_RADIANCE_MULT = 0.055
 TM_B6_RADIANCE_ADD = 1.18243
-TM_B6_K1 = 607.76
-TM_B6_K2 = 1260.56
 
 _UNIT_TYPE_ALIASES = {
     "k": "kelvin", "kelvin": "kelvin", "degk": "kelvin",
@@ -67,7 +67,7 @@ class LstUnits:
         elif self.name == "landsat5_tm_b6_dn":
             radiance = v * self.radiance_mult + self.radiance_add
             with np.errstate(divide="ignore", invalid="ignore"):
-                kelvin = TM_B6_K2 / np.log(TM_B6_K1 / radiance + 1.0)
+                kelvin = TM_K1_K2[1] / np.log(TM_K1_K2[0] / radiance + 1.0)
         else:
             raise InputError(f"Unknown LST units {self.name!r}; use one of {', '.join(LST_UNITS)}.")
         return kelvin.astype(np.float32)
@@ -98,8 +98,10 @@ def lst_units(name: str, hints: UnitHints | None = None, reason: str = "") -> Ls
     if name not in LST_UNITS or name == "auto":
         raise InputError(f"Unknown LST units {name!r}; use one of {', '.join(LST_UNITS)}.")
     if name == "landsat5_tm_b6_dn" and hints is not None:
-        mult, add = _tm_b6_gains(hints.metadata)
-        return LstUnits(name, reason or "given", radiance_mult=mult, radiance_add=add)
+        gains = _tm_b6_gains(hints.metadata)
+        if gains is None:
+            return LstUnits(name, (reason or "given") + "; no MTL radiance gains in the raster, default TM band 6 gains used")
+        return LstUnits(name, reason or "given", radiance_mult=gains[0], radiance_add=gains[1])
     return LstUnits(name, reason or "given")
 
 
@@ -170,10 +172,10 @@ def _metadata_item(metadata: Mapping[str, str], key: str) -> str:
     return ""
 
 
-def _tm_b6_gains(metadata: Mapping[str, str]) -> tuple[float, float]:
+def _tm_b6_gains(metadata: Mapping[str, str]) -> tuple[float, float] | None:
     mult = _metadata_item(metadata, "RADIANCE_MULT_BAND_6")
     add = _metadata_item(metadata, "RADIANCE_ADD_BAND_6")
     try:
         return float(mult), float(add)
     except ValueError:
-        return TM_B6_RADIANCE_MULT, TM_B6_RADIANCE_ADD
+        return None
