@@ -107,6 +107,8 @@ def export_package(
             description=description,
         )
         card.validate(f"Model card {card_path.name}")
+        # An older card must not survive beside new weights if the moves below are interrupted.
+        card_path.unlink(missing_ok=True)
         os.replace(staged_onnx, onnx_path)
         os.replace(staged_torch, torch_path)
         staged_card = Path(staging) / card_path.name

@@ -114,12 +114,6 @@ def evaluate(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None)
     }
 
 
-def masked_evaluate(pred: np.ma.MaskedArray, ref: np.ma.MaskedArray) -> dict[str, float]:
-    """`evaluate` for masked arrays: a pixel masked in either array is excluded."""
-    valid = ~(np.ma.getmaskarray(pred) | np.ma.getmaskarray(ref))
-    return evaluate(np.ma.getdata(pred).astype(np.float64), np.ma.getdata(ref).astype(np.float64), valid)
-
-
 def _gaussian(a: np.ndarray) -> np.ndarray:
     """Separable Gaussian filter with zero padding (the caller normalises by the filtered mask)."""
     offsets = np.arange(-SSIM_RADIUS_PX, SSIM_RADIUS_PX + 1)

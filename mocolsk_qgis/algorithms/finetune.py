@@ -13,7 +13,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from .common import MoCoLSKAlgorithm, chosen_model, install_hint, model_parameters, run_engine, with_help
+from .common import MoCoLSKAlgorithm, chosen_model, file_path, install_hint, model_parameters, run_engine, with_help
 
 LST = "LST"
 LST_UNITS = "LST_UNITS"
@@ -89,12 +89,10 @@ class FinetuneAlgorithm(MoCoLSKAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         finetune = finetune_function()
         model = chosen_model(self, parameters, context)
-        lst = self.parameterAsRasterLayer(parameters, LST, context)
-        guidance = self.parameterAsRasterLayer(parameters, GUIDANCE, context)
-        if lst is None or guidance is None:
-            raise QgsProcessingException("Choose both the LST layer and the guidance layer.")
+        lst = file_path(self.parameterAsRasterLayer(parameters, LST, context), "LST")
+        guidance = file_path(self.parameterAsRasterLayer(parameters, GUIDANCE, context), "guidance")
         result = run_engine(
-            feedback, finetune, model, lst.source(), guidance.source(),
+            feedback, finetune, model, lst, guidance,
             self.parameterAsFileOutput(parameters, OUTPUT, context),
             steps=self.parameterAsInt(parameters, STEPS, context),
             lst_units=self.parameterAsEnumString(parameters, LST_UNITS, context),

@@ -53,3 +53,18 @@ def test_unloading_the_plugin_removes_the_provider(qgis_iface, mocolsk_provider)
     assert len(providers) == 1  # the registry refuses a second provider with the same id
     second.unload()
     assert registry.providerById("mocolsk") is mocolsk_provider
+
+
+def test_dialog_choices_are_exactly_the_engines_options():
+    from engine import backends, masks, pipeline, units
+    from mocolsk_qgis.algorithms import downscale
+
+    def values(pairs):
+        return {value for value, _ in pairs}
+
+    assert values(downscale.LST_UNITS) == set(units.LST_UNITS)
+    assert values(downscale.METHODS) == set(pipeline.METHODS)
+    assert values(downscale.DEVICES) == set(backends.DEVICES)
+    assert values(downscale.BACKENDS) == set(backends.BACKENDS)
+    assert values(downscale.OUTPUT_UNITS) == set(units.OUTPUT_UNITS)
+    assert values(downscale.QA_MASK_KINDS) == set(masks.QA_MASK_KINDS)
