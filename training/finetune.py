@@ -16,6 +16,7 @@ import torch
 from engine.errors import Cancelled, InputError
 from engine.model import MoCoLSKConfig, MoCoLSKNet
 from engine.package import CARD_SUFFIX, ModelPackage, resolve_package
+from engine.units import PLAUSIBLE_MAX_KELVIN, PLAUSIBLE_MIN_KELVIN
 
 from .datasets import Normalizer, ScenePatches, held_out_samples
 from .evaluate import predict_classic, predict_samples, score_predictions
@@ -25,7 +26,6 @@ from .splits import block_split
 
 MAX_STEPS = 5000
 MIN_TRAINING_BLOCKS = 5
-PLAUSIBLE_KELVIN = (150.0, 400.0)
 
 
 def guidance_on_grid(guidance_path: str | Path, lst_path: str | Path) -> np.ndarray:
@@ -55,9 +55,10 @@ def scene_for_finetuning(lst_path: str | Path, guidance_path: str | Path, packag
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     low, high = np.nanpercentile(lst_kelvin, [1, 99]) if np.isfinite(lst_kelvin).any() else (np.nan, np.nan)
-    if not (PLAUSIBLE_KELVIN[0] < low and high < PLAUSIBLE_KELVIN[1]):
+    if not (PLAUSIBLE_MIN_KELVIN <= low and high <= PLAUSIBLE_MAX_KELVIN):
         raise InputError(
-            f"LST {Path(lst_path).name}: values {low:.1f}..{high:.1f} are not plausible temperatures in Kelvin "
+            f"LST {Path(lst_path).name}: values {low:.1f}..{high:.1f} are outside the plausible "
+            f"{PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f} K that Downscale LST accepts "
             f"after reading it as {lst_units}; set the LST units (kelvin or celsius) or convert the raster first."
         )
     guidance = guidance_on_grid(guidance_path, lst_path)
