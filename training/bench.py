@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_one(args.one[0], args.one[1], args.one[2], args.tile, args.repeats, args.threads)))
         return
 
-    if "tiles" not in args.skip:
-        tile_table(args)
     pairs = [p for p in available_backends() if args.backends is None or p[0] in args.backends]
+    if "tiles" not in args.skip:
+        tile_table(args, pairs)
     if "scene" not in args.skip:
         from .bench_scene import scene_speed
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         memory_table(args.memory_px, args.scene_package, args.threads)
 
 
-def tile_table(args: argparse.Namespace) -> None:
+def tile_table(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> None:
     import torch
 
     from engine.model import MoCoLSKConfig, multiply_adds_per_output_pixel
@@ -148,7 +148,6 @@ def tile_table(args: argparse.Namespace) -> None:
     print(f"paper configuration, output tile {args.tile}x{args.tile} px, median of {args.repeats}\n")
     print("| scale | backend | device | MMAC/px | s/tile | Mpx/s | peak RSS MiB | % of peak |")
     print("|---|---|---|---|---|---|---|---|")
-    pairs = [p for p in available_backends() if args.backends is None or p[0] in args.backends]
     with tempfile.TemporaryDirectory() as scratch:
         for scale in args.scales:
             macs = multiply_adds_per_output_pixel(MoCoLSKConfig(scale=scale))
