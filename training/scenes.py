@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.masks import block_mean
+from engine.units import CELSIUS_OFFSET
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def to_kelvin(lst: np.ndarray, units: str, source: str) -> np.ndarray:
     if units == "kelvin":
         return lst
     if units == "celsius":
-        return lst + np.float32(273.15)
+        return lst + np.float32(CELSIUS_OFFSET)
     raise ValueError(f"{source}: LST units must be 'kelvin' or 'celsius', got {units!r}")
 
 
