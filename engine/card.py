@@ -9,6 +9,10 @@ from .errors import PackageError
 
 FORMAT_VERSION = 1
 ARCHITECTURES = ("MoCoLSK-Net",)
+# Where the LST z-score is centred: the card's fixed mean ("global"), or the mean of each
+# coarse input tile ("coarse_mean"), which makes the network's output shift with the input
+# and keeps it in range for temperatures far from those it was trained on.
+LST_ANCHORS = ("global", "coarse_mean")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    lst_anchor: str = "global"
     format_version: int = FORMAT_VERSION
 
     @property
@@ -106,6 +111,8 @@ class ModelCard:
                 problems.append(f"guidance band {band.name!r} has std {band.std}; it must be positive")
         if not 150.0 < self.lst_mean_kelvin < 400.0:
             problems.append(f"lst_mean_kelvin {self.lst_mean_kelvin} is not a plausible temperature in Kelvin")
+        if self.lst_anchor not in LST_ANCHORS:
+            problems.append(f"lst_anchor {self.lst_anchor!r} is not one of {', '.join(LST_ANCHORS)}")
         if not self.lst_std_kelvin > 0:
             problems.append(f"lst_std_kelvin {self.lst_std_kelvin} must be positive")
         if len(self.weights_sha256) != 64:

@@ -177,7 +177,8 @@ def _info(args: argparse.Namespace, stdout: TextIO) -> int:
     ]
     if card.description:
         lines.append(f"  {card.description}")
-    lines.append(f"  LST normalisation: mean {card.lst_mean_kelvin:.2f} K, std {card.lst_std_kelvin:.2f} K")
+    centre = "each tile's coarse mean" if card.lst_anchor == "coarse_mean" else f"mean {card.lst_mean_kelvin:.2f} K"
+    lines.append(f"  LST normalisation: centred on {centre}, std {card.lst_std_kelvin:.2f} K")
     lines.append("  guidance bands, in order:")
     lines += [f"    {i}. {b.name} [{b.units}] mean {b.mean:.4g}, std {b.std:.4g}" + (f" - {b.description}" if b.description else "")
               for i, b in enumerate(card.guidance_bands, 1)]

@@ -70,6 +70,7 @@ def export_package(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     description: str = "",
+    lst_anchor: str = "global",
 ) -> ModelPackage:
     """Write ``NAME.onnx``, ``NAME.pt`` (state dict for the PyTorch backend) and the card
     ``NAME.json`` into ``out_dir``; the card is written last so a package never looks
@@ -105,6 +106,7 @@ def export_package(
             training=dict(training or {}),
             metrics=dict(metrics or {}),
             description=description,
+            lst_anchor=lst_anchor,
         )
         card.validate(f"Model card {card_path.name}")
         # An older card must not survive beside new weights if the moves below are interrupted.

@@ -11,6 +11,14 @@ from .errors import InputError
 from .package import ModelPackage, resolve_package
 
 
+def lst_centre_kelvin(lst_kelvin: np.ndarray, anchor: str, mean_kelvin: float) -> np.ndarray:
+    """The value each (B, h, w) coarse LST is centred on before the z-score, shaped (B, 1, 1):
+    the card's mean, or each tile's own mean for ``anchor == "coarse_mean"``."""
+    if anchor == "coarse_mean":
+        return lst_kelvin.astype(np.float64).mean(axis=(-2, -1), keepdims=True).astype(np.float32)
+    return np.full((lst_kelvin.shape[0], 1, 1), mean_kelvin, np.float32)
+
+
 class Downscaler:
     """A model package opened on a backend, working in Kelvin and physical guidance units."""
 
@@ -46,10 +54,12 @@ class Downscaler:
     def predict_batch_kelvin(self, lst_kelvin: np.ndarray, guidance: np.ndarray) -> np.ndarray:
         """(B, h, w) coarse LST in K and (B, C, h*s, w*s) guidance -> (B, h*s, w*s) LST in K."""
         self._check_shapes(lst_kelvin, guidance)
-        lst_norm = (lst_kelvin.astype(np.float32) - np.float32(self.card.lst_mean_kelvin)) / np.float32(self.card.lst_std_kelvin)
+        centre = lst_centre_kelvin(lst_kelvin, self.card.lst_anchor, self.card.lst_mean_kelvin)
+        std = np.float32(self.card.lst_std_kelvin)
+        lst_norm = (lst_kelvin.astype(np.float32) - centre) / std
         guidance_norm = (guidance.astype(np.float32) - self._guidance_mean) / self._guidance_std
         fine_norm = self.backend.run(lst_norm[:, None], guidance_norm)[:, 0]
-        return fine_norm * np.float32(self.card.lst_std_kelvin) + np.float32(self.card.lst_mean_kelvin)
+        return fine_norm * std + centre
 
     def predict_kelvin(self, lst_kelvin: np.ndarray, guidance: np.ndarray) -> np.ndarray:
         """(h, w) coarse LST in K and (C, h*s, w*s) guidance -> (h*s, w*s) LST in K."""

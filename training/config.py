@@ -34,6 +34,8 @@ class TrainConfig:
     threads: int | None = None
     device: str = "auto"
     description: str = ""
+    views: tuple[str, ...] = ("ingrid",)
+    lst_anchor: str = "global"
     base_dir: str = "."
 
     def __post_init__(self) -> None:
@@ -43,6 +45,12 @@ class TrainConfig:
             raise ValueError("batch_size and iterations must be positive")
         if self.patch_px is not None and self.patch_px % self.scale:
             raise ValueError(f"patch_px {self.patch_px} must be a multiple of the scale {self.scale}")
+        from .protocol import PROTOCOLS
+
+        if not self.views or set(self.views) - set(PROTOCOLS):
+            raise ValueError(f"views must be a non-empty list of {', '.join(PROTOCOLS)}, got {list(self.views)}")
+        if self.lst_anchor not in ("global", "coarse_mean"):
+            raise ValueError(f"lst_anchor must be 'global' or 'coarse_mean', got {self.lst_anchor!r}")
         block_px = self.split.get("block_px")
         if block_px is not None and block_px % self.scale:
             raise ValueError(f"split.block_px {block_px} must be a multiple of the scale {self.scale}")
@@ -86,6 +94,8 @@ class TrainConfig:
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}")
+        if "views" in values:
+            values = {**values, "views": tuple(values["views"])}
         return cls(**{**values, "base_dir": str(base_dir)})
 
     @classmethod

@@ -15,40 +15,58 @@ import torch
 from engine.card import BandSpec
 
 from .scenes import BandInfo, Scene, area_average
-from .splits import Block, role_mask
+from .splits import Block, training_area
 
 MIN_VALID_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
 class Normalizer:
-    """z-score statistics of the LST (Kelvin) and of each guidance band."""
+    """z-score statistics of the LST (Kelvin) and of each guidance band.
+
+    ``anchor`` says where the LST is centred (``engine.card.LST_ANCHORS``): on the fixed
+    ``lst_mean_kelvin`` ("global") or on each input's own coarse mean ("coarse_mean"), as
+    ``engine.inference`` does at run time."""
 
     lst_mean_kelvin: float
     lst_std_kelvin: float
     guidance_mean: tuple[float, ...]
     guidance_std: tuple[float, ...]
+    anchor: str = "global"
 
     @classmethod
-    def from_scenes(cls, scenes: list[Scene], masks: list[np.ndarray]) -> "Normalizer":
-        """Statistics over the valid pixels of the training area only."""
-        lst = np.concatenate([s.lst_kelvin[m & s.valid] for s, m in zip(scenes, masks)]).astype(np.float64)
+    def from_scenes(cls, scenes: list[Scene], masks: list[np.ndarray], anchor: str = "global") -> "Normalizer":
+        """Statistics over the valid pixels of the training area only; with the coarse-mean
+        anchor the LST spread is that around each scene's own mean."""
+        parts = [s.lst_kelvin[m & s.valid].astype(np.float64) for s, m in zip(scenes, masks)]
+        lst = np.concatenate(parts)
         guidance = np.concatenate([s.guidance[:, m & s.valid] for s, m in zip(scenes, masks)], axis=1).astype(np.float64)
         if lst.size < 2:
             raise ValueError("the training area has no valid pixels to compute normalisation statistics from")
+        spread = np.concatenate([p - p.mean() for p in parts if p.size]) if anchor == "coarse_mean" else lst - lst.mean()
         floor = 1e-6
         return cls(
             float(lst.mean()),
-            float(max(lst.std(), floor)),
+            float(max(spread.std(), floor)),
             tuple(float(v) for v in guidance.mean(axis=1)),
             tuple(float(max(v, floor)) for v in guidance.std(axis=1)),
+            anchor,
         )
 
-    def lst(self, kelvin: np.ndarray) -> np.ndarray:
-        return ((kelvin - self.lst_mean_kelvin) / self.lst_std_kelvin).astype(np.float32)
+    def lst_centre(self, coarse_kelvin: np.ndarray) -> float:
+        """The value the LST of a sample with this coarse input is centred on."""
+        if self.anchor == "coarse_mean":
+            finite = coarse_kelvin[np.isfinite(coarse_kelvin)]
+            return float(finite.mean()) if finite.size else self.lst_mean_kelvin
+        return self.lst_mean_kelvin
 
-    def lst_kelvin(self, normalised: np.ndarray) -> np.ndarray:
-        return (normalised * self.lst_std_kelvin + self.lst_mean_kelvin).astype(np.float32)
+    def lst(self, kelvin: np.ndarray, centre: float | None = None) -> np.ndarray:
+        centre = self.lst_mean_kelvin if centre is None else centre
+        return ((kelvin - centre) / self.lst_std_kelvin).astype(np.float32)
+
+    def lst_kelvin(self, normalised: np.ndarray, centre: float | None = None) -> np.ndarray:
+        centre = self.lst_mean_kelvin if centre is None else centre
+        return (normalised * self.lst_std_kelvin + centre).astype(np.float32)
 
     def guidance(self, values: np.ndarray) -> np.ndarray:
         mean = np.asarray(self.guidance_mean, np.float32).reshape(-1, *[1] * (values.ndim - 1))
@@ -57,12 +75,13 @@ class Normalizer:
 
     def to_dict(self) -> dict:
         return {"lst_mean_kelvin": self.lst_mean_kelvin, "lst_std_kelvin": self.lst_std_kelvin,
-                "guidance_mean": list(self.guidance_mean), "guidance_std": list(self.guidance_std)}
+                "guidance_mean": list(self.guidance_mean), "guidance_std": list(self.guidance_std),
+                "anchor": self.anchor}
 
     @classmethod
     def from_dict(cls, values: dict) -> "Normalizer":
         return cls(float(values["lst_mean_kelvin"]), float(values["lst_std_kelvin"]),
-                   tuple(values["guidance_mean"]), tuple(values["guidance_std"]))
+                   tuple(values["guidance_mean"]), tuple(values["guidance_std"]), values.get("anchor", "global"))
 
 
 @dataclass(frozen=True)
@@ -98,9 +117,10 @@ def model_inputs(sample: Sample, normalizer: Normalizer) -> tuple[np.ndarray, np
     """Normalised (lst, guidance, target, mask) arrays with invalid inputs filled by the
     mean (0 after normalisation), so the network always sees finite numbers."""
     mask = sample.mask
-    lst = filled(normalizer.lst(sample.coarse_kelvin), 0.0)
+    centre = normalizer.lst_centre(sample.coarse_kelvin)
+    lst = filled(normalizer.lst(sample.coarse_kelvin, centre), 0.0)
     guidance = filled(normalizer.guidance(sample.guidance), 0.0)
-    target = filled(normalizer.lst(sample.fine_kelvin), 0.0)
+    target = filled(normalizer.lst(sample.fine_kelvin, centre), 0.0)
     return lst[None], guidance, target[None], mask[None].astype(np.float32)
 
 
@@ -123,14 +143,14 @@ class ScenePatches:
     """Random fine patches, aligned to the coarse grid, drawn from the training area."""
 
     def __init__(self, scenes: list[Scene], blocks: list[Block], scale: int, patch_px: int, normalizer: Normalizer,
-                 augment: bool = True):
+                 augment: bool = True, guard_px: dict[str, int] | None = None):
         if patch_px % scale:
             raise ValueError(f"patch_px {patch_px} must be a multiple of the scale {scale}")
         self.scenes, self.scale, self.patch_px = scenes, scale, patch_px
         self.normalizer, self.augment = normalizer, augment
         self.positions: list[np.ndarray] = []
         for scene in scenes:
-            usable = role_mask(blocks, scene.name, scene.shape, "train")
+            usable = training_area(blocks, scene.name, scene.shape, (guard_px or {}).get(scene.name, 0))
             self.positions.append(self._patch_positions(usable, scene.valid))
         counts = np.array([len(p) for p in self.positions], float)
         if counts.sum() == 0:

@@ -18,8 +18,11 @@ from engine.classic import coarse_samples, create_sharpener
 from engine.conservation import conserve_coarse_means
 
 from .datasets import Normalizer, Sample, filled, model_inputs
+from .protocol import PROTOCOLS, Predictor, evaluate_scene, summarise
+from .scenes import Scene
 
 CONSERVED_CLASSICS = ("tsharp", "dms")
+CLASSIC_METHODS = ("bicubic", "tsharp", "dms")
 
 
 def score_predictions(samples: list[Sample], predictions: list[np.ndarray]) -> dict[str, float]:
@@ -49,7 +52,7 @@ def predict_samples(model: torch.nn.Module, samples: list[Sample], normalizer: N
     for sample in samples:
         lst, guidance, _, _ = model_inputs(sample, normalizer)
         prediction = model(torch.from_numpy(lst[None]).to(device), torch.from_numpy(guidance[None]).to(device))
-        out.append(normalizer.lst_kelvin(prediction[0, 0].float().cpu().numpy()))
+        out.append(normalizer.lst_kelvin(prediction[0, 0].float().cpu().numpy(), normalizer.lst_centre(sample.coarse_kelvin)))
     model.train(was_training)
     return out
 
@@ -119,3 +122,39 @@ def format_table(table: dict[str, dict[str, float]]) -> str:
 
 def write_table(table: dict, path: str | Path) -> None:
     Path(path).write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+
+
+def classic_predictor(method: str, band_names: tuple[str, ...], scale: int) -> Predictor:
+    """A classic method as a protocol predictor, fitted on each scene's own coarse pixels."""
+    return lambda sample: predict_classic(method, [sample], band_names, scale)[0]
+
+
+def model_predictor(model: torch.nn.Module, normalizer: Normalizer) -> Predictor:
+    return lambda sample: predict_samples(model, [sample], normalizer)[0]
+
+
+def package_predictor(package, threads: int | None = None) -> Predictor:
+    """A model package through ONNX Runtime, as the plugin runs it."""
+    return lambda sample: predict_package(package, [sample], threads)[0]
+
+
+def protocol_report(scenes: list[Scene], scale: int, predictors: dict[str, Predictor],
+                    protocols: tuple[str, ...] = PROTOCOLS, log=None) -> dict[str, dict]:
+    """For each protocol, every predictor on every whole held-out scene, summarised with
+    bootstrap intervals (``training.protocol.summarise``)."""
+    report = {}
+    classic = [m for m in predictors if m in CLASSIC_METHODS]
+    for protocol in protocols:
+        errors = []
+        for scene in scenes:
+            errors.append(evaluate_scene(scene, protocol, scale, predictors))
+            if log:
+                log(f"x{scale} {protocol} {scene.name}: " + ", ".join(f"{m} {errors[-1].rmse(m):.3f} K" for m in predictors))
+        report[protocol] = summarise(errors, list(predictors), classic)
+    return report
+
+
+def classic_predictors(band_names: tuple[str, ...], scale: int) -> dict[str, Predictor]:
+    """Bicubic, TsHARP (when an NDVI band exists) and DMS."""
+    methods = [m for m in CLASSIC_METHODS if m != "tsharp" or "ndvi" in band_names]
+    return {m: classic_predictor(m, band_names, scale) for m in methods}

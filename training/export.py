@@ -93,6 +93,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, name: str | N
         staged = export_package(
             model, staging, name, version, band_specs(bands, normalizer), normalizer.lst_mean_kelvin,
             normalizer.lst_std_kelvin, training=training, metrics=metrics, description=config.description,
+            lst_anchor=normalizer.anchor,
         )
         if evaluate:
             check_package_matches(staged, config, metrics["held_out"]["mocolsk"], log)

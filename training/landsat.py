@@ -3,10 +3,12 @@
 The thermal band becomes at-sensor brightness temperature in Kelvin; the reflective bands
 become top-of-atmosphere (TOA) reflectance, and two indices are added. Level-1 thermal
 bands are sensed at 60-120 m and delivered resampled to 30 m, so the 30 m "fine" LST of
-such a scene is itself smooth: models trained on it learn to recover that field.
+such a scene is itself smooth: the scene records its native thermal pixel and the
+thermal quantisation step so that evaluations can say what their truth is.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +32,61 @@ GUIDANCE_BANDS: tuple[BandInfo, ...] = (
     BandInfo("ndvi", "index (unitless)", "(nir - red) / (nir + red) of TOA reflectance"),
     BandInfo("ndwi", "index (unitless)", "(green - nir) / (green + nir) of TOA reflectance (McFeeters)"),
 )
+# Pre-Collection and Collection 1 BQA: 2-bit confidences, 0 = not determined, 2 = medium, 3 = high.
+BQA_CLOUD_CONFIDENCE_SHIFT = 5
+BQA_CIRRUS_CONFIDENCE_SHIFT = 11
+PRE_COLLECTION_CLOUD_SHIFT = 14
+PRE_COLLECTION_CIRRUS_SHIFT = 12
 
 
-def read_landsat_scene(mtl_path: str | Path) -> Scene:
+@dataclass(frozen=True)
+class LandsatOptions:
+    """How to read a Level-1 folder whose files or georeferencing deviate from the MTL.
+
+    ``band_pattern`` names the band files (``"B{band}.TIF"``) when they are not the MTL's
+    FILE_NAME_BAND_*; ``nodata`` is a DN that marks fill; ``pixel_size_m`` stands in for a
+    grid without georeferencing; ``qa`` is a quality band whose medium/high cloud or cirrus
+    confidence masks the LST (``qa_kind`` "pre_collection" or "collection1"), grown by
+    ``qa_dilate_px`` for the thermal/reflective parallax; ``crop`` is (row0, row1, col0, col1)."""
+
+    band_pattern: str | None = None
+    nodata: float | None = None
+    pixel_size_m: float | None = None
+    qa: str | None = None
+    qa_kind: str = "pre_collection"
+    qa_dilate_px: int = 0
+    crop: tuple[int, int, int, int] | None = None
+    landscape: str = ""
+
+
+def thermal_quantisation_kelvin(dn: np.ndarray, mtl: dict[str, str], band: str) -> float:
+    """The brightness temperature step of one DN at the scene's median thermal DN."""
+    median = float(np.nanmedian(dn))
+    steps = brightness_temperature_kelvin(np.array([median, median + 1.0]), mtl, band)
+    return float(steps[1] - steps[0])
+
+
+def cloud_mask(qa: np.ndarray, kind: str, dilate_px: int) -> np.ndarray:
+    """True where the quality band gives medium or high cloud or cirrus confidence."""
+    shifts = {"pre_collection": (PRE_COLLECTION_CLOUD_SHIFT, PRE_COLLECTION_CIRRUS_SHIFT),
+              "collection1": (BQA_CLOUD_CONFIDENCE_SHIFT, BQA_CIRRUS_CONFIDENCE_SHIFT)}
+    if kind not in shifts:
+        raise ValueError(f"qa_kind must be one of {sorted(shifts)}, got {kind!r}")
+    bits = np.nan_to_num(qa, nan=0.0).astype(np.uint16)
+    cloudy = np.zeros(bits.shape, bool)
+    for shift in shifts[kind]:
+        cloudy |= ((bits >> shift) & 0b11) >= 2
+    for _ in range(dilate_px):
+        grown = cloudy.copy()
+        grown[1:] |= cloudy[:-1]
+        grown[:-1] |= cloudy[1:]
+        grown[:, 1:] |= cloudy[:, :-1]
+        grown[:, :-1] |= cloudy[:, 1:]
+        cloudy = grown
+    return cloudy
+
+
+def read_landsat_scene(mtl_path: str | Path, options: LandsatOptions = LandsatOptions()) -> Scene:
     """A Landsat 4-9 Level-1 scene from its MTL file, the band GeoTIFFs lying beside it.
 
     LST is brightness temperature (no emissivity correction): the models learn a spatial
@@ -44,16 +98,36 @@ def read_landsat_scene(mtl_path: str | Path) -> Scene:
     sensor = sensor_of(mtl, mtl_path.name)
     reflective, thermal = SENSOR_BANDS[sensor]
 
-    thermal_dn, grid = read_band(band_file(mtl_path, mtl, thermal))
+    def band_path(band: str) -> Path:
+        if options.band_pattern is None:
+            return band_file(mtl_path, mtl, band)
+        return mtl_path.parent / options.band_pattern.format(band=band)
+
+    def read(path: Path) -> tuple[np.ndarray, object]:
+        dn, grid = read_band(path)
+        if options.nodata is not None:
+            dn[dn == np.float32(options.nodata)] = np.nan
+        if options.crop is not None:
+            row0, row1, col0, col1 = options.crop
+            dn = dn[row0:row1, col0:col1]
+        return dn, grid
+
+    thermal_dn, grid = read(band_path(thermal))
     lst_kelvin = brightness_temperature_kelvin(thermal_dn, mtl, thermal)
+    if options.qa is not None:
+        qa, _ = read(mtl_path.parent / options.qa)
+        lst_kelvin[cloud_mask(qa, options.qa_kind, options.qa_dilate_px)] = np.nan
     reflectance = []
     for band in reflective:
-        dn, band_grid = read_band(band_file(mtl_path, mtl, band))
+        dn, band_grid = read(band_path(band))
         if band_grid != grid:
             raise ValueError(f"{mtl_path.name}: band {band} is not on the grid of the thermal band {thermal}")
         reflectance.append(toa_reflectance(dn, mtl, band))
     blue, green, red, nir, swir1, swir2 = reflectance
     guidance = np.stack([*reflectance, normalized_difference(nir, red), normalized_difference(green, nir)])
+    native_m = THERMAL_NATIVE_RESOLUTION_M[sensor]
+    pixel_m = options.pixel_size_m or grid.pixel_size_m
+    quantisation = thermal_quantisation_kelvin(thermal_dn, mtl, thermal)
     return Scene(
         name=mtl_path.stem.removesuffix("_MTL"),
         lst_kelvin=lst_kelvin,
@@ -61,5 +135,10 @@ def read_landsat_scene(mtl_path: str | Path) -> Scene:
         bands=GUIDANCE_BANDS,
         grid=grid,
         notes=f"{sensor} Level-1; brightness temperature of band {thermal} "
-        f"(sensed at {THERMAL_NATIVE_RESOLUTION_M[sensor]} m, delivered on the 30 m grid); TOA reflectance guidance",
+        f"(sensed at {native_m} m, delivered on the {pixel_m:g} m grid, {quantisation:.3f} K per DN); TOA reflectance guidance",
+        sensor=sensor,
+        landscape=options.landscape,
+        pixel_size_m=float(pixel_m),
+        native_pixel_m=float(native_m),
+        quantisation_k=quantisation,
     )

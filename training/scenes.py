@@ -55,6 +55,11 @@ class Scene:
     bands: tuple[BandInfo, ...]
     grid: Grid | None = None
     notes: str = ""
+    sensor: str = ""
+    landscape: str = ""
+    pixel_size_m: float | None = None
+    native_pixel_m: float | None = None
+    quantisation_k: float | None = None
 
     def __post_init__(self) -> None:
         if self.lst_kelvin.ndim != 2 or self.guidance.ndim != 3:

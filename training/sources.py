@@ -4,18 +4,26 @@ normalisation statistics.
 ``data.kind`` is ``"scenes"`` (a list of scenes split by area) or ``"groklst"`` (the
 GrokLST folder layout with its own split lists). Scene entries:
 
-- ``{"kind": "landsat_l1", "mtl": PATH}``
+- ``{"kind": "landsat_l1", "mtl": PATH}``, with the ``training.landsat.LandsatOptions``
+  keys where the folder deviates from its MTL (``band_pattern``, ``nodata``,
+  ``pixel_size_m``, ``qa``, ``qa_kind``, ``qa_dilate_px``, ``crop``) and a ``landscape``
 - ``{"kind": "geotiff", "lst": PATH, "guidance": PATH, "lst_units": "kelvin"}``: fine LST
 - ``{"kind": "coarse_geotiff", "lst": PATH, "guidance": PATH}``: coarse LST only, used
   self-supervised; its LST grid must be ``scale`` times the guidance grid
 
-Any entry may set ``"role": "train"`` to use the whole scene for training (scenes too
-small to give held-out blocks); the default ``"split"`` cuts it into blocks.
+Any entry may set ``"role"``: ``"test"`` holds the whole scene out (it is only ever
+evaluated, under both protocols of ``training.protocol``), ``"val"`` uses it whole for
+checkpoint choice, ``"train"`` uses it whole for training, and the default ``"split"``
+cuts it into training and validation blocks with a guard band of
+``split.guard_native_px`` native thermal pixels between them. ``views`` in the config
+says on which protocol grids the training and validation scenes are seen.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+import numpy as np
 
 from .config import TrainConfig
 from .datasets import (
@@ -28,9 +36,10 @@ from .datasets import (
     held_out_samples,
     read_groklst,
 )
-from .landsat import read_landsat_scene
+from .landsat import LandsatOptions, read_landsat_scene
+from .protocol import protocol_view
 from .scenes import BandInfo, Scene, read_coarse_scene, read_geotiff_scene
-from .splits import Block, block_split, read_split, role_mask, write_split
+from .splits import Block, block_split, read_split, training_area, write_split
 
 SPLIT_FILE = "split.json"
 
@@ -43,6 +52,7 @@ class TrainingData:
     normalizer: Normalizer
     bands: tuple[BandInfo, ...]
     description: str
+    test_scenes: list[Scene] = field(default_factory=list)
 
 
 def declared_bands(data: dict) -> tuple[BandInfo, ...] | None:
@@ -55,7 +65,10 @@ def declared_bands(data: dict) -> tuple[BandInfo, ...] | None:
 def read_scene(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | None) -> Scene:
     kind = entry.get("kind")
     if kind == "landsat_l1":
-        return read_landsat_scene(config.path(entry["mtl"]))
+        keys = {f.name for f in fields(LandsatOptions)}
+        options = LandsatOptions(**{k: tuple(v) if k == "crop" else v for k, v in entry.items() if k in keys})
+        scene = read_landsat_scene(config.path(entry["mtl"]), options)
+        return replace(scene, name=entry["name"]) if entry.get("name") else scene
     if kind == "geotiff":
         return read_geotiff_scene(config.path(entry["lst"]), config.path(entry["guidance"]), bands,
                                   entry.get("lst_units", "kelvin"), entry.get("name"))
@@ -68,31 +81,56 @@ def read_scene(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | N
     raise ValueError(f"unknown scene kind {kind!r}; use landsat_l1, geotiff or coarse_geotiff")
 
 
-def load_scenes(config: TrainConfig) -> tuple[list[Scene], frozenset[str]]:
+ROLES = ("split", "train", "val", "test")
+
+
+def load_scenes(config: TrainConfig) -> tuple[list[Scene], dict[str, str]]:
+    """The config's scenes and each scene's role."""
     bands = declared_bands(config.data)
-    scenes, train_only = [], set()
+    scenes, roles = [], {}
     for entry in config.data["scenes"]:
         scene = read_scene(entry, config, bands)
-        if any(s.name == scene.name for s in scenes):
+        if scene.name in roles:
             raise ValueError(f"two scenes are named {scene.name!r}; set a distinct 'name'")
         if scenes and scene.band_names != scenes[0].band_names:
             raise ValueError(f"scene {scene.name} has guidance bands {scene.band_names}, scene {scenes[0].name} has {scenes[0].band_names}")
-        if entry.get("role", "split") == "train":
-            train_only.add(scene.name)
+        role = entry.get("role", "split")
+        if role not in ROLES:
+            raise ValueError(f"scene {scene.name}: role must be one of {', '.join(ROLES)}, got {role!r}")
+        roles[scene.name] = role
         scenes.append(scene)
     if not scenes:
         raise ValueError("data.scenes is empty")
-    return scenes, frozenset(train_only)
+    return scenes, roles
 
 
-def scene_split(config: TrainConfig, scenes: list[Scene], train_only: frozenset[str], run_dir: Path) -> list[Block]:
-    """The split named by ``split.file`` if given, else a new one written beside the run."""
+def view_block_px(block_px: int, view: Scene, scene: Scene, scale: int) -> int:
+    """The split's block side on a view's grid: the same ground size, a multiple of the scale."""
+    factor = (view.pixel_size_m or 1.0) / (scene.pixel_size_m or 1.0)
+    return max(2 * scale, int(block_px / factor) // scale * scale)
+
+
+def guard_px(config: TrainConfig, view: Scene) -> int:
+    """The guard band in a view's pixels: ``split.guard_native_px`` native thermal pixels."""
+    native = config.split.get("guard_native_px", 0)
+    if not native or not view.native_pixel_m or not view.pixel_size_m:
+        return int(native)
+    return int(np.ceil(native * view.native_pixel_m / view.pixel_size_m))
+
+
+def scene_split(config: TrainConfig, views: list[tuple[Scene, Scene]], roles: dict[str, str], run_dir: Path) -> list[Block]:
+    """The split named by ``split.file`` if given, else a new one written beside the run;
+    ``views`` pairs each training view with the scene it was made from."""
     settings = dict(config.split)
     if settings.get("file"):
         blocks, _ = read_split(config.path(settings["file"]))
     else:
-        blocks = block_split({s.name: s.shape for s in scenes}, settings["block_px"], settings["val_fraction"],
-                             settings["test_fraction"], settings.get("seed", config.seed), train_only)
+        blocks = []
+        for index, (view, scene) in enumerate(views):
+            role = roles[scene.name]
+            whole = {} if role == "split" else {view.name: role}
+            blocks += block_split({view.name: view.shape}, view_block_px(settings["block_px"], view, scene, config.scale),
+                                  settings["val_fraction"], 0.0, settings.get("seed", config.seed) + index, whole=whole)
     write_split(run_dir / SPLIT_FILE, blocks, settings)
     return blocks
 
@@ -103,15 +141,21 @@ def build_training_data(config: TrainConfig, run_dir: str | Path) -> TrainingDat
     if kind == "scenes":
         if config.patch_px is None:
             raise ValueError("data.kind 'scenes' needs patch_px (the side of the random training patches, in fine pixels)")
-        scenes, train_only = load_scenes(config)
-        blocks = scene_split(config, scenes, train_only, run_dir)
-        masks = [role_mask(blocks, s.name, s.shape, "train") for s in scenes]
-        normalizer = Normalizer.from_scenes(scenes, masks)
-        sampler = ScenePatches(scenes, blocks, config.scale, config.patch_px, normalizer)
-        described = "; ".join(f"{s.name} {s.shape[1]}x{s.shape[0]} px" + (f" ({s.notes})" if s.notes else "") for s in scenes)
-        return TrainingData(sampler, held_out_samples(scenes, blocks, "val", config.scale),
-                            held_out_samples(scenes, blocks, "test", config.scale), normalizer, scenes[0].bands,
-                            f"scenes split by area into {config.split.get('block_px')} px blocks: {described}")
+        scenes, roles = load_scenes(config)
+        test_scenes = [s for s in scenes if roles[s.name] == "test"]
+        pairs = [(protocol_view(s, v), s) for s in scenes if roles[s.name] != "test" for v in config.views]
+        views = [view for view, _ in pairs]
+        blocks = scene_split(config, pairs, roles, run_dir)
+        guards = {v.name: guard_px(config, v) for v in views}
+        masks = [training_area(blocks, v.name, v.shape, guards[v.name]) for v in views]
+        normalizer = Normalizer.from_scenes(views, masks, config.lst_anchor)
+        sampler = ScenePatches(views, blocks, config.scale, config.patch_px, normalizer, guard_px=guards)
+        described = "; ".join(f"{s.name} {s.shape[1]}x{s.shape[0]} px, {roles[s.name]}" + (f" ({s.notes})" if s.notes else "")
+                              for s in scenes)
+        return TrainingData(sampler, held_out_samples(views, blocks, "val", config.scale), [], normalizer, scenes[0].bands,
+                            f"views {', '.join(config.views)}; validation blocks {config.split.get('block_px')} px with a guard "
+                            f"band of {config.split.get('guard_native_px', 0)} native thermal pixels; whole test scenes "
+                            f"{', '.join(s.name for s in test_scenes) or 'none'}: {described}", test_scenes)
     if kind == "groklst":
         root = config.path(config.data["root"])
         normalizer = groklst_normalizer(config.scale)

@@ -1,5 +1,7 @@
-"""Splits by area: scenes are cut into square blocks, and whole blocks go to training,
-validation or test, so no test pixel is ever seen (even as context) while training.
+"""Splits by area: whole scenes are held out for test, and the other scenes are cut into
+square blocks that go to training or validation. Landsat thermal bands are resampled from
+60-120 m pixels, so a training pixel next to a held-out block shares its sensor samples:
+training patches keep a guard band of ``guard_px`` away from every held-out block.
 
 The split is written to a JSON file beside the run, so results can be reproduced and a
 later evaluation uses exactly the same held-out area.
@@ -37,14 +39,17 @@ def block_split(
     test_fraction: float,
     seed: int,
     train_only: frozenset[str] = frozenset(),
+    whole: dict[str, str] | None = None,
 ) -> list[Block]:
     """Tile each scene into ``block_px`` blocks (edge remainders too when at least half a
-    block) and draw val/test blocks at random; ``train_only`` scenes go wholly to training."""
+    block) and draw val/test blocks at random; ``train_only`` scenes go wholly to training
+    and a scene named in ``whole`` wholly to the role it maps to."""
     rng = np.random.default_rng(seed)
+    whole = {**{name: "train" for name in train_only}, **(whole or {})}
     blocks: list[Block] = []
     for name, (rows, cols) in sorted(scene_shapes.items()):
-        if name in train_only:
-            blocks.append(Block(name, 0, 0, rows, cols, "train"))
+        if name in whole:
+            blocks.append(Block(name, 0, 0, rows, cols, whole[name]))
             continue
         windows = [
             (r, c, min(block_px, rows - r), min(block_px, cols - c))
@@ -73,6 +78,21 @@ def role_mask(blocks: list[Block], scene: str, shape: tuple[int, int], role: str
         if block.scene == scene and block.role == role:
             mask[block.window()] = True
     return mask
+
+
+def training_area(blocks: list[Block], scene: str, shape: tuple[int, int], guard_px: int) -> np.ndarray:
+    """Pixels of ``scene`` a training patch may use: its training blocks minus a guard band
+    of ``guard_px`` pixels around every validation or test block."""
+    held_out = role_mask(blocks, scene, shape, "val") | role_mask(blocks, scene, shape, "test")
+    if guard_px > 0 and held_out.any():
+        table = np.pad(held_out.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        rows, cols = shape
+        r0 = np.clip(np.arange(rows) - guard_px, 0, rows)[:, None]
+        r1 = np.clip(np.arange(rows) + guard_px + 1, 0, rows)[:, None]
+        c0 = np.clip(np.arange(cols) - guard_px, 0, cols)[None, :]
+        c1 = np.clip(np.arange(cols) + guard_px + 1, 0, cols)[None, :]
+        held_out = (table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]) > 0
+    return role_mask(blocks, scene, shape, "train") & ~held_out
 
 
 def write_split(path: str | Path, blocks: list[Block], settings: dict) -> None:
