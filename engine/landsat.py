@@ -26,10 +26,14 @@ SENSOR_BANDS = {
 }
 THERMAL_NATIVE_RESOLUTION_M = {"LANDSAT_4": 120, "LANDSAT_5": 120, "LANDSAT_7": 60, "LANDSAT_8": 100, "LANDSAT_9": 100}
 
-# Landsat 5 TM constants for MTL files that predate REFLECTANCE_* and K1/K2 fields
+# TM and ETM+ constants for MTL files that predate REFLECTANCE_* and K1/K2 fields
 # (Chander, Markham & Helder 2009, Remote Sens. Environ. 113, Tables 2 and 4).
 TM_ESUN_W_M2_UM = {"1": 1983.0, "2": 1796.0, "3": 1536.0, "4": 1031.0, "5": 220.0, "7": 83.44}
 TM_K1_K2 = (607.76, 1260.56)
+ETM_ESUN_W_M2_UM = {"1": 1997.0, "2": 1812.0, "3": 1533.0, "4": 1039.0, "5": 230.8, "7": 84.90}
+ETM_K1_K2 = (666.09, 1282.71)
+ESUN_W_M2_UM = {"LANDSAT_4": TM_ESUN_W_M2_UM, "LANDSAT_5": TM_ESUN_W_M2_UM, "LANDSAT_7": ETM_ESUN_W_M2_UM}
+THERMAL_K1_K2 = {"LANDSAT_4": TM_K1_K2, "LANDSAT_5": TM_K1_K2, "LANDSAT_7": ETM_K1_K2}
 
 
 def read_mtl(path: str | Path) -> dict[str, str]:
@@ -77,7 +81,7 @@ def brightness_temperature_kelvin(dn: np.ndarray, mtl: dict[str, str], band: str
     if f"K1_CONSTANT_BAND_{band}" in mtl:
         k1, k2 = float(mtl[f"K1_CONSTANT_BAND_{band}"]), float(mtl[f"K2_CONSTANT_BAND_{band}"])
     else:
-        k1, k2 = TM_K1_K2
+        k1, k2 = THERMAL_K1_K2.get(mtl.get("SPACECRAFT_ID", ""), TM_K1_K2)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (k2 / np.log(k1 / radiance + 1.0)).astype(np.float32)
 
@@ -88,11 +92,12 @@ def toa_reflectance(dn: np.ndarray, mtl: dict[str, str], band: str) -> np.ndarra
     if f"REFLECTANCE_MULT_BAND_{band}" in mtl:
         reflectance = float(mtl[f"REFLECTANCE_MULT_BAND_{band}"]) * dn + float(mtl[f"REFLECTANCE_ADD_BAND_{band}"])
         return (reflectance / sin_elevation).astype(np.float32)
-    if band not in TM_ESUN_W_M2_UM:
+    esun = ESUN_W_M2_UM.get(mtl.get("SPACECRAFT_ID", ""), TM_ESUN_W_M2_UM)
+    if band not in esun:
         raise InputError(f"The MTL lacks REFLECTANCE_MULT_BAND_{band} and no solar irradiance is known for band {band}.")
     radiance = float(mtl[f"RADIANCE_MULT_BAND_{band}"]) * dn + float(mtl[f"RADIANCE_ADD_BAND_{band}"])
     if "EARTH_SUN_DISTANCE" in mtl:
         distance = float(mtl["EARTH_SUN_DISTANCE"])
     else:
         distance = earth_sun_distance_au(dt.date.fromisoformat(mtl["DATE_ACQUIRED"]))
-    return (math.pi * radiance * distance**2 / (TM_ESUN_W_M2_UM[band] * sin_elevation)).astype(np.float32)
+    return (math.pi * radiance * distance**2 / (esun[band] * sin_elevation)).astype(np.float32)

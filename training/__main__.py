@@ -24,39 +24,39 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .evaluate import format_table
+    from .evaluate import format_report
     from .export import export_checkpoint
 
     package = export_checkpoint(args.checkpoint, args.out, args.name, args.version, evaluate=not args.no_evaluate)
     print(f"package: {package.card_path} + {package.onnx_path.name}")
-    if package.card.metrics.get("held_out"):
-        print(format_table(package.card.metrics["held_out"]))
+    if package.card.metrics.get("held_out_scenes"):
+        print(format_report(package.card.metrics["held_out_scenes"]))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
     import tempfile
 
     from engine.package import resolve_package
 
     from .config import TrainConfig
-    from .evaluate import format_table, predict_package, write_table
-    from .export import held_out_table, record_metrics
+    from .evaluate import format_report, package_predictor
+    from .export import held_out_metrics, held_out_report, record_metrics
 
     package = resolve_package(args.package)
     config = TrainConfig.load(args.data)
     if config.scale != package.card.scale:
         raise ValueError(f"the package is x{package.card.scale} but the data config {args.data} is x{config.scale}")
-    if args.split:
-        config = TrainConfig.from_dict({**config.to_dict(), "split": {**config.split, "file": str(Path(args.split).resolve())}}, config.base_dir)
     with tempfile.TemporaryDirectory() as work:
-        table, samples = held_out_table(config, Path(work), lambda s, norm: predict_package(package, s, args.threads))
-    print(f"{package.name} on the held-out split of {args.data}: {len(samples)} block(s)")
-    print(format_table(table))
+        report, scenes = held_out_report(config, Path(work), lambda norm: package_predictor(package, args.threads))
+    print(f"{package.name} on the whole held-out scenes of {args.data}: {', '.join(s.name for s in scenes)}")
+    print(format_report(report))
+    metrics = held_out_metrics(report, scenes)
     if args.json:
-        write_table(table, args.json)
+        Path(args.json).write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     if args.record:
-        record_metrics(package, {**package.card.metrics, "held_out": table})
+        record_metrics(package, {**package.card.metrics, **metrics})
         print(f"metrics written into {package.card_path}")
     return 0
 
@@ -93,10 +93,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--no-evaluate", action="store_true", help="skip the held-out evaluation")
     e.set_defaults(run=cmd_export)
 
-    v = sub.add_parser("evaluate", help="metrics table of a package and the classic methods on a config's held-out split")
+    v = sub.add_parser("evaluate", help="both protocols, with intervals, of a package and the classic methods on a "
+                                        "config's whole held-out scenes")
     v.add_argument("package", help="bundled package name or NAME.json/NAME.onnx path")
-    v.add_argument("data", help="training config (JSON) whose held-out split to use")
-    v.add_argument("--split", help="split.json of the training run (default: recomputed from the config)")
+    v.add_argument("data", help="training config (JSON) whose test scenes to use")
     v.add_argument("--threads", type=int)
     v.add_argument("--json", help="also write the table as JSON")
     v.add_argument("--record", action="store_true", help="write the metrics into the package's card")

@@ -158,3 +158,27 @@ def classic_predictors(band_names: tuple[str, ...], scale: int) -> dict[str, Pre
     """Bicubic, TsHARP (when an NDVI band exists) and DMS."""
     methods = [m for m in CLASSIC_METHODS if m != "tsharp" or "ndvi" in band_names]
     return {m: classic_predictor(m, band_names, scale) for m in methods}
+
+
+def format_report(report: dict[str, dict], titles: dict[str, str] | None = None) -> str:
+    """Markdown: per protocol, pooled RMSE with its 95 % interval for each method, the
+    difference of MoCoLSK to the best classic method, and per-scene RMSE."""
+    titles = titles or {}
+    lines = []
+    for protocol, summary in report.items():
+        methods = list(summary["methods"])
+        lines += [f"**{protocol}** ({summary['pixels']} px in {summary['blocks']} blocks of {len(summary['scenes'])} "
+                  f"scene(s); best classic: {summary['best_classic']})", "",
+                  "| method | RMSE (K) | 95 % interval | " + " | ".join(summary["per_scene"]) + " |",
+                  "|---|---:|---:|" + "---:|" * len(summary["per_scene"])]
+        for m in methods:
+            low, high = summary["methods"][m]["ci95_k"]
+            per_scene = " | ".join(f"{s['methods'][m]['rmse_k']:.3f}" for s in summary["per_scene"].values())
+            lines.append(f"| {titles.get(m, m)} | {summary['methods'][m]['rmse_k']:.3f} | {low:.3f}-{high:.3f} | {per_scene} |")
+        if "difference_to_best_classic_k" in summary:
+            d = summary["difference_to_best_classic_k"]
+            lines += ["", f"MoCoLSK - {summary['best_classic']}: {d['value']:+.3f} K (95 % interval {d['ci95_k'][0]:+.3f} to "
+                      f"{d['ci95_k'][1]:+.3f} K); ratio {summary['ratio_to_best_classic']:.3f}, to bicubic "
+                      f"{summary['ratio_to_bicubic']:.3f}"]
+        lines.append("")
+    return "\n".join(lines)

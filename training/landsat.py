@@ -44,12 +44,17 @@ class LandsatOptions:
     """How to read a Level-1 folder whose files or georeferencing deviate from the MTL.
 
     ``band_pattern`` names the band files (``"B{band}.TIF"``) when they are not the MTL's
-    FILE_NAME_BAND_*; ``nodata`` is a DN that marks fill; ``pixel_size_m`` stands in for a
+    FILE_NAME_BAND_*, and ``band_files`` names single bands (``{"6_VCID_1": "b61.tif"}``);
+    ``metadata`` gives MTL keys the MTL lacks (K1/K2, gains, SUN_ELEVATION), or all of them
+    for a scene without MTL (then read from ``folder``); ``nodata`` is a DN that marks fill; ``pixel_size_m`` stands in for a
     grid without georeferencing; ``qa`` is a quality band whose medium/high cloud or cirrus
     confidence masks the LST (``qa_kind`` "pre_collection" or "collection1"), grown by
     ``qa_dilate_px`` for the thermal/reflective parallax; ``crop`` is (row0, row1, col0, col1)."""
 
     band_pattern: str | None = None
+    band_files: dict[str, str] | None = None
+    metadata: dict[str, str] | None = None
+    folder: str | None = None
     nodata: float | None = None
     pixel_size_m: float | None = None
     qa: str | None = None
@@ -86,19 +91,29 @@ def cloud_mask(qa: np.ndarray, kind: str, dilate_px: int) -> np.ndarray:
     return cloudy
 
 
-def read_landsat_scene(mtl_path: str | Path, options: LandsatOptions = LandsatOptions()) -> Scene:
-    """A Landsat 4-9 Level-1 scene from its MTL file, the band GeoTIFFs lying beside it.
+def read_landsat_scene(mtl_path: str | Path | None, options: LandsatOptions = LandsatOptions()) -> Scene:
+    """A Landsat 4-9 Level-1 scene from its MTL file, the band GeoTIFFs lying beside it
+    (or from ``options.folder`` and ``options.metadata`` alone).
 
     LST is brightness temperature (no emissivity correction): the models learn a spatial
     relation, and an emissivity offset mostly shifts the mean."""
-    mtl_path = Path(mtl_path)
-    if not mtl_path.is_file():
-        raise FileNotFoundError(f"Landsat MTL file {mtl_path} not found")
-    mtl = read_mtl(mtl_path)
+    if mtl_path is None:
+        if options.folder is None or not options.metadata:
+            raise ValueError("a Landsat scene without MTL needs options.folder and options.metadata")
+        mtl_path = Path(options.folder) / "MTL"
+        mtl = {}
+    else:
+        mtl_path = Path(mtl_path)
+        if not mtl_path.is_file():
+            raise FileNotFoundError(f"Landsat MTL file {mtl_path} not found")
+        mtl = read_mtl(mtl_path)
+    mtl = {**mtl, **{key: str(value) for key, value in (options.metadata or {}).items()}}
     sensor = sensor_of(mtl, mtl_path.name)
     reflective, thermal = SENSOR_BANDS[sensor]
 
     def band_path(band: str) -> Path:
+        if options.band_files and band in options.band_files:
+            return mtl_path.parent / options.band_files[band]
         if options.band_pattern is None:
             return band_file(mtl_path, mtl, band)
         return mtl_path.parent / options.band_pattern.format(band=band)

@@ -32,6 +32,7 @@ from .evaluate import predict_samples, score_predictions
 from .sources import build_training_data
 
 CHECKPOINT_LAST = "last.pt"
+CHECKPOINT_BEST = "best.pt"
 CHECKPOINT_FORMAT = "mocolsk-training-checkpoint-1"
 LOG_FILE = "log.jsonl"
 
@@ -158,7 +159,8 @@ def train(
     command: str = "",
 ) -> Path:
     """Train as ``config`` says, writing ``split.json``, ``log.jsonl`` and checkpoints
-    (``last.pt`` and ``step-N.pt``) into ``run_dir``; returns the last checkpoint."""
+    (``last.pt``, ``step-N.pt`` and ``best.pt``, the one with the lowest validation RMSE,
+    which is the one to export) into ``run_dir``; returns the last checkpoint."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.threads:
@@ -190,6 +192,7 @@ def train(
     bar = Progress(config.iterations, start, progress and world.is_main)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     t0 = time.monotonic()
+    best_rmse = best_validation_rmse(run_dir)
     for step in range(start + 1, config.iterations + 1):
         rng = np.random.default_rng([config.seed, world.rank, step])
         batch = {k: v.to(device, non_blocking=True) for k, v in data.sampler.batch(config.batch_size, rng).items()}
@@ -208,6 +211,11 @@ def train(
             record = {"step": step, "loss": loss_value, "lr": scheduler.get_last_lr()[0], "seconds": time.monotonic() - t0}
             if world.is_main and data.val:
                 record["val"] = validate(model, data.val, data.normalizer, device)
+                if record["val"]["rmse_k"] < best_rmse:
+                    best_rmse = record["val"]["rmse_k"]
+                    save_atomic(checkpoint_payload(model, optimizer, scheduler, step, config, data.normalizer, data.bands,
+                                                   data.description, command, elapsed + time.monotonic() - t0),
+                                run_dir / CHECKPOINT_BEST)
         if step % config.checkpoint_interval == 0 or step == config.iterations:
             if world.is_main:
                 payload = checkpoint_payload(model, optimizer, scheduler, step, config, data.normalizer, data.bands,
@@ -225,6 +233,19 @@ def train(
     if world.world_size > 1:
         dist.barrier()
     return last
+
+
+def best_validation_rmse(run_dir: Path) -> float:
+    """The validation RMSE of ``best.pt`` in an earlier part of this run (inf when none)."""
+    best = run_dir / CHECKPOINT_BEST
+    if not best.is_file() or not (run_dir / LOG_FILE).is_file():
+        return float("inf")
+    step = int(load_checkpoint(best)["step"])
+    for line in (run_dir / LOG_FILE).read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record.get("step") == step and "val" in record:
+            return float(record["val"]["rmse_k"])
+    return float("inf")
 
 
 def environment_description() -> dict:

@@ -101,10 +101,11 @@ def read_band(path: str | Path, band: int = 1) -> tuple[np.ndarray, Grid]:
     if dataset is None:
         raise FileNotFoundError(f"cannot open raster {path}")
     raster = dataset.GetRasterBand(band)
-    values = raster.ReadAsArray().astype(np.float32)
+    raw = raster.ReadAsArray()
+    values = raw.astype(np.float32)
     nodata = raster.GetNoDataValue()
     if nodata is not None:
-        values[values == np.float32(nodata)] = np.nan
+        values[raw == nodata] = np.nan
     grid = Grid(dataset.RasterYSize, dataset.RasterXSize, tuple(dataset.GetGeoTransform()), dataset.GetProjection())
     return values, grid
 

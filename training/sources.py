@@ -6,7 +6,8 @@ GrokLST folder layout with its own split lists). Scene entries:
 
 - ``{"kind": "landsat_l1", "mtl": PATH}``, with the ``training.landsat.LandsatOptions``
   keys where the folder deviates from its MTL (``band_pattern``, ``nodata``,
-  ``pixel_size_m``, ``qa``, ``qa_kind``, ``qa_dilate_px``, ``crop``) and a ``landscape``
+  ``band_files``, ``metadata``, ``folder`` (a scene without MTL), ``pixel_size_m``, ``qa``,
+  ``qa_kind``, ``qa_dilate_px``, ``crop``) and a ``landscape``
 - ``{"kind": "geotiff", "lst": PATH, "guidance": PATH, "lst_units": "kelvin"}``: fine LST
 - ``{"kind": "coarse_geotiff", "lst": PATH, "guidance": PATH}``: coarse LST only, used
   self-supervised; its LST grid must be ``scale`` times the guidance grid
@@ -66,8 +67,10 @@ def read_scene(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | N
     kind = entry.get("kind")
     if kind == "landsat_l1":
         keys = {f.name for f in fields(LandsatOptions)}
-        options = LandsatOptions(**{k: tuple(v) if k == "crop" else v for k, v in entry.items() if k in keys})
-        scene = read_landsat_scene(config.path(entry["mtl"]), options)
+        values = {k: tuple(v) if k == "crop" else v for k, v in entry.items() if k in keys}
+        if values.get("folder"):
+            values["folder"] = str(config.path(values["folder"]))
+        scene = read_landsat_scene(config.path(entry["mtl"]) if entry.get("mtl") else None, LandsatOptions(**values))
         return replace(scene, name=entry["name"]) if entry.get("name") else scene
     if kind == "geotiff":
         return read_geotiff_scene(config.path(entry["lst"]), config.path(entry["guidance"]), bands,
