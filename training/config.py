@@ -20,7 +20,7 @@ class TrainConfig:
     data: dict[str, Any]
     model: dict[str, Any] = field(default_factory=dict)
     architecture: str = "mocolsk"
-    split: dict[str, Any] = field(default_factory=lambda: {"block_px": 64, "val_fraction": 0.1, "test_fraction": 0.2, "seed": 0})
+    split: dict[str, Any] = field(default_factory=lambda: {"block_px": 64, "val_fraction": 0.15, "guard_native_px": 2, "seed": 0})
     patch_px: int | None = 64
     batch_size: int = 4
     iterations: int = 10000

@@ -9,6 +9,7 @@ GrokLST folder layout with its own split lists). Scene entries:
   ``band_files``, ``metadata``, ``folder`` (a scene without MTL), ``pixel_size_m``, ``qa``,
   ``qa_kind``, ``qa_dilate_px``, ``crop``) and a ``landscape``
 - ``{"kind": "geotiff", "lst": PATH, "guidance": PATH, "lst_units": "kelvin"}``: fine LST
+  (``native_pixel_m``, ``quantisation_k``, ``sensor`` and ``landscape`` describe its truth)
 - ``{"kind": "coarse_geotiff", "lst": PATH, "guidance": PATH}``: coarse LST only, used
   self-supervised; its LST grid must be ``scale`` times the guidance grid
 
@@ -73,8 +74,11 @@ def read_scene(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | N
         scene = read_landsat_scene(config.path(entry["mtl"]) if entry.get("mtl") else None, LandsatOptions(**values))
         return replace(scene, name=entry["name"]) if entry.get("name") else scene
     if kind == "geotiff":
-        return read_geotiff_scene(config.path(entry["lst"]), config.path(entry["guidance"]), bands,
-                                  entry.get("lst_units", "kelvin"), entry.get("name"))
+        scene = read_geotiff_scene(config.path(entry["lst"]), config.path(entry["guidance"]), bands,
+                                   entry.get("lst_units", "kelvin"), entry.get("name"))
+        return replace(scene, pixel_size_m=scene.grid.pixel_size_m, native_pixel_m=entry.get("native_pixel_m"),
+                       quantisation_k=entry.get("quantisation_k"), sensor=entry.get("sensor", ""),
+                       landscape=entry.get("landscape", ""))
     if kind == "coarse_geotiff":
         scene, scale = read_coarse_scene(config.path(entry["lst"]), config.path(entry["guidance"]), bands,
                                          entry.get("lst_units", "kelvin"), entry.get("name"))
@@ -125,6 +129,8 @@ def scene_split(config: TrainConfig, views: list[tuple[Scene, Scene]], roles: di
     """The split named by ``split.file`` if given, else a new one written beside the run;
     ``views`` pairs each training view with the scene it was made from."""
     settings = dict(config.split)
+    if settings.get("test_fraction"):
+        raise ValueError("split.test_fraction is gone: test areas are whole scenes; give held-out scenes \"role\": \"test\"")
     if settings.get("file"):
         blocks, _ = read_split(config.path(settings["file"]))
     else:

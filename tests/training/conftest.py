@@ -65,14 +65,30 @@ def coarse_tifs(l5_scene, scene_tifs, tmp_path_factory):
     return write_geotiff(folder / "coarse_lst.tif", coarse, 120.0), scene_tifs[1]
 
 
-def write_config(folder: Path, lst: Path, guidance: Path, **overrides) -> Path:
+@pytest.fixture(scope="session")
+def test_scene_tifs(l5_scene, tmp_path_factory):
+    """(lst.tif, guidance.tif) of another 96 x 96 px crop, far from ``scene_tifs``: a whole held-out test scene."""
+    folder = tmp_path_factory.mktemp("test_scene")
+    window = (slice(180, 180 + CROP_PX), slice(160, 160 + CROP_PX))
+    return (write_geotiff(folder / "lst.tif", l5_scene.lst_kelvin[window], 30.0),
+            write_geotiff(folder / "guidance.tif", l5_scene.guidance[(slice(None), *window)], 30.0, l5_scene.band_names))
+
+
+def write_config(folder: Path, lst: Path, guidance: Path, test_lst: Path | None = None, test_guidance: Path | None = None,
+                 **overrides) -> Path:
+    """A tiny training config: the given scene split into training and validation blocks, and (when
+    given) a second scene held out whole for test; both TM band 6 crops, native pixel 120 m."""
+    scenes = [{"kind": "geotiff", "lst": str(lst), "guidance": str(guidance), "native_pixel_m": 120, "name": "lst"}]
+    if test_lst is not None:
+        scenes.append({"kind": "geotiff", "lst": str(test_lst), "guidance": str(test_guidance), "native_pixel_m": 120,
+                       "name": "held_out", "role": "test"})
     config = {
         "name": "tiny-x4",
         "scale": 4,
         "model": TINY_MODEL,
-        "data": {"kind": "scenes", "scenes": [{"kind": "geotiff", "lst": str(lst), "guidance": str(guidance)}]},
-        "split": {"block_px": 32, "val_fraction": 0.12, "test_fraction": 0.12, "seed": 0},
-        "patch_px": 32,
+        "data": {"kind": "scenes", "scenes": scenes},
+        "split": {"block_px": 32, "val_fraction": 0.12, "guard_native_px": 1, "seed": 0},
+        "patch_px": 16,
         "batch_size": 2,
         "iterations": 4,
         "val_interval": 2,
@@ -87,5 +103,5 @@ def write_config(folder: Path, lst: Path, guidance: Path, **overrides) -> Path:
 
 
 @pytest.fixture
-def tiny_config(tmp_path, scene_tifs):
-    return write_config(tmp_path, *scene_tifs)
+def tiny_config(tmp_path, scene_tifs, test_scene_tifs):
+    return write_config(tmp_path, *scene_tifs, *test_scene_tifs)

@@ -25,7 +25,7 @@ from training.datasets import (
 from training.landsat import read_landsat_scene, read_mtl
 from training.loop import masked_l1
 from training.scenes import area_average, read_coarse_scene, read_geotiff_scene
-from training.splits import block_split, read_split, role_mask, write_split
+from training.splits import block_split, read_split, role_mask, training_area, write_split
 
 SATELLITE_DATA = "resources/data"
 
@@ -96,13 +96,47 @@ def test_coarse_only_scene_becomes_a_self_supervised_scene_on_the_lst_grid(coars
     np.testing.assert_allclose(scene.guidance, expected, rtol=1e-5)
 
 
-def test_blocks_split_each_scene_into_disjoint_train_val_test_areas():
-    blocks = block_split({"a": (310, 287)}, 64, 0.1, 0.2, seed=0)
-    masks = {role: role_mask(blocks, "a", (310, 287), role) for role in ("train", "val", "test")}
-    assert sum(m.sum() for m in masks.values()) == sum(b.rows * b.cols for b in blocks)
-    assert not (masks["train"] & masks["test"]).any() and not (masks["val"] & masks["test"]).any()
-    assert masks["test"].sum() >= 3 * 64 * 64
-    assert block_split({"a": (310, 287)}, 64, 0.1, 0.2, seed=0) == blocks
+def test_validation_blocks_are_kept_a_guard_band_away_from_the_training_area():
+    shape = (320, 288)
+    blocks = block_split({"a": shape}, 64, 0.15, 0.0, seed=0)
+    val = role_mask(blocks, "a", shape, "val")
+    train_blocks = role_mask(blocks, "a", shape, "train")
+    assert val.any() and not (val & train_blocks).any() and (val | train_blocks).all()
+    touching = train_blocks & ~training_area(blocks, "a", shape, 0)
+    assert not touching.any()
+    guarded = training_area(blocks, "a", shape, 8)
+    rows, cols = np.nonzero(val)
+    near = np.zeros(shape, bool)
+    for dr in range(-8, 9):
+        for dc in range(-8, 9):
+            near[np.clip(rows + dr, 0, shape[0] - 1), np.clip(cols + dc, 0, shape[1] - 1)] = True
+    assert not (guarded & near).any()
+    assert (train_blocks & near).any()
+    assert guarded.sum() == (train_blocks & ~near).sum()
+
+
+def test_whole_test_scenes_never_reach_training_or_validation(tiny_config, tmp_path):
+    from training.config import TrainConfig
+    from training.sources import build_training_data
+
+    data = build_training_data(TrainConfig.load(tiny_config), tmp_path / "run")
+    assert [s.name for s in data.test_scenes] == ["held_out"]
+    seen = {s.name for s in data.sampler.scenes} | {s.name.split("[")[0] for s in data.val}
+    assert not any(name.startswith("held_out") for name in seen)
+    assert {s.name for s in data.sampler.scenes} == {"lst"}
+
+
+def test_a_split_asking_for_test_blocks_is_told_to_hold_out_whole_scenes(tiny_config, tmp_path):
+    import json
+
+    from training.config import TrainConfig
+    from training.sources import build_training_data
+
+    values = json.loads(tiny_config.read_text())
+    values["split"]["test_fraction"] = 0.2
+    config = TrainConfig.from_dict(values, tiny_config.parent)
+    with pytest.raises(ValueError, match="whole scenes"):
+        build_training_data(config, tmp_path / "run")
 
 
 def test_split_file_round_trips(tmp_path):
@@ -228,4 +262,4 @@ def test_fine_and_coarse_only_scenes_train_together(scene_tifs, coarse_tifs, tmp
     built = build_training_data(config, tmp_path / "run")
     assert [s.shape for s in built.sampler.scenes] == [(CROP_PX, CROP_PX), (CROP_PX // 4, CROP_PX // 4)]
     assert len(built.sampler.positions[1]) > 0 and 0 < built.sampler.weights[1] < built.sampler.weights[0]
-    assert all(not s.name.startswith("coarse") for s in built.test)
+    assert not built.test_scenes
