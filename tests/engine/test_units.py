@@ -8,8 +8,9 @@ from osgeo import gdal
 from engine.errors import InputError
 from engine.raster import decide_lst_units, read_lst_kelvin
 from engine.units import (
-    DN_MEDIAN_MAX_KELVIN, DN_MEDIAN_MIN_KELVIN, LANDSAT_C2_ST_ADD, LANDSAT_C2_ST_MULT, MODIS_LST_MULT, PLAUSIBLE_MAX_KELVIN,
-    PLAUSIBLE_MIN_KELVIN, UnitHints, check_plausible_kelvin, detect_lst_units, kelvin_to, lst_units,
+    DN_MEDIAN_MAX_KELVIN, DN_MEDIAN_MIN_KELVIN, LANDSAT_C2_ST_ADD, LANDSAT_C2_ST_MULT, MODIS_LST_MULT,
+    PLAUSIBLE_MAX_KELVIN, PLAUSIBLE_MIN_KELVIN, UnitHints, check_plausible_kelvin, detect_lst_units, kelvin_to,
+    lst_units,
 )
 
 from .conftest import epsg_wkt, landsat_path, write_raster
@@ -80,7 +81,8 @@ def test_auto_units_refuse_a_band_without_valid_pixels():
 
 
 def test_implausible_kelvin_is_an_error_naming_the_layer_and_units():
-    with pytest.raises(InputError, match=r"LST x\.tif: read as celsius \(given\), the LST spans 563\.1\.\.583\.1 K, outside the plausible 149-400 K"):
+    with pytest.raises(InputError, match=r"LST x\.tif: read as celsius \(given\), the LST spans 563\.1\.\.583\.1 K, "
+                                          r"outside the plausible 149-400 K"):
         check_plausible_kelvin(563.15, 583.15, "LST x.tif", lst_units("celsius", reason="given"))
     check_plausible_kelvin(250.0, 330.0, "LST x.tif", lst_units("kelvin"))
 
@@ -143,8 +145,9 @@ def test_integer_values_that_fit_kelvin_and_tm_band6_numbers_are_refused_not_gue
 def test_celsius_labelled_kelvin_is_refused_with_the_clear_message():
     units = detect_lst_units(np.linspace(20.0, 35.0, 50), UnitHints(unit_type="K"), "LST c.tif")
     assert units.name == "kelvin"
-    with pytest.raises(InputError, match=r"LST c\.tif: read as kelvin \(the band's unit is 'K'\), the LST spans "
-                                          r"20\.0\.\.35\.0 K, outside the plausible 149-400 K; set the correct LST units"):
+    message = (r"LST c\.tif: read as kelvin \(the band's unit is 'K'\), the LST spans 20\.0\.\.35\.0 K, "
+               r"outside the plausible 149-400 K; set the correct LST units")
+    with pytest.raises(InputError, match=message):
         check_plausible_kelvin(20.0, 35.0, "LST c.tif", units)
 
 
