@@ -3,8 +3,8 @@
 A network trained on ordinary land can add wild detail to inputs outside its training
 distribution (volcanic hot spots, cold cloud tops beside warm land). Each fine pixel is kept
 within the range of the coarse pixels around it, widened by a margin, and within the
-plausible physical range; a bicubic interpolation of the coarse LST always lies within the
-bounds, so only detail the network adds beyond it is ever clipped.
+plausible physical range. A bicubic interpolation of the coarse LST lies within the bounds
+unless it overshoots the physical range, so the bound clips only detail the network adds.
 """
 from __future__ import annotations
 
