@@ -2,7 +2,8 @@
 
 The residual of each coarse pixel is first spread smoothly (bilinear) a few times, which
 removes most of it without block edges, then what remains is added block-wise, which
-makes the means exact up to float rounding.
+makes the means exact up to float rounding. Given per-pixel bounds (engine.detail), the
+block-wise step keeps every pixel within them and the means still exact.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from .masks import block_mean, expand
 from .resample import upsample_bilinear
 
 SMOOTH_ITERATIONS = 4
+# Halvings of the search for a bounded block shift: enough for float64 precision on any LST range.
+BOUNDED_SHIFT_ITERATIONS = 60
 
 
 def coarse_residual(
@@ -30,16 +33,26 @@ def conserve_coarse_means(
     coarse_valid: np.ndarray,
     scale: int,
     smooth_iterations: int = SMOOTH_ITERATIONS,
+    fine_low_kelvin: np.ndarray | None = None,
+    fine_high_kelvin: np.ndarray | None = None,
 ) -> np.ndarray:
     """Correct ``fine_kelvin`` so that each valid coarse pixel's fine mean equals its LST.
 
-    Shapes: fine (h*scale, w*scale), coarse (h, w); returns float32.
+    Shapes: fine (h*scale, w*scale), coarse (h, w); returns float32. With bounds (fine
+    shape, each coarse LST strictly inside the range of its block's bounds), the result
+    lies within them.
     """
     fine = fine_kelvin.astype(np.float64)
     for _ in range(smooth_iterations):
         fine += upsample_bilinear(coarse_residual(fine, fine_valid, coarse_kelvin, coarse_valid, scale), scale)
-    fine += expand(coarse_residual(fine, fine_valid, coarse_kelvin, coarse_valid, scale), scale)
-    return fine.astype(np.float32)
+    shifted = fine + expand(coarse_residual(fine, fine_valid, coarse_kelvin, coarse_valid, scale), scale)
+    if fine_low_kelvin is None or fine_high_kelvin is None:
+        return shifted.astype(np.float32)
+    outside = fine_valid & ((shifted < fine_low_kelvin) | (shifted > fine_high_kelvin))
+    if not outside.any():
+        return shifted.astype(np.float32)
+    return _bounded_block_shift(fine, fine_valid, coarse_kelvin, coarse_valid, scale, fine_low_kelvin,
+                                fine_high_kelvin).astype(np.float32)
 
 
 def max_abs_residual(
@@ -48,3 +61,31 @@ def max_abs_residual(
     """Largest |coarse LST - mean of its valid fine pixels| over coarse pixels that have both."""
     residual = coarse_residual(fine_kelvin, fine_valid, coarse_kelvin, coarse_valid, scale)
     return float(np.abs(residual).max()) if residual.size else 0.0
+
+
+def _bounded_block_shift(
+    fine_kelvin: np.ndarray,
+    fine_valid: np.ndarray,
+    coarse_kelvin: np.ndarray,
+    coarse_valid: np.ndarray,
+    scale: int,
+    fine_low_kelvin: np.ndarray,
+    fine_high_kelvin: np.ndarray,
+) -> np.ndarray:
+    """clip(fine + shift, low, high) with one shift per coarse pixel, found by bisection, that
+    makes the block means equal the coarse LST (the clipped mean grows monotonically with the shift)."""
+    usable = coarse_valid & (block_mean(fine_kelvin, fine_valid, scale)[1] > 0)
+    low = np.where(fine_valid, fine_low_kelvin - fine_kelvin, np.inf)
+    high = np.where(fine_valid, fine_high_kelvin - fine_kelvin, -np.inf)
+    height, width = coarse_kelvin.shape
+    shift_low = np.where(usable, low.reshape(height, scale, width, scale).min(axis=(1, 3)), 0.0)
+    shift_high = np.where(usable, high.reshape(height, scale, width, scale).max(axis=(1, 3)), 0.0)
+    target = np.where(usable, coarse_kelvin, 0.0)
+    for _ in range(BOUNDED_SHIFT_ITERATIONS):
+        shift = (shift_low + shift_high) / 2
+        mean = block_mean(np.clip(fine_kelvin + expand(shift, scale), fine_low_kelvin, fine_high_kelvin), fine_valid,
+                          scale)[0]
+        too_cold = usable & (mean < target)
+        shift_low, shift_high = np.where(too_cold, shift, shift_low), np.where(too_cold, shift_high, shift)
+    shift = np.where(usable, (shift_low + shift_high) / 2, 0.0)
+    return np.clip(fine_kelvin + expand(shift, scale), fine_low_kelvin, fine_high_kelvin)

@@ -6,8 +6,9 @@ One entry point, `downscale_scene`, serves the QGIS plugin and the command line:
 2. convert the LST to Kelvin and put it on the coarse grid whose pixel is exactly
    ``scale`` guidance pixels (warping with area averaging when it is not there already);
 3. for methods with a scene-wide regression, collect coarse samples tile by tile and fit;
-4. stream overlapping tiles: read window -> fill masked pixels -> predict -> restore the
-   coarse means -> blend into a scratch raster;
+4. stream overlapping tiles: read window -> fill masked pixels -> predict -> bound the
+   network's detail by the local coarse range -> restore the coarse means -> blend into a
+   scratch raster;
 5. write the compressed GeoTIFF (or COG) with metadata, and move it into place atomically.
 
 Memory stays bounded by the tile size: every read and write is windowed and GDAL's block
@@ -32,6 +33,7 @@ from . import __version__
 from .bands import BandMapping, map_bands, units_warnings
 from .classic import CLASSIC_METHODS, Sharpener, coarse_samples, create_sharpener
 from .conservation import conserve_coarse_means, max_abs_residual
+from .detail import bound_detail, detail_bounds
 from .errors import Cancelled, InputError
 from .grids import Grid, choose_scale, is_aligned, require_north_up, same_shape_and_transform
 from .masks import QA_MASK_KINDS, expand, fill_invalid, qa_invalid
@@ -104,6 +106,9 @@ class DownscaleResult:
     guidance_mapping: str
     max_conservation_residual_k: float
     tiles: int
+    # Fine pixels whose network detail was clipped to the local coarse range; None for classic methods.
+    detail_clipped_px: int | None = None
+    detail_clipped_percent: float | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -188,6 +193,8 @@ class _Run:
         self.is_cancelled = is_cancelled
         self.log = log
         self.timings: dict[str, float] = {}
+        self.detail_clipped_px = 0
+        self.valid_px = 0
 
     def progress(self, percent: float) -> None:
         self._progress(float(min(max(percent, 0.0), 100.0)))
@@ -239,6 +246,11 @@ class _Run:
         blended.FlushCache()
         self.timings["tiles_s"] = time.perf_counter() - start
         self.log(f"Predicted {len(tiles)} tile(s) of up to {core * scale} px (halo {halo * scale} px) on {method.device}")
+        bounds_detail = isinstance(predictor, _NetworkSharpener)
+        clipped_percent = 100.0 * self.detail_clipped_px / max(self.valid_px, 1)
+        if bounds_detail:
+            self.log(f"Detail bound: {self.detail_clipped_px} pixels ({clipped_percent:.3g} %) clipped to the local "
+                     f"coarse range")
 
         start = time.perf_counter()
         result = DownscaleResult(
@@ -248,6 +260,8 @@ class _Run:
             warp_reason=coarse.warp_reason,
             guidance_mapping=f"{mapping.how}: {', '.join(mapping.names)}" if mapping.names else mapping.how,
             max_conservation_residual_k=float("nan"), tiles=len(tiles), timings_s=self.timings,
+            detail_clipped_px=self.detail_clipped_px if bounds_detail else None,
+            detail_clipped_percent=clipped_percent if bounds_detail else None,
         )
         self.finish(blended, coarse_dataset.GetRasterBand(1), guidance.grid, scale, result, scratch)
         self.timings["write_s"] = time.perf_counter() - start
@@ -452,6 +466,10 @@ class _Run:
         rows, cols = tile.rows, tile.cols
         window = reader.read(rows.read_start, rows.read_stop, cols.read_start, cols.read_stop)
         fine_valid = window.guidance_valid & expand(window.coarse_valid, scale)
+        # Tile cores partition the grid, so counting there counts every output pixel once.
+        core = (slice((rows.start - rows.read_start) * scale, (rows.stop - rows.read_start) * scale),
+                slice((cols.start - cols.read_start) * scale, (cols.stop - cols.read_start) * scale))
+        self.valid_px += int(fine_valid[core].sum())
         if window.coarse_valid.any():
             lst = fill_invalid(window.lst, window.coarse_valid, self.coarse_fill_steps)
             guidance = window.guidance
@@ -459,8 +477,14 @@ class _Run:
                 steps = GUIDANCE_FILL_STEPS_COARSE_PX * scale
                 guidance = np.stack([fill_invalid(band, window.guidance_valid, steps) for band in guidance])
             fine = predictor.predict(lst, window.coarse_valid, guidance, window.guidance_valid)
+            low = high = None
+            if isinstance(predictor, _NetworkSharpener):
+                low, high = detail_bounds(lst, window.coarse_valid, scale)
+                fine, clipped = bound_detail(fine, low, high)
+                self.detail_clipped_px += int((clipped & fine_valid)[core].sum())
             if self.request.conserve_coarse_means:
-                fine = conserve_coarse_means(fine, fine_valid, window.lst, window.coarse_valid, scale)
+                fine = conserve_coarse_means(fine, fine_valid, window.lst, window.coarse_valid, scale,
+                                             fine_low_kelvin=low, fine_high_kelvin=high)
         else:
             fine = np.zeros(fine_valid.shape, np.float32)
         fine = np.where(fine_valid, fine, np.nan)
@@ -513,6 +537,7 @@ class _Run:
     def describe(self, dataset, band, result: DownscaleResult) -> None:
         request = self.request
         celsius = request.output_units == "celsius"
+        clipped_px, clipped_percent = result.detail_clipped_px, result.detail_clipped_percent
         band.SetDescription(f"Land surface temperature ({'degC' if celsius else 'K'})")
         band.SetUnitType("degC" if celsius else "K")
         dataset.SetMetadata({
@@ -529,6 +554,8 @@ class _Run:
             "MOCOLSK_WARP": result.warp_reason,
             "MOCOLSK_CONSERVE_COARSE_MEANS": "yes" if request.conserve_coarse_means else "no",
             "MOCOLSK_MAX_CONSERVATION_RESIDUAL_K": f"{result.max_conservation_residual_k:.6f}",
+            "MOCOLSK_DETAIL_BOUND_CLIPPED_PX": "" if clipped_px is None else str(clipped_px),
+            "MOCOLSK_DETAIL_BOUND_CLIPPED_PERCENT": "" if clipped_percent is None else f"{clipped_percent:.6f}",
             "MOCOLSK_OUTPUT_UNITS": request.output_units,
             "MOCOLSK_DEVICE": result.device,
         })

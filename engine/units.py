@@ -17,19 +17,28 @@ from .landsat import TM_K1_K2
 LST_UNITS = ("auto", "kelvin", "celsius", "landsat_c2_st_dn", "modis_lst_dn", "landsat5_tm_b6_dn")
 OUTPUT_UNITS = ("kelvin", "celsius")
 
-PLAUSIBLE_MIN_KELVIN = 180.0
-PLAUSIBLE_MAX_KELVIN = 360.0
+# Physically possible LST after conversion: the floor of the Landsat Collection 2 ST encoding
+# (DN 1 is 149 K), up to hot targets such as active lava at 30 m (Landsat ST saturates near 373 K).
+PLAUSIBLE_MIN_KELVIN = 149.0
+PLAUSIBLE_MAX_KELVIN = 400.0
 CELSIUS_OFFSET = 273.15
 
 # Landsat 8/9 Collection 2 Level 2 surface temperature (ST_B10) and MODIS MOD11/MYD11 LST.
 LANDSAT_C2_ST_MULT = 0.00341802
 LANDSAT_C2_ST_ADD = 149.0
 MODIS_LST_MULT = 0.02
+# The median Kelvin that integer values of unknown units must give to be read as one of those
+# products. No median fits both: MODIS numbers read as Landsat ST give 187-209 K, Landsat ST
+# numbers read as MODIS over 415 K.
+DN_MEDIAN_MIN_KELVIN = 220.0
+DN_MEDIAN_MAX_KELVIN = 350.0
 
 # Landsat 5 TM band 6 radiance gains, used when the raster carries no MTL gains (those of
 # the bundled sample scene); the thermal constants are engine.landsat's.
 TM_B6_RADIANCE_MULT = 0.055
 TM_B6_RADIANCE_ADD = 1.18243
+# TM band 6 numbers are 8-bit; from 149 up they also fit the Kelvin range (DN 149 is about 301 K).
+TM_B6_DN_MAX = 255
 
 _UNIT_TYPE_ALIASES = {
     "k": "kelvin", "kelvin": "kelvin", "degk": "kelvin",
@@ -120,6 +129,13 @@ def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUni
     median = float(np.median(values))
     span = f"values {low:.6g}..{high:.6g}"
     if PLAUSIBLE_MIN_KELVIN <= low and high <= PLAUSIBLE_MAX_KELVIN:
+        if hints.is_integer and high <= TM_B6_DN_MAX:
+            as_tm_kelvin = lst_units("landsat5_tm_b6_dn").to_kelvin(np.array([low, high]))
+            raise InputError(
+                f"{layer}: the integer {span} could be Kelvin or Landsat 4/5 TM band 6 digital numbers "
+                f"({as_tm_kelvin[0]:.0f}-{as_tm_kelvin[1]:.0f} K); set the LST units explicitly "
+                f"(kelvin or landsat5_tm_b6_dn)."
+            )
         return LstUnits("kelvin", f"{span} lie in {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f}, read as Kelvin")
     if -90.0 <= low and high <= 90.0:
         return LstUnits("celsius", f"{span} lie in -90..90, read as Celsius")
@@ -129,7 +145,7 @@ def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUni
             ("landsat_c2_st_dn", LANDSAT_C2_ST_MULT, LANDSAT_C2_ST_ADD),
             ("modis_lst_dn", MODIS_LST_MULT, 0.0),
         ):
-            if 230.0 <= median * mult + add <= 330.0:
+            if DN_MEDIAN_MIN_KELVIN <= median * mult + add <= DN_MEDIAN_MAX_KELVIN:
                 candidates.append(name)
         if len(candidates) == 1:
             return LstUnits(candidates[0], f"integer {span} with a median of {median:.0f} fit only {candidates[0]}")

@@ -42,9 +42,9 @@ QA_MASK_KINDS = (
 )
 
 HELP = """<p>Downscales a coarse land surface temperature (LST) raster onto the grid of fine guidance layers (e.g. 120 m LST to 30 m), and writes LST in Kelvin or Celsius.</p>
-<p><b>Inputs.</b> The LST may be in Kelvin, Celsius, Landsat 8/9 Collection 2 Level-2 ST_B10 or MODIS MOD11 digital numbers; "Auto-detect" reads the band's unit, the file name, then the value range, and the log says what it decided. The guidance layers (several single-band layers or one multiband layer, all on one grid) define the output grid. Their bands are matched to what the method needs by band description, or by the names given under Advanced; NDVI and NDWI are derived from red, green and NIR when missing. "Build guidance stack" prepares a stack from Landsat 8/9 surface reflectance.</p>
+<p><b>Inputs.</b> The LST may be in Kelvin, Celsius, Landsat 8/9 Collection 2 Level-2 ST_B10 or MODIS MOD11 digital numbers; "Auto-detect" reads the band's unit, the file name, then the value range, and the log says what it decided. The guidance layers (several single-band layers or one multiband layer, all on one grid) define the output grid. Their bands are matched to what the method needs by band description, or by the names given under Advanced; NDVI and NDWI are derived from red, green and NIR when missing. "Build guidance stack" prepares a stack from Landsat 8/9 surface reflectance. After conversion the LST must lie in {low_kelvin:.0f}-{high_kelvin:.0f} K (all that Landsat Collection 2 ST_B10 holds, and hot targets such as lava); otherwise the run stops and says which units to choose.</p>
 <p><b>Grids.</b> The LST pixel must be a whole multiple of the guidance pixel (the model's scale for MoCoLSK, 2-16 for the classic methods); an LST on another CRS or a shifted grid is area-averaged onto the matching coarse grid first.</p>
-<p><b>Methods.</b> MoCoLSK-Net is the modality-conditioned large-selective-kernel network (Dai et al. 2024) run with ONNX Runtime or PyTorch; bicubic, TsHARP and DMS are the classic baselines. With coarse-pixel conservation on, the output averaged back onto each coarse pixel equals the input LST.</p>
+<p><b>Methods.</b> MoCoLSK-Net is the modality-conditioned large-selective-kernel network (Dai et al. 2024) run with ONNX Runtime or PyTorch; bicubic, TsHARP and DMS are the classic baselines. With coarse-pixel conservation on, the output averaged back onto each coarse pixel equals the input LST. MoCoLSK's output stays within the range of the surrounding coarse LST, widened by that range plus 0.5 K, so inputs unlike its training data (volcanic hot spots, cloud tops) cannot make it run away; the log and the output's metadata give the number of clipped pixels.</p>
 <p>Masked pixels (nodata, QA mask) stay nodata (-9999). The scene is processed in overlapping tiles, so memory does not grow with its size. A cancelled or failed run leaves no output file.</p>"""
 
 
@@ -73,7 +73,8 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         return "Downscale LST"
 
     def shortHelpString(self):  # noqa: N802
-        return HELP
+        units = load_engine_module("units")
+        return HELP.format(low_kelvin=units.PLAUSIBLE_MIN_KELVIN, high_kelvin=units.PLAUSIBLE_MAX_KELVIN)
 
     def tags(self):
         return ["lst", "land surface temperature", "downscaling", "super-resolution", "thermal", "sharpening", "mocolsk"]

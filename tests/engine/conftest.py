@@ -145,11 +145,9 @@ def coarse_means(fine: np.ndarray, valid: np.ndarray, scale: int, shape) -> np.n
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-@pytest.fixture(scope="session")
-def detailed_package_x4(tmp_path_factory):
-    """A small random MoCoLSK-Net whose projection head is scaled up 30 times, so that the
-    network adds fine detail of about 0.6 K (std, up to 3 K) on the sample scene instead of
-    the few hundredths of a Kelvin of a plain random initialisation: tiling effects show."""
+def amplified_package(out_dir: Path, gain: float, name: str):
+    """A small random x4 MoCoLSK-Net (the six GUIDANCE_BANDS) whose projection head is scaled
+    up ``gain`` times, exported as a real package."""
     import torch
 
     from engine.card import BandSpec
@@ -161,9 +159,17 @@ def detailed_package_x4(tmp_path_factory):
                            blocks_per_group=1, reduction=4)
     network = MoCoLSKNet(config)
     with torch.no_grad():
-        network.projection_head[-1].weight.mul_(30.0)
+        network.projection_head[-1].weight.mul_(gain)
         network.projection_head[-1].bias.zero_()
-    bands = [BandSpec(name, "reflectance", 0.15, 0.05) for name in GUIDANCE_BANDS]
-    return export_package(network, tmp_path_factory.mktemp("detailed_x4"), name="detailed_x4", version="0.0.1",
-                          guidance_bands=bands, lst_mean_kelvin=295.0, lst_std_kelvin=5.0,
-                          training={"data": "none: random initialisation with an amplified head, for tests only"})
+    bands = [BandSpec(band, "reflectance", 0.15, 0.05) for band in GUIDANCE_BANDS]
+    return export_package(network, out_dir, name=name, version="0.0.1", guidance_bands=bands,
+                          lst_mean_kelvin=295.0, lst_std_kelvin=5.0,
+                          training={"data": f"none: random initialisation with a head amplified {gain:g} times, for tests only"})
+
+
+@pytest.fixture(scope="session")
+def detailed_package_x4(tmp_path_factory):
+    """The network adds fine detail of about 0.6 K (std, up to 3 K) on the sample scene with its
+    head amplified 30 times, instead of the few hundredths of a Kelvin of a plain random
+    initialisation: tiling effects show."""
+    return amplified_package(tmp_path_factory.mktemp("detailed_x4"), 30.0, "detailed_x4")

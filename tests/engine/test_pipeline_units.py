@@ -48,13 +48,13 @@ def test_landsat5_band6_numbers_are_converted_with_the_thermal_constants(small_s
 
 def test_implausible_temperatures_are_an_error_not_an_output(small_scene, tmp_path):
     path = small_scene.write_lst("decikelvin.tif", small_scene.lst_kelvin * 10.0, unit="K")
-    with pytest.raises(InputError, match=r"decikelvin\.tif: read as kelvin \(the band's unit is 'K'\), the LST spans 2949\.4\.\.2987\.0 K, outside the plausible 180-360 K"):
+    with pytest.raises(InputError, match=r"decikelvin\.tif: read as kelvin \(the band's unit is 'K'\), the LST spans 2949\.4\.\.2987\.0 K, outside the plausible 149-400 K"):
         run_downscale(small_scene, tmp_path / "out.tif", lst_path=path)
     assert not (tmp_path / "out.tif").exists()
 
 
 def test_explicit_units_that_contradict_the_values_are_refused(small_scene, tmp_path):
-    with pytest.raises(InputError, match="read as celsius .* outside the plausible 180-360 K; set the correct LST units"):
+    with pytest.raises(InputError, match="read as celsius .* outside the plausible 149-400 K; set the correct LST units"):
         run_downscale(small_scene, tmp_path / "out.tif", lst_units="celsius")
 
 

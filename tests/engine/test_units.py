@@ -7,7 +7,11 @@ from osgeo import gdal
 
 from engine.errors import InputError
 from engine.raster import decide_lst_units, read_lst_kelvin
-from engine.units import UnitHints, check_plausible_kelvin, detect_lst_units, kelvin_to, lst_units
+from engine.units import (
+    DN_MEDIAN_MAX_KELVIN, DN_MEDIAN_MIN_KELVIN, LANDSAT_C2_ST_ADD, LANDSAT_C2_ST_MULT, MODIS_LST_MULT,
+    PLAUSIBLE_MAX_KELVIN, PLAUSIBLE_MIN_KELVIN, UnitHints, check_plausible_kelvin, detect_lst_units, kelvin_to,
+    lst_units,
+)
 
 from .conftest import epsg_wkt, landsat_path, write_raster
 
@@ -77,9 +81,74 @@ def test_auto_units_refuse_a_band_without_valid_pixels():
 
 
 def test_implausible_kelvin_is_an_error_naming_the_layer_and_units():
-    with pytest.raises(InputError, match=r"LST x\.tif: read as celsius \(given\), the LST spans 563\.1\.\.583\.1 K, outside the plausible 180-360 K"):
+    with pytest.raises(InputError, match=r"LST x\.tif: read as celsius \(given\), the LST spans 563\.1\.\.583\.1 K, "
+                                          r"outside the plausible 149-400 K"):
         check_plausible_kelvin(563.15, 583.15, "LST x.tif", lst_units("celsius", reason="given"))
     check_plausible_kelvin(250.0, 330.0, "LST x.tif", lst_units("kelvin"))
+
+
+@pytest.mark.parametrize(
+    "low_kelvin, high_kelvin",
+    [
+        (149.0, 373.0),  # all that Landsat Collection 2 ST_B10 can hold (DN 1 to 65535)
+        (236.0, 369.0),  # a real volcanic scene
+        (280.0, 400.0),  # a hot target at the top of the range
+    ],
+)
+def test_the_physical_range_of_landsat_st_and_hot_targets_is_plausible(low_kelvin, high_kelvin):
+    check_plausible_kelvin(low_kelvin, high_kelvin, "LST x.tif", lst_units("kelvin"))
+
+
+@pytest.mark.parametrize("low_kelvin, high_kelvin", [(148.9, 300.0), (250.0, 400.1), (20.0, 35.0)])
+def test_values_outside_149_to_400_k_are_refused(low_kelvin, high_kelvin):
+    with pytest.raises(InputError, match="outside the plausible 149-400 K; set the correct LST units"):
+        check_plausible_kelvin(low_kelvin, high_kelvin, "LST x.tif", lst_units("kelvin"))
+
+
+@pytest.mark.parametrize(
+    "values, is_integer, expected",
+    [
+        (np.linspace(236.0, 369.0, 200), False, "kelvin"),
+        (np.r_[np.linspace(285.0, 320.0, 990), np.full(10, 395.0)], False, "kelvin"),
+        (np.linspace(190.0, 260.0, 50), False, "kelvin"),
+        (np.linspace(5.0, 45.0, 50), False, "celsius"),
+        (np.linspace(-60.0, 75.0, 50), False, "celsius"),
+        (np.round((np.linspace(236.0, 369.0, 200) - 149.0) / 0.00341802), True, "landsat_c2_st_dn"),
+        (np.round(np.linspace(236.0, 369.0, 200) / 0.02), True, "modis_lst_dn"),
+        (np.round(np.linspace(280.0, 400.0, 200) / 0.02), True, "modis_lst_dn"),
+        (np.linspace(280.0, 330.0, 50).round(), True, "kelvin"),
+    ],
+)
+def test_auto_units_of_the_wider_range(values, is_integer, expected):
+    assert detect_lst_units(values, UnitHints(is_integer=is_integer), "LST test").name == expected
+
+
+@pytest.mark.parametrize("median_kelvin", np.linspace(DN_MEDIAN_MIN_KELVIN + 0.5, DN_MEDIAN_MAX_KELVIN - 0.5, 14))
+def test_landsat_st_and_modis_numbers_are_told_apart_over_the_whole_median_window(median_kelvin):
+    kelvin = median_kelvin + np.linspace(-40.0, 40.0, 81)
+    kelvin = kelvin[(kelvin >= PLAUSIBLE_MIN_KELVIN) & (kelvin <= PLAUSIBLE_MAX_KELVIN)]
+    for name, dn in (("landsat_c2_st_dn", (kelvin - LANDSAT_C2_ST_ADD) / LANDSAT_C2_ST_MULT),
+                     ("modis_lst_dn", kelvin / MODIS_LST_MULT)):
+        units = detect_lst_units(np.round(dn), UnitHints(is_integer=True), "LST test")
+        assert units.name == name
+        np.testing.assert_allclose(np.median(units.to_kelvin(np.round(dn))), np.median(kelvin), atol=0.02)
+
+
+def test_integer_values_that_fit_kelvin_and_tm_band6_numbers_are_refused_not_guessed():
+    # DN 150-200 of a Landsat 5 band 6 is a summer scene at 302-321 K, not 150-200 K.
+    with pytest.raises(InputError, match=r"could be Kelvin or Landsat 4/5 TM band 6 digital numbers \(302-321 K\); "
+                                          r"set the LST units explicitly"):
+        detect_lst_units(np.arange(150, 201), UnitHints(is_integer=True), "LST test")
+    assert detect_lst_units(np.arange(150, 201), UnitHints(is_integer=False), "LST test").name == "kelvin"
+
+
+def test_celsius_labelled_kelvin_is_refused_with_the_clear_message():
+    units = detect_lst_units(np.linspace(20.0, 35.0, 50), UnitHints(unit_type="K"), "LST c.tif")
+    assert units.name == "kelvin"
+    message = (r"LST c\.tif: read as kelvin \(the band's unit is 'K'\), the LST spans 20\.0\.\.35\.0 K, "
+               r"outside the plausible 149-400 K; set the correct LST units")
+    with pytest.raises(InputError, match=message):
+        check_plausible_kelvin(20.0, 35.0, "LST c.tif", units)
 
 
 def test_landsat5_band6_of_the_real_scene_is_recognised_with_its_mtl_gains():

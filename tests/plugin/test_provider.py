@@ -29,6 +29,11 @@ def test_every_parameter_has_help_and_every_algorithm_a_help_string(mocolsk_prov
             assert len(parameter.help()) > 20, f"{algorithm_id} {parameter.name()} has no help"
 
 
+def test_downscale_help_states_the_plausible_range_the_engine_accepts(mocolsk_provider):
+    help_text = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst").shortHelpString()
+    assert "must lie in 149-400 K" in help_text
+
+
 def test_downscale_offers_the_units_methods_and_devices_of_the_issue(mocolsk_provider):
     algorithm = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst")
     units = " ".join(algorithm.parameterDefinition("LST_UNITS").options())
