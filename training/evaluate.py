@@ -23,6 +23,7 @@ from .scenes import Scene
 
 CONSERVED_CLASSICS = ("tsharp", "dms")
 CLASSIC_METHODS = ("bicubic", "tsharp", "dms")
+PEER_METHODS = ("pydms",)
 
 
 def score_predictions(samples: list[Sample], predictions: list[np.ndarray]) -> dict[str, float]:
@@ -141,13 +142,15 @@ def package_predictor(package, threads: int | None = None) -> Predictor:
 def protocol_report(scenes: list[Scene], scale: int, predictors: dict[str, Predictor],
                     protocols: tuple[str, ...] = PROTOCOLS, log=None) -> dict[str, dict]:
     """For each protocol, every predictor on every whole held-out scene, summarised with
-    bootstrap intervals (``training.protocol.summarise``)."""
+    bootstrap intervals (``training.protocol.summarise``); networks (any method but the
+    classic ones and pyDMS) get the plugin's detail bound before conservation."""
     report = {}
     classic = [m for m in predictors if m in CLASSIC_METHODS]
+    networks = frozenset(m for m in predictors if m not in (*CLASSIC_METHODS, *PEER_METHODS))
     for protocol in protocols:
         errors = []
         for scene in scenes:
-            errors.append(evaluate_scene(scene, protocol, scale, predictors))
+            errors.append(evaluate_scene(scene, protocol, scale, predictors, networks))
             if log:
                 log(f"x{scale} {protocol} {scene.name}: " + ", ".join(f"{m} {errors[-1].rmse(m):.3f} K" for m in predictors))
         report[protocol] = summarise(errors, list(predictors), classic)

@@ -22,6 +22,8 @@ from typing import Callable
 import numpy as np
 
 from engine.conservation import conserve_coarse_means
+from engine.detail import bound_detail as clip_detail
+from engine.detail import detail_bounds
 
 from .datasets import Sample, filled, sample_from_fine
 from .scenes import Scene, area_average
@@ -70,12 +72,19 @@ def truth_description(scene: Scene, protocol: str) -> str:
             f"sensed at {scene.native_pixel_m:g} m, {quantum})")
 
 
-def conserved(prediction: np.ndarray, sample: Sample, scale: int) -> np.ndarray:
-    """A prediction whose coarse-cell means equal the coarse input (as the plugin writes it)."""
+def conserved(prediction: np.ndarray, sample: Sample, scale: int, bound_detail: bool = False) -> np.ndarray:
+    """A prediction whose coarse-cell means equal the coarse input, as the plugin writes it;
+    with ``bound_detail`` (the plugin's treatment of network output) first clipped to the
+    local coarse range (``engine.detail``), which conservation then respects."""
     guidance_valid = np.isfinite(sample.guidance).all(axis=0)
     coarse_valid = np.isfinite(sample.coarse_kelvin)
     coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
-    return conserve_coarse_means(prediction, guidance_valid, coarse, coarse_valid, scale).astype(np.float32)
+    low = high = None
+    if bound_detail:
+        low, high = detail_bounds(coarse, coarse_valid, scale)
+        prediction, _ = clip_detail(prediction, low, high)
+    return conserve_coarse_means(prediction, guidance_valid, coarse, coarse_valid, scale,
+                                 fine_low_kelvin=low, fine_high_kelvin=high).astype(np.float32)
 
 
 @dataclass
@@ -112,13 +121,14 @@ def block_errors(prediction: np.ndarray, sample: Sample, scale: int, block_coars
 
 
 def evaluate_scene(scene: Scene, protocol: str, scale: int, predictors: dict[str, Predictor],
-                   block_coarse_px: int = EVAL_BLOCK_COARSE_PX) -> SceneErrors:
-    """Every predictor on the whole scene view, conserved, scored per block."""
+                   bounded: frozenset[str] = frozenset(), block_coarse_px: int = EVAL_BLOCK_COARSE_PX) -> SceneErrors:
+    """Every predictor on the whole scene view, conserved (``bounded`` ones detail-bounded
+    first, as the plugin treats networks), scored per block."""
     view = protocol_view(scene, protocol)
     sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, scale)
     sse, count = {}, None
     for method, predict in predictors.items():
-        prediction = conserved(predict(sample), sample, scale)
+        prediction = conserved(predict(sample), sample, scale, method in bounded)
         sse[method], count = block_errors(prediction, sample, scale, block_coarse_px)
     keep = count > 0
     if not keep.any():

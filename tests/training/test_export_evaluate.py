@@ -12,59 +12,69 @@ from engine.package import load_package
 from tests.training.conftest import write_config
 from training.__main__ import main
 from training.config import TrainConfig
-from training.datasets import Normalizer
+from training.datasets import Normalizer, sample_from_fine
 from training.evaluate import predict_samples
 from training.export import model_from_checkpoint
 from training.loop import load_checkpoint, train
 from training.sources import build_training_data
 
+METHODS = {"mocolsk", "bicubic", "tsharp", "dms"}
+
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, scene_tifs):
+def exported(tmp_path_factory, scene_tifs, test_scene_tifs):
     folder = tmp_path_factory.mktemp("export")
-    config = write_config(folder, *scene_tifs)
+    config = write_config(folder, *scene_tifs, *test_scene_tifs, lst_anchor="coarse_mean", views=["ingrid", "native"])
     run = folder / "run"
     train(TrainConfig.load(config), run, progress=False, log=lambda m: None)
-    assert main(["export", str(run / "last.pt"), "--out", str(folder / "models"), "--name", "tiny-x4"]) == 0
+    assert main(["export", str(run / "best.pt"), "--out", str(folder / "models"), "--name", "tiny-x4"]) == 0
     return config, run, load_package(folder / "models" / "tiny-x4.json")
 
 
-def test_exported_card_states_data_command_iterations_and_held_out_metrics(exported):
+def test_exported_card_states_both_protocols_with_intervals_on_whole_held_out_scenes(exported):
     _, run, package = exported
     card = package.card
-    assert card.training["iterations"] == 4 and card.training["batch_size"] == 2
-    assert card.training["command"] == ""
-    assert card.training["held_out"] and all(b.startswith("lst[") for b in card.training["held_out"])
-    assert set(card.metrics["held_out"]) == {"mocolsk", "bicubic", "tsharp", "dms"}
-    assert all(m["pixels"] == card.metrics["held_out"]["mocolsk"]["pixels"] for m in card.metrics["held_out"].values())
-    state = load_checkpoint(run / "last.pt")
+    assert card.training["batch_size"] == 2 and card.lst_anchor == "coarse_mean"
+    metrics = card.metrics
+    assert set(metrics["held_out_scenes"]) == {"ingrid", "native"}
+    for summary in metrics["held_out_scenes"].values():
+        assert set(summary["methods"]) == METHODS and summary["scenes"] == ["held_out"]
+        for method in summary["methods"].values():
+            assert method["ci95_k"][0] <= method["rmse_k"] <= method["ci95_k"][1]
+        low, high = summary["difference_to_best_classic_k"]["ci95_k"]
+        assert low <= summary["difference_to_best_classic_k"]["value"] <= high
+    assert metrics["test_scenes"][0]["native_pixel_m"] == 120
+    assert metrics["recommended_method"] in METHODS
+    state = load_checkpoint(run / "best.pt")
     assert [b.mean for b in card.guidance_bands] == pytest.approx(state["normalizer"]["guidance_mean"])
-    assert [b.units for b in card.guidance_bands] == ["reflectance"] * 6 + ["index"] * 2
 
 
-def test_exported_onnx_package_predicts_like_the_checkpoint(exported):
+def test_exported_onnx_package_predicts_like_the_checkpoint_far_from_its_training_temperatures(exported):
     config, run, package = exported
-    state = load_checkpoint(run / "last.pt")
+    state = load_checkpoint(run / "best.pt")
     data = build_training_data(TrainConfig.load(config), run)
-    sample = data.test[0]
+    scene = data.test_scenes[0]
+    sample = sample_from_fine("t", scene.lst_kelvin + np.float32(60.0), scene.guidance, 4)
     expected = predict_samples(model_from_checkpoint(state), [sample], Normalizer.from_dict(state["normalizer"]))[0]
     got = Downscaler(package, backend="onnxruntime", device="cpu", threads=1).predict_kelvin(sample.coarse_kelvin, sample.guidance)
     np.testing.assert_allclose(got, expected, atol=2e-3)
+    assert abs(float(np.mean(got)) - float(np.mean(sample.coarse_kelvin))) < 0.5
 
 
-def test_evaluate_prints_the_table_and_reproduces_the_card_on_the_training_split(exported, tmp_path, capsys):
-    config, run, package = exported
-    out = tmp_path / "table.json"
-    assert main(["evaluate", str(package.card_path), str(config), "--split", str(run / "split.json"), "--json", str(out)]) == 0
+def test_evaluate_prints_both_protocols_and_reproduces_the_card(exported, tmp_path, capsys):
+    config, _, package = exported
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", str(package.card_path), str(config), "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| mocolsk |" in printed and "| bicubic |" in printed and "| dms |" in printed
-    table = json.loads(out.read_text())
-    assert table["mocolsk"]["rmse_k"] == pytest.approx(package.card.metrics["held_out"]["mocolsk"]["rmse_k"], abs=1e-3)
-    assert table["bicubic"] == pytest.approx(package.card.metrics["held_out"]["bicubic"])
+    assert "**ingrid**" in printed and "**native**" in printed and "| mocolsk |" in printed and "95 % interval" in printed
+    measured = json.loads(out.read_text())["held_out_scenes"]
+    for protocol, summary in package.card.metrics["held_out_scenes"].items():
+        for method in METHODS:
+            assert measured[protocol]["methods"][method]["rmse_k"] == pytest.approx(summary["methods"][method]["rmse_k"], abs=1e-3)
 
 
 def test_evaluate_record_rewrites_the_card_and_keeps_the_package_valid(exported, tmp_path):
-    config, run, package = exported
+    config, _, package = exported
     copy = tmp_path / "copy"
     copy.mkdir()
     for path in (package.card_path, package.onnx_path, package.torch_weights_path):
@@ -72,8 +82,8 @@ def test_evaluate_record_rewrites_the_card_and_keeps_the_package_valid(exported,
     card = json.loads((copy / "tiny-x4.json").read_text())
     card["metrics"] = {}
     (copy / "tiny-x4.json").write_text(json.dumps(card))
-    assert main(["evaluate", str(copy / "tiny-x4.json"), str(config), "--split", str(run / "split.json"), "--record"]) == 0
-    assert set(load_package(copy / "tiny-x4.json").card.metrics["held_out"]) == {"mocolsk", "bicubic", "tsharp", "dms"}
+    assert main(["evaluate", str(copy / "tiny-x4.json"), str(config), "--record"]) == 0
+    assert set(load_package(copy / "tiny-x4.json").card.metrics["held_out_scenes"]["native"]["methods"]) == METHODS
 
 
 def test_evaluate_refuses_data_of_another_scale(exported, tmp_path, scene_tifs, capsys):
