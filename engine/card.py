@@ -121,3 +121,34 @@ class ModelCard:
             problems.append("torch_weights_file and torch_weights_sha256 must be given together")
         if problems:
             raise PackageError(f"{source} is inconsistent: " + "; ".join(problems) + ".")
+
+
+METHOD_TITLES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
+
+
+def recommended_method(card: ModelCard) -> str | None:
+    """The method the card's held-out benchmark recommends at its scale, when it has one."""
+    return card.metrics.get("recommended_method")
+
+
+def accuracy_summary(card: ModelCard) -> str | None:
+    """One sentence on the card's whole-scene held-out RMSE in both protocols: MoCoLSK beside
+    bicubic and the best classic method, and the method recommended at this scale."""
+    report = card.metrics.get("held_out_scenes")
+    if not report:
+        return None
+    parts = []
+    for protocol, title in (("native", "native-resolution truth"), ("ingrid", "delivered 30 m truth")):
+        summary = report.get(protocol)
+        if not summary:
+            continue
+        methods = summary["methods"]
+        best = summary["best_classic"]
+        text = f"MoCoLSK {methods['mocolsk']['rmse_k']:.2f} K, bicubic {methods['bicubic']['rmse_k']:.2f} K"
+        if best != "bicubic":
+            text += f", {METHOD_TITLES.get(best, best)} {methods[best]['rmse_k']:.2f} K"
+        parts.append(f"{title}: {text}")
+    scenes = len(next(iter(report.values()))["scenes"])
+    recommended = recommended_method(card)
+    advice = f"; recommended at x{card.scale}: {METHOD_TITLES.get(recommended, recommended)}" if recommended else ""
+    return f"RMSE on {scenes} held-out real scenes ({'; '.join(parts)}){advice}"

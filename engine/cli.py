@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Sequence, TextIO
 
+from .card import accuracy_summary
 from .classic import CLASSIC_METHODS
 from .errors import Cancelled, EngineError
 from .masks import QA_MASK_KINDS
@@ -183,6 +184,9 @@ def _info(args: argparse.Namespace, stdout: TextIO) -> int:
     lines += [f"    {i}. {b.name} [{b.units}] mean {b.mean:.4g}, std {b.std:.4g}" + (f" - {b.description}" if b.description else "")
               for i, b in enumerate(card.guidance_bands, 1)]
     lines.append("  hyperparameters: " + ", ".join(f"{k}={v}" for k, v in card.hyperparameters.items()))
+    summary = accuracy_summary(card)
+    if summary:
+        lines.append(f"  {summary}")
     for title, values in (("training", card.training), ("metrics", card.metrics)):
         if values:
             lines.append(f"  {title}:")

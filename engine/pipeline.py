@@ -31,6 +31,7 @@ import numpy as np
 
 from . import __version__
 from .bands import BandMapping, map_bands, units_warnings
+from .card import METHOD_TITLES, accuracy_summary, recommended_method
 from .classic import CLASSIC_METHODS, Sharpener, coarse_samples, create_sharpener
 from .conservation import conserve_coarse_means, max_abs_residual
 from .detail import bound_detail, detail_bounds
@@ -310,6 +311,13 @@ class _Run:
             downscaler = Downscaler(request.model, backend=request.backend, device=request.device, threads=request.threads)
             card = downscaler.card
             self.log(f"Model {card.name} {card.version} (x{card.scale}) on {downscaler.device_description}")
+            summary = accuracy_summary(card)
+            if summary:
+                self.log(summary)
+            recommended = recommended_method(card)
+            if recommended and recommended != "mocolsk":
+                self.log(f"Note: on held-out scenes {METHOD_TITLES.get(recommended, recommended)} was more accurate than "
+                         f"{card.name} at x{card.scale}; choose that method unless you have checked MoCoLSK on your data.")
             scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
             mapping = map_bands(card.guidance_band_names, guidance.names, "Guidance", f"model {card.name!r}")
             self.check_guidance_units(guidance, mapping, card.guidance_bands)

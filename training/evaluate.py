@@ -171,7 +171,7 @@ def format_report(report: dict[str, dict], titles: dict[str, str] | None = None)
     for protocol, summary in report.items():
         methods = list(summary["methods"])
         lines += [f"**{protocol}** ({summary['pixels']} px in {summary['blocks']} blocks of {len(summary['scenes'])} "
-                  f"scene(s); best classic: {summary['best_classic']})", "",
+                  f"scene(s); best classic: {summary.get('best_classic', 'not scored')})", "",
                   "| method | RMSE (K) | 95 % interval | " + " | ".join(summary["per_scene"]) + " |",
                   "|---|---:|---:|" + "---:|" * len(summary["per_scene"])]
         for m in methods:

@@ -167,15 +167,16 @@ def summarise(scenes: list[SceneErrors], methods: list[str], classic: list[str],
     point = {m: float(np.sqrt(sum(s.sse[m].sum() for s in scenes) / total_count)) for m in methods}
     sse, count = _resampled_totals(scenes, methods, replicates, rng)
     boot = {m: np.sqrt(sse[m] / np.maximum(count, 1)) for m in methods}
-    best = min(classic, key=point.__getitem__)
     result = {
         "methods": {m: {"rmse_k": point[m], "ci95_k": interval(boot[m])} for m in methods},
-        "best_classic": best,
         "pixels": int(total_count),
         "blocks": int(sum(s.blocks for s in scenes)),
         "scenes": [s.scene for s in scenes],
     }
-    if reference in point:
+    if classic:
+        best = min(classic, key=point.__getitem__)
+        result["best_classic"] = best
+    if reference in point and classic:
         difference = boot[reference] - boot[best]
         result["difference_to_best_classic_k"] = {"value": point[reference] - point[best], "ci95_k": interval(difference)}
         result["ratio_to_best_classic"] = point[reference] / point[best]

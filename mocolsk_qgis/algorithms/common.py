@@ -67,6 +67,25 @@ def bundled_models_help() -> str:
     return "; ".join(lines) or "none installed"
 
 
+def bundled_accuracy_help() -> str:
+    """An HTML paragraph: for each bundled package, its held-out accuracy and the method
+    its benchmark recommends at its scale (the engine's ``accuracy_summary``)."""
+    card_module = load_engine_module("card")
+    items = []
+    for name, card_path in package.bundled_packages().items():
+        try:
+            card = package.load_package(card_path, verify=False).card
+        except errors.PackageError:
+            continue
+        summary = card_module.accuracy_summary(card)
+        if summary:
+            items.append(f"<li>x{card.scale} ({name}): {summary}.</li>")
+    if not items:
+        return ""
+    return ("<p><b>Which method?</b> Measured on whole real Landsat scenes never used in training (see the README's "
+            "accuracy section); choose the recommended method for your scale:</p><ul>" + "".join(items) + "</ul>")
+
+
 def model_parameters() -> list:
     """The bundled-model choice and the optional custom package file."""
     names = list(package.bundled_packages())

@@ -15,7 +15,7 @@ from qgis.core import (
 )
 
 from ..style import style_on_load
-from .common import MoCoLSKAlgorithm, chosen_model, file_path, load_engine_module, model_parameters, run_engine, with_help
+from .common import MoCoLSKAlgorithm, bundled_accuracy_help, chosen_model, file_path, load_engine_module, model_parameters, run_engine, with_help
 
 # (engine value, label) pairs; Processing stores the index, the engine wants the value.
 LST_UNITS = (
@@ -74,7 +74,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
 
     def shortHelpString(self):  # noqa: N802
         units = load_engine_module("units")
-        return HELP.format(low_kelvin=units.PLAUSIBLE_MIN_KELVIN, high_kelvin=units.PLAUSIBLE_MAX_KELVIN)
+        return HELP.format(low_kelvin=units.PLAUSIBLE_MIN_KELVIN, high_kelvin=units.PLAUSIBLE_MAX_KELVIN) + bundled_accuracy_help()
 
     def tags(self):
         return ["lst", "land surface temperature", "downscaling", "super-resolution", "thermal", "sharpening", "mocolsk"]
