@@ -3,6 +3,8 @@ is scored on the same held-out pixels, untrained zoo networks are listed as such
 Markdown table marks the best values, and the Figure-5-style PNG is written."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from osgeo import gdal
@@ -20,13 +22,17 @@ from training.zoo import names
 
 @pytest.fixture(scope="module")
 def benchmark(scene_tifs, l5_scene, tmp_path_factory):
-    """The benchmark at x4 with a tiny MoCoLSK package and an SRCNN trained for four steps."""
+    """The benchmark at x4 with a tiny MoCoLSK package and an SRCNN trained for four steps,
+    run as where pyDMS is not installed (whether or not it is installed here)."""
     folder = tmp_path_factory.mktemp("benchmark")
     config_path = write_config(folder, *scene_tifs, name="srcnn-x4", architecture="srcnn", model={})
     train(TrainConfig.load(config_path), folder / "zoo" / "srcnn-x4", progress=False, log=lambda m: None)
     package = make_tiny_package(folder, scale=4, band_names=l5_scene.band_names)
     logged = []
-    result = run_benchmark(TrainConfig.load(config_path), package, folder / "zoo", threads=1, log=logged.append)
+    with pytest.MonkeyPatch.context() as patch:
+        for module in ("pyDMS", "pyDMS.pyDMS"):
+            patch.setitem(sys.modules, module, None)
+        result = run_benchmark(TrainConfig.load(config_path), package, folder / "zoo", threads=1, log=logged.append)
     return result, logged, folder
 
 
