@@ -65,15 +65,14 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from .finetune import finetune_on_scene
 
     package = finetune_on_scene(args.model, args.lst, args.guidance, args.out, steps=args.steps, lst_units=args.lst_units,
-                                threads=args.threads, log=print)
-    validation = package.card.metrics.get("fine_tune_validation")
-    if validation:
-        print(f"validation RMSE: {validation['before']['rmse_k']:.3f} K before, {validation['after']['rmse_k']:.3f} K after, "
-              f"bicubic {validation['bicubic']['rmse_k']:.3f} K")
+                                threads=args.threads, overwrite=args.overwrite, min_gain=args.min_gain, log=print)
+    print(f"package: {package.card_path} + {package.onnx_path.name}")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
+    from .finetune import MIN_GAIN
+
     p = argparse.ArgumentParser(prog="python -m training", description="Train, export and evaluate MoCoLSK model packages.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -107,9 +106,14 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("lst", help="LST raster of the scene")
     f.add_argument("guidance", help="guidance stack with the model's bands in card order")
     f.add_argument("out", help="NAME.json of the new package")
-    f.add_argument("--steps", type=int, default=200)
+    f.add_argument("--steps", type=int, default=200,
+                   help="most optimisation steps; it stops early when validation stops improving")
     f.add_argument("--lst-units", choices=("kelvin", "celsius"), default="kelvin")
     f.add_argument("--threads", type=int)
+    f.add_argument("--overwrite", action="store_true", help="replace an existing package at OUT")
+    f.add_argument("--min-gain", type=float, default=MIN_GAIN,
+                   help="how much lower (as a fraction) the validation RMSE must be than the parent's for the package "
+                        f"to be written (default {MIN_GAIN})")
     f.set_defaults(run=cmd_finetune)
     return p
 

@@ -5,10 +5,11 @@ EXPECTED = {
     "mocolsk:downscalelst": "Downscale LST",
     "mocolsk:evaluate": "Evaluate downscaled LST",
     "mocolsk:buildguidance": "Build guidance stack",
+    "mocolsk:finetune": "Fine-tune on this scene",
 }
 
 
-def test_provider_registers_the_three_algorithms_with_names_and_icon(mocolsk_provider):
+def test_provider_registers_its_four_algorithms_with_names_and_icon(mocolsk_provider):
     assert mocolsk_provider.id() == "mocolsk"
     assert "MoCoLSK" in mocolsk_provider.name()
     assert not mocolsk_provider.icon().isNull()

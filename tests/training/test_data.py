@@ -174,13 +174,29 @@ def test_normalisation_statistics_come_from_the_training_area_only(l5_scene):
 
 
 def test_flips_and_rotations_keep_lst_guidance_and_coarse_aligned(l5_scene):
+    """Guidance bands holding each pixel's original row, column and LST must still describe
+    the LST pixel beside them after augmentation, and each coarse pixel must average one
+    original 4 x 4 block, whether the coarse LST is made after augmenting (scenes) or
+    augmented beside the fine LST (GrokLST patches)."""
     lst = l5_scene.lst_kelvin[:32, :32]
-    guidance = l5_scene.guidance[:, :32, :32]
-    for seed in range(8):
+    rows, cols = np.indices(lst.shape)
+    guidance = np.stack([rows, cols, lst]).astype(np.float32)
+    coarse = area_average(lst, 4)
+    seen = set()
+    for seed in range(32):
         aug_lst, aug_guidance = augment([lst, guidance], np.random.default_rng(seed))
-        assert np.array_equal(aug_guidance[6], augment([guidance[6]], np.random.default_rng(seed))[0])
-        sample = sample_from_fine("x", aug_lst, aug_guidance, 4)
-        assert np.allclose(np.sort(sample.coarse_kelvin.ravel()), np.sort(area_average(lst, 4).ravel()))
+        from_row, from_col = aug_guidance[0].astype(int), aug_guidance[1].astype(int)
+        assert np.array_equal(aug_lst, lst[from_row, from_col])
+        assert np.array_equal(aug_guidance[2], aug_lst)
+        for origin in (from_row // 4, from_col // 4):
+            cells = origin.reshape(8, 4, 8, 4)
+            assert (cells == cells[:, :1, :, :1]).all()
+        expected = coarse[from_row[::4, ::4] // 4, from_col[::4, ::4] // 4]
+        assert np.allclose(sample_from_fine("x", aug_lst, aug_guidance, 4).coarse_kelvin, expected, rtol=0, atol=1e-4)
+        aug_coarse, aug_fine = augment([coarse, lst], np.random.default_rng(seed))
+        assert np.allclose(area_average(aug_fine, 4), aug_coarse, rtol=0, atol=1e-4)
+        seen.add(aug_lst.tobytes())
+    assert len(seen) == 8
 
 
 def test_masked_pixels_do_not_count_in_the_loss_or_the_scores(l5_scene):
