@@ -2,7 +2,8 @@
 normalisation statistics.
 
 ``data.kind`` is ``"scenes"`` (a list of scenes split by area) or ``"groklst"`` (the
-GrokLST folder layout with its own split lists). Scene entries:
+GrokLST folder layout with its own split lists; validation is ``val_split`` or every tenth
+trainval patch, never the test list). Scene entries:
 
 - ``{"kind": "landsat_l1", "mtl": PATH}``, with the ``training.landsat.LandsatOptions``
   keys where the folder deviates from its MTL (``band_pattern``, ``nodata``,
@@ -44,6 +45,8 @@ from .scenes import BandInfo, Scene, read_coarse_scene, read_geotiff_scene
 from .splits import Block, block_split, read_split, training_area, write_split
 
 SPLIT_FILE = "split.json"
+# Without a val_split list, every GROKLST_VAL_EVERY-th trainval patch validates (checkpoint choice), never the test list.
+GROKLST_VAL_EVERY = 10
 
 
 @dataclass
@@ -170,7 +173,14 @@ def build_training_data(config: TrainConfig, run_dir: str | Path) -> TrainingDat
         normalizer = groklst_normalizer(config.scale)
         train = read_groklst(root, config.scale, config.data.get("train_split", "trainval"))
         test = read_groklst(root, config.scale, config.data.get("test_split", "test"))
+        if config.data.get("val_split"):
+            val = read_groklst(root, config.scale, config.data["val_split"])
+        else:
+            val, train = train[::GROKLST_VAL_EVERY], [s for i, s in enumerate(train) if i % GROKLST_VAL_EVERY]
+        if not train:
+            raise ValueError(f"GrokLST root {root}: too few trainval patches to keep every {GROKLST_VAL_EVERY}th for validation")
         sampler = SamplePatches(train, config.scale, config.patch_px, normalizer)
-        return TrainingData(sampler, test, test, normalizer, GROKLST_BANDS,
-                            f"GrokLST x{config.scale}: {len(train)} training and {len(test)} test patches from {root}")
+        return TrainingData(sampler, val, test, normalizer, GROKLST_BANDS,
+                            f"GrokLST x{config.scale}: {len(train)} training, {len(val)} validation and {len(test)} test "
+                            f"patches from {root}")
     raise ValueError(f"data.kind must be 'scenes' or 'groklst', got {kind!r}")

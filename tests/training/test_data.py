@@ -279,3 +279,15 @@ def test_fine_and_coarse_only_scenes_train_together(scene_tifs, coarse_tifs, tmp
     assert [s.shape for s in built.sampler.scenes] == [(CROP_PX, CROP_PX), (CROP_PX // 4, CROP_PX // 4)]
     assert len(built.sampler.positions[1]) > 0 and 0 < built.sampler.weights[1] < built.sampler.weights[0]
     assert not built.test_scenes
+
+
+def test_groklst_validation_comes_from_trainval_never_from_the_test_list(tmp_path):
+    from training.config import TrainConfig
+    from training.sources import build_training_data
+
+    write_groklst(tmp_path / "groklst", 4, 4, np.random.default_rng(0))
+    config = TrainConfig.from_dict({"name": "g", "scale": 4, "data": {"kind": "groklst", "root": "groklst"},
+                                    "patch_px": None}, tmp_path)
+    data = build_training_data(config, tmp_path / "run")
+    assert [s.name for s in data.val] == ["0000"] and [s.name for s in data.test] == ["0003"]
+    assert sorted(s.name for s in data.sampler.samples) == ["0001", "0002"]
