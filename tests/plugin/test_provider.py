@@ -35,6 +35,23 @@ def test_downscale_help_states_the_plausible_range_the_engine_accepts(mocolsk_pr
     assert "must lie in 149-400 K" in help_text
 
 
+def test_downscale_help_steers_to_the_method_each_bundled_card_recommends(mocolsk_provider):
+    import json
+
+    from tests.conftest import REPO
+
+    help_text = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst").shortHelpString()
+    assert "Which method?" in help_text
+    for card_path in sorted((REPO / "resources" / "models").glob("mocolsk-*.json")):
+        card = json.loads(card_path.read_text())
+        native = card["metrics"]["held_out_scenes"]["native"]["methods"]["mocolsk"]["rmse_k"]
+        titles = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
+        recommended = titles[card["metrics"]["recommended_method"]]
+        assert f"x{card['scale']} ({card['name']}): RMSE on 4 held-out real scenes (native-resolution truth: MoCoLSK " \
+               f"{native:.2f} K" in help_text
+        assert f"recommended at x{card['scale']}: {recommended}" in help_text
+
+
 def test_downscale_offers_the_units_methods_and_devices_of_the_issue(mocolsk_provider):
     algorithm = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst")
     units = " ".join(algorithm.parameterDefinition("LST_UNITS").options())
