@@ -110,6 +110,7 @@ def test_hot_spot_run_is_accepted_and_stays_within_the_local_coarse_range(model,
     assert coarse.max() > 375.0
     result, lines = run_downscale(scene, tmp_path / "mocolsk.tif", method="mocolsk", model=model)
     assert result.lst_units == "kelvin"
+    assert any(line.startswith("RMSE on 4 held-out real scenes") and f"recommended at x{scale}" in line for line in lines)
     output = read(result.output_path).astype(np.float64)
     assert (output != OUTPUT_NODATA).all()
 
