@@ -27,12 +27,12 @@ MAX_STEPS = 5000
 # Measured with `python -m training.finetune_study` (training/README.md).
 FINDINGS = (
     "Measured on two real scenes whose fine thermal band was kept back as truth (coarse LST = that band "
-    "area-averaged x4, bundled x4 package, 200 steps): the self-supervised validation improved on the parent "
-    "by 29 % and 9.5 %, yet at the fine resolution fine-tuning made results worse. Against the real thermal "
-    "band, RMSE of the fine-tuned model / parent / bicubic: Landsat 8 NW Florida, clear-sky pixels, "
-    "0.473 / 0.241 / 0.249 K (0.520 / 0.146 / 0.164 K on its clearest strip); Landsat 7 Raleigh at its "
-    "thermal band's 57 m, 0.970 / 0.819 / 0.813 K. Fine-tuning teaches the network the detail of the "
-    "coarse grid, which Landsat-like fine thermal data do not hold: keep the parent package unless you can "
+    "area-averaged x4, bundled x4 package, 200 steps at most): the self-supervised validation improved on the "
+    "parent by 2.3 % and 11.6 %, yet at the fine resolution fine-tuning made results worse. Against the real "
+    "thermal band, RMSE of the fine-tuned model / parent / bicubic: Landsat 8 NW Florida, clear-sky pixels, "
+    "0.486 / 0.365 / 0.249 K; Landsat 7 Raleigh at its thermal band's 57 m, 0.984 / 0.807 / 0.813 K. "
+    "Fine-tuning teaches the network the detail of the coarse grid, which Landsat-like fine thermal data do "
+    "not hold: keep the parent package unless you can "
     "check the fine-tuned one against independent fine-resolution temperature."
 )
 
