@@ -56,7 +56,7 @@ def coarse_samples(
     square = np.stack([block_sum(np.where(guidance_valid, band.astype(np.float64) ** 2, 0.0), scale) for band in guidance])
     with np.errstate(invalid="ignore", divide="ignore"):
         std = np.sqrt(np.maximum(square / np.maximum(count, 1) - mean**2, 0.0))
-        cv = np.nanmean(std / np.maximum(np.abs(mean), 1e-6), axis=0)
+        cv = np.where(count > 0, std / np.maximum(np.abs(mean), 1e-6), 0.0).mean(axis=0)
     usable = coarse_valid & (count >= MIN_VALID_FRACTION_FOR_FIT * scale * scale)
     return CoarseSamples(mean[:, usable].T, cv[usable], lst_coarse[usable].astype(np.float64))
 
