@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--qa-mask", help="cloud/QA raster on the LST grid; masked pixels are excluded")
     down.add_argument("--qa-kind", choices=QA_MASK_KINDS, default="auto",
                       help="how to read the QA raster: nonzero = masked, or Landsat QA_PIXEL bits (default auto)")
+    down.add_argument("--qa-grow", type=int, default=0, metavar="PX",
+                      help="grow the QA mask by PX LST pixels to cover cloud edges and thin cirrus (0-50, default 0)")
     down.add_argument("--guidance", required=True, nargs="+", help="fine guidance raster(s); their grid is the output grid")
     down.add_argument("--bands", help="comma-separated names of the guidance bands in the order given, e.g. red,nir")
     down.add_argument("--method", choices=("mocolsk", *CLASSIC_METHODS), default="mocolsk")
@@ -134,7 +136,7 @@ def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
     request = DownscaleRequest(
         lst_path=args.lst, lst_band=args.lst_band, lst_units=args.lst_units, qa_mask_path=args.qa_mask,
-        qa_mask_kind=args.qa_kind, guidance_paths=list(args.guidance),
+        qa_mask_kind=args.qa_kind, qa_mask_grow_px=args.qa_grow, guidance_paths=list(args.guidance),
         guidance_band_names=[n.strip() for n in args.bands.split(",")] if args.bands else None,
         method=args.method, model=args.model, backend=args.backend, device=args.device, threads=args.threads,
         tile_size_px=args.tile_size, conserve_coarse_means=not args.no_conserve, output_units=args.output_units,

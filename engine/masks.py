@@ -25,6 +25,20 @@ def qa_invalid(qa: np.ndarray, kind: str) -> np.ndarray:
     raise InputError(f"Unknown QA mask kind {kind!r}; use one of {', '.join(QA_MASK_KINDS)}.")
 
 
+def grow_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """``mask`` grown by ``pixels`` in every direction (square neighbourhood), clipped at the edges.
+
+    Clouds grown a few pixels also cover the cloud edges and thin cirrus that a QA band misses.
+    """
+    grown = mask.astype(bool)
+    for axis in (0, 1):
+        length = grown.shape[axis]
+        padded = np.pad(grown, [(pixels, pixels) if a == axis else (0, 0) for a in (0, 1)])
+        grown = np.logical_or.reduce([padded.take(range(shift, shift + length), axis=axis)
+                                      for shift in range(2 * pixels + 1)])
+    return grown
+
+
 def block_sum(values: np.ndarray, scale: int) -> np.ndarray:
     """Sum over each ``scale`` x ``scale`` block of the last two axes (their sizes divide by scale)."""
     *lead, height, width = values.shape

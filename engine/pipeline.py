@@ -37,7 +37,7 @@ from .conservation import conserve_coarse_means, max_abs_residual
 from .detail import bound_detail, detail_bounds
 from .errors import Cancelled, InputError
 from .grids import Grid, choose_scale, is_aligned, require_north_up, same_shape_and_transform
-from .masks import QA_MASK_KINDS, expand, fill_invalid, qa_invalid
+from .masks import QA_MASK_KINDS, expand, fill_invalid, grow_mask, qa_invalid
 from .raster import (
     OUTPUT_CREATION_OPTIONS, SCRATCH_CREATION_OPTIONS, band_nodata, create_geotiff, crs_label, decide_lst_units,
     gdal_session, get_band, grid_of, open_raster, pixel_size_in, pixel_size_label, read_window, same_crs, sample_values,
@@ -60,6 +60,7 @@ MIN_VALID_FRACTION = 0.5
 CLASSIC_SCALES = tuple(range(2, 17))
 GUIDANCE_SAMPLE_PX = 1 << 14
 CONVERSION_BLOCK_PX = 512
+MAX_QA_MASK_GROW_PX = 50
 
 ProgressCallback = Callable[[float], None]
 CancelCheck = Callable[[], bool]
@@ -77,6 +78,7 @@ class DownscaleRequest:
     lst_units: str = "auto"
     qa_mask_path: str | None = None
     qa_mask_kind: str = "auto"
+    qa_mask_grow_px: int = 0  # LST pixels
     guidance_band_names: list[str] | None = None
     method: str = "mocolsk"
     model: str | None = None
@@ -143,6 +145,12 @@ def _validate_request(request: DownscaleRequest) -> None:
         raise InputError(f"Unknown output units {request.output_units!r}; use one of {', '.join(OUTPUT_UNITS)}.")
     if request.qa_mask_kind not in QA_MASK_KINDS:
         raise InputError(f"Unknown QA mask kind {request.qa_mask_kind!r}; use one of {', '.join(QA_MASK_KINDS)}.")
+    if not 0 <= request.qa_mask_grow_px <= MAX_QA_MASK_GROW_PX:
+        raise InputError(f"QA mask growth {request.qa_mask_grow_px} px is out of range; "
+                         f"use 0 to {MAX_QA_MASK_GROW_PX} LST pixels.")
+    if request.qa_mask_grow_px > 0 and not request.qa_mask_path:
+        raise InputError(f"QA mask growth of {request.qa_mask_grow_px} px needs a QA mask; "
+                         f"give a QA mask or set the growth to 0.")
     if request.method == "mocolsk" and not request.model:
         raise InputError("Method 'mocolsk' needs a model: a bundled model name or a package path (NAME.json).")
     if not request.guidance_paths:
@@ -370,6 +378,7 @@ class _Run:
         native = create_geotiff(scratch / "lst_kelvin.tif", lst_grid, SCRATCH_CREATION_OPTIONS, nodata=float("nan"))
         fraction = create_geotiff(scratch / "lst_valid.tif", lst_grid, SCRATCH_CREATION_OPTIONS)
         low, high = math.inf, -math.inf
+        grown_px = 0
         for y0 in range(0, lst_grid.height, CONVERSION_BLOCK_PX):
             for x0 in range(0, lst_grid.width, CONVERSION_BLOCK_PX):
                 self.check_cancelled()
@@ -378,13 +387,17 @@ class _Run:
                 values = band.ReadAsArray(col0 + x0, row0 + y0, width, height)
                 valid = valid_mask(values, nodata)
                 if qa is not None:
-                    valid &= ~qa_invalid(qa[1].ReadAsArray(col0 + x0, row0 + y0, width, height), qa[2])
+                    cloud, grown = self.read_qa_invalid(qa, col0 + x0, row0 + y0, width, height)
+                    grown_px += int((valid & ~cloud & grown).sum())
+                    valid &= ~grown
                 kelvin = np.where(valid, units.to_kelvin(values), np.nan).astype(np.float32)
                 if np.isfinite(kelvin).any():
                     low, high = min(low, float(np.nanmin(kelvin))), max(high, float(np.nanmax(kelvin)))
                 native.GetRasterBand(1).WriteArray(kelvin, x0, y0)
                 fraction.GetRasterBand(1).WriteArray(np.isfinite(kelvin).astype(np.float32), x0, y0)
         native, fraction = None, None
+        if request.qa_mask_grow_px:
+            self.log(f"QA mask grown by {request.qa_mask_grow_px} px: {grown_px} more LST pixels masked")
         if low > high:
             raise InputError(f"{layer} has no valid pixels over the guidance (all nodata or masked); check the band, "
                              f"its nodata value, the mask and that the LST covers the guidance.")
@@ -432,6 +445,20 @@ class _Run:
             kind = "landsat_qa_pixel" if "QA_PIXEL" in named else "nonzero"
             self.log(f"QA mask read as {kind} ({'the name says QA_PIXEL' if kind != 'nonzero' else 'any non-zero pixel is masked'})")
         return dataset, dataset.GetRasterBand(1), kind
+
+    def read_qa_invalid(self, qa, col: int, row: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """The QA mask's unusable pixels in a window, and them grown by ``qa_mask_grow_px``.
+
+        The window is read with a margin of the growth so that clouds just outside it grow into it.
+        """
+        dataset, band, kind = qa
+        grow_px = self.request.qa_mask_grow_px
+        left, top = max(col - grow_px, 0), max(row - grow_px, 0)
+        right = min(col + width + grow_px, dataset.RasterXSize)
+        bottom = min(row + height + grow_px, dataset.RasterYSize)
+        invalid = qa_invalid(band.ReadAsArray(left, top, right - left, bottom - top), kind)
+        inner = (slice(row - top, row - top + height), slice(col - left, col - left + width))
+        return invalid[inner], grow_mask(invalid, grow_px)[inner]
 
     def mask_sparse_pixels(self, coarse_path: str, fraction_path: str, grid: Grid) -> None:
         from osgeo import gdal
@@ -557,6 +584,7 @@ class _Run:
             "MOCOLSK_LST": f"{Path(request.lst_path).resolve()} band {request.lst_band}",
             "MOCOLSK_LST_UNITS": f"{result.lst_units} ({result.lst_units_reason})",
             "MOCOLSK_QA_MASK": str(Path(request.qa_mask_path).resolve()) if request.qa_mask_path else "",
+            "MOCOLSK_QA_MASK_GROW_PX": str(request.qa_mask_grow_px),
             "MOCOLSK_GUIDANCE": ";".join(str(Path(p).resolve()) for p in request.guidance_paths),
             "MOCOLSK_GUIDANCE_BANDS": result.guidance_mapping,
             "MOCOLSK_WARP": result.warp_reason,

@@ -60,6 +60,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
     GUIDANCE_BAND_NAMES = "GUIDANCE_BAND_NAMES"
     QA_MASK = "QA_MASK"
     QA_MASK_KIND = "QA_MASK_KIND"
+    QA_MASK_GROW = "QA_MASK_GROW_PX"
     BACKEND = "BACKEND"
     TILE_SIZE = "TILE_SIZE"
     THREADS = "THREADS"
@@ -134,6 +135,14 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             advanced=True,
         ))
         self.addParameter(with_help(
+            QgsProcessingParameterNumber(self.QA_MASK_GROW, "Grow the QA mask by (LST pixels)",
+                                         defaultValue=0, minValue=0, maxValue=50),
+            "Also mask the LST pixels within this many pixels of a masked one. Cloud edges and thin cirrus "
+            "that the QA band misses spoil the network's result near clouds; 2-8 px is typical for Landsat. "
+            "Needs a QA mask.",
+            advanced=True,
+        ))
+        self.addParameter(with_help(
             QgsProcessingParameterEnum(self.BACKEND, "Inference backend", options=[label for _, label in BACKENDS], defaultValue=0),
             "ONNX Runtime needs only the onnxruntime package; PyTorch needs torch and the package's .pt weights.",
             advanced=True,
@@ -176,6 +185,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             guidance_band_names=[name.strip() for name in names.split(",")] if names.strip() else None,
             qa_mask_path=file_path(qa_mask, "QA mask") if qa_mask else None,
             qa_mask_kind=QA_MASK_KINDS[self.parameterAsEnum(parameters, self.QA_MASK_KIND, context)][0],
+            qa_mask_grow_px=self.parameterAsInt(parameters, self.QA_MASK_GROW, context),
             method=method,
             model=chosen_model(self, parameters, context) if method == "mocolsk" else None,
             backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)][0],

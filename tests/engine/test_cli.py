@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from osgeo import gdal
 
@@ -43,6 +44,18 @@ def test_downscale_with_a_model_package_and_named_single_band_guidance(small_sce
     assert code == EXIT_OK, stderr
     assert stderr == "" and "(mocolsk, x4," in stdout
     assert gdal.Open(str(out)).GetMetadata()["MOCOLSK_MODEL"] == "tiny_x4"
+
+
+def test_downscale_grows_the_qa_mask_by_the_pixels_given(small_scene, tmp_path):
+    qa = np.zeros(small_scene.lst_kelvin.shape, np.uint8)
+    qa[10, 10] = 1
+    qa_path = small_scene.write_lst("cli_cloud.tif", qa)
+    out = tmp_path / "out.tif"
+    code, _, stderr = run_cli("downscale", "--lst", small_scene.lst_path, "--guidance", small_scene.guidance_path,
+                              "--method", "bicubic", "--qa-mask", qa_path, "--qa-grow", 1, "--out", out)
+    assert code == EXIT_OK, stderr
+    assert "QA mask grown by 1 px: 8 more LST pixels masked" in stderr
+    assert gdal.Open(str(out)).GetMetadata()["MOCOLSK_QA_MASK_GROW_PX"] == "1"
 
 
 def test_a_bad_input_is_one_error_line_and_exit_code_1(small_scene, tmp_path):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine import pipeline
 from engine.errors import InputError
+from engine.masks import expand, grow_mask
 from engine.pipeline import OUTPUT_NODATA
 
 from .conftest import read, run_downscale
@@ -108,3 +110,45 @@ def test_a_qa_mask_off_the_lst_grid_is_an_error(small_scene, tmp_path):
     qa_path = small_scene.write_guidance("qa_fine.tif", np.zeros((128, 96), np.uint8))
     with pytest.raises(InputError, match=r"QA mask .*qa_fine\.tif is not on the LST's grid \(96x128 vs 24x32 px"):
         run_downscale(small_scene, tmp_path / "out.tif", qa_mask_path=qa_path)
+
+
+@pytest.mark.parametrize("pixels", [0, 1, 3])
+def test_growing_a_mask_turns_one_pixel_into_a_square_clipped_at_the_edges(pixels):
+    mask = np.zeros((9, 10), bool)
+    mask[4, 5] = mask[0, 9] = True
+    expected = np.zeros_like(mask)
+    expected[4 - pixels:5 + pixels, 5 - pixels:6 + pixels] = True
+    expected[0:1 + pixels, 9 - pixels:10] = True
+    assert np.array_equal(grow_mask(mask, pixels), expected)
+
+
+def test_a_grown_qa_mask_masks_the_fine_pixels_under_it_whatever_the_tiles_and_blocks(small_scene, tmp_path,
+                                                                                        monkeypatch):
+    """One cloud pixel next to a corner of 8 px conversion blocks and one at the scene's edge, grown by 2 px:
+    the output is nodata exactly under the grown coarse mask with one tile or many, and the LST converted
+    in several blocks gives the very same output as in one (the growth crosses the block borders)."""
+    qa = np.zeros(small_scene.lst_kelvin.shape, np.uint8)
+    qa[9, 7] = qa[0, 23] = 1
+    qa_path = small_scene.write_lst("one_cloud.tif", qa)
+    outputs = []
+    for name, tile_size_px, block_px in (("one", 512, 512), ("tiles", 16, 512), ("blocks", 16, 8)):
+        monkeypatch.setattr(pipeline, "CONVERSION_BLOCK_PX", block_px)
+        result, lines = run_downscale(small_scene, tmp_path / f"{name}.tif", qa_mask_path=qa_path,
+                                      qa_mask_grow_px=2, tile_size_px=tile_size_px)
+        assert "QA mask grown by 2 px: 32 more LST pixels masked" in lines
+        outputs.append(read(result.output_path))
+    expected = expand(grow_mask(qa != 0, 2), SCALE)
+    assert all(np.array_equal(values == OUTPUT_NODATA, expected) for values in outputs)
+    assert np.array_equal(outputs[1], outputs[2])
+
+
+@pytest.mark.parametrize("pixels", [-1, 51])
+def test_a_qa_mask_growth_outside_0_to_50_px_is_an_error(small_scene, tmp_path, pixels):
+    qa_path = small_scene.write_lst("no_cloud.tif", np.zeros(small_scene.lst_kelvin.shape, np.uint8))
+    with pytest.raises(InputError, match=rf"QA mask growth {pixels} px is out of range; use 0 to 50 LST pixels"):
+        run_downscale(small_scene, tmp_path / "out.tif", qa_mask_path=qa_path, qa_mask_grow_px=pixels)
+
+
+def test_growing_the_qa_mask_without_a_qa_mask_is_an_error(small_scene, tmp_path):
+    with pytest.raises(InputError, match="QA mask growth of 3 px needs a QA mask; give a QA mask or set the growth to 0"):
+        run_downscale(small_scene, tmp_path / "out.tif", qa_mask_grow_px=3)

@@ -108,6 +108,19 @@ def test_progress_reaches_100_and_the_log_says_what_was_decided(run_algorithm, s
     assert any(m.startswith("Done: x4 with bicubic") for m in messages)
 
 
+def test_the_qa_mask_is_grown_by_the_pixels_given(run_algorithm, sample_scene, tmp_path):
+    lst = gdal.Open(str(sample_scene.lst_120m))
+    cloud = np.zeros((lst.RasterYSize, lst.RasterXSize), np.uint8)
+    cloud[10, 10] = 1
+    qa = write_geotiff(tmp_path / "cloud.tif", cloud, lst.GetGeoTransform(), lst.GetProjection())
+    output = tmp_path / "out.tif"
+    run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, METHOD=BICUBIC, QA_MASK=str(qa),
+                                                  QA_MASK_GROW_PX=2))
+    dataset, _, values = read(output)
+    assert dataset.GetMetadata()["MOCOLSK_QA_MASK_GROW_PX"] == "2"
+    assert (values == -9999.0).sum() == (5 * SCALE) ** 2
+
+
 def lst_variant(scene, tmp_path, name, pixel_m=120.0, celsius=False, unit=None, all_nodata=False):
     """An LST raster over the sample's extent, derived from the real 120 m LST."""
     lst = gdal.Open(str(scene.lst_120m)).ReadAsArray().astype(np.float32)
