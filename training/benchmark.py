@@ -51,6 +51,10 @@ class ScaleResult:
     predictors: dict[str, Predictor]
     report: dict[str, dict]
     notes: dict[str, str] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+
+    def title(self, method: str) -> str:
+        return self.titles.get(method, TITLES.get(method, method))
 
 
 def held_out_config(scale: int, package) -> TrainConfig:
@@ -82,7 +86,6 @@ def zoo_predictors(scale: int, bands: tuple[str, ...], zoo_runs: Path, log) -> t
     predictors, notes = {}, {}
     for name, entry in ZOO.items():
         checkpoint = zoo_runs / f"{name}-x{scale}" / "last.pt"
-        TITLES.setdefault(name, f"{entry.title} (zoo)")
         if not checkpoint.is_file():
             notes[name] = f"not trained (no {checkpoint.name} in {checkpoint.parent})"
             continue
@@ -155,7 +158,6 @@ def run_benchmark(config: TrainConfig, package, zoo_runs: Path, threads: int | N
         if package.card.guidance_band_names != bands:
             notes["mocolsk"] = f"skipped: {package.name}'s guidance bands differ from the data's"
         else:
-            TITLES["mocolsk"] = f"MoCoLSK ({package.name})"
             predictors["mocolsk"] = package_predictor(package, threads)
             notes["mocolsk"] = (f"model package through ONNX Runtime, {package.card.hyperparameters.get('num_feats', '?')} "
                                 f"features, {package.card.training.get('iterations', '?')} iterations")
@@ -169,7 +171,12 @@ def run_benchmark(config: TrainConfig, package, zoo_runs: Path, threads: int | N
     predictors.update(zoo)
     notes.update(zoo_notes)
     report = protocol_report(data.test_scenes, scale, predictors, log=log)
-    return ScaleResult(scale, config, data.test_scenes, predictors, report, notes)
+    from .zoo import ZOO
+
+    titles = {name: f"{entry.title} (zoo)" for name, entry in ZOO.items()}
+    if package is not None:
+        titles["mocolsk"] = f"MoCoLSK ({package.name})"
+    return ScaleResult(scale, config, data.test_scenes, predictors, report, notes, titles)
 
 
 def format_markdown(result: ScaleResult, command: str) -> str:
@@ -177,7 +184,7 @@ def format_markdown(result: ScaleResult, command: str) -> str:
     scenes = "\n".join(
         f"- {s.name}: {s.landscape or 'landscape not recorded'}; in-grid truth {truth_description(s, 'ingrid')}; "
         f"native truth {truth_description(s, 'native')}" for s in result.scenes)
-    skipped = "\n".join(f"- {TITLES.get(m, m)}: {note}" for m, note in result.notes.items() if m not in result.predictors)
+    skipped = "\n".join(f"- {result.title(m)}: {note}" for m, note in result.notes.items() if m not in result.predictors)
     recommended = recommended_method(result.report)
     return (
         f"# Accuracy at x{result.scale} on whole held-out scenes\n\n"
@@ -187,9 +194,9 @@ def format_markdown(result: ScaleResult, command: str) -> str:
         f"{scenes}\n\n"
         f"RMSE in Kelvin pooled over each protocol's valid pixels; 95 % intervals from a bootstrap over scenes, then "
         f"blocks of 4x4 coarse pixels. Every method gets the same coarse input and coarse-mean conservation.\n\n"
-        f"{format_report(result.report, TITLES)}\n"
+        f"{format_report(result.report, {m: result.title(m) for m in result.predictors})}\n"
         f"Recommended at x{result.scale} (lowest geometric-mean RMSE relative to bicubic over both protocols): "
-        f"**{TITLES.get(recommended, recommended)}**.\n\n"
+        f"**{result.title(recommended)}**.\n\n"
         + (f"Not scored:\n{skipped}\n" if skipped else "")
     )
 
@@ -228,7 +235,7 @@ def write_figure(result: ScaleResult, path: Path, protocol: str = "native") -> N
     for col, method in enumerate(recon, start=1):
         rmse = float(np.sqrt(np.nanmean(diffs[method] ** 2)))
         axes[0, col].imshow(recon[method], **temperature)
-        axes[0, col].set_title(TITLES.get(method, method).replace(" (", "\n("), fontsize=8)
+        axes[0, col].set_title(result.title(method).replace(" (", "\n("), fontsize=8)
         d_image = axes[1, col].imshow(diffs[method], **difference)
         axes[1, col].set_title(f"RMSE {rmse:.3f} K", fontsize=8)
     for ax in axes.flat:
