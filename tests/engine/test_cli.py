@@ -52,7 +52,8 @@ def test_downscale_without_a_model_uses_the_bundled_model_for_the_pixel_ratio(sm
                                    "--out", out, "--threads", 1)
     assert code == EXIT_OK, stderr
     assert stdout.startswith(f"Wrote {out} (mocolsk, x4,")
-    assert "Model: mocolsk-x4-landsat-light, the bundled package for x4 (LST pixel 120 m / guidance pixel 30 m)" in stderr
+    assert "Model: mocolsk-x4-landsat-light, the bundled package for x4 (LST pixel 120 m / guidance pixel 30 m)" \
+        in stderr
 
 
 def test_downscale_grows_the_qa_mask_by_the_pixels_given(small_scene, tmp_path):
