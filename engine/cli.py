@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--guidance", required=True, nargs="+", help="fine guidance raster(s); their grid is the output grid")
     down.add_argument("--bands", help="comma-separated names of the guidance bands in the order given, e.g. red,nir")
     down.add_argument("--method", choices=("mocolsk", *CLASSIC_METHODS), default="mocolsk")
-    down.add_argument("--model", help="bundled model name or package path (NAME.json); needed for mocolsk")
+    down.add_argument("--model", default="auto",
+                      help="bundled model name or package path (NAME.json) for mocolsk; default auto: the bundled "
+                           "model whose scale matches the LST/guidance pixel ratio")
     down.add_argument("--backend", choices=("onnxruntime", "torch"), default="onnxruntime")
     down.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     down.add_argument("--threads", type=int, help="CPU threads for inference")

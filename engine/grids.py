@@ -69,8 +69,8 @@ def choose_scale(ratio: float, supported: tuple[int, ...], layer: str, what: str
 
     ``what`` names the supported scales for the message, e.g. "model 'x4' supports x4".
     """
-    nearest = min(supported, key=lambda s: abs(ratio - s))
-    if abs(ratio / nearest - 1.0) > SCALE_TOLERANCE:
+    nearest = matching_scale(ratio, supported)
+    if nearest is None:
         listed = ", ".join(f"x{s}" for s in supported)
         raise InputError(
             f"{layer}: its pixel is {ratio:.3g} times the guidance pixel, which matches no scale "
@@ -78,6 +78,14 @@ def choose_scale(ratio: float, supported: tuple[int, ...], layer: str, what: str
             f"pixel or choose another model."
         )
     return nearest
+
+
+def matching_scale(ratio: float, supported: tuple[int, ...]) -> int | None:
+    """The supported integer scale within ``SCALE_TOLERANCE`` of a resolution ratio, or None."""
+    if not supported:
+        return None
+    nearest = min(supported, key=lambda s: abs(ratio - s))
+    return nearest if abs(ratio / nearest - 1.0) <= SCALE_TOLERANCE else None
 
 
 def is_aligned(grid: Grid, target: Grid) -> bool:

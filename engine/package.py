@@ -96,6 +96,17 @@ def bundled_packages() -> dict[str, Path]:
     return {p.stem: p for p in cards}
 
 
+def bundled_scales() -> dict[str, int]:
+    """Scale of each usable bundled package by name, read from the cards without checksums (cheap)."""
+    scales = {}
+    for name, card_path in bundled_packages().items():
+        try:
+            scales[name] = load_package(card_path, verify=False).card.scale
+        except PackageError:
+            continue
+    return scales
+
+
 def resolve_package(name_or_path: str | Path, verify: bool = True) -> ModelPackage:
     """A bundled package by name, or a package by file path."""
     bundled = bundled_packages()

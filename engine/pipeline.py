@@ -36,8 +36,9 @@ from .classic import CLASSIC_METHODS, Sharpener, coarse_samples, create_sharpene
 from .conservation import conserve_coarse_means, max_abs_residual
 from .detail import bound_detail, detail_bounds
 from .errors import Cancelled, InputError
-from .grids import Grid, choose_scale, is_aligned, require_north_up, same_shape_and_transform
+from .grids import Grid, choose_scale, is_aligned, matching_scale, require_north_up, same_shape_and_transform
 from .masks import QA_MASK_KINDS, expand, fill_invalid, grow_mask, qa_invalid
+from .package import bundled_scales
 from .raster import (
     OUTPUT_CREATION_OPTIONS, SCRATCH_CREATION_OPTIONS, band_nodata, create_geotiff, crs_label, decide_lst_units,
     gdal_session, get_band, grid_of, open_raster, pixel_size_in, pixel_size_label, read_window, same_crs, sample_values,
@@ -47,6 +48,8 @@ from .tiling import Tile, plan_tiles
 from .units import LST_UNITS, OUTPUT_UNITS, LstUnits, check_plausible_kelvin, kelvin_to
 
 METHODS = ("mocolsk", *CLASSIC_METHODS)
+# The model value (besides None or empty) that asks for the bundled package matching the pixel ratio.
+AUTO_MODEL = "auto"
 OUTPUT_NODATA = -9999.0
 DEFAULT_TILE_SIZE_PX = 512
 # Context read around each tile, in fine pixels; the network pools globally, so be generous.
@@ -81,7 +84,7 @@ class DownscaleRequest:
     qa_mask_grow_px: int = 0  # LST pixels
     guidance_band_names: list[str] | None = None
     method: str = "mocolsk"
-    model: str | None = None
+    model: str | None = None  # bundled name or package path; None, "" or "auto": the bundled one for the ratio
     backend: str = "onnxruntime"
     device: str = "auto"
     threads: int | None = None
@@ -151,8 +154,6 @@ def _validate_request(request: DownscaleRequest) -> None:
     if request.qa_mask_grow_px > 0 and not request.qa_mask_path:
         raise InputError(f"QA mask growth of {request.qa_mask_grow_px} px needs a QA mask; "
                          f"give a QA mask or set the growth to 0.")
-    if request.method == "mocolsk" and not request.model:
-        raise InputError("Method 'mocolsk' needs a model: a bundled model name or a package path (NAME.json).")
     if not request.guidance_paths:
         raise InputError("No guidance raster given; the guidance defines the output grid.")
     if request.tile_size_px < 16:
@@ -222,7 +223,7 @@ class _Run:
         require_north_up(lst_grid, f"LST {request.lst_path}")
         ratio = self.resolution_ratio(lst_grid, guidance.grid)
 
-        method = self.open_method(guidance, ratio)
+        method = self.open_method(guidance, ratio, pixel_size_label(guidance.grid, ratio * guidance.grid.pixel_width))
         scale, mapping, predictor = method.scale, method.mapping, method.predictor
         self.log(f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
                  f"{', '.join(mapping.names) or 'none used'}")
@@ -309,14 +310,21 @@ class _Run:
             names = list(request.guidance_band_names)
         return _Guidance(datasets, bands, nodata, names, grid)
 
-    def open_method(self, guidance: _Guidance, ratio: float) -> "_Method":
-        """The predictor, its scale and its guidance bands; MoCoLSK's scale is the model's."""
+    def open_method(self, guidance: _Guidance, ratio: float, lst_pixel: str) -> "_Method":
+        """The predictor, its scale and its guidance bands; MoCoLSK's scale is the model's.
+
+        ``lst_pixel`` is the LST pixel size in the guidance CRS, for the messages.
+        """
         request = self.request
         layer = f"LST {request.lst_path}"
         if request.method == "mocolsk":
             from .inference import Downscaler
 
-            downscaler = Downscaler(request.model, backend=request.backend, device=request.device, threads=request.threads)
+            bundled = bundled_scales()
+            model = request.model
+            if not model or model == AUTO_MODEL:
+                model = self.bundled_model_for(ratio, bundled, layer, lst_pixel, pixel_size_label(guidance.grid))
+            downscaler = Downscaler(model, backend=request.backend, device=request.device, threads=request.threads)
             card = downscaler.card
             self.log(f"Model {card.name} {card.version} (x{card.scale}) on {downscaler.device_description}")
             summary = accuracy_summary(card)
@@ -326,7 +334,14 @@ class _Run:
             if recommended and recommended != "mocolsk":
                 self.log(f"Note: on held-out scenes {METHOD_TITLES.get(recommended, recommended)} was more accurate than "
                          f"{card.name} at x{card.scale}; choose that method unless you have checked MoCoLSK on your data.")
-            scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
+            try:
+                scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
+            except InputError as error:
+                fit = matching_scale(ratio, tuple(bundled.values()))
+                fitting = [f"{name} (x{s})" for name, s in bundled.items() if s == fit]
+                if not fitting:
+                    raise
+                raise InputError(f"{error} For this LST use {' or '.join(fitting)} instead.") from None
             mapping = map_bands(card.guidance_band_names, guidance.names, "Guidance", f"model {card.name!r}")
             self.check_guidance_units(guidance, mapping, card.guidance_bands)
             return _Method(scale, mapping, _NetworkSharpener(downscaler), card.name, card.version,
@@ -334,6 +349,25 @@ class _Run:
         scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
         mapping = self.classic_mapping(guidance.names)
         return _Method(scale, mapping, create_sharpener(request.method, scale, len(mapping.sources)))
+
+    def bundled_model_for(self, ratio: float, bundled: dict[str, int], layer: str, lst_pixel: str,
+                          guidance_pixel: str) -> str:
+        """The bundled package whose scale matches the LST/guidance pixel ratio (no model given), or an error."""
+        scales = sorted(set(bundled.values()))
+        scale = matching_scale(ratio, tuple(scales))
+        if scale is None:
+            listed = ", ".join(f"{name} (x{s})" for name, s in bundled.items()) or "none are installed"
+            multiples = " or ".join(filter(None, (", ".join(map(str, scales[:-1])), *map(str, scales[-1:]))))
+            resample = f"resample the LST to {multiples} times the guidance pixel, or " if scales else ""
+            raise InputError(
+                f"{layer}: its pixel is {ratio:.3g} times the guidance pixel ({lst_pixel} / {guidance_pixel}) and no "
+                f"model was given, but no bundled model has that scale (bundled: {listed}); {resample}give a model "
+                f"package trained for this scale."
+            )
+        name = next(n for n, s in bundled.items() if s == scale)
+        self.log(f"Model: {name}, the bundled package for x{scale} (LST pixel {lst_pixel} / guidance pixel "
+                 f"{guidance_pixel})")
+        return name
 
     def check_guidance_units(self, guidance: _Guidance, mapping: BandMapping, specs) -> None:
         """Log a warning for bands that look like other units than the model was trained on."""

@@ -94,12 +94,12 @@ def crs_label(wkt: str) -> str:
     return f"{srs.GetAuthorityName(None)}:{code}" if code else (srs.GetName() or "unknown CRS")
 
 
-def pixel_size_label(grid: Grid) -> str:
-    """The pixel size with its linear unit, e.g. "120 m"."""
+def pixel_size_label(grid: Grid, size: float | None = None) -> str:
+    """A pixel size (``grid``'s own unless given, in its CRS) with its linear unit, e.g. "120 m"."""
     srs = osr.SpatialReference()
     srs.ImportFromWkt(grid.crs_wkt)
     unit = "m" if srs.IsProjected() and srs.GetLinearUnits() == 1.0 else ("deg" if srs.IsGeographic() else srs.GetLinearUnitsName())
-    return f"{grid.pixel_width:g} {unit}"
+    return f"{grid.pixel_width if size is None else size:g} {unit}"
 
 
 def _transformation(source_wkt: str, target_wkt: str) -> "osr.CoordinateTransformation":

@@ -20,6 +20,8 @@ from .._engine import engine_module, errors, package, resource
 
 MODEL = "MODEL"
 MODEL_FILE = "MODEL_FILE"
+# The bundled-model option that lets the engine pick the package whose scale matches the pixel ratio.
+AUTO_MODEL = "auto"
 
 OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
 
@@ -86,16 +88,24 @@ def bundled_accuracy_help() -> str:
             "accuracy section); choose the recommended method for your scale:</p><ul>" + "".join(items) + "</ul>")
 
 
-def model_parameters() -> list:
-    """The bundled-model choice and the optional custom package file."""
+def model_parameters(auto: bool = False) -> list:
+    """The bundled-model choice and the optional custom package file.
+
+    With ``auto`` the first option and default is "auto": the engine picks the bundled package whose scale
+    matches the LST/guidance pixel ratio, so that a first run needs no model choice.
+    """
     names = list(package.bundled_packages())
+    options = [AUTO_MODEL, *names] if auto else names
+    auto_help = (f"{AUTO_MODEL} (the default) uses the bundled model whose scale matches the pixel ratio, e.g. "
+                 "x4 for a 120 m LST with 30 m guidance; the log says which. " if auto else "")
+    label = "Model (bundled package; auto: the one matching the pixel ratio)" if auto else "Model (bundled package)"
     choice = with_help(
         QgsProcessingParameterEnum(
-            MODEL, "Model (bundled package)", options=names, defaultValue=names[0] if names else None,
-            optional=True, usesStaticStrings=True,
+            MODEL, label, options=options, defaultValue=options[0] if options else None, optional=True,
+            usesStaticStrings=True,
         ),
-        "A model package shipped with the plugin, chosen by name; its card fixes the scale factor and "
-        f"the guidance bands it expects, in order. Bundled: {bundled_models_help()}.",
+        f"A model package shipped with the plugin, chosen by name; its card fixes the scale factor and the guidance "
+        f"bands it expects, in order. {auto_help}Bundled: {bundled_models_help()}.",
     )
     custom = with_help(
         QgsProcessingParameterFile(
@@ -109,12 +119,15 @@ def model_parameters() -> list:
     return [choice, custom]
 
 
-def chosen_model(algorithm: QgsProcessingAlgorithm, parameters: dict, context) -> str:
-    """The package file if one is given, else the bundled package name."""
+def chosen_model(algorithm: QgsProcessingAlgorithm, parameters: dict, context, auto: bool = False) -> str | None:
+    """The package file if one is given, else the bundled package name; with ``auto`` (parameters from
+    ``model_parameters(auto=True)``), None when none is chosen: the engine then picks by the pixel ratio."""
     custom = algorithm.parameterAsFile(parameters, MODEL_FILE, context)
     if custom:
         return custom
     name = algorithm.parameterAsEnumString(parameters, MODEL, context)
+    if auto and name in ("", AUTO_MODEL):
+        return None
     if name:
         return name
     raise QgsProcessingException(

@@ -103,7 +103,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             QgsProcessingParameterEnum(self.METHOD, "Method", options=[label for _, label in METHODS], defaultValue=0),
             "MoCoLSK-Net needs a model package; bicubic, TsHARP and DMS need none.",
         ))
-        for parameter in model_parameters():
+        for parameter in model_parameters(auto=True):
             self.addParameter(parameter)
         self.addParameter(with_help(
             QgsProcessingParameterEnum(self.DEVICE, "Device", options=[label for _, label in DEVICES], defaultValue=0),
@@ -187,7 +187,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             qa_mask_kind=QA_MASK_KINDS[self.parameterAsEnum(parameters, self.QA_MASK_KIND, context)][0],
             qa_mask_grow_px=self.parameterAsInt(parameters, self.QA_MASK_GROW, context),
             method=method,
-            model=chosen_model(self, parameters, context) if method == "mocolsk" else None,
+            model=chosen_model(self, parameters, context, auto=True) if method == "mocolsk" else None,
             backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)][0],
             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)][0],
             threads=self.parameterAsInt(parameters, self.THREADS, context) or None,

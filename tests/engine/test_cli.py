@@ -46,6 +46,16 @@ def test_downscale_with_a_model_package_and_named_single_band_guidance(small_sce
     assert gdal.Open(str(out)).GetMetadata()["MOCOLSK_MODEL"] == "tiny_x4"
 
 
+def test_downscale_without_a_model_uses_the_bundled_model_for_the_pixel_ratio(small_scene, tmp_path):
+    out = tmp_path / "out.tif"
+    code, stdout, stderr = run_cli("downscale", "--lst", small_scene.lst_path, "--guidance", small_scene.guidance_path,
+                                   "--out", out, "--threads", 1)
+    assert code == EXIT_OK, stderr
+    assert stdout.startswith(f"Wrote {out} (mocolsk, x4,")
+    assert "Model: mocolsk-x4-landsat-light, the bundled package for x4 (LST pixel 120 m / guidance pixel 30 m)" \
+        in stderr
+
+
 def test_downscale_grows_the_qa_mask_by_the_pixels_given(small_scene, tmp_path):
     qa = np.zeros(small_scene.lst_kelvin.shape, np.uint8)
     qa[10, 10] = 1

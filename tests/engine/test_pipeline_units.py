@@ -67,8 +67,3 @@ def test_unknown_names_in_the_request_are_errors(small_scene, tmp_path):
     ):
         with pytest.raises(InputError, match=message):
             run_downscale(small_scene, tmp_path / "out.tif", **{field: value})
-
-
-def test_mocolsk_without_a_model_is_an_error(small_scene, tmp_path):
-    with pytest.raises(InputError, match="Method 'mocolsk' needs a model"):
-        run_downscale(small_scene, tmp_path / "out.tif", method="mocolsk")

@@ -195,6 +195,26 @@ def test_bundled_model_runs_by_name(model_name, run_algorithm, sample_scene, tmp
     assert sample_scene.lst_min_k - 5 < values.min() and values.max() < sample_scene.lst_max_k + 5
 
 
+def test_the_model_defaults_to_auto_before_the_bundled_names(mocolsk_provider):
+    from qgis.core import QgsApplication
+
+    parameter = QgsApplication.processingRegistry().algorithmById(ALGORITHM).parameterDefinition("MODEL")
+    assert parameter.defaultValue() == "auto"
+    assert parameter.options() == ["auto", *bundled_model_names()]
+
+
+def test_a_x4_pair_without_a_model_runs_with_the_x4_bundled_package(run_algorithm, sample_scene, tmp_path):
+    feedback = QgsProcessingFeedback()
+    messages = []
+    feedback.pushInfo = messages.append
+    output = tmp_path / "auto.tif"
+    results = run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, THREADS=1), feedback=feedback)
+    assert results["SCALE"] == 4 and output.exists()
+    assert "Model: mocolsk-x4-landsat-light, the bundled package for x4 (LST pixel 120 m / guidance pixel 30 m)" \
+        in messages
+    assert any(m.startswith("Done: x4 with mocolsk mocolsk-x4-landsat-light") for m in messages)
+
+
 def test_gpu_requested_without_one_fails_with_an_explanation(run_algorithm, sample_scene, tiny_package_x4, tmp_path):
     import onnxruntime
 
