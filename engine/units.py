@@ -174,6 +174,8 @@ def _units_from_metadata(hints: UnitHints) -> tuple[str, str] | None:
         return "landsat_c2_st_dn", "the name says Landsat Collection 2 ST_B10"
     if hints.is_integer and re.search(r"LST_(DAY|NIGHT)|M[OY]D11|M[OY]D21", names):
         return "modis_lst_dn", "the name says MODIS LST"
+    if re.search(r"TM_?B6_?DN", names):
+        return "landsat5_tm_b6_dn", "the name says Landsat TM band 6 digital numbers"
     spacecraft = _metadata_item(hints.metadata, "SPACECRAFT_ID").upper()
     if hints.is_integer and spacecraft in ("LANDSAT_4", "LANDSAT_5") and re.search(r"_B6(\.TIF+)?\b", names):
         return "landsat5_tm_b6_dn", f"the MTL says {spacecraft} and the file is band 6"

@@ -48,6 +48,7 @@ def test_kelvin_to_celsius_for_output():
         (UnitHints(description="LST_Day_1km", is_integer=True), "modis_lst_dn"),
         (UnitHints(file_name="LT05_B6.TIF", is_integer=True,
                    metadata={"L1_METADATA_FILE.PRODUCT_METADATA.SPACECRAFT_ID": '"LANDSAT_5"'}), "landsat5_tm_b6_dn"),
+        (UnitHints(file_name="lst_120m_tm_b6_dn.tif"), "landsat5_tm_b6_dn"),
     ],
 )
 def test_auto_units_follow_metadata_first(hints, expected):
