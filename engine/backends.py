@@ -6,12 +6,13 @@ back to the CPU silently.
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from .errors import BackendError
+from .errors import BackendError, PackageError
 from .package import ModelPackage
 
 BACKENDS = ("onnxruntime", "torch")
@@ -127,8 +128,23 @@ def create_torch_backend(package: ModelPackage, device: str = "auto", threads: i
         torch.set_num_threads(int(threads))
     target = torch.device("cuda" if device == "cuda" or (device == "auto" and has_cuda) else "cpu")
     model = MoCoLSKNet(MoCoLSKConfig.from_dict(package.card.hyperparameters))
-    state = torch.load(package.torch_weights_path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
+    source = f"Model package {package.name!r}: {package.torch_weights_path.name}"
+    try:
+        state = torch.load(package.torch_weights_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise PackageError(
+            f"{source} holds Python objects besides plain tensors, and such files are never loaded: they could run "
+            f"code. Use the ONNX Runtime backend, or re-export the package with `python -m training export`."
+        ) from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        expected, found = set(model.state_dict()), set(state) if isinstance(state, dict) else set()
+        raise PackageError(
+            f"{source} does not hold the weights its card describes ({len(expected - found)} of {len(expected)} "
+            f"tensors missing, {len(found - expected)} unexpected, or shapes differ); re-export the package with "
+            f"`python -m training export`."
+        ) from exc
     model = model.eval().to(target)
     if target.type == "cuda":
         description = f"torch CUDA ({torch.cuda.get_device_name(target)})"

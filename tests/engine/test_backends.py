@@ -132,3 +132,42 @@ def test_missing_onnxruntime_explains_what_to_install(tiny_package_x4):
     )
     assert "ONNX Runtime is not installed" in result.stdout
     assert "pip install" in result.stdout and "onnxruntime-gpu" in result.stdout
+
+
+class _Payload:
+    """Any object that is not a tensor: what a malicious .pt would carry."""
+
+
+def repackaged_with(package, tmp_path, state) -> object:
+    """A copy of ``package`` whose .pt holds ``state``, its card checksum updated so only the content is at fault."""
+    import json
+    import shutil
+
+    from engine.package import load_package, sha256_of_file
+
+    folder = tmp_path / "repackaged"
+    folder.mkdir()
+    for path in (package.card_path, package.onnx_path, package.torch_weights_path):
+        shutil.copy(path, folder / path.name)
+    torch.save(state, folder / package.torch_weights_path.name)
+    card = json.loads((folder / package.card_path.name).read_text())
+    card["torch_weights_sha256"] = sha256_of_file(folder / package.torch_weights_path.name)
+    (folder / package.card_path.name).write_text(json.dumps(card))
+    return load_package(folder / package.card_path.name)
+
+
+def test_a_pt_with_a_pickle_payload_is_refused_without_advice_to_unpickle(tiny_package_x4, tmp_path):
+    from engine.errors import PackageError
+
+    package = repackaged_with(tiny_package_x4, tmp_path, {"weights": _Payload()})
+    with pytest.raises(PackageError, match="never loaded: they could run code") as caught:
+        create_backend(package, "torch", "cpu")
+    assert "weights_only=False" not in str(caught.value) and package.torch_weights_path.name in str(caught.value)
+
+
+def test_a_pt_with_other_weights_names_the_file_and_the_fix(tiny_package_x4, tmp_path):
+    from engine.errors import PackageError
+
+    package = repackaged_with(tiny_package_x4, tmp_path, {"unrelated": torch.zeros(3)})
+    with pytest.raises(PackageError, match="does not hold the weights its card describes.*python -m training export"):
+        create_backend(package, "torch", "cpu")
