@@ -111,6 +111,22 @@ def test_the_layers_panel_legend_shows_the_fitted_stretch_in_the_output_units(
         QgsProject.instance().removeMapLayer(layer.id())
 
 
+def test_a_temporary_output_is_named_after_what_it_is(mocolsk_provider, sample_scene, tiny_package_x4):
+    layer = run_and_load(downscale_parameters(
+        sample_scene, QgsProcessing.TEMPORARY_OUTPUT, MODEL_FILE=str(tiny_package_x4.card_path), OUTPUT_UNITS=KELVIN,
+    ))
+    name = layer.name()
+    QgsProject.instance().removeMapLayer(layer.id())
+    assert name == "LST 30 m, MoCoLSK x4 (K)"
+
+
+def test_an_output_file_the_user_named_loads_under_its_base_name(mocolsk_provider, sample_scene, tmp_path):
+    layer = run_and_load(downscale_parameters(sample_scene, tmp_path / "afternoon_30m.tif", METHOD=DMS))
+    name = layer.name()
+    QgsProject.instance().removeMapLayer(layer.id())
+    assert name == "afternoon_30m"
+
+
 def test_cancelled_run_raises_and_leaves_no_file(run_algorithm, sample_scene, tiny_package_x4, tmp_path):
     output = tmp_path / "cancelled.tif"
     feedback = QgsProcessingFeedback()
