@@ -17,8 +17,11 @@ STYLES = {
 
 
 def stretch_to_data(layer: QgsRasterLayer, symmetric: bool = False) -> None:
-    """Spread the ramp of a single-band pseudocolour renderer over the layer's own values."""
-    renderer = layer.renderer()
+    """Spread the ramp of a single-band pseudocolour renderer over the layer's own values.
+
+    The fitted renderer replaces the layer's one, so that the layer's legend (and the Layers panel) is rebuilt.
+    """
+    renderer = layer.renderer().clone()
     shader = renderer.shader().rasterShaderFunction()
     origin = renderer.minMaxOrigin()
     low, high = layer.dataProvider().cumulativeCut(
@@ -41,6 +44,7 @@ def stretch_to_data(layer: QgsRasterLayer, symmetric: bool = False) -> None:
     shader.setColorRampItemList(items)
     renderer.setClassificationMin(low)
     renderer.setClassificationMax(high)
+    layer.setRenderer(renderer)
 
 
 class TemperatureStyle(QgsProcessingLayerPostProcessorInterface):

@@ -1,4 +1,6 @@
 """Processing algorithm "Downscale LST": parameters in, one engine call, feedback out."""
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
@@ -12,6 +14,9 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsProcessingUtils,
+    QgsRasterLayer,
+    QgsUnitTypes,
 )
 
 from ..style import style_on_load
@@ -32,9 +37,11 @@ METHODS = (
     ("tsharp", "TsHARP (regression on NDVI)"),
     ("dms", "DMS (regression trees on all guidance bands)"),
 )
+METHOD_NAMES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
 DEVICES = (("auto", "Auto (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
 BACKENDS = (("onnxruntime", "ONNX Runtime"), ("torch", "PyTorch"))
 OUTPUT_UNITS = (("kelvin", "Kelvin"), ("celsius", "Celsius"))
+UNIT_SYMBOLS = {"kelvin": "K", "celsius": "°C"}
 QA_MASK_KINDS = (
     ("auto", "Auto (Landsat QA_PIXEL by name, else non-zero)"),
     ("nonzero", "Any non-zero value is masked"),
@@ -177,11 +184,12 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         names = self.parameterAsString(parameters, self.GUIDANCE_BAND_NAMES, context)
         qa_mask = self.parameterAsRasterLayer(parameters, self.QA_MASK, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        guidance = self.guidance_layers(parameters, context)
         request = pipeline.DownscaleRequest(
             lst_path=file_path(self.parameterAsRasterLayer(parameters, self.INPUT_LST, context), "LST"),
             lst_band=self.parameterAsInt(parameters, self.LST_BAND, context),
             lst_units=LST_UNITS[self.parameterAsEnum(parameters, self.LST_UNITS, context)][0],
-            guidance_paths=[file_path(layer, "guidance") for layer in self.guidance_layers(parameters, context)],
+            guidance_paths=[file_path(layer, "guidance") for layer in guidance],
             guidance_band_names=[name.strip() for name in names.split(",")] if names.strip() else None,
             qa_mask_path=file_path(qa_mask, "QA mask") if qa_mask else None,
             qa_mask_kind=QA_MASK_KINDS[self.parameterAsEnum(parameters, self.QA_MASK_KIND, context)][0],
@@ -204,6 +212,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             f"on {result.device}, {result.tiles} tile(s); LST read as {result.lst_units} ({result.lst_units_reason})."
         )
         style_on_load(context, output, request.output_units)
+        name_on_load(context, output, result_layer_name(guidance[0], method, result.scale, request.output_units))
         return {
             self.OUTPUT: output,
             "SCALE": result.scale,
@@ -217,3 +226,21 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         if not layers:
             raise QgsProcessingException("No guidance layer given; the guidance defines the output grid.")
         return layers
+
+
+def result_layer_name(grid: QgsRasterLayer, method: str, scale: int, units: str) -> str:
+    """Says what an output is, e.g. "LST 30 m, MoCoLSK x4 (K)", so that runs side by side can be told apart."""
+    size = grid.rasterUnitsPerPixelX()
+    size_text = f"{size:.0f}" if size >= 1 else f"{size:.2g}"
+    pixel = f"{size_text} {QgsUnitTypes.toAbbreviatedString(grid.crs().mapUnits())}"
+    return f"LST {pixel}, {METHOD_NAMES[method]} x{scale} ({UNIT_SYMBOLS[units]})"
+
+
+def name_on_load(context, output_path: str, descriptive_name: str) -> None:
+    """Names the layer loaded from ``output_path``: after the file the user chose, else (a temporary output)
+    after what it is."""
+    if context.willLoadLayerOnCompletion(output_path):
+        details = context.layerToLoadOnCompletionDetails(output_path)
+        temporary = Path(QgsProcessingUtils.tempFolder()) in Path(output_path).parents
+        details.name = descriptive_name if temporary else Path(output_path).stem
+        details.forceName = True

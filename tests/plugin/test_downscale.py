@@ -5,12 +5,16 @@ import processing
 import pytest
 from osgeo import gdal, osr
 from qgis.core import (
+    QgsColorRampLegendNode,
+    QgsLayerTreeModel,
+    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProject,
     QgsSingleBandPseudoColorRenderer,
 )
+from qgis.PyQt.QtCore import Qt
 
 from .conftest import SCALE, block_mean, coarse_geotransform, write_geotiff
 
@@ -29,6 +33,16 @@ def downscale_parameters(scene, output, **overrides):
     }
     parameters.update(overrides)
     return parameters
+
+
+def run_and_load(parameters):
+    """Runs the algorithm as the toolbox does, loading the output into the project; returns the loaded layer."""
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    results = processing.runAndLoadResults(ALGORITHM, parameters, context=context)
+    loaded = [layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == results["OUTPUT"]]
+    assert len(loaded) == 1
+    return loaded[0]
 
 
 def read(path):
@@ -59,18 +73,10 @@ def test_mocolsk_output_is_kelvin_on_the_guidance_grid(run_algorithm, sample_sce
 
 def test_classic_method_writes_celsius_and_loads_with_a_celsius_legend(mocolsk_provider, sample_scene, tmp_path):
     output = tmp_path / "lst_celsius.tif"
-    context = QgsProcessingContext()
-    context.setProject(QgsProject.instance())
-    results = processing.runAndLoadResults(
-        ALGORITHM, downscale_parameters(sample_scene, output, METHOD=TSHARP, OUTPUT_UNITS=CELSIUS), context=context,
-    )
+    layer = run_and_load(downscale_parameters(sample_scene, output, METHOD=TSHARP, OUTPUT_UNITS=CELSIUS))
     _, band, values = read(output)
     assert band.GetUnitType() == "degC"
     assert sample_scene.lst_min_k - 278.15 < values.min() and values.max() < sample_scene.lst_max_k - 268.15
-
-    loaded = [layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == results["OUTPUT"]]
-    assert len(loaded) == 1
-    layer = loaded[0]
     try:
         renderer = layer.renderer()
         assert isinstance(renderer, QgsSingleBandPseudoColorRenderer)
@@ -82,6 +88,43 @@ def test_classic_method_writes_celsius_and_loads_with_a_celsius_legend(mocolsk_p
         assert all(label.endswith("°C") for label in labels)
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
+
+
+@pytest.mark.parametrize("units, suffix", [(KELVIN, " K"), (CELSIUS, " °C")])
+def test_the_layers_panel_legend_shows_the_fitted_stretch_in_the_output_units(
+    units, suffix, mocolsk_provider, sample_scene, tmp_path
+):
+    root = QgsProject.instance().layerTreeRoot()
+    layers_panel = QgsLayerTreeModel(root)
+    layer = run_and_load(downscale_parameters(sample_scene, tmp_path / "lst.tif", METHOD=TSHARP, OUTPUT_UNITS=units))
+    try:
+        tree_layer = root.findLayer(layer.id())
+        ramps = [node for node in layers_panel.layerLegendNodes(tree_layer) if isinstance(node, QgsColorRampLegendNode)]
+        assert len(ramps) == 1 and ramps[0].settings().suffix() == suffix
+        renderer = layer.renderer()
+        shader = renderer.shader().rasterShaderFunction()
+        fitted = QgsColorRampLegendNode(tree_layer, shader.createColorRamp(), shader.legendSettings(),
+                                        renderer.classificationMin(), renderer.classificationMax())
+        # the legend node draws its min and max labels into its icon; it must match one drawn for the fitted range
+        assert ramps[0].data(Qt.DecorationRole).toImage() == fitted.data(Qt.DecorationRole).toImage()
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_a_temporary_output_is_named_after_what_it_is(mocolsk_provider, sample_scene, tiny_package_x4):
+    layer = run_and_load(downscale_parameters(
+        sample_scene, QgsProcessing.TEMPORARY_OUTPUT, MODEL_FILE=str(tiny_package_x4.card_path), OUTPUT_UNITS=KELVIN,
+    ))
+    name = layer.name()
+    QgsProject.instance().removeMapLayer(layer.id())
+    assert name == "LST 30 m, MoCoLSK x4 (K)"
+
+
+def test_an_output_file_the_user_named_loads_under_its_base_name(mocolsk_provider, sample_scene, tmp_path):
+    layer = run_and_load(downscale_parameters(sample_scene, tmp_path / "afternoon_30m.tif", METHOD=DMS))
+    name = layer.name()
+    QgsProject.instance().removeMapLayer(layer.id())
+    assert name == "afternoon_30m"
 
 
 def test_cancelled_run_raises_and_leaves_no_file(run_algorithm, sample_scene, tiny_package_x4, tmp_path):
