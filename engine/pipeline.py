@@ -159,6 +159,9 @@ def _validate_request(request: DownscaleRequest) -> None:
     if request.tile_size_px < 16:
         raise InputError(f"Tile size {request.tile_size_px} px is too small; use at least 16 (default {DEFAULT_TILE_SIZE_PX}).")
     output = Path(request.output_path).resolve()
+    if output.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(f"Output {output.name}: the result is written as a GeoTIFF, so its name must end in .tif "
+                         f"(or .tiff); rename it, e.g. {output.stem or 'lst_30m'}.tif, and convert afterwards if needed.")
     if not output.parent.is_dir():
         raise InputError(f"Output folder {output.parent} does not exist; create it or choose another output path.")
     inputs = [request.lst_path, *request.guidance_paths, *([request.qa_mask_path] if request.qa_mask_path else [])]

@@ -116,6 +116,13 @@ def test_progress_rises_from_0_to_100_and_cancel_is_checked_every_tile(small_sce
     assert len(checks) >= result.tiles == 12
 
 
+@pytest.mark.parametrize("name", ["lst.nc", "lst.png", "lst"])
+def test_an_output_name_that_is_not_a_geotiff_is_refused_before_anything_is_written(small_scene, tmp_path, name):
+    with pytest.raises(InputError, match=r"written as a GeoTIFF, so its name must end in \.tif.*lst\.tif"):
+        run_downscale(small_scene, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_missing_output_folder_is_an_error(small_scene, tmp_path):
     with pytest.raises(InputError, match="Output folder .* does not exist"):
         run_downscale(small_scene, tmp_path / "missing" / "out.tif")
