@@ -31,7 +31,7 @@ import numpy as np
 
 from .config import TrainConfig
 from .datasets import Normalizer, Sample, filled, sample_from_fine
-from .evaluate import CLASSIC_METHODS, PEER_METHODS, classic_predictors, format_report, model_predictor, package_predictor, protocol_report
+from .evaluate import classic_predictors, format_report, is_network, model_predictor, package_predictor, protocol_report
 from .export import recommended_method
 from .protocol import Predictor, conserved, protocol_view, truth_description
 from .scenes import Scene
@@ -216,7 +216,7 @@ def write_figure(result: ScaleResult, path: Path, protocol: str = "native") -> N
     sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, result.scale)
     mask = sample.mask
     truth = np.where(mask, sample.fine_kelvin, np.nan)
-    recon = {m: np.where(mask, conserved(p(sample), sample, result.scale, m not in (*CLASSIC_METHODS, *PEER_METHODS)), np.nan)
+    recon = {m: np.where(mask, conserved(p(sample), sample, result.scale, is_network(m)), np.nan)
              for m, p in result.predictors.items()}
     diffs = {m: image - truth for m, image in recon.items()}
     low, high = np.nanpercentile(truth, [1, 99])

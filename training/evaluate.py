@@ -3,26 +3,20 @@ sharpeners, on exactly the same held-out pixels, in Kelvin.
 
 Metrics are pooled over all held-out pixels (not averaged per block). The classic
 methods see only what a user has (the coarse LST and the fine guidance of the held-out
-area); TsHARP and DMS get the coarse-mean conservation the pipeline applies to them.
+area); every method's coarse-mean conservation is applied by ``training.protocol``.
 """
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from engine import metrics
-from engine.classic import coarse_samples, create_sharpener
-from engine.conservation import conserve_coarse_means
+from engine.classic import CLASSIC_METHODS, coarse_samples, create_sharpener
 
 from .datasets import Normalizer, Sample, filled, model_inputs
 from .protocol import PROTOCOLS, Predictor, evaluate_scene, summarise
 from .scenes import Scene
 
-CONSERVED_CLASSICS = ("tsharp", "dms")
-CLASSIC_METHODS = ("bicubic", "tsharp", "dms")
 PEER_METHODS = ("pydms",)
 
 
@@ -72,7 +66,8 @@ def predict_package(package, samples: list[Sample], threads: int | None = None) 
 
 
 def predict_classic(method: str, samples: list[Sample], band_names: tuple[str, ...], scale: int) -> list[np.ndarray]:
-    """A classic sharpener fitted on the coarse pixels of all samples, applied per sample."""
+    """A classic sharpener fitted on the coarse pixels of all samples, applied per sample (not yet
+    conserved: ``training.protocol.conserved`` does that for every method alike)."""
     if method == "tsharp":
         if "ndvi" not in band_names:
             raise ValueError("TsHARP needs an 'ndvi' guidance band")
@@ -94,35 +89,8 @@ def predict_classic(method: str, samples: list[Sample], band_names: tuple[str, .
         sharpener.finish_fit()
     out = []
     for coarse, coarse_valid, guidance, guidance_valid in inputs:
-        fine = sharpener.predict(coarse, coarse_valid, guidance, guidance_valid)
-        if method in CONSERVED_CLASSICS:
-            fine = conserve_coarse_means(fine, guidance_valid, coarse, coarse_valid, scale)
-        out.append(fine.astype(np.float32))
+        out.append(sharpener.predict(coarse, coarse_valid, guidance, guidance_valid).astype(np.float32))
     return out
-
-
-def compare_methods(samples: list[Sample], band_names: tuple[str, ...], scale: int,
-                    model_predictions: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float]]:
-    """Scores of the given model predictions and of bicubic, TsHARP and DMS."""
-    table = {name: score_predictions(samples, preds) for name, preds in model_predictions.items()}
-    for method in ("bicubic", "tsharp", "dms"):
-        if method == "tsharp" and "ndvi" not in band_names:
-            continue
-        table[method] = score_predictions(samples, predict_classic(method, samples, band_names, scale))
-    return table
-
-
-def format_table(table: dict[str, dict[str, float]]) -> str:
-    """A Markdown table of the metrics, one row per method."""
-    lines = ["| method | RMSE (K) | MAE (K) | bias (K) | CC | RSD (K) | SSIM | pixels |", "|---|---|---|---|---|---|---|---|"]
-    for name, m in table.items():
-        lines.append(f"| {name} | {m['rmse_k']:.3f} | {m['mae_k']:.3f} | {m['bias_k']:+.3f} | {m['cc']:.3f} | {m['rsd_k']:.3f} | "
-                     f"{m['ssim']:.3f} | {m['pixels']} |")
-    return "\n".join(lines)
-
-
-def write_table(table: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
 
 
 def classic_predictor(method: str, band_names: tuple[str, ...], scale: int) -> Predictor:
@@ -139,6 +107,11 @@ def package_predictor(package, threads: int | None = None) -> Predictor:
     return lambda sample: predict_package(package, [sample], threads)[0]
 
 
+def is_network(method: str) -> bool:
+    """Whether the plugin treats ``method`` as a network (detail-bounded): any but the classic ones and pyDMS."""
+    return method not in (*CLASSIC_METHODS, *PEER_METHODS)
+
+
 def protocol_report(scenes: list[Scene], scale: int, predictors: dict[str, Predictor],
                     protocols: tuple[str, ...] = PROTOCOLS, log=None) -> dict[str, dict]:
     """For each protocol, every predictor on every whole held-out scene, summarised with
@@ -146,7 +119,7 @@ def protocol_report(scenes: list[Scene], scale: int, predictors: dict[str, Predi
     classic ones and pyDMS) get the plugin's detail bound before conservation."""
     report = {}
     classic = [m for m in predictors if m in CLASSIC_METHODS]
-    networks = frozenset(m for m in predictors if m not in (*CLASSIC_METHODS, *PEER_METHODS))
+    networks = frozenset(m for m in predictors if is_network(m))
     for protocol in protocols:
         errors = []
         for scene in scenes:

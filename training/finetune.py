@@ -19,10 +19,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from engine.conservation import conserve_coarse_means
 from engine.errors import Cancelled, EngineError, InputError
 from engine.export import TORCH_WEIGHTS_SUFFIX, export_package
-from engine.masks import expand
 from engine.model import MoCoLSKConfig, MoCoLSKNet
 from engine.package import CARD_SUFFIX, WEIGHTS_SUFFIX, ModelPackage, resolve_package
 from engine.units import PLAUSIBLE_MAX_KELVIN, PLAUSIBLE_MIN_KELVIN
@@ -30,6 +28,7 @@ from engine.units import PLAUSIBLE_MAX_KELVIN, PLAUSIBLE_MIN_KELVIN
 from .datasets import Normalizer, Sample, ScenePatches, held_out_samples, sample_from_fine
 from .evaluate import predict_classic, predict_samples, score_predictions
 from .loop import masked_l1
+from .protocol import conserved
 from .scenes import BandInfo, Scene, read_band, to_kelvin
 from .splits import Block
 
@@ -163,13 +162,6 @@ def scored_fraction(scene: Scene, block: Block, scale: int) -> float:
     """Share of the block's pixels that validation can score (valid under a valid aggregate)."""
     rows, cols = block.window()
     return float(sample_from_fine("", scene.lst_kelvin[rows, cols], scene.guidance[:, rows, cols], scale).mask.mean())
-
-
-def conserved(prediction: np.ndarray, sample: Sample, scale: int) -> np.ndarray:
-    """The prediction corrected so that it averages back to the sample's coarse LST, as the pipeline does."""
-    coarse_valid = np.isfinite(sample.coarse_kelvin)
-    fine_valid = np.isfinite(sample.guidance).all(axis=0) & expand(coarse_valid, scale)
-    return conserve_coarse_means(prediction, fine_valid, sample.coarse_kelvin, coarse_valid, scale)
 
 
 def validation_scores(network: torch.nn.Module, samples: list[Sample], normalizer: Normalizer,
