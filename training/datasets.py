@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from engine.card import BandSpec
+from engine.inference import lst_centre_kelvin
 
 from .scenes import BandInfo, Scene, area_average
 from .splits import Block, training_area
@@ -54,11 +55,12 @@ class Normalizer:
         )
 
     def lst_centre(self, coarse_kelvin: np.ndarray) -> float:
-        """The value the LST of a sample with this coarse input is centred on."""
-        if self.anchor == "coarse_mean":
-            finite = coarse_kelvin[np.isfinite(coarse_kelvin)]
-            return float(finite.mean()) if finite.size else self.lst_mean_kelvin
-        return self.lst_mean_kelvin
+        """The value the LST of a sample with this coarse input is centred on: the engine's rule
+        (``engine.inference.lst_centre_kelvin``) over its valid coarse pixels."""
+        finite = coarse_kelvin[np.isfinite(coarse_kelvin)]
+        if not finite.size:
+            return self.lst_mean_kelvin
+        return float(lst_centre_kelvin(finite[None, None], self.anchor, self.lst_mean_kelvin)[0, 0, 0])
 
     def lst(self, kelvin: np.ndarray, centre: float | None = None) -> np.ndarray:
         centre = self.lst_mean_kelvin if centre is None else centre
