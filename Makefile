@@ -6,7 +6,7 @@ APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-v
 export QT_QPA_PLATFORM := offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: env test bench benchmark demo package install screenshot clean
+.PHONY: lint format env test bench benchmark demo package install screenshot clean
 
 env: $(VENV)/.installed
 
@@ -27,6 +27,15 @@ $(VENV)/.installed: $(VENV)/.apt-done requirements.txt
 
 test: env
 	$(PY) -m pytest -q tests
+
+# ruff as configured in pyproject.toml: lint, and check that the formatting is applied.
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: env
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: env
 	$(PY) -m training.bench

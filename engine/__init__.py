@@ -3,4 +3,5 @@
 Importing the package is cheap: torch, onnxruntime and GDAL load only in the modules that
 need them, so the engine runs inside QGIS with onnxruntime alone.
 """
+
 __version__ = "0.2.0"

@@ -1,4 +1,5 @@
 """``python -m engine``: the command line (see `engine.cli`)."""
+
 import sys
 
 from .cli import main

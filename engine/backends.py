@@ -4,6 +4,7 @@ Both take normalised arrays and return the normalised fine LST; device choice is
 ``auto`` prefers a usable GPU and says which device it picked, while ``cuda`` never falls
 back to the CPU silently.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -49,15 +50,22 @@ class OnnxRuntimeBackend:
     device_description: str
 
     def run(self, lst_norm: np.ndarray, guidance_norm: np.ndarray) -> np.ndarray:
-        feeds = {"lst": np.ascontiguousarray(lst_norm, np.float32), "guidance": np.ascontiguousarray(guidance_norm, np.float32)}
+        feeds = {
+            "lst": np.ascontiguousarray(lst_norm, np.float32),
+            "guidance": np.ascontiguousarray(guidance_norm, np.float32),
+        }
         return self.session.run(["lst_fine"], feeds)[0]
 
 
-def create_onnxruntime_backend(package: ModelPackage, device: str = "auto", threads: int | None = None) -> OnnxRuntimeBackend:
+def create_onnxruntime_backend(
+    package: ModelPackage, device: str = "auto", threads: int | None = None
+) -> OnnxRuntimeBackend:
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        raise BackendError(f"ONNX Runtime is not installed, so model {package.name!r} cannot run. {ONNXRUNTIME_HINT}") from exc
+        raise BackendError(
+            f"ONNX Runtime is not installed, so model {package.name!r} cannot run. {ONNXRUNTIME_HINT}"
+        ) from exc
     device = _check_device(device)
     available = ort.get_available_providers()
     has_cuda = "CUDAExecutionProvider" in available
@@ -104,17 +112,22 @@ class TorchBackend:
             return self.model(lst, guidance).float().cpu().numpy()
 
 
-def create_torch_backend(package: ModelPackage, device: str = "auto", threads: int | None = None) -> TorchBackend:
+def create_torch_backend(
+    package: ModelPackage, device: str = "auto", threads: int | None = None
+) -> TorchBackend:
     try:
         import torch
 
         from .model import MoCoLSKConfig, MoCoLSKNet
     except ImportError as exc:
-        raise BackendError(f"PyTorch is not installed, so the PyTorch backend cannot run. {TORCH_HINT}") from exc
+        raise BackendError(
+            f"PyTorch is not installed, so the PyTorch backend cannot run. {TORCH_HINT}"
+        ) from exc
     device = _check_device(device)
     if package.torch_weights_path is None:
         raise BackendError(
-            f"Model package {package.name!r} has no PyTorch weights ({package.card.torch_weights_file or 'none named'} "
+            f"Model package {package.name!r} has no PyTorch weights "
+            f"({package.card.torch_weights_file or 'none named'} "
             f"is not beside its card; the plugin zip ships ONNX weights only): use the ONNX Runtime "
             f"backend, or copy the .pt file from the repository's resources/models next to the card."
         )
@@ -133,7 +146,8 @@ def create_torch_backend(package: ModelPackage, device: str = "auto", threads: i
         state = torch.load(package.torch_weights_path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise PackageError(
-            f"{source} holds Python objects besides plain tensors, and such files are never loaded: they could run "
+            f"{source} holds Python objects besides plain tensors, and such files are never loaded: they "
+            "could run "
             f"code. Use the ONNX Runtime backend, or re-export the package with `python -m training export`."
         ) from exc
     try:
@@ -141,8 +155,10 @@ def create_torch_backend(package: ModelPackage, device: str = "auto", threads: i
     except (RuntimeError, TypeError, AttributeError) as exc:
         expected, found = set(model.state_dict()), set(state) if isinstance(state, dict) else set()
         raise PackageError(
-            f"{source} does not hold the weights its card describes ({len(expected - found)} of {len(expected)} "
-            f"tensors missing, {len(found - expected)} unexpected, or shapes differ); re-export the package with "
+            f"{source} does not hold the weights its card describes ({len(expected - found)} of "
+            f"{len(expected)} "
+            f"tensors missing, {len(found - expected)} unexpected, or shapes differ); re-export the package "
+            "with "
             f"`python -m training export`."
         ) from exc
     model = model.eval().to(target)
@@ -153,7 +169,9 @@ def create_torch_backend(package: ModelPackage, device: str = "auto", threads: i
     return TorchBackend(model=model, device=target, device_description=description)
 
 
-def create_backend(package: ModelPackage, backend: str = "onnxruntime", device: str = "auto", threads: int | None = None) -> Backend:
+def create_backend(
+    package: ModelPackage, backend: str = "onnxruntime", device: str = "auto", threads: int | None = None
+) -> Backend:
     """Open ``package`` on the chosen backend and device."""
     if backend == "onnxruntime":
         return create_onnxruntime_backend(package, device, threads)

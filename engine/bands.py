@@ -3,20 +3,32 @@
 Bands are matched by name (the user's list, else GDAL band descriptions), and spectral
 indices a method needs but the user did not give are derived from their bands.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from .errors import InputError
 
 _ALIASES = {
-    "near_infrared": "nir", "nearinfrared": "nir", "nir": "nir",
-    "red_edge": "vre", "rededge": "vre", "vegetation_red_edge": "vre", "vre": "vre",
-    "elevation": "dem", "dsm": "dem", "height": "dem", "dem": "dem",
-    "coastal": "deepblue", "coastal_aerosol": "deepblue", "deep_blue": "deepblue", "deepblue": "deepblue",
+    "near_infrared": "nir",
+    "nearinfrared": "nir",
+    "nir": "nir",
+    "red_edge": "vre",
+    "rededge": "vre",
+    "vegetation_red_edge": "vre",
+    "vre": "vre",
+    "elevation": "dem",
+    "dsm": "dem",
+    "height": "dem",
+    "dem": "dem",
+    "coastal": "deepblue",
+    "coastal_aerosol": "deepblue",
+    "deep_blue": "deepblue",
+    "deepblue": "deepblue",
 }
 
 # Normalised differences: name -> (a, b) for (a - b) / (a + b).
@@ -92,7 +104,9 @@ def map_bands(
         elif name in DERIVED_INDICES and all(part in names for part in DERIVED_INDICES[name]):
             sources.append(tuple(names.index(part) for part in DERIVED_INDICES[name]))
         else:
-            derivable = f" (or {' and '.join(DERIVED_INDICES[name])} to derive it)" if name in DERIVED_INDICES else ""
+            derivable = (
+                f" (or {' and '.join(DERIVED_INDICES[name])} to derive it)" if name in DERIVED_INDICES else ""
+            )
             known = ", ".join(n or "?" for n in names)
             raise InputError(
                 f"{layer}: guidance band {name!r}{derivable} needed by {needed_by} is missing; the guidance "
@@ -120,6 +134,7 @@ def units_warnings(bands: np.ndarray, valid: np.ndarray, specs: Sequence) -> lis
         if abs(sigmas) > UNITS_WARNING_SIGMAS:
             warnings.append(
                 f"Warning: guidance band {spec.name!r} has a median of {median:.4g}, {sigmas:+.0f} standard "
-                f"deviations from the model's training mean {spec.mean:.4g}; check that it is in {spec.units}."
+                f"deviations from the model's training mean {spec.mean:.4g}; check that it is in "
+                f"{spec.units}."
             )
     return warnings

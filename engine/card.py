@@ -1,4 +1,5 @@
 """Model cards: what a model package is, what it expects and how it was made."""
+
 from __future__ import annotations
 
 import json
@@ -61,14 +62,20 @@ class ModelCard:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "model card") -> "ModelCard":
+    def from_dict(cls, values: dict[str, Any], source: str = "model card") -> ModelCard:
         required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
         missing = [name for name in required if name not in values]
         if missing:
-            raise PackageError(f"{source} lacks the field(s) {', '.join(missing)}; re-export the package with `python -m training export`.")
+            raise PackageError(
+                f"{source} lacks the field(s) {', '.join(missing)}; re-export the package with `python -m "
+                "training export`."
+            )
         unknown = sorted(set(values) - set(cls.__dataclass_fields__))
         if unknown:
-            raise PackageError(f"{source} has unknown field(s) {', '.join(unknown)}; it was written by a newer version of the engine, update the plugin.")
+            raise PackageError(
+                f"{source} has unknown field(s) {', '.join(unknown)}; it was written by a newer version of "
+                "the engine, update the plugin."
+            )
         try:
             bands = tuple(BandSpec(**band) for band in values["guidance_bands"])
         except TypeError as exc:
@@ -78,7 +85,7 @@ class ModelCard:
         return card
 
     @classmethod
-    def from_json(cls, text: str, source: str = "model card") -> "ModelCard":
+    def from_json(cls, text: str, source: str = "model card") -> ModelCard:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -91,16 +98,25 @@ class ModelCard:
         """Refuse cards whose fields contradict each other or cannot be used."""
         problems = []
         if self.format_version != FORMAT_VERSION:
-            problems.append(f"format_version {self.format_version} is not supported (expected {FORMAT_VERSION})")
+            problems.append(
+                f"format_version {self.format_version} is not supported (expected {FORMAT_VERSION})"
+            )
         if self.architecture not in ARCHITECTURES:
-            problems.append(f"architecture {self.architecture!r} is unknown (expected one of {ARCHITECTURES})")
+            problems.append(
+                f"architecture {self.architecture!r} is unknown (expected one of {ARCHITECTURES})"
+            )
         if self.scale not in (2, 4, 8):
             problems.append(f"scale {self.scale} is not 2, 4 or 8")
         if self.hyperparameters.get("scale", self.scale) != self.scale:
-            problems.append(f"hyperparameters.scale {self.hyperparameters.get('scale')} differs from scale {self.scale}")
+            problems.append(
+                f"hyperparameters.scale {self.hyperparameters.get('scale')} differs from scale {self.scale}"
+            )
         channels = self.hyperparameters.get("guidance_channels")
         if channels is not None and channels != len(self.guidance_bands):
-            problems.append(f"hyperparameters.guidance_channels is {channels} but {len(self.guidance_bands)} guidance bands are listed")
+            problems.append(
+                f"hyperparameters.guidance_channels is {channels} but {len(self.guidance_bands)} guidance "
+                "bands are listed"
+            )
         if not self.guidance_bands:
             problems.append("no guidance bands are listed")
         names = self.guidance_band_names
@@ -110,7 +126,9 @@ class ModelCard:
             if not band.std > 0:
                 problems.append(f"guidance band {band.name!r} has std {band.std}; it must be positive")
         if not 150.0 < self.lst_mean_kelvin < 400.0:
-            problems.append(f"lst_mean_kelvin {self.lst_mean_kelvin} is not a plausible temperature in Kelvin")
+            problems.append(
+                f"lst_mean_kelvin {self.lst_mean_kelvin} is not a plausible temperature in Kelvin"
+            )
         if self.lst_anchor not in LST_ANCHORS:
             problems.append(f"lst_anchor {self.lst_anchor!r} is not one of {', '.join(LST_ANCHORS)}")
         if not self.lst_std_kelvin > 0:
@@ -150,5 +168,9 @@ def accuracy_summary(card: ModelCard) -> str | None:
         parts.append(f"{title}: {text}")
     scenes = len(next(iter(report.values()))["scenes"])
     recommended = recommended_method(card)
-    advice = f"; recommended at x{card.scale}: {METHOD_TITLES.get(recommended, recommended)}" if recommended else ""
+    advice = (
+        f"; recommended at x{card.scale}: {METHOD_TITLES.get(recommended, recommended)}"
+        if recommended
+        else ""
+    )
     return f"RMSE on {scenes} held-out real scenes ({'; '.join(parts)}){advice}"

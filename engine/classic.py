@@ -13,6 +13,7 @@ then predict tile by tile.
   fitted on the whole scene and one per tile window, combined by the inverse of their
   out-of-bag errors; the pipeline's residual correction then restores the coarse means.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,20 +41,31 @@ class CoarseSamples:
     lst_kelvin: np.ndarray  # (n,)
 
     @staticmethod
-    def concatenate(parts: list["CoarseSamples"], channels: int) -> "CoarseSamples":
+    def concatenate(parts: list[CoarseSamples], channels: int) -> CoarseSamples:
         if not parts:
             return CoarseSamples(np.zeros((0, channels)), np.zeros(0), np.zeros(0))
-        return CoarseSamples(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("features", "heterogeneity", "lst_kelvin")))
+        return CoarseSamples(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("features", "heterogeneity", "lst_kelvin")
+            )
+        )
 
 
 def coarse_samples(
-    lst_coarse: np.ndarray, coarse_valid: np.ndarray, guidance: np.ndarray, guidance_valid: np.ndarray, scale: int
+    lst_coarse: np.ndarray,
+    coarse_valid: np.ndarray,
+    guidance: np.ndarray,
+    guidance_valid: np.ndarray,
+    scale: int,
 ) -> CoarseSamples:
     """Aggregate guidance (C, H, W) onto the coarse grid where LST and most fine pixels are valid."""
     means, counts = zip(*(block_mean(band, guidance_valid, scale) for band in guidance))
     count = counts[0]
     mean = np.stack(means)
-    square = np.stack([block_sum(np.where(guidance_valid, band.astype(np.float64) ** 2, 0.0), scale) for band in guidance])
+    square = np.stack(
+        [block_sum(np.where(guidance_valid, band.astype(np.float64) ** 2, 0.0), scale) for band in guidance]
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         std = np.sqrt(np.maximum(square / np.maximum(count, 1) - mean**2, 0.0))
         cv = np.where(count > 0, std / np.maximum(np.abs(mean), 1e-6), 0.0).mean(axis=0)
@@ -109,8 +121,13 @@ class Sharpener:
         """Fit the scene-wide model; returns a line for the log."""
         raise NotImplementedError
 
-    def predict(self, lst_coarse: np.ndarray, coarse_valid: np.ndarray, guidance: np.ndarray,
-                guidance_valid: np.ndarray) -> np.ndarray:
+    def predict(
+        self,
+        lst_coarse: np.ndarray,
+        coarse_valid: np.ndarray,
+        guidance: np.ndarray,
+        guidance_valid: np.ndarray,
+    ) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -166,8 +183,10 @@ class Tsharp(_Sampled):
     def finish_fit(self) -> str:
         samples = self.samples()
         self.fit = fit_tsharp(samples.features[:, 0], samples.lst_kelvin)
-        return (f"TsHARP fit on {self.fit.samples} coarse pixels: LST = {self.fit.intercept_kelvin:.2f} K "
-                f"{self.fit.slope_kelvin:+.2f} K * fc (NDVI {self.fit.ndvi_min:.3f}..{self.fit.ndvi_max:.3f})")
+        return (
+            f"TsHARP fit on {self.fit.samples} coarse pixels: LST = {self.fit.intercept_kelvin:.2f} K "
+            f"{self.fit.slope_kelvin:+.2f} K * fc (NDVI {self.fit.ndvi_min:.3f}..{self.fit.ndvi_max:.3f})"
+        )
 
     def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
         return self.fit.predict(guidance[0])
@@ -187,9 +206,9 @@ class Dms(_Sampled):
 
     name = "dms"
 
-    def __init__(self, scale: int, channels: int, settings: DmsSettings = DmsSettings(), **kwargs):
+    def __init__(self, scale: int, channels: int, settings: DmsSettings | None = None, **kwargs):
         super().__init__(scale, channels=channels, **kwargs)
-        self.settings = settings
+        self.settings = settings or DmsSettings()
         self.global_model: BaggedTrees | None = None
 
     def _fit(self, samples: CoarseSamples, seed: int) -> BaggedTrees:
@@ -202,8 +221,10 @@ class Dms(_Sampled):
     def finish_fit(self) -> str:
         samples = self.samples()
         self.global_model = self._fit(samples, seed=0)
-        return (f"DMS global model: {self.settings.trees} regression trees on {len(samples.lst_kelvin)} coarse "
-                f"pixels, out-of-bag RMSE {np.sqrt(self.global_model.oob_mse):.2f} K")
+        return (
+            f"DMS global model: {self.settings.trees} regression trees on {len(samples.lst_kelvin)} coarse "
+            f"pixels, out-of-bag RMSE {np.sqrt(self.global_model.oob_mse):.2f} K"
+        )
 
     def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
         channels, height, width = guidance.shape

@@ -4,6 +4,7 @@ Errors end the program with one line on stderr and a non-zero exit code: 1 for a
 with the inputs, model or backend, 2 for bad usage, 3 for an unexpected failure (rerun
 with --debug for the traceback), 130 when interrupted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,8 @@ import json
 import signal
 import sys
 import time
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from .card import accuracy_summary
 from .classic import CLASSIC_METHODS
@@ -23,29 +25,51 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 2, 3,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Downscale land surface temperature with MoCoLSK.")
+    parser = argparse.ArgumentParser(
+        prog="python -m engine", description="Downscale land surface temperature with MoCoLSK."
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     down = commands.add_parser("downscale", help="downscale an LST raster onto the guidance grid")
     down.add_argument("--lst", required=True, help="coarse LST raster (any GDAL format)")
     down.add_argument("--lst-band", type=int, default=1, help="LST band number (default 1)")
-    down.add_argument("--lst-units", choices=LST_UNITS, default="auto", help="units of the LST values (default auto)")
+    down.add_argument(
+        "--lst-units", choices=LST_UNITS, default="auto", help="units of the LST values (default auto)"
+    )
     down.add_argument("--qa-mask", help="cloud/QA raster on the LST grid; masked pixels are excluded")
-    down.add_argument("--qa-kind", choices=QA_MASK_KINDS, default="auto",
-                      help="how to read the QA raster: nonzero = masked, or Landsat QA_PIXEL bits (default auto)")
-    down.add_argument("--qa-grow", type=int, default=0, metavar="PX",
-                      help="grow the QA mask by PX LST pixels to cover cloud edges and thin cirrus (0-50, default 0)")
-    down.add_argument("--guidance", required=True, nargs="+", help="fine guidance raster(s); their grid is the output grid")
-    down.add_argument("--bands", help="comma-separated names of the guidance bands in the order given, e.g. red,nir")
+    down.add_argument(
+        "--qa-kind",
+        choices=QA_MASK_KINDS,
+        default="auto",
+        help="how to read the QA raster: nonzero = masked, or Landsat QA_PIXEL bits (default auto)",
+    )
+    down.add_argument(
+        "--qa-grow",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="grow the QA mask by PX LST pixels to cover cloud edges and thin cirrus (0-50, default 0)",
+    )
+    down.add_argument(
+        "--guidance", required=True, nargs="+", help="fine guidance raster(s); their grid is the output grid"
+    )
+    down.add_argument(
+        "--bands", help="comma-separated names of the guidance bands in the order given, e.g. red,nir"
+    )
     down.add_argument("--method", choices=("mocolsk", *CLASSIC_METHODS), default="mocolsk")
-    down.add_argument("--model", default="auto",
-                      help="bundled model name or package path (NAME.json) for mocolsk; default auto: the bundled "
-                           "model whose scale matches the LST/guidance pixel ratio")
+    down.add_argument(
+        "--model",
+        default="auto",
+        help="bundled model name or package path (NAME.json) for mocolsk; default auto: the bundled "
+        "model whose scale matches the LST/guidance pixel ratio",
+    )
     down.add_argument("--backend", choices=("onnxruntime", "torch"), default="onnxruntime")
     down.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     down.add_argument("--threads", type=int, help="CPU threads for inference")
-    down.add_argument("--tile-size", type=int, default=512, help="tile core size in output pixels (default 512)")
+    down.add_argument(
+        "--tile-size", type=int, default=512, help="tile core size in output pixels (default 512)"
+    )
     down.add_argument("--no-conserve", action="store_true", help="skip the coarse-pixel residual correction")
     down.add_argument("--output-units", choices=OUTPUT_UNITS, default="kelvin")
     down.add_argument("--out", required=True, help="output GeoTIFF")
@@ -68,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     parser = build_parser()
     try:
@@ -93,7 +119,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into one line
         if args.debug:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            file=stderr,
+        )
         return EXIT_UNEXPECTED
 
 
@@ -137,12 +166,25 @@ def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from .pipeline import DownscaleRequest, downscale_scene
 
     request = DownscaleRequest(
-        lst_path=args.lst, lst_band=args.lst_band, lst_units=args.lst_units, qa_mask_path=args.qa_mask,
-        qa_mask_kind=args.qa_kind, qa_mask_grow_px=args.qa_grow, guidance_paths=list(args.guidance),
+        lst_path=args.lst,
+        lst_band=args.lst_band,
+        lst_units=args.lst_units,
+        qa_mask_path=args.qa_mask,
+        qa_mask_kind=args.qa_kind,
+        qa_mask_grow_px=args.qa_grow,
+        guidance_paths=list(args.guidance),
         guidance_band_names=[n.strip() for n in args.bands.split(",")] if args.bands else None,
-        method=args.method, model=args.model, backend=args.backend, device=args.device, threads=args.threads,
-        tile_size_px=args.tile_size, conserve_coarse_means=not args.no_conserve, output_units=args.output_units,
-        output_path=args.out, overwrite=args.overwrite, cog=args.cog,
+        method=args.method,
+        model=args.model,
+        backend=args.backend,
+        device=args.device,
+        threads=args.threads,
+        tile_size_px=args.tile_size,
+        conserve_coarse_means=not args.no_conserve,
+        output_units=args.output_units,
+        output_path=args.out,
+        overwrite=args.overwrite,
+        cog=args.cog,
     )
     interrupted = []
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
@@ -182,11 +224,18 @@ def _info(args: argparse.Namespace, stdout: TextIO) -> int:
     ]
     if card.description:
         lines.append(f"  {card.description}")
-    centre = "each tile's coarse mean" if card.lst_anchor == "coarse_mean" else f"mean {card.lst_mean_kelvin:.2f} K"
+    centre = (
+        "each tile's coarse mean"
+        if card.lst_anchor == "coarse_mean"
+        else f"mean {card.lst_mean_kelvin:.2f} K"
+    )
     lines.append(f"  LST normalisation: centred on {centre}, std {card.lst_std_kelvin:.2f} K")
     lines.append("  guidance bands, in order:")
-    lines += [f"    {i}. {b.name} [{b.units}] mean {b.mean:.4g}, std {b.std:.4g}" + (f" - {b.description}" if b.description else "")
-              for i, b in enumerate(card.guidance_bands, 1)]
+    lines += [
+        f"    {i}. {b.name} [{b.units}] mean {b.mean:.4g}, std {b.std:.4g}"
+        + (f" - {b.description}" if b.description else "")
+        for i, b in enumerate(card.guidance_bands, 1)
+    ]
     lines.append("  hyperparameters: " + ", ".join(f"{k}={v}" for k, v in card.hyperparameters.items()))
     summary = accuracy_summary(card)
     if summary:
@@ -194,7 +243,9 @@ def _info(args: argparse.Namespace, stdout: TextIO) -> int:
     for title, values in (("training", card.training), ("metrics", card.metrics)):
         if values:
             lines.append(f"  {title}:")
-            lines += [f"    {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in values.items()]
+            lines += [
+                f"    {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in values.items()
+            ]
     print("\n".join(lines), file=stdout)
     return EXIT_OK
 
@@ -202,14 +253,19 @@ def _info(args: argparse.Namespace, stdout: TextIO) -> int:
 def _evaluate(args: argparse.Namespace, stdout: TextIO) -> int:
     from .evaluation import evaluate_rasters
 
-    evaluation = evaluate_rasters(args.pred, args.ref, args.pred_band, args.ref_band, args.pred_units, args.ref_units)
+    evaluation = evaluate_rasters(
+        args.pred, args.ref, args.pred_band, args.ref_band, args.pred_units, args.ref_units
+    )
     results = evaluation.metrics
     if args.json:
         print(json.dumps(results, indent=2), file=stdout)
         return EXIT_OK
     pred_units, ref_units = evaluation.prediction_units, evaluation.reference_units
-    print(f"prediction read as {pred_units.name} ({pred_units.reason}); reference read as {ref_units.name} "
-          f"({ref_units.reason})", file=stdout)
+    print(
+        f"prediction read as {pred_units.name} ({pred_units.reason}); reference read as {ref_units.name} "
+        f"({ref_units.reason})",
+        file=stdout,
+    )
     print(
         f"pixels {results['pixels']}  RMSE {results['rmse_k']:.3f} K  MAE {results['mae_k']:.3f} K  "
         f"bias {results['bias_k']:+.3f} K  CC {results['cc']:.4f}  RSD {results['rsd_k']:.3f} K  "

@@ -5,6 +5,7 @@ removes most of it without block edges, then what remains is added block-wise, w
 makes the means exact up to float rounding. Given per-pixel bounds (engine.detail), the
 block-wise step keeps every pixel within them and the means still exact.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,11 @@ BOUNDED_SHIFT_ITERATIONS = 60
 
 
 def coarse_residual(
-    fine_kelvin: np.ndarray, fine_valid: np.ndarray, coarse_kelvin: np.ndarray, coarse_valid: np.ndarray, scale: int
+    fine_kelvin: np.ndarray,
+    fine_valid: np.ndarray,
+    coarse_kelvin: np.ndarray,
+    coarse_valid: np.ndarray,
+    scale: int,
 ) -> np.ndarray:
     """Coarse LST minus the mean of its valid fine pixels; zero where either side has nothing."""
     mean, count = block_mean(fine_kelvin, fine_valid, scale)
@@ -44,19 +49,26 @@ def conserve_coarse_means(
     """
     fine = fine_kelvin.astype(np.float64)
     for _ in range(smooth_iterations):
-        fine += upsample_bilinear(coarse_residual(fine, fine_valid, coarse_kelvin, coarse_valid, scale), scale)
+        fine += upsample_bilinear(
+            coarse_residual(fine, fine_valid, coarse_kelvin, coarse_valid, scale), scale
+        )
     shifted = fine + expand(coarse_residual(fine, fine_valid, coarse_kelvin, coarse_valid, scale), scale)
     if fine_low_kelvin is None or fine_high_kelvin is None:
         return shifted.astype(np.float32)
     outside = fine_valid & ((shifted < fine_low_kelvin) | (shifted > fine_high_kelvin))
     if not outside.any():
         return shifted.astype(np.float32)
-    return _bounded_block_shift(fine, fine_valid, coarse_kelvin, coarse_valid, scale, fine_low_kelvin,
-                                fine_high_kelvin).astype(np.float32)
+    return _bounded_block_shift(
+        fine, fine_valid, coarse_kelvin, coarse_valid, scale, fine_low_kelvin, fine_high_kelvin
+    ).astype(np.float32)
 
 
 def max_abs_residual(
-    fine_kelvin: np.ndarray, fine_valid: np.ndarray, coarse_kelvin: np.ndarray, coarse_valid: np.ndarray, scale: int
+    fine_kelvin: np.ndarray,
+    fine_valid: np.ndarray,
+    coarse_kelvin: np.ndarray,
+    coarse_valid: np.ndarray,
+    scale: int,
 ) -> float:
     """Largest |coarse LST - mean of its valid fine pixels| over coarse pixels that have both."""
     residual = coarse_residual(fine_kelvin, fine_valid, coarse_kelvin, coarse_valid, scale)
@@ -83,8 +95,9 @@ def _bounded_block_shift(
     target = np.where(usable, coarse_kelvin, 0.0)
     for _ in range(BOUNDED_SHIFT_ITERATIONS):
         shift = (shift_low + shift_high) / 2
-        mean = block_mean(np.clip(fine_kelvin + expand(shift, scale), fine_low_kelvin, fine_high_kelvin), fine_valid,
-                          scale)[0]
+        mean = block_mean(
+            np.clip(fine_kelvin + expand(shift, scale), fine_low_kelvin, fine_high_kelvin), fine_valid, scale
+        )[0]
         too_cold = usable & (mean < target)
         shift_low, shift_high = np.where(too_cold, shift, shift_low), np.where(too_cold, shift_high, shift)
     shift = np.where(usable, (shift_low + shift_high) / 2, 0.0)

@@ -6,6 +6,7 @@ within the range of the coarse pixels around it, widened by a margin, and within
 plausible physical range. A bicubic interpolation of the coarse LST lies within the bounds
 unless it overshoots the physical range, so the bound clips only detail the network adds.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,10 +32,12 @@ def local_coarse_range(coarse_kelvin: np.ndarray, coarse_valid: np.ndarray) -> t
     """
     height, width = coarse_kelvin.shape
     values = np.pad(np.where(coarse_valid, coarse_kelvin, np.nan), 1, constant_values=np.nan)
-    stack = np.stack([values[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)])
+    stack = np.stack([values[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)])
     empty = np.isnan(stack).all(axis=0)
     stack[:, empty] = 0.0
-    return np.where(empty, np.nan, np.nanmin(stack, axis=0)), np.where(empty, np.nan, np.nanmax(stack, axis=0))
+    return np.where(empty, np.nan, np.nanmin(stack, axis=0)), np.where(
+        empty, np.nan, np.nanmax(stack, axis=0)
+    )
 
 
 def detail_bounds(
@@ -56,8 +59,12 @@ def detail_bounds(
     margin_kelvin = range_factor * (high_kelvin - low_kelvin) + floor_kelvin
     bicubic_kelvin = upsample_bicubic(coarse_kelvin, scale)
     unbounded = expand(np.isnan(low_kelvin), scale)
-    fine_low = np.where(unbounded, -np.inf, np.fmin(expand(low_kelvin - margin_kelvin, scale), bicubic_kelvin))
-    fine_high = np.where(unbounded, np.inf, np.fmax(expand(high_kelvin + margin_kelvin, scale), bicubic_kelvin))
+    fine_low = np.where(
+        unbounded, -np.inf, np.fmin(expand(low_kelvin - margin_kelvin, scale), bicubic_kelvin)
+    )
+    fine_high = np.where(
+        unbounded, np.inf, np.fmax(expand(high_kelvin + margin_kelvin, scale), bicubic_kelvin)
+    )
     return np.maximum(fine_low, PLAUSIBLE_MIN_KELVIN), np.minimum(fine_high, PLAUSIBLE_MAX_KELVIN)
 
 

@@ -1,11 +1,12 @@
 """Compare a downscaled LST raster with a reference raster: masked metrics in Kelvin and an
 optional difference raster (prediction minus reference, Kelvin)."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -47,25 +48,41 @@ def evaluate_rasters(
     Both bands are read whole: evaluation rasters are meant to be clipped scenes."""
     prediction_layer, reference_layer = f"Prediction {prediction_path}", f"Reference {reference_path}"
     if difference_path is not None and Path(difference_path).resolve() in (
-        Path(prediction_path).resolve(), Path(reference_path).resolve()
+        Path(prediction_path).resolve(),
+        Path(reference_path).resolve(),
     ):
-        raise InputError(f"Difference raster {difference_path} is one of the inputs; choose another output path.")
+        raise InputError(
+            f"Difference raster {difference_path} is one of the inputs; choose another output path."
+        )
     with gdal_session():
-        prediction, grid, pred_units = read_lst_kelvin(prediction_path, prediction_band, prediction_units, prediction_layer)
+        prediction, grid, pred_units = read_lst_kelvin(
+            prediction_path, prediction_band, prediction_units, prediction_layer
+        )
         progress(25)
-        reference, ref_grid, ref_units = read_lst_kelvin(reference_path, reference_band, reference_units, reference_layer)
+        reference, ref_grid, ref_units = read_lst_kelvin(
+            reference_path, reference_band, reference_units, reference_layer
+        )
         progress(50)
         if not (same_crs(grid.crs_wkt, ref_grid.crs_wkt) and same_shape_and_transform(grid, ref_grid)):
             raise InputError(
                 f"{prediction_layer} ({grid.width}x{grid.height} px) and {reference_layer} "
-                f"({ref_grid.width}x{ref_grid.height} px) are not on the same grid; warp the reference onto the "
+                f"({ref_grid.width}x{ref_grid.height} px) are not on the same grid; warp the reference onto "
+                "the "
                 f"prediction's grid first (e.g. gdalwarp -te/-tr, or Raster > Align Rasters)."
             )
-        for values, layer, units in ((prediction, prediction_layer, pred_units), (reference, reference_layer, ref_units)):
+        for values, layer, units in (
+            (prediction, prediction_layer, pred_units),
+            (reference, reference_layer, ref_units),
+        ):
             if not np.isfinite(values).any():
-                raise InputError(f"{layer} has no valid pixels (all nodata); check the band and its nodata value.")
+                raise InputError(
+                    f"{layer} has no valid pixels (all nodata); check the band and its nodata value."
+                )
             check_plausible_kelvin(float(np.nanmin(values)), float(np.nanmax(values)), layer, units)
-        log(f"Prediction read as {pred_units.name} ({pred_units.reason}); reference read as {ref_units.name} ({ref_units.reason})")
+        log(
+            f"Prediction read as {pred_units.name} ({pred_units.reason}); reference read as "
+            f"{ref_units.name} ({ref_units.reason})"
+        )
         if not metrics.valid_pixels(prediction, reference).any():
             raise InputError(f"{prediction_layer} and {reference_layer} have no valid pixel in common.")
         if is_cancelled():
@@ -86,7 +103,9 @@ def _write_difference(difference_kelvin: np.ndarray, grid: Grid, path: Path) -> 
         band = dataset.GetRasterBand(1)
         band.SetDescription("Prediction minus reference (K)")
         band.SetUnitType("K")
-        band.WriteArray(np.where(np.isfinite(difference_kelvin), difference_kelvin, DIFFERENCE_NODATA).astype(np.float32))
+        band.WriteArray(
+            np.where(np.isfinite(difference_kelvin), difference_kelvin, DIFFERENCE_NODATA).astype(np.float32)
+        )
         dataset.FlushCache()
         dataset = band = None
         os.replace(partial, path)

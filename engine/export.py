@@ -1,12 +1,14 @@
 """Export a trained PyTorch MoCoLSK-Net to a model package (needs torch and onnxscript)."""
+
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -79,7 +81,8 @@ def export_package(
     out_dir.mkdir(parents=True, exist_ok=True)
     if len(guidance_bands) != model.config.guidance_channels:
         raise ValueError(
-            f"{len(guidance_bands)} guidance bands given but the network takes {model.config.guidance_channels}"
+            f"{len(guidance_bands)} guidance bands given but the network takes "
+            f"{model.config.guidance_channels}"
         )
     onnx_path = out_dir / f"{name}{WEIGHTS_SUFFIX}"
     torch_path = out_dir / f"{name}{TORCH_WEIGHTS_SUFFIX}"

@@ -2,6 +2,7 @@
 
 Pure geotransform arithmetic; CRS comparison and warping live in `engine.raster`.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ class Grid:
     def is_north_up(self) -> bool:
         return self.geotransform[2] == 0 and self.geotransform[4] == 0 and self.geotransform[5] < 0
 
-    def coarsened(self, scale: int) -> "Grid":
+    def coarsened(self, scale: int) -> Grid:
         """The grid whose pixel is exactly ``scale`` x ``scale`` of ours, sharing the origin."""
         x0, dx, _, y0, _, dy = self.geotransform
         return Grid(
@@ -90,8 +91,10 @@ def matching_scale(ratio: float, supported: tuple[int, ...]) -> int | None:
 
 def is_aligned(grid: Grid, target: Grid) -> bool:
     """True when ``grid`` has ``target``'s pixel size and its pixel edges (same CRS assumed)."""
-    if not (math.isclose(grid.pixel_width, target.pixel_width, rel_tol=1e-6)
-            and math.isclose(grid.pixel_height, target.pixel_height, rel_tol=1e-6)):
+    if not (
+        math.isclose(grid.pixel_width, target.pixel_width, rel_tol=1e-6)
+        and math.isclose(grid.pixel_height, target.pixel_height, rel_tol=1e-6)
+    ):
         return False
     shift_x = (grid.origin_x - target.origin_x) / target.pixel_width
     shift_y = (target.origin_y - grid.origin_y) / target.pixel_height
@@ -100,6 +103,9 @@ def is_aligned(grid: Grid, target: Grid) -> bool:
 
 def same_shape_and_transform(a: Grid, b: Grid) -> bool:
     """Pixel-for-pixel identical grids (same CRS assumed)."""
-    return (a.width, a.height) == (b.width, b.height) and is_aligned(a, b) and math.isclose(
-        a.origin_x, b.origin_x, abs_tol=ALIGNMENT_TOLERANCE_PX * a.pixel_width
-    ) and math.isclose(a.origin_y, b.origin_y, abs_tol=ALIGNMENT_TOLERANCE_PX * a.pixel_height)
+    return (
+        (a.width, a.height) == (b.width, b.height)
+        and is_aligned(a, b)
+        and math.isclose(a.origin_x, b.origin_x, abs_tol=ALIGNMENT_TOLERANCE_PX * a.pixel_width)
+        and math.isclose(a.origin_y, b.origin_y, abs_tol=ALIGNMENT_TOLERANCE_PX * a.pixel_height)
+    )

@@ -6,12 +6,13 @@ each name (reflectances, normalised-difference indices, elevation) and writes th
 that order, one band per name, with the name as band description and the units as metadata.
 Reflectance is unitless (0-1), indices are unitless (-1..1), elevation is in metres.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,8 +32,23 @@ ENCODINGS = (*SR_ENCODINGS, L1_TOA_ENCODING)
 
 REFLECTANCE = ("deepblue", "blue", "green", "red", "nir", "swir1", "swir2")
 # Which SR band file holds each reflectance, per sensor family.
-LANDSAT_89_OLI_BANDS = {"deepblue": "SR_B1", "blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir": "SR_B5", "swir1": "SR_B6", "swir2": "SR_B7"}
-LANDSAT_457_TM_ETM_BANDS = {"blue": "SR_B1", "green": "SR_B2", "red": "SR_B3", "nir": "SR_B4", "swir1": "SR_B5", "swir2": "SR_B7"}
+LANDSAT_89_OLI_BANDS = {
+    "deepblue": "SR_B1",
+    "blue": "SR_B2",
+    "green": "SR_B3",
+    "red": "SR_B4",
+    "nir": "SR_B5",
+    "swir1": "SR_B6",
+    "swir2": "SR_B7",
+}
+LANDSAT_457_TM_ETM_BANDS = {
+    "blue": "SR_B1",
+    "green": "SR_B2",
+    "red": "SR_B3",
+    "nir": "SR_B4",
+    "swir1": "SR_B5",
+    "swir2": "SR_B7",
+}
 
 ROWS_PER_BLOCK = 512
 
@@ -117,7 +133,9 @@ def check_units(band_names: Sequence[str], units: Sequence[str]) -> None:
             )
 
 
-def sr_to_reflectance(values: np.ndarray, encoding: str = "c2l2_dn", nodata: float | None = None) -> np.ndarray:
+def sr_to_reflectance(
+    values: np.ndarray, encoding: str = "c2l2_dn", nodata: float | None = None
+) -> np.ndarray:
     """Surface reflectance (float32, NaN where missing) from C2 L2 digital numbers or
     from reflectance already scaled to 0-1."""
     if encoding == "c2l2_dn":
@@ -127,7 +145,9 @@ def sr_to_reflectance(values: np.ndarray, encoding: str = "c2l2_dn", nodata: flo
         reflectance = values.astype(np.float32)
         missing = ~np.isfinite(reflectance)
     else:
-        raise InputError(f"Unknown surface reflectance encoding {encoding!r}; use one of {', '.join(SR_ENCODINGS)}.")
+        raise InputError(
+            f"Unknown surface reflectance encoding {encoding!r}; use one of {', '.join(SR_ENCODINGS)}."
+        )
     if nodata is not None and np.isfinite(nodata):
         missing |= values == nodata
     return np.where(missing, np.float32(np.nan), reflectance)
@@ -147,7 +167,9 @@ def compute_guidance(band_names: Sequence[str], inputs: Mapping[str, np.ndarray]
         band = guidance_band(name)
         missing = [source for source in band.inputs if source not in inputs]
         if missing:
-            raise InputError(f"Guidance band {name!r} needs the {' and '.join(missing)} input(s), which were not given.")
+            raise InputError(
+                f"Guidance band {name!r} needs the {' and '.join(missing)} input(s), which were not given."
+            )
         if band.difference_of is not None:
             layers.append(normalized_difference(inputs[band.difference_of[0]], inputs[band.difference_of[1]]))
         else:
@@ -179,30 +201,58 @@ def build_guidance_stack(
     """
     with gdal_session():
         return _build_guidance_stack(
-            Path(out_path), band_names, reflectance_paths, dem_path, encoding, expected_units, mtl_path,
-            progress, is_cancelled, log,
+            Path(out_path),
+            band_names,
+            reflectance_paths,
+            dem_path,
+            encoding,
+            expected_units,
+            mtl_path,
+            progress,
+            is_cancelled,
+            log,
         )
 
 
-def _build_guidance_stack(out_path, band_names, reflectance_paths, dem_path, encoding, expected_units, mtl_path,
-                          progress, is_cancelled, log) -> Path:
+def _build_guidance_stack(
+    out_path,
+    band_names,
+    reflectance_paths,
+    dem_path,
+    encoding,
+    expected_units,
+    mtl_path,
+    progress,
+    is_cancelled,
+    log,
+) -> Path:
     from osgeo import gdal
 
     if encoding not in ENCODINGS:
         raise InputError(f"Unknown reflectance encoding {encoding!r}; use one of {', '.join(ENCODINGS)}.")
     to_reflectance = _reflectance_converter(encoding, mtl_path)
     if encoding == L1_TOA_ENCODING:
-        reflectance_paths = {**{name: path for name, (path, _) in reflective_band_files(mtl_path).items()}, **reflectance_paths}
+        reflectance_paths = {
+            **{name: path for name, (path, _) in reflective_band_files(mtl_path).items()},
+            **reflectance_paths,
+        }
     if expected_units is not None:
         check_units(band_names, expected_units)
         if encoding != L1_TOA_ENCODING and any("toa" in unit.lower() for unit in expected_units):
-            log("Note: the model was trained on top-of-atmosphere reflectance; surface reflectance is "
-                "usually a little darker in the visible bands, which the model has not seen.")
+            log(
+                "Note: the model was trained on top-of-atmosphere reflectance; surface reflectance is "
+                "usually a little darker in the visible bands, which the model has not seen."
+            )
     needed = required_inputs(band_names)
     missing = [name for name in needed if name != "dem" and name not in reflectance_paths]
     if missing:
-        names = ", ".join(f"{name} ({LANDSAT_89_OLI_BANDS.get(name, '?')} on Landsat 8/9)" for name in missing)
-        raise InputError(f"The guidance bands {', '.join(band_names)} need the surface reflectance band(s) {names}; add them.")
+        names = ", ".join(
+            f"{name} ({LANDSAT_89_OLI_BANDS.get(name, '?')} on Landsat 8/9)" for name in missing
+        )
+        raise InputError(
+            f"The guidance bands {', '.join(band_names)} need the surface reflectance band(s) {names}; add "
+            "them."
+        )
     if "dem" in needed and dem_path is None:
         raise InputError(f"The guidance bands {', '.join(band_names)} include elevation: give a DEM layer.")
     for path in (*reflectance_paths.values(), *([dem_path] if dem_path else [])):
@@ -217,10 +267,17 @@ def _build_guidance_stack(out_path, band_names, reflectance_paths, dem_path, enc
 
     width, height = grid.RasterXSize, grid.RasterYSize
     partial = out_path.with_name(f".{out_path.name}.partial")
-    log(f"Building {len(band_names)} guidance band(s) {', '.join(band_names)} on a {width} x {height} grid from {', '.join(needed)}.")
+    log(
+        f"Building {len(band_names)} guidance band(s) {', '.join(band_names)} on a {width} x {height} grid "
+        f"from {', '.join(needed)}."
+    )
     driver = gdal.GetDriverByName("GTiff")
     out = driver.Create(
-        str(partial), width, height, len(band_names), gdal.GDT_Float32,
+        str(partial),
+        width,
+        height,
+        len(band_names),
+        gdal.GDT_Float32,
         ["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES", "BIGTIFF=IF_SAFER"],
     )
     try:
@@ -239,7 +296,10 @@ def _build_guidance_stack(out_path, band_names, reflectance_paths, dem_path, enc
             if is_cancelled():
                 raise Cancelled("Building the guidance stack was cancelled; no output was written.")
             rows = min(ROWS_PER_BLOCK, height - row)
-            inputs = {name: _read_rows(dataset, row, rows, name, to_reflectance) for name, dataset in sources.items()}
+            inputs = {
+                name: _read_rows(dataset, row, rows, name, to_reflectance)
+                for name, dataset in sources.items()
+            }
             stack = compute_guidance(band_names, inputs)
             for index in range(len(band_names)):
                 out.GetRasterBand(index + 1).WriteArray(stack[index], 0, row)
@@ -271,7 +331,10 @@ def _open_single_band(path: str | Path, name: str):
 def _require_same_grid(dataset, reference, name: str, reference_name: str) -> None:
     from osgeo import osr
 
-    crs, reference_crs = osr.SpatialReference(dataset.GetProjection()), osr.SpatialReference(reference.GetProjection())
+    crs, reference_crs = (
+        osr.SpatialReference(dataset.GetProjection()),
+        osr.SpatialReference(reference.GetProjection()),
+    )
     same = (
         (dataset.RasterXSize, dataset.RasterYSize) == (reference.RasterXSize, reference.RasterYSize)
         and np.allclose(dataset.GetGeoTransform(), reference.GetGeoTransform(), rtol=0, atol=1e-6)
@@ -291,18 +354,29 @@ def _dem_on_grid(gdal, dem_path: str | Path, grid):
     x0, dx, _, y0, _, dy = grid.GetGeoTransform()
     bounds = (x0, y0 + dy * grid.RasterYSize, x0 + dx * grid.RasterXSize, y0)
     return gdal.Warp(
-        "", str(dem_path), format="VRT", dstSRS=grid.GetProjection(), outputBounds=bounds,
-        width=grid.RasterXSize, height=grid.RasterYSize, resampleAlg="bilinear",
-        dstNodata=float("nan"), outputType=gdal.GDT_Float32,
+        "",
+        str(dem_path),
+        format="VRT",
+        dstSRS=grid.GetProjection(),
+        outputBounds=bounds,
+        width=grid.RasterXSize,
+        height=grid.RasterYSize,
+        resampleAlg="bilinear",
+        dstNodata=float("nan"),
+        outputType=gdal.GDT_Float32,
     )
 
 
-def _reflectance_converter(encoding: str, mtl_path: str | Path | None) -> Callable[[str, np.ndarray, float | None], np.ndarray]:
+def _reflectance_converter(
+    encoding: str, mtl_path: str | Path | None
+) -> Callable[[str, np.ndarray, float | None], np.ndarray]:
     """(reflectance name, raw values, nodata) -> reflectance, for ``encoding``."""
     if encoding != L1_TOA_ENCODING:
         return lambda name, values, nodata: sr_to_reflectance(values, encoding, nodata)
     if mtl_path is None or not Path(mtl_path).is_file():
-        raise InputError(f"Level-1 digital numbers need the scene's MTL metadata file (*_MTL.txt); {mtl_path!r} was given.")
+        raise InputError(
+            f"Level-1 digital numbers need the scene's MTL metadata file (*_MTL.txt); {mtl_path!r} was given."
+        )
     mtl = read_mtl(mtl_path)
     suffixes = {name: suffix for name, (_, suffix) in reflective_band_files(mtl_path).items()}
 
@@ -310,7 +384,9 @@ def _reflectance_converter(encoding: str, mtl_path: str | Path | None) -> Callab
         missing = values == 0
         if nodata is not None and np.isfinite(nodata):
             missing |= values == nodata
-        return np.where(missing, np.float32(np.nan), toa_reflectance(values.astype(np.float32), mtl, suffixes[name]))
+        return np.where(
+            missing, np.float32(np.nan), toa_reflectance(values.astype(np.float32), mtl, suffixes[name])
+        )
 
     return convert
 

@@ -1,4 +1,5 @@
 """Array-level downscaling with a model package: normalise, infer, de-normalise."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -67,7 +68,10 @@ class Downscaler:
 
     def _check_shapes(self, lst_kelvin: np.ndarray, guidance: np.ndarray) -> None:
         if lst_kelvin.ndim != 3 or guidance.ndim != 4:
-            raise InputError(f"expected LST (B, h, w) and guidance (B, C, H, W), got {lst_kelvin.shape} and {guidance.shape}")
+            raise InputError(
+                f"expected LST (B, h, w) and guidance (B, C, H, W), got {lst_kelvin.shape} and "
+                f"{guidance.shape}"
+            )
         b, h, w = lst_kelvin.shape
         channels = len(self.card.guidance_bands)
         expected = (b, channels, h * self.scale, w * self.scale)
@@ -77,6 +81,11 @@ class Downscaler:
                 f"needs guidance of shape {expected} for LST {lst_kelvin.shape}, got {guidance.shape}"
             )
         if h < 2 or w < 2:
-            raise InputError(f"the coarse LST tile {h}x{w} is too small; the network needs at least 2x2 coarse pixels")
+            raise InputError(
+                f"the coarse LST tile {h}x{w} is too small; the network needs at least 2x2 coarse pixels"
+            )
         if not (np.isfinite(lst_kelvin).all() and np.isfinite(guidance).all()):
-            raise InputError("LST and guidance must be filled (no NaN) before inference; masked pixels are filled by the pipeline")
+            raise InputError(
+                "LST and guidance must be filled (no NaN) before inference; masked pixels are filled by the "
+                "pipeline"
+            )

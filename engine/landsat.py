@@ -3,6 +3,7 @@
 The bundled models were trained on Level-1 scenes (at-sensor brightness temperature and
 top-of-atmosphere reflectance), so users with Level-1 data can build exactly that guidance.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,7 +25,13 @@ SENSOR_BANDS = {
     "LANDSAT_8": (("2", "3", "4", "5", "6", "7"), "10"),
     "LANDSAT_9": (("2", "3", "4", "5", "6", "7"), "10"),
 }
-THERMAL_NATIVE_RESOLUTION_M = {"LANDSAT_4": 120, "LANDSAT_5": 120, "LANDSAT_7": 60, "LANDSAT_8": 100, "LANDSAT_9": 100}
+THERMAL_NATIVE_RESOLUTION_M = {
+    "LANDSAT_4": 120,
+    "LANDSAT_5": 120,
+    "LANDSAT_7": 60,
+    "LANDSAT_8": 100,
+    "LANDSAT_9": 100,
+}
 
 # TM and ETM+ constants for MTL files that predate REFLECTANCE_* and K1/K2 fields
 # (Chander, Markham & Helder 2009, Remote Sens. Environ. 113, Tables 2 and 4).
@@ -49,7 +56,9 @@ def read_mtl(path: str | Path) -> dict[str, str]:
 def sensor_of(mtl: dict[str, str], source: str = "MTL file") -> str:
     sensor = mtl.get("SPACECRAFT_ID", "")
     if sensor not in SENSOR_BANDS:
-        raise InputError(f"{source}: SPACECRAFT_ID {sensor!r} is not one of {', '.join(sorted(SENSOR_BANDS))}.")
+        raise InputError(
+            f"{source}: SPACECRAFT_ID {sensor!r} is not one of {', '.join(sorted(SENSOR_BANDS))}."
+        )
     return sensor
 
 
@@ -58,7 +67,10 @@ def band_file(mtl_path: str | Path, mtl: dict[str, str], band: str) -> Path:
     mtl_path = Path(mtl_path)
     name = mtl.get(f"FILE_NAME_BAND_{band}")
     if name is None or not (mtl_path.parent / name).is_file():
-        raise InputError(f"{mtl_path.name}: the file of band {band} ({name!r}) is not beside the MTL file; keep the scene's files together.")
+        raise InputError(
+            f"{mtl_path.name}: the file of band {band} ({name!r}) is not beside the MTL file; keep the "
+            "scene's files together."
+        )
     return mtl_path.parent / name
 
 
@@ -90,11 +102,15 @@ def toa_reflectance(dn: np.ndarray, mtl: dict[str, str], band: str) -> np.ndarra
     """Top-of-atmosphere reflectance corrected for the sun elevation."""
     sin_elevation = math.sin(math.radians(float(mtl["SUN_ELEVATION"])))
     if f"REFLECTANCE_MULT_BAND_{band}" in mtl:
-        reflectance = float(mtl[f"REFLECTANCE_MULT_BAND_{band}"]) * dn + float(mtl[f"REFLECTANCE_ADD_BAND_{band}"])
+        reflectance = float(mtl[f"REFLECTANCE_MULT_BAND_{band}"]) * dn + float(
+            mtl[f"REFLECTANCE_ADD_BAND_{band}"]
+        )
         return (reflectance / sin_elevation).astype(np.float32)
     esun = ESUN_W_M2_UM.get(mtl.get("SPACECRAFT_ID", ""), TM_ESUN_W_M2_UM)
     if band not in esun:
-        raise InputError(f"The MTL lacks REFLECTANCE_MULT_BAND_{band} and no solar irradiance is known for band {band}.")
+        raise InputError(
+            f"The MTL lacks REFLECTANCE_MULT_BAND_{band} and no solar irradiance is known for band {band}."
+        )
     radiance = float(mtl[f"RADIANCE_MULT_BAND_{band}"]) * dn + float(mtl[f"RADIANCE_ADD_BAND_{band}"])
     if "EARTH_SUN_DISTANCE" in mtl:
         distance = float(mtl["EARTH_SUN_DISTANCE"])

@@ -3,6 +3,7 @@
 Masked pixels are filled only so that convolutions see plausible values; the output is
 nodata wherever the coarse LST or the guidance is masked.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,9 @@ def grow_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
     for axis in (0, 1):
         length = grown.shape[axis]
         padded = np.pad(grown, [(pixels, pixels) if a == axis else (0, 0) for a in (0, 1)])
-        grown = np.logical_or.reduce([padded.take(range(shift, shift + length), axis=axis)
-                                      for shift in range(2 * pixels + 1)])
+        grown = np.logical_or.reduce(
+            [padded.take(range(shift, shift + length), axis=axis) for shift in range(2 * pixels + 1)]
+        )
     return grown
 
 
@@ -113,4 +115,4 @@ def _box_sum(a: np.ndarray) -> np.ndarray:
     """3x3 sum; the edge is replicated."""
     padded = np.pad(a, 1, mode="edge")
     height, width = a.shape
-    return sum(padded[i:i + height, j:j + width] for i in range(3) for j in range(3))
+    return sum(padded[i : i + height, j : j + width] for i in range(3) for j in range(3))

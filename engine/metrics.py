@@ -4,6 +4,7 @@ Pure numpy over 2-D arrays: ``pred`` and ``ref`` in Kelvin and an optional ``val
 pixels that are NaN in either array are always excluded. Shared by the CLI, training and
 the benchmark so that every reported number means the same thing.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,7 +65,9 @@ def data_range(ref: np.ndarray, valid: np.ndarray | None = None) -> float:
     return float(values.max() - values.min()) if values.size else 0.0
 
 
-def psnr(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None, value_range: float | None = None) -> float:
+def psnr(
+    pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None, value_range: float | None = None
+) -> float:
     """Peak signal-to-noise ratio in dB with the reference's range (max - min) as the peak."""
     value_range = data_range(ref, valid) if value_range is None else value_range
     error = rmse(pred, ref, valid)
@@ -73,7 +76,9 @@ def psnr(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None, val
     return float(20.0 * np.log10(value_range / error)) if value_range > 0 else float("nan")
 
 
-def ssim(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None, value_range: float | None = None) -> float:
+def ssim(
+    pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None, value_range: float | None = None
+) -> float:
     """Mean structural similarity (Gaussian window, sigma 1.5 px) over valid pixels.
 
     Local statistics are normalised by the valid weight under the window, so masked pixels
@@ -89,13 +94,17 @@ def ssim(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None, val
     y = np.where(mask, ref, 0.0).astype(np.float64)
     norm = _gaussian(weight)
     with np.errstate(invalid="ignore", divide="ignore"):
+
         def local(a):
             return _gaussian(a) / norm
+
         mu_x, mu_y = local(x), local(y)
         var_x = local(x * x) - mu_x**2
         var_y = local(y * y) - mu_y**2
         cov = local(x * y) - mu_x * mu_y
-        ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+        ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+            (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+        )
     return float(np.mean(ssim_map[mask]))
 
 

@@ -11,6 +11,7 @@ stays in the autograd graph (the reference detaches it by wrapping it in a froze
 ``nn.Parameter``), and the dynamic KxK convolution and the MCWG pooling are per sample
 (the reference averages over the batch and only works for batch size 1).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -43,7 +44,7 @@ class MoCoLSKConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "MoCoLSKConfig":
+    def from_dict(cls, values: dict) -> MoCoLSKConfig:
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown MoCoLSK hyper-parameters: {sorted(unknown)}")
@@ -108,9 +109,15 @@ class DenseProjection(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, scale: int, up: bool):
         super().__init__()
-        self.project = nn.Sequential(projection_conv(in_channels, out_channels, scale, up), nn.PReLU(out_channels))
-        self.back_project = nn.Sequential(projection_conv(out_channels, in_channels, scale, not up), nn.PReLU(in_channels))
-        self.project_error = nn.Sequential(projection_conv(in_channels, out_channels, scale, up), nn.PReLU(out_channels))
+        self.project = nn.Sequential(
+            projection_conv(in_channels, out_channels, scale, up), nn.PReLU(out_channels)
+        )
+        self.back_project = nn.Sequential(
+            projection_conv(out_channels, in_channels, scale, not up), nn.PReLU(in_channels)
+        )
+        self.project_error = nn.Sequential(
+            projection_conv(in_channels, out_channels, scale, up), nn.PReLU(out_channels)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         projected = self.project(x)
@@ -229,7 +236,9 @@ class MoCoLSKModule(nn.Module):
         super().__init__()
         self.up_projection = DenseProjection(lst_channels, guidance_channels, scale, up=True)
         self.lsk = LSKPathway(guidance_channels, kernel_size)
-        self.down_projection = DenseProjection(2 * guidance_channels, lst_channels + guidance_channels, scale, up=False)
+        self.down_projection = DenseProjection(
+            2 * guidance_channels, lst_channels + guidance_channels, scale, up=False
+        )
 
     def forward(self, lst_coarse: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
         lst_fine = self.up_projection(lst_coarse)

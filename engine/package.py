@@ -4,6 +4,7 @@ optionally, ``NAME.pt`` (the same weights as a PyTorch state dict, for the PyTor
 Loading verifies the SHA-256 of the weights against the card, so a truncated download or a
 swapped file is refused before any inference runs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,7 +57,9 @@ def load_package(path: str | Path, verify: bool = True) -> ModelPackage:
     torch_path = None
     # The PyTorch weights are optional: the plugin zip ships the ONNX weights alone.
     if card.torch_weights_file and (card_path.parent / card.torch_weights_file).is_file():
-        torch_path = _verified_file(card, card_path, card.torch_weights_file, card.torch_weights_sha256, verify)
+        torch_path = _verified_file(
+            card, card_path, card.torch_weights_file, card.torch_weights_sha256, verify
+        )
     return ModelPackage(card=card, card_path=card_path, onnx_path=onnx_path, torch_weights_path=torch_path)
 
 
@@ -116,4 +119,6 @@ def resolve_package(name_or_path: str | Path, verify: bool = True) -> ModelPacka
     if path.suffix.lower() in (CARD_SUFFIX, WEIGHTS_SUFFIX) or path.exists():
         return load_package(path, verify)
     known = ", ".join(bundled) or "none are installed"
-    raise PackageError(f"Model {str(name_or_path)!r} is neither a bundled package ({known}) nor a package file.")
+    raise PackageError(
+        f"Model {str(name_or_path)!r} is neither a bundled package ({known}) nor a package file."
+    )

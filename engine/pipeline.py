@@ -15,6 +15,7 @@ Memory stays bounded by the tile size: every read and write is windowed and GDAL
 cache is capped. A cancelled or failed run removes all scratch files and never touches
 an existing output unless ``overwrite`` is set.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,9 @@ import shutil
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -40,9 +41,25 @@ from .grids import Grid, choose_scale, is_aligned, matching_scale, require_north
 from .masks import QA_MASK_KINDS, expand, fill_invalid, grow_mask, qa_invalid
 from .package import bundled_scales
 from .raster import (
-    OUTPUT_CREATION_OPTIONS, SCRATCH_CREATION_OPTIONS, band_nodata, create_geotiff, crs_label, decide_lst_units,
-    gdal_session, get_band, grid_of, open_raster, pixel_size_in, pixel_size_label, read_window, same_crs, sample_values,
-    translate_to_cog, valid_mask, warp_to_grid, window_covering,
+    OUTPUT_CREATION_OPTIONS,
+    SCRATCH_CREATION_OPTIONS,
+    band_nodata,
+    create_geotiff,
+    crs_label,
+    decide_lst_units,
+    gdal_session,
+    get_band,
+    grid_of,
+    open_raster,
+    pixel_size_in,
+    pixel_size_label,
+    read_window,
+    same_crs,
+    sample_values,
+    translate_to_cog,
+    valid_mask,
+    warp_to_grid,
+    window_covering,
 )
 from .tiling import Tile, plan_tiles
 from .units import LST_UNITS, OUTPUT_UNITS, LstUnits, check_plausible_kelvin, kelvin_to
@@ -84,7 +101,9 @@ class DownscaleRequest:
     qa_mask_grow_px: int = 0  # LST pixels
     guidance_band_names: list[str] | None = None
     method: str = "mocolsk"
-    model: str | None = None  # bundled name or package path; None, "" or "auto": the bundled one for the ratio
+    model: str | None = (
+        None  # bundled name or package path; None, "" or "auto": the bundled one for the ratio
+    )
     backend: str = "onnxruntime"
     device: str = "auto"
     threads: int | None = None
@@ -125,7 +144,9 @@ def downscale_scene(
     log: LogCallback | None = None,
 ) -> DownscaleResult:
     """Downscale ``request.lst_path`` onto the guidance grid and write ``request.output_path``."""
-    run = _Run(request, progress or (lambda _: None), is_cancelled or (lambda: False), log or (lambda _: None))
+    run = _Run(
+        request, progress or (lambda _: None), is_cancelled or (lambda: False), log or (lambda _: None)
+    )
     _validate_request(request)
     with gdal_session():
         scratch = Path(tempfile.mkdtemp(prefix=".mocolsk-", dir=Path(request.output_path).resolve().parent))
@@ -145,26 +166,45 @@ def _validate_request(request: DownscaleRequest) -> None:
     if request.lst_units not in LST_UNITS:
         raise InputError(f"Unknown LST units {request.lst_units!r}; use one of {', '.join(LST_UNITS)}.")
     if request.output_units not in OUTPUT_UNITS:
-        raise InputError(f"Unknown output units {request.output_units!r}; use one of {', '.join(OUTPUT_UNITS)}.")
+        raise InputError(
+            f"Unknown output units {request.output_units!r}; use one of {', '.join(OUTPUT_UNITS)}."
+        )
     if request.qa_mask_kind not in QA_MASK_KINDS:
-        raise InputError(f"Unknown QA mask kind {request.qa_mask_kind!r}; use one of {', '.join(QA_MASK_KINDS)}.")
+        raise InputError(
+            f"Unknown QA mask kind {request.qa_mask_kind!r}; use one of {', '.join(QA_MASK_KINDS)}."
+        )
     if not 0 <= request.qa_mask_grow_px <= MAX_QA_MASK_GROW_PX:
-        raise InputError(f"QA mask growth {request.qa_mask_grow_px} px is out of range; "
-                         f"use 0 to {MAX_QA_MASK_GROW_PX} LST pixels.")
+        raise InputError(
+            f"QA mask growth {request.qa_mask_grow_px} px is out of range; "
+            f"use 0 to {MAX_QA_MASK_GROW_PX} LST pixels."
+        )
     if request.qa_mask_grow_px > 0 and not request.qa_mask_path:
-        raise InputError(f"QA mask growth of {request.qa_mask_grow_px} px needs a QA mask; "
-                         f"give a QA mask or set the growth to 0.")
+        raise InputError(
+            f"QA mask growth of {request.qa_mask_grow_px} px needs a QA mask; "
+            f"give a QA mask or set the growth to 0."
+        )
     if not request.guidance_paths:
         raise InputError("No guidance raster given; the guidance defines the output grid.")
     if request.tile_size_px < 16:
-        raise InputError(f"Tile size {request.tile_size_px} px is too small; use at least 16 (default {DEFAULT_TILE_SIZE_PX}).")
+        raise InputError(
+            f"Tile size {request.tile_size_px} px is too small; use at least 16 (default "
+            f"{DEFAULT_TILE_SIZE_PX})."
+        )
     output = Path(request.output_path).resolve()
     if output.suffix.lower() not in (".tif", ".tiff"):
-        raise InputError(f"Output {output.name}: the result is written as a GeoTIFF, so its name must end in .tif "
-                         f"(or .tiff); rename it, e.g. {output.stem or 'lst_30m'}.tif, and convert afterwards if needed.")
+        raise InputError(
+            f"Output {output.name}: the result is written as a GeoTIFF, so its name must end in .tif "
+            f"(or .tiff); rename it, e.g. {output.stem or 'lst_30m'}.tif, and convert afterwards if needed."
+        )
     if not output.parent.is_dir():
-        raise InputError(f"Output folder {output.parent} does not exist; create it or choose another output path.")
-    inputs = [request.lst_path, *request.guidance_paths, *([request.qa_mask_path] if request.qa_mask_path else [])]
+        raise InputError(
+            f"Output folder {output.parent} does not exist; create it or choose another output path."
+        )
+    inputs = [
+        request.lst_path,
+        *request.guidance_paths,
+        *([request.qa_mask_path] if request.qa_mask_path else []),
+    ]
     if any(Path(p).resolve() == output for p in inputs):
         raise InputError(f"Output {output} is one of the inputs; choose another output path.")
     if output.exists() and not request.overwrite:
@@ -199,8 +239,13 @@ class _CoarseLst:
 
 
 class _Run:
-    def __init__(self, request: DownscaleRequest, progress: ProgressCallback, is_cancelled: CancelCheck,
-                 log: LogCallback):
+    def __init__(
+        self,
+        request: DownscaleRequest,
+        progress: ProgressCallback,
+        is_cancelled: CancelCheck,
+        log: LogCallback,
+    ):
         self.request = request
         self._progress = progress
         self.is_cancelled = is_cancelled
@@ -226,10 +271,14 @@ class _Run:
         require_north_up(lst_grid, f"LST {request.lst_path}")
         ratio = self.resolution_ratio(lst_grid, guidance.grid)
 
-        method = self.open_method(guidance, ratio, pixel_size_label(guidance.grid, ratio * guidance.grid.pixel_width))
+        method = self.open_method(
+            guidance, ratio, pixel_size_label(guidance.grid, ratio * guidance.grid.pixel_width)
+        )
         scale, mapping, predictor = method.scale, method.mapping, method.predictor
-        self.log(f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
-                 f"{', '.join(mapping.names) or 'none used'}")
+        self.log(
+            f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
+            f"{', '.join(mapping.names) or 'none used'}"
+        )
         coarse_grid = guidance.grid.coarsened(scale)
         self.check_cancelled()
         coarse = self.prepare_coarse_lst(lst_dataset, lst_grid, coarse_grid, scale, scratch)
@@ -258,21 +307,35 @@ class _Run:
             self.progress(15 + 75 * done / len(tiles))
         blended.FlushCache()
         self.timings["tiles_s"] = time.perf_counter() - start
-        self.log(f"Predicted {len(tiles)} tile(s) of up to {core * scale} px (halo {halo * scale} px) on {method.device}")
+        self.log(
+            f"Predicted {len(tiles)} tile(s) of up to {core * scale} px (halo {halo * scale} px) on "
+            f"{method.device}"
+        )
         bounds_detail = isinstance(predictor, _NetworkSharpener)
         clipped_percent = 100.0 * self.detail_clipped_px / max(self.valid_px, 1)
         if bounds_detail:
-            self.log(f"Detail bound: {self.detail_clipped_px} pixels ({clipped_percent:.3g} %) clipped to the local "
-                     f"coarse range")
+            self.log(
+                f"Detail bound: {self.detail_clipped_px} pixels ({clipped_percent:.3g} %) clipped to the "
+                "local "
+                f"coarse range"
+            )
 
         start = time.perf_counter()
         result = DownscaleResult(
-            output_path=str(Path(request.output_path).resolve()), method=request.method,
-            model_name=method.model_name, model_version=method.model_version, device=method.device, scale=scale,
-            lst_units=coarse.units.name, lst_units_reason=coarse.units.reason, warped=coarse.warped,
+            output_path=str(Path(request.output_path).resolve()),
+            method=request.method,
+            model_name=method.model_name,
+            model_version=method.model_version,
+            device=method.device,
+            scale=scale,
+            lst_units=coarse.units.name,
+            lst_units_reason=coarse.units.reason,
+            warped=coarse.warped,
             warp_reason=coarse.warp_reason,
             guidance_mapping=f"{mapping.how}: {', '.join(mapping.names)}" if mapping.names else mapping.how,
-            max_conservation_residual_k=float("nan"), tiles=len(tiles), timings_s=self.timings,
+            max_conservation_residual_k=float("nan"),
+            tiles=len(tiles),
+            timings_s=self.timings,
             detail_clipped_px=self.detail_clipped_px if bounds_detail else None,
             detail_clipped_percent=clipped_percent if bounds_detail else None,
         )
@@ -292,9 +355,12 @@ class _Run:
             require_north_up(this_grid, layer)
             if grid is None:
                 grid = this_grid
-            elif not (same_crs(grid.crs_wkt, this_grid.crs_wkt) and same_shape_and_transform(grid, this_grid)):
+            elif not (
+                same_crs(grid.crs_wkt, this_grid.crs_wkt) and same_shape_and_transform(grid, this_grid)
+            ):
                 raise InputError(
-                    f"{layer} is not on the grid of {request.guidance_paths[0]} ({this_grid.width}x{this_grid.height} "
+                    f"{layer} is not on the grid of {request.guidance_paths[0]} "
+                    f"({this_grid.width}x{this_grid.height} "
                     f"vs {grid.width}x{grid.height} px, or another origin, pixel size or CRS); resample all "
                     f"guidance rasters onto one grid (e.g. gdalwarp -tr/-te or a VRT)."
                 )
@@ -308,12 +374,13 @@ class _Run:
             if len(request.guidance_band_names) != len(bands):
                 raise InputError(
                     f"{len(request.guidance_band_names)} guidance band name(s) given "
-                    f"({', '.join(request.guidance_band_names)}) for {len(bands)} guidance band(s); give one name per band."
+                    f"({', '.join(request.guidance_band_names)}) for {len(bands)} guidance band(s); give "
+                    "one name per band."
                 )
             names = list(request.guidance_band_names)
         return _Guidance(datasets, bands, nodata, names, grid)
 
-    def open_method(self, guidance: _Guidance, ratio: float, lst_pixel: str) -> "_Method":
+    def open_method(self, guidance: _Guidance, ratio: float, lst_pixel: str) -> _Method:
         """The predictor, its scale and its guidance bands; MoCoLSK's scale is the model's.
 
         ``lst_pixel`` is the LST pixel size in the guidance CRS, for the messages.
@@ -326,8 +393,12 @@ class _Run:
             bundled = bundled_scales()
             model = request.model
             if not model or model == AUTO_MODEL:
-                model = self.bundled_model_for(ratio, bundled, layer, lst_pixel, pixel_size_label(guidance.grid))
-            downscaler = Downscaler(model, backend=request.backend, device=request.device, threads=request.threads)
+                model = self.bundled_model_for(
+                    ratio, bundled, layer, lst_pixel, pixel_size_label(guidance.grid)
+                )
+            downscaler = Downscaler(
+                model, backend=request.backend, device=request.device, threads=request.threads
+            )
             card = downscaler.card
             self.log(f"Model {card.name} {card.version} (x{card.scale}) on {downscaler.device_description}")
             summary = accuracy_summary(card)
@@ -335,8 +406,12 @@ class _Run:
                 self.log(summary)
             recommended = recommended_method(card)
             if recommended and recommended != "mocolsk":
-                self.log(f"Note: on held-out scenes {METHOD_TITLES.get(recommended, recommended)} was more accurate than "
-                         f"{card.name} at x{card.scale}; choose that method unless you have checked MoCoLSK on your data.")
+                self.log(
+                    f"Note: on held-out scenes {METHOD_TITLES.get(recommended, recommended)} was more "
+                    "accurate than "
+                    f"{card.name} at x{card.scale}; choose that method unless you have checked MoCoLSK on "
+                    "your data."
+                )
             try:
                 scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
             except InputError as error:
@@ -347,14 +422,21 @@ class _Run:
                 raise InputError(f"{error} For this LST use {' or '.join(fitting)} instead.") from None
             mapping = map_bands(card.guidance_band_names, guidance.names, "Guidance", f"model {card.name!r}")
             self.check_guidance_units(guidance, mapping, card.guidance_bands)
-            return _Method(scale, mapping, _NetworkSharpener(downscaler), card.name, card.version,
-                           downscaler.device_description)
+            return _Method(
+                scale,
+                mapping,
+                _NetworkSharpener(downscaler),
+                card.name,
+                card.version,
+                downscaler.device_description,
+            )
         scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
         mapping = self.classic_mapping(guidance.names)
         return _Method(scale, mapping, create_sharpener(request.method, scale, len(mapping.sources)))
 
-    def bundled_model_for(self, ratio: float, bundled: dict[str, int], layer: str, lst_pixel: str,
-                          guidance_pixel: str) -> str:
+    def bundled_model_for(
+        self, ratio: float, bundled: dict[str, int], layer: str, lst_pixel: str, guidance_pixel: str
+    ) -> str:
         """The bundled package whose scale matches the LST/guidance pixel ratio (no model given), or an error."""
         scales = sorted(set(bundled.values()))
         scale = matching_scale(ratio, tuple(scales))
@@ -363,18 +445,24 @@ class _Run:
             multiples = " or ".join(filter(None, (", ".join(map(str, scales[:-1])), *map(str, scales[-1:]))))
             resample = f"resample the LST to {multiples} times the guidance pixel, or " if scales else ""
             raise InputError(
-                f"{layer}: its pixel is {ratio:.3g} times the guidance pixel ({lst_pixel} / {guidance_pixel}) and no "
-                f"model was given, but no bundled model has that scale (bundled: {listed}); {resample}give a model "
+                f"{layer}: its pixel is {ratio:.3g} times the guidance pixel ({lst_pixel} / "
+                f"{guidance_pixel}) and no "
+                f"model was given, but no bundled model has that scale (bundled: {listed}); {resample}give "
+                "a model "
                 f"package trained for this scale."
             )
         name = next(n for n, s in bundled.items() if s == scale)
-        self.log(f"Model: {name}, the bundled package for x{scale} (LST pixel {lst_pixel} / guidance pixel "
-                 f"{guidance_pixel})")
+        self.log(
+            f"Model: {name}, the bundled package for x{scale} (LST pixel {lst_pixel} / guidance pixel "
+            f"{guidance_pixel})"
+        )
         return name
 
     def check_guidance_units(self, guidance: _Guidance, mapping: BandMapping, specs) -> None:
         """Log a warning for bands that look like other units than the model was trained on."""
-        samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(np.float32)
+        samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
+            np.float32
+        )
         valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
         for warning in units_warnings(*mapping.compose(samples, valid), specs):
             self.log(warning)
@@ -398,7 +486,9 @@ class _Run:
             )
         return (ratio_x + ratio_y) / 2
 
-    def prepare_coarse_lst(self, dataset, lst_grid: Grid, coarse_grid: Grid, scale: int, scratch: Path) -> _CoarseLst:
+    def prepare_coarse_lst(
+        self, dataset, lst_grid: Grid, coarse_grid: Grid, scale: int, scratch: Path
+    ) -> _CoarseLst:
         """Write the LST in Kelvin on the coarse grid (NaN where masked) and say what was done."""
         request = self.request
         layer = f"LST {request.lst_path}"
@@ -409,10 +499,14 @@ class _Run:
         qa = self.open_qa_mask(lst_grid)
         covering = window_covering(lst_grid, coarse_grid)
         if covering is None:
-            raise InputError(f"{layer} does not overlap the guidance extent; check that both cover the same area.")
+            raise InputError(
+                f"{layer} does not overlap the guidance extent; check that both cover the same area."
+            )
         lst_grid, col0, row0 = covering
 
-        native = create_geotiff(scratch / "lst_kelvin.tif", lst_grid, SCRATCH_CREATION_OPTIONS, nodata=float("nan"))
+        native = create_geotiff(
+            scratch / "lst_kelvin.tif", lst_grid, SCRATCH_CREATION_OPTIONS, nodata=float("nan")
+        )
         fraction = create_geotiff(scratch / "lst_valid.tif", lst_grid, SCRATCH_CREATION_OPTIONS)
         low, high = math.inf, -math.inf
         grown_px = 0
@@ -436,8 +530,10 @@ class _Run:
         if request.qa_mask_grow_px:
             self.log(f"QA mask grown by {request.qa_mask_grow_px} px: {grown_px} more LST pixels masked")
         if low > high:
-            raise InputError(f"{layer} has no valid pixels over the guidance (all nodata or masked); check the band, "
-                             f"its nodata value, the mask and that the LST covers the guidance.")
+            raise InputError(
+                f"{layer} has no valid pixels over the guidance (all nodata or masked); check the band, "
+                f"its nodata value, the mask and that the LST covers the guidance."
+            )
         check_plausible_kelvin(low, high, layer, units)
 
         crs_matches = same_crs(lst_grid.crs_wkt, coarse_grid.crs_wkt)
@@ -457,8 +553,13 @@ class _Run:
             fraction_path = str(scratch / "lst_valid_coarse.tif")
             warp_to_grid(str(scratch / "lst_valid.tif"), fraction_path, coarse_grid, "average", -1.0)
             self.mask_sparse_pixels(coarse_path, fraction_path, coarse_grid)
-            warped, reason = True, (f"LST warped onto the x{scale} coarse grid of the guidance ({coarse_size}) with "
-                                    f"area averaging because {why}")
+            warped, reason = (
+                True,
+                (
+                    f"LST warped onto the x{scale} coarse grid of the guidance ({coarse_size}) with "
+                    f"area averaging because {why}"
+                ),
+            )
         self.log(reason)
         self.check_coverage(coarse_path, coarse_grid)
         return _CoarseLst(coarse_path, units, warped, reason)
@@ -472,7 +573,8 @@ class _Run:
         grid = grid_of(dataset, layer)
         if not (same_crs(grid.crs_wkt, lst_grid.crs_wkt) and same_shape_and_transform(grid, lst_grid)):
             raise InputError(
-                f"{layer} is not on the LST's grid ({grid.width}x{grid.height} vs {lst_grid.width}x{lst_grid.height} px, "
+                f"{layer} is not on the LST's grid ({grid.width}x{grid.height} vs "
+                f"{lst_grid.width}x{lst_grid.height} px, "
                 f"or another origin, pixel size or CRS); the mask must match the LST pixel for pixel."
             )
         kind = request.qa_mask_kind
@@ -480,10 +582,15 @@ class _Run:
             band = dataset.GetRasterBand(1)
             named = f"{Path(request.qa_mask_path).name} {band.GetDescription()}".upper()
             kind = "landsat_qa_pixel" if "QA_PIXEL" in named else "nonzero"
-            self.log(f"QA mask read as {kind} ({'the name says QA_PIXEL' if kind != 'nonzero' else 'any non-zero pixel is masked'})")
+            self.log(
+                f"QA mask read as {kind} "
+                f"({'the name says QA_PIXEL' if kind != 'nonzero' else 'any non-zero pixel is masked'})"
+            )
         return dataset, dataset.GetRasterBand(1), kind
 
-    def read_qa_invalid(self, qa, col: int, row: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    def read_qa_invalid(
+        self, qa, col: int, row: int, width: int, height: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The QA mask's unusable pixels in a window, and them grown by ``qa_mask_grow_px``.
 
         The window is read with a margin of the growth so that clouds just outside it grow into it.
@@ -504,7 +611,10 @@ class _Run:
         fraction = gdal.Open(fraction_path)
         for y0 in range(0, grid.height, CONVERSION_BLOCK_PX):
             for x0 in range(0, grid.width, CONVERSION_BLOCK_PX):
-                width, height = min(CONVERSION_BLOCK_PX, grid.width - x0), min(CONVERSION_BLOCK_PX, grid.height - y0)
+                width, height = (
+                    min(CONVERSION_BLOCK_PX, grid.width - x0),
+                    min(CONVERSION_BLOCK_PX, grid.height - y0),
+                )
                 values = coarse.GetRasterBand(1).ReadAsArray(x0, y0, width, height)
                 share = fraction.GetRasterBand(1).ReadAsArray(x0, y0, width, height)
                 values[~(share >= MIN_VALID_FRACTION)] = np.nan
@@ -516,7 +626,10 @@ class _Run:
         band = dataset.GetRasterBand(1)
         for y0 in range(0, grid.height, CONVERSION_BLOCK_PX):
             for x0 in range(0, grid.width, CONVERSION_BLOCK_PX):
-                width, height = min(CONVERSION_BLOCK_PX, grid.width - x0), min(CONVERSION_BLOCK_PX, grid.height - y0)
+                width, height = (
+                    min(CONVERSION_BLOCK_PX, grid.width - x0),
+                    min(CONVERSION_BLOCK_PX, grid.height - y0),
+                )
                 if np.isfinite(band.ReadAsArray(x0, y0, width, height)).any():
                     return
         raise InputError(
@@ -524,23 +637,29 @@ class _Run:
             f"does); check that both cover the same area."
         )
 
-    def fit(self, predictor: Sharpener, reader: "_TileReader", tiles: list[Tile]) -> None:
+    def fit(self, predictor: Sharpener, reader: _TileReader, tiles: list[Tile]) -> None:
         for done, tile in enumerate(tiles, 1):
             self.check_cancelled()
             window = reader.read(tile.rows.start, tile.rows.stop, tile.cols.start, tile.cols.stop)
-            predictor.add_samples(coarse_samples(window.lst, window.coarse_valid, window.guidance,
-                                                 window.guidance_valid, reader.scale))
+            predictor.add_samples(
+                coarse_samples(
+                    window.lst, window.coarse_valid, window.guidance, window.guidance_valid, reader.scale
+                )
+            )
             self.progress(5 + 10 * done / len(tiles))
         self.log(predictor.finish_fit())
 
-    def process_tile(self, tile: Tile, reader: "_TileReader", predictor: Sharpener, blended, grid: Grid,
-                     scale: int) -> None:
+    def process_tile(
+        self, tile: Tile, reader: _TileReader, predictor: Sharpener, blended, grid: Grid, scale: int
+    ) -> None:
         rows, cols = tile.rows, tile.cols
         window = reader.read(rows.read_start, rows.read_stop, cols.read_start, cols.read_stop)
         fine_valid = window.guidance_valid & expand(window.coarse_valid, scale)
         # Tile cores partition the grid, so counting there counts every output pixel once.
-        core = (slice((rows.start - rows.read_start) * scale, (rows.stop - rows.read_start) * scale),
-                slice((cols.start - cols.read_start) * scale, (cols.stop - cols.read_start) * scale))
+        core = (
+            slice((rows.start - rows.read_start) * scale, (rows.stop - rows.read_start) * scale),
+            slice((cols.start - cols.read_start) * scale, (cols.stop - cols.read_start) * scale),
+        )
         self.valid_px += int(fine_valid[core].sum())
         if window.coarse_valid.any():
             lst = fill_invalid(window.lst, window.coarse_valid, self.coarse_fill_steps)
@@ -555,8 +674,15 @@ class _Run:
                 fine, clipped = bound_detail(fine, low, high)
                 self.detail_clipped_px += int((clipped & fine_valid)[core].sum())
             if self.request.conserve_coarse_means:
-                fine = conserve_coarse_means(fine, fine_valid, window.lst, window.coarse_valid, scale,
-                                             fine_low_kelvin=low, fine_high_kelvin=high)
+                fine = conserve_coarse_means(
+                    fine,
+                    fine_valid,
+                    window.lst,
+                    window.coarse_valid,
+                    scale,
+                    fine_low_kelvin=low,
+                    fine_high_kelvin=high,
+                )
         else:
             fine = np.zeros(fine_valid.shape, np.float32)
         fine = np.where(fine_valid, fine, np.nan)
@@ -569,7 +695,9 @@ class _Run:
         current = blended.ReadAsArray(x0, y0, width, height)
         blended.WriteArray((current + weighted[:height, :width]).astype(np.float32), x0, y0)
 
-    def finish(self, blended, coarse_band, grid: Grid, scale: int, result: DownscaleResult, scratch: Path) -> None:
+    def finish(
+        self, blended, coarse_band, grid: Grid, scale: int, result: DownscaleResult, scratch: Path
+    ) -> None:
         """Write the final GeoTIFF from the blended scratch raster, measuring coarse conservation."""
         request = self.request
         output = Path(request.output_path).resolve()
@@ -588,12 +716,18 @@ class _Run:
                 coarse = coarse_band.ReadAsArray(x0 // scale, y0 // scale, coarse_w, coarse_h)
                 padded = np.full((coarse_h * scale, coarse_w * scale), np.nan, np.float32)
                 padded[:height, :width] = fine
-                worst = max(worst, max_abs_residual(padded, np.isfinite(padded), coarse, np.isfinite(coarse), scale))
+                worst = max(
+                    worst, max_abs_residual(padded, np.isfinite(padded), coarse, np.isfinite(coarse), scale)
+                )
                 values = kelvin_to(fine, request.output_units)
-                out_band.WriteArray(np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), x0, y0)
+                out_band.WriteArray(
+                    np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), x0, y0
+                )
         result.max_conservation_residual_k = worst
-        self.log(f"Largest difference between the output averaged onto the coarse grid and the input LST: {worst:.4f} K"
-                 + ("" if request.conserve_coarse_means else " (coarse-pixel conservation off)"))
+        self.log(
+            "Largest difference between the output averaged onto the coarse grid and the input LST: "
+            f"{worst:.4f} K" + ("" if request.conserve_coarse_means else " (coarse-pixel conservation off)")
+        )
         self.describe(dataset, out_band, result)
         dataset.FlushCache()
         dataset, out_band = None, None
@@ -612,26 +746,30 @@ class _Run:
         clipped_px, clipped_percent = result.detail_clipped_px, result.detail_clipped_percent
         band.SetDescription(f"Land surface temperature ({'degC' if celsius else 'K'})")
         band.SetUnitType("degC" if celsius else "K")
-        dataset.SetMetadata({
-            "MOCOLSK_ENGINE_VERSION": __version__,
-            "MOCOLSK_METHOD": result.method,
-            "MOCOLSK_MODEL": result.model_name,
-            "MOCOLSK_MODEL_VERSION": result.model_version,
-            "MOCOLSK_SCALE": str(result.scale),
-            "MOCOLSK_LST": f"{Path(request.lst_path).resolve()} band {request.lst_band}",
-            "MOCOLSK_LST_UNITS": f"{result.lst_units} ({result.lst_units_reason})",
-            "MOCOLSK_QA_MASK": str(Path(request.qa_mask_path).resolve()) if request.qa_mask_path else "",
-            "MOCOLSK_QA_MASK_GROW_PX": str(request.qa_mask_grow_px),
-            "MOCOLSK_GUIDANCE": ";".join(str(Path(p).resolve()) for p in request.guidance_paths),
-            "MOCOLSK_GUIDANCE_BANDS": result.guidance_mapping,
-            "MOCOLSK_WARP": result.warp_reason,
-            "MOCOLSK_CONSERVE_COARSE_MEANS": "yes" if request.conserve_coarse_means else "no",
-            "MOCOLSK_MAX_CONSERVATION_RESIDUAL_K": f"{result.max_conservation_residual_k:.6f}",
-            "MOCOLSK_DETAIL_BOUND_CLIPPED_PX": "" if clipped_px is None else str(clipped_px),
-            "MOCOLSK_DETAIL_BOUND_CLIPPED_PERCENT": "" if clipped_percent is None else f"{clipped_percent:.6f}",
-            "MOCOLSK_OUTPUT_UNITS": request.output_units,
-            "MOCOLSK_DEVICE": result.device,
-        })
+        dataset.SetMetadata(
+            {
+                "MOCOLSK_ENGINE_VERSION": __version__,
+                "MOCOLSK_METHOD": result.method,
+                "MOCOLSK_MODEL": result.model_name,
+                "MOCOLSK_MODEL_VERSION": result.model_version,
+                "MOCOLSK_SCALE": str(result.scale),
+                "MOCOLSK_LST": f"{Path(request.lst_path).resolve()} band {request.lst_band}",
+                "MOCOLSK_LST_UNITS": f"{result.lst_units} ({result.lst_units_reason})",
+                "MOCOLSK_QA_MASK": str(Path(request.qa_mask_path).resolve()) if request.qa_mask_path else "",
+                "MOCOLSK_QA_MASK_GROW_PX": str(request.qa_mask_grow_px),
+                "MOCOLSK_GUIDANCE": ";".join(str(Path(p).resolve()) for p in request.guidance_paths),
+                "MOCOLSK_GUIDANCE_BANDS": result.guidance_mapping,
+                "MOCOLSK_WARP": result.warp_reason,
+                "MOCOLSK_CONSERVE_COARSE_MEANS": "yes" if request.conserve_coarse_means else "no",
+                "MOCOLSK_MAX_CONSERVATION_RESIDUAL_K": f"{result.max_conservation_residual_k:.6f}",
+                "MOCOLSK_DETAIL_BOUND_CLIPPED_PX": "" if clipped_px is None else str(clipped_px),
+                "MOCOLSK_DETAIL_BOUND_CLIPPED_PERCENT": ""
+                if clipped_percent is None
+                else f"{clipped_percent:.6f}",
+                "MOCOLSK_OUTPUT_UNITS": request.output_units,
+                "MOCOLSK_DEVICE": result.device,
+            }
+        )
 
 
 @dataclass

@@ -3,13 +3,14 @@
 The only engine module that talks to GDAL directly; everything it returns is numpy arrays
 and small dataclasses.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -26,15 +27,29 @@ except ImportError:  # pragma: no cover - exercised only where GDAL is missing
 # Bounds GDAL's block cache so that memory does not grow with the scene size.
 GDAL_CACHE_BYTES = 32 * 1024 * 1024
 OUTPUT_BLOCK_PX = 256
-OUTPUT_CREATION_OPTIONS = ("TILED=YES", f"BLOCKXSIZE={OUTPUT_BLOCK_PX}", f"BLOCKYSIZE={OUTPUT_BLOCK_PX}",
-                           "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER")
-SCRATCH_CREATION_OPTIONS = ("TILED=YES", f"BLOCKXSIZE={OUTPUT_BLOCK_PX}", f"BLOCKYSIZE={OUTPUT_BLOCK_PX}",
-                            "BIGTIFF=IF_SAFER", "SPARSE_OK=TRUE")
+OUTPUT_CREATION_OPTIONS = (
+    "TILED=YES",
+    f"BLOCKXSIZE={OUTPUT_BLOCK_PX}",
+    f"BLOCKYSIZE={OUTPUT_BLOCK_PX}",
+    "COMPRESS=DEFLATE",
+    "PREDICTOR=3",
+    "BIGTIFF=IF_SAFER",
+)
+SCRATCH_CREATION_OPTIONS = (
+    "TILED=YES",
+    f"BLOCKXSIZE={OUTPUT_BLOCK_PX}",
+    f"BLOCKYSIZE={OUTPUT_BLOCK_PX}",
+    "BIGTIFF=IF_SAFER",
+    "SPARSE_OK=TRUE",
+)
 
 
 def require_gdal() -> None:
     if gdal is None:
-        raise InputError("GDAL's Python bindings (osgeo) are not installed; install GDAL (e.g. `apt install python3-gdal`).")
+        raise InputError(
+            "GDAL's Python bindings (osgeo) are not installed; install GDAL (e.g. `apt install "
+            "python3-gdal`)."
+        )
 
 
 @contextlib.contextmanager
@@ -53,7 +68,7 @@ def gdal_session(cache_bytes: int = GDAL_CACHE_BYTES) -> Iterator[None]:
             gdal.DontUseExceptions()
 
 
-def open_raster(path: str | os.PathLike, layer: str) -> "gdal.Dataset":
+def open_raster(path: str | os.PathLike, layer: str) -> gdal.Dataset:
     """Open a raster read-only, or say which layer could not be read and why."""
     require_gdal()
     if not Path(path).exists() and not str(path).startswith("/vsi"):
@@ -61,20 +76,24 @@ def open_raster(path: str | os.PathLike, layer: str) -> "gdal.Dataset":
     try:
         dataset = gdal.Open(str(path), gdal.GA_ReadOnly)
     except RuntimeError as exc:
-        raise InputError(f"{layer}: GDAL cannot read {path} ({exc}); give a raster file (GeoTIFF, VRT, ...).") from exc
+        raise InputError(
+            f"{layer}: GDAL cannot read {path} ({exc}); give a raster file (GeoTIFF, VRT, ...)."
+        ) from exc
     if dataset is None:
         raise InputError(f"{layer}: GDAL cannot read {path}; give a raster file (GeoTIFF, VRT, ...).")
     return dataset
 
 
-def grid_of(dataset: "gdal.Dataset", layer: str) -> Grid:
+def grid_of(dataset: gdal.Dataset, layer: str) -> Grid:
     wkt = dataset.GetProjection()
     if not wkt:
-        raise InputError(f"{layer} has no coordinate reference system; assign one (e.g. gdal_edit.py -a_srs EPSG:...).")
+        raise InputError(
+            f"{layer} has no coordinate reference system; assign one (e.g. gdal_edit.py -a_srs EPSG:...)."
+        )
     return Grid(wkt, tuple(dataset.GetGeoTransform()), dataset.RasterXSize, dataset.RasterYSize)
 
 
-def get_band(dataset: "gdal.Dataset", index: int, layer: str) -> "gdal.Band":
+def get_band(dataset: gdal.Dataset, index: int, layer: str) -> gdal.Band:
     if not 1 <= index <= dataset.RasterCount:
         raise InputError(f"{layer} has {dataset.RasterCount} band(s); band {index} does not exist.")
     return dataset.GetRasterBand(index)
@@ -98,11 +117,15 @@ def pixel_size_label(grid: Grid, size: float | None = None) -> str:
     """A pixel size (``grid``'s own unless given, in its CRS) with its linear unit, e.g. "120 m"."""
     srs = osr.SpatialReference()
     srs.ImportFromWkt(grid.crs_wkt)
-    unit = "m" if srs.IsProjected() and srs.GetLinearUnits() == 1.0 else ("deg" if srs.IsGeographic() else srs.GetLinearUnitsName())
+    unit = (
+        "m"
+        if srs.IsProjected() and srs.GetLinearUnits() == 1.0
+        else ("deg" if srs.IsGeographic() else srs.GetLinearUnitsName())
+    )
     return f"{grid.pixel_width if size is None else size:g} {unit}"
 
 
-def _transformation(source_wkt: str, target_wkt: str) -> "osr.CoordinateTransformation":
+def _transformation(source_wkt: str, target_wkt: str) -> osr.CoordinateTransformation:
     source, target = osr.SpatialReference(), osr.SpatialReference()
     source.ImportFromWkt(source_wkt)
     target.ImportFromWkt(target_wkt)
@@ -113,7 +136,10 @@ def _transformation(source_wkt: str, target_wkt: str) -> "osr.CoordinateTransfor
 
 def pixel_size_in(grid: Grid, target: Grid) -> tuple[float, float]:
     """Size (width, height) of ``grid``'s pixel measured in ``target``'s CRS, at target's centre."""
-    to_grid, to_target = _transformation(target.crs_wkt, grid.crs_wkt), _transformation(grid.crs_wkt, target.crs_wkt)
+    to_grid, to_target = (
+        _transformation(target.crs_wkt, grid.crs_wkt),
+        _transformation(grid.crs_wkt, target.crs_wkt),
+    )
     tx0, tdx, _, ty0, _, tdy = target.geotransform
     cx, cy = to_grid.TransformPoint(tx0 + tdx * target.width / 2, ty0 + tdy * target.height / 2)[:2]
     dx, dy = grid.geotransform[1], grid.geotransform[5]
@@ -135,15 +161,23 @@ def window_covering(grid: Grid, target: Grid, pad_px: int = 2) -> tuple[Grid, in
     xs, ys = np.array(points).T
     gx0, gdx, _, gy0, _, gdy = grid.geotransform
     cols, rows = (xs - gx0) / gdx, (ys - gy0) / gdy
-    col0, col1 = max(int(np.floor(cols.min())) - pad_px, 0), min(int(np.ceil(cols.max())) + pad_px, grid.width)
-    row0, row1 = max(int(np.floor(rows.min())) - pad_px, 0), min(int(np.ceil(rows.max())) + pad_px, grid.height)
+    col0, col1 = (
+        max(int(np.floor(cols.min())) - pad_px, 0),
+        min(int(np.ceil(cols.max())) + pad_px, grid.width),
+    )
+    row0, row1 = (
+        max(int(np.floor(rows.min())) - pad_px, 0),
+        min(int(np.ceil(rows.max())) + pad_px, grid.height),
+    )
     if col0 >= col1 or row0 >= row1:
         return None
-    sub = Grid(grid.crs_wkt, (gx0 + col0 * gdx, gdx, 0.0, gy0 + row0 * gdy, 0.0, gdy), col1 - col0, row1 - row0)
+    sub = Grid(
+        grid.crs_wkt, (gx0 + col0 * gdx, gdx, 0.0, gy0 + row0 * gdy, 0.0, gdy), col1 - col0, row1 - row0
+    )
     return sub, col0, row0
 
 
-def band_nodata(band: "gdal.Band") -> float | None:
+def band_nodata(band: gdal.Band) -> float | None:
     return band.GetNoDataValue()
 
 
@@ -155,7 +189,7 @@ def valid_mask(values: np.ndarray, nodata: float | None) -> np.ndarray:
     return valid
 
 
-def read_window(band: "gdal.Band", x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+def read_window(band: gdal.Band, x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Read a window that may reach past the right/bottom edge.
 
     Returns the values, edge-replicated past the raster, and a mask of pixels inside it.
@@ -171,15 +205,22 @@ def read_window(band: "gdal.Band", x0: int, y0: int, width: int, height: int) ->
     return values, inside
 
 
-def sample_values(band: "gdal.Band", max_pixels: int = 1 << 16) -> np.ndarray:
+def sample_values(band: gdal.Band, max_pixels: int = 1 << 16) -> np.ndarray:
     """A decimated read of a whole band (at most ``max_pixels`` values), for statistics."""
     step = max(1.0, math.sqrt(band.XSize * band.YSize / max_pixels))
     width, height = max(1, int(band.XSize / step)), max(1, int(band.YSize / step))
-    return band.ReadAsArray(0, 0, band.XSize, band.YSize, buf_xsize=width, buf_ysize=height,
-                            resample_alg=gdal.GRIORA_NearestNeighbour)
+    return band.ReadAsArray(
+        0,
+        0,
+        band.XSize,
+        band.YSize,
+        buf_xsize=width,
+        buf_ysize=height,
+        resample_alg=gdal.GRIORA_NearestNeighbour,
+    )
 
 
-def unit_hints(dataset: "gdal.Dataset", band: "gdal.Band", path: str | os.PathLike) -> UnitHints:
+def unit_hints(dataset: gdal.Dataset, band: gdal.Band, path: str | os.PathLike) -> UnitHints:
     metadata: dict[str, str] = {}
     for domain in ("", "IMD"):
         metadata.update(dataset.GetMetadata(domain) or {})
@@ -194,8 +235,9 @@ def unit_hints(dataset: "gdal.Dataset", band: "gdal.Band", path: str | os.PathLi
     )
 
 
-def decide_lst_units(dataset: "gdal.Dataset", band: "gdal.Band", path: str | os.PathLike, requested: str,
-                     layer: str) -> LstUnits:
+def decide_lst_units(
+    dataset: gdal.Dataset, band: gdal.Band, path: str | os.PathLike, requested: str, layer: str
+) -> LstUnits:
     """The requested LST units, or for "auto" the units its metadata and values suggest."""
     hints = unit_hints(dataset, band, path)
     if requested != "auto":
@@ -204,19 +246,23 @@ def decide_lst_units(dataset: "gdal.Dataset", band: "gdal.Band", path: str | os.
     return detect_lst_units(sample[valid_mask(sample, band_nodata(band))], hints, layer)
 
 
-def read_lst_kelvin(path: str | os.PathLike, band_index: int, requested_units: str, layer: str
-                    ) -> tuple[np.ndarray, Grid, LstUnits]:
+def read_lst_kelvin(
+    path: str | os.PathLike, band_index: int, requested_units: str, layer: str
+) -> tuple[np.ndarray, Grid, LstUnits]:
     """A whole LST band in Kelvin (NaN where nodata), its grid and the units it was read in."""
     dataset = open_raster(path, layer)
     band = get_band(dataset, band_index, layer)
     units = decide_lst_units(dataset, band, path, requested_units, layer)
     values = band.ReadAsArray()
-    kelvin = np.where(valid_mask(values, band_nodata(band)), units.to_kelvin(values), np.nan).astype(np.float32)
+    kelvin = np.where(valid_mask(values, band_nodata(band)), units.to_kelvin(values), np.nan).astype(
+        np.float32
+    )
     return kelvin, grid_of(dataset, layer), units
 
 
-def create_geotiff(path: str | os.PathLike, grid: Grid, options: tuple[str, ...], nodata: float | None = None,
-                   bands: int = 1) -> "gdal.Dataset":
+def create_geotiff(
+    path: str | os.PathLike, grid: Grid, options: tuple[str, ...], nodata: float | None = None, bands: int = 1
+) -> gdal.Dataset:
     driver = gdal.GetDriverByName("GTiff")
     dataset = driver.Create(str(path), grid.width, grid.height, bands, gdal.GDT_Float32, list(options))
     dataset.SetGeoTransform(grid.geotransform)
@@ -232,14 +278,31 @@ def warp_to_grid(source: str, destination: str, grid: Grid, resample: str, nodat
     x0, dx, _, y0, _, dy = grid.geotransform
     bounds = (x0, y0 + dy * grid.height, x0 + dx * grid.width, y0)
     gdal.Warp(
-        destination, source, format="GTiff", outputBounds=bounds, width=grid.width, height=grid.height,
-        dstSRS=grid.crs_wkt, resampleAlg=resample, srcNodata=nodata, dstNodata=nodata,
-        outputType=gdal.GDT_Float32, creationOptions=list(SCRATCH_CREATION_OPTIONS),
+        destination,
+        source,
+        format="GTiff",
+        outputBounds=bounds,
+        width=grid.width,
+        height=grid.height,
+        dstSRS=grid.crs_wkt,
+        resampleAlg=resample,
+        srcNodata=nodata,
+        dstNodata=nodata,
+        outputType=gdal.GDT_Float32,
+        creationOptions=list(SCRATCH_CREATION_OPTIONS),
         warpMemoryLimit=GDAL_CACHE_BYTES,
     )
 
 
 def translate_to_cog(source: str, destination: str) -> None:
-    gdal.Translate(destination, source, format="COG",
-                   creationOptions=["COMPRESS=DEFLATE", "PREDICTOR=YES", f"BLOCKSIZE={OUTPUT_BLOCK_PX}",
-                                    "BIGTIFF=IF_SAFER"])
+    gdal.Translate(
+        destination,
+        source,
+        format="COG",
+        creationOptions=[
+            "COMPRESS=DEFLATE",
+            "PREDICTOR=YES",
+            f"BLOCKSIZE={OUTPUT_BLOCK_PX}",
+            "BIGTIFF=IF_SAFER",
+        ],
+    )

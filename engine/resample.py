@@ -3,6 +3,7 @@
 Fine pixel centres sit at ``(i + 0.5) / scale - 0.5`` in coarse pixel coordinates, the same
 convention as GDAL's area-aligned resampling; borders replicate the edge pixel.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,9 +28,7 @@ def _separable(coarse: np.ndarray, scale: int, taps) -> np.ndarray:
         indices, weights = taps(out.shape[axis], scale)
         shape = [1] * out.ndim
         shape[axis] = -1
-        out = sum(
-            np.take(out, idx, axis=axis) * w.reshape(shape) for idx, w in zip(indices, weights)
-        )
+        out = sum(np.take(out, idx, axis=axis) * w.reshape(shape) for idx, w in zip(indices, weights))
     return out
 
 

@@ -5,6 +5,7 @@ is read with a halo of context, predicts its core plus a blend margin, and the b
 weights form a partition of unity: raised-cosine ramps across each internal tile border,
 constant within a coarse pixel so that blending keeps coarse means that each tile kept.
 """
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 Small and dependency-free so that the data-mining sharpener runs inside QGIS, where
 scikit-learn is not guaranteed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ class RegressionTree:
     right: list[int] = field(default_factory=list)
     value: list[float] = field(default_factory=list)
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "RegressionTree":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> RegressionTree:
         self.feature, self.threshold, self.left, self.right, self.value = [], [], [], [], []
         self._grow(np.asarray(x, np.float64), np.asarray(y, np.float64), depth=0)
         return self
@@ -91,7 +92,7 @@ class BaggedTrees:
     trees: list[RegressionTree] = field(default_factory=list)
     oob_mse: float = float("nan")
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "BaggedTrees":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> BaggedTrees:
         rng = np.random.default_rng(self.seed)
         n = len(y)
         oob_sum, oob_count = np.zeros(n), np.zeros(n)

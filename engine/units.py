@@ -3,11 +3,12 @@
 `detect_lst_units` decides from metadata first (band unit, product names) and from the
 value range second, and always says why, so a wrong guess is visible in the log.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
@@ -41,9 +42,16 @@ TM_B6_RADIANCE_ADD = 1.18243
 TM_B6_DN_MAX = 255
 
 _UNIT_TYPE_ALIASES = {
-    "k": "kelvin", "kelvin": "kelvin", "degk": "kelvin",
-    "c": "celsius", "°c": "celsius", "degc": "celsius", "deg c": "celsius", "celsius": "celsius",
-    "degree_celsius": "celsius", "degrees celsius": "celsius",
+    "k": "kelvin",
+    "kelvin": "kelvin",
+    "degk": "kelvin",
+    "c": "celsius",
+    "°c": "celsius",
+    "degc": "celsius",
+    "deg c": "celsius",
+    "celsius": "celsius",
+    "degree_celsius": "celsius",
+    "degrees celsius": "celsius",
 }
 
 
@@ -109,7 +117,10 @@ def lst_units(name: str, hints: UnitHints | None = None, reason: str = "") -> Ls
     if name == "landsat5_tm_b6_dn" and hints is not None:
         gains = _tm_b6_gains(hints.metadata)
         if gains is None:
-            return LstUnits(name, (reason or "given") + "; no MTL radiance gains in the raster, default TM band 6 gains used")
+            return LstUnits(
+                name,
+                (reason or "given") + "; no MTL radiance gains in the raster, default TM band 6 gains used",
+            )
         return LstUnits(name, reason or "given", radiance_mult=gains[0], radiance_add=gains[1])
     return LstUnits(name, reason or "given")
 
@@ -136,7 +147,9 @@ def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUni
                 f"({as_tm_kelvin[0]:.0f}-{as_tm_kelvin[1]:.0f} K); set the LST units explicitly "
                 f"(kelvin or landsat5_tm_b6_dn)."
             )
-        return LstUnits("kelvin", f"{span} lie in {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f}, read as Kelvin")
+        return LstUnits(
+            "kelvin", f"{span} lie in {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f}, read as Kelvin"
+        )
     if -90.0 <= low and high <= 90.0:
         return LstUnits("celsius", f"{span} lie in -90..90, read as Celsius")
     if hints.is_integer and low >= 1000:
@@ -148,7 +161,9 @@ def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUni
             if DN_MEDIAN_MIN_KELVIN <= median * mult + add <= DN_MEDIAN_MAX_KELVIN:
                 candidates.append(name)
         if len(candidates) == 1:
-            return LstUnits(candidates[0], f"integer {span} with a median of {median:.0f} fit only {candidates[0]}")
+            return LstUnits(
+                candidates[0], f"integer {span} with a median of {median:.0f} fit only {candidates[0]}"
+            )
     raise InputError(
         f"{layer}: cannot tell the units of the LST ({span}); set the LST units explicitly "
         f"(one of {', '.join(u for u in LST_UNITS if u != 'auto')})."
@@ -159,8 +174,10 @@ def check_plausible_kelvin(low_kelvin: float, high_kelvin: float, layer: str, un
     """Refuse an LST whose converted values cannot be land surface temperatures."""
     if not (PLAUSIBLE_MIN_KELVIN <= low_kelvin and high_kelvin <= PLAUSIBLE_MAX_KELVIN):
         raise InputError(
-            f"{layer}: read as {units.name} ({units.reason}), the LST spans {low_kelvin:.1f}..{high_kelvin:.1f} K, "
-            f"outside the plausible {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f} K; set the correct LST "
+            f"{layer}: read as {units.name} ({units.reason}), the LST spans "
+            f"{low_kelvin:.1f}..{high_kelvin:.1f} K, "
+            f"outside the plausible {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f} K; set the "
+            "correct LST "
             f"units or the band's nodata value."
         )
 

@@ -4,6 +4,7 @@ In the installed zip the engine and resources are copied inside the plugin folde
 (``mocolsk_qgis/engine``, ``mocolsk_qgis/resources``); in the repository they sit beside it.
 The engine uses relative imports only, so both locations load the same code.
 """
+
 from importlib import import_module
 from pathlib import Path
 

@@ -10,6 +10,7 @@ Steps, each a Processing algorithm as a user would chain them in the Toolbox:
 4. ``mocolsk:evaluate``: both against the 30 m thermal band, printed and written as HTML.
 Then a quicklook PNG: coarse input, guidance composite, MoCoLSK output, difference.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -121,24 +122,49 @@ def main(argv: list[str] | None = None) -> int:
     print(f"MoCoLSK demo on {sample.name}, writing to {out}")
     # Averaging digital numbers rather than Kelvin: over a 4x4 block of a ~1 K range the
     # Planck curvature makes the two differ by well under a millikelvin.
-    coarse = run("gdal:warpreproject", {
-        "INPUT": str(thermal_30m), "RESAMPLING": 5, "TARGET_RESOLUTION": 120, "DATA_TYPE": 6, "NODATA": 255,
-        "OUTPUT": str(out / "lst_120m_tm_b6_dn.tif"),
-    })["OUTPUT"]
-    guidance = run("mocolsk:buildguidance", {
-        "LANDSAT_MTL": str(sample / "LT52240631988227CUB02_MTL.txt"), "SR_ENCODING": L1_TOA_ENCODING,
-        "MODEL": args.model, "OUTPUT": str(out / "guidance_30m_toa.tif"),
-    })["OUTPUT"]
+    coarse = run(
+        "gdal:warpreproject",
+        {
+            "INPUT": str(thermal_30m),
+            "RESAMPLING": 5,
+            "TARGET_RESOLUTION": 120,
+            "DATA_TYPE": 6,
+            "NODATA": 255,
+            "OUTPUT": str(out / "lst_120m_tm_b6_dn.tif"),
+        },
+    )["OUTPUT"]
+    guidance = run(
+        "mocolsk:buildguidance",
+        {
+            "LANDSAT_MTL": str(sample / "LT52240631988227CUB02_MTL.txt"),
+            "SR_ENCODING": L1_TOA_ENCODING,
+            "MODEL": args.model,
+            "OUTPUT": str(out / "guidance_30m_toa.tif"),
+        },
+    )["OUTPUT"]
     metrics = {}
     for method, index in METHODS.items():
-        fine = run("mocolsk:downscalelst", {
-            "INPUT_LST": coarse, "LST_UNITS": TM_B6_DN_UNITS, "GUIDANCE": [guidance], "METHOD": index,
-            "MODEL": args.model, "DEVICE": 0, "OUTPUT": str(out / f"lst_30m_{method}.tif"),
-        })["OUTPUT"]
-        metrics[method] = run("mocolsk:evaluate", {
-            "PREDICTION": fine, "REFERENCE": str(thermal_30m), "REFERENCE_UNITS": TM_B6_DN_UNITS,
-            "OUTPUT_HTML": str(out / f"report_{method}.html"),
-        })
+        fine = run(
+            "mocolsk:downscalelst",
+            {
+                "INPUT_LST": coarse,
+                "LST_UNITS": TM_B6_DN_UNITS,
+                "GUIDANCE": [guidance],
+                "METHOD": index,
+                "MODEL": args.model,
+                "DEVICE": 0,
+                "OUTPUT": str(out / f"lst_30m_{method}.tif"),
+            },
+        )["OUTPUT"]
+        metrics[method] = run(
+            "mocolsk:evaluate",
+            {
+                "PREDICTION": fine,
+                "REFERENCE": str(thermal_30m),
+                "REFERENCE_UNITS": TM_B6_DN_UNITS,
+                "OUTPUT_HTML": str(out / f"report_{method}.html"),
+            },
+        )
     print("\nAgainst the 30 m thermal band (Kelvin; the bundled models were trained on most of this")
     print("scene, so these are mostly in-sample figures: see the model card for held-out ones):")
     print("| method | " + " | ".join(REPORTED) + " |")
@@ -146,8 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     for method, values in metrics.items():
         print(f"| {method} | " + " | ".join(f"{values[name]:.4g}" for name in REPORTED) + " |")
     to_kelvin = engine_module("units").LstUnits("landsat5_tm_b6_dn", "demo").to_kelvin
-    quicklook(out / "quicklook.png", to_kelvin(read(Path(coarse))), Path(guidance), read(out / "lst_30m_mocolsk.tif"),
-              to_kelvin(read(thermal_30m)), metrics)
+    quicklook(
+        out / "quicklook.png",
+        to_kelvin(read(Path(coarse))),
+        Path(guidance),
+        read(out / "lst_30m_mocolsk.tif"),
+        to_kelvin(read(thermal_30m)),
+        metrics,
+    )
     print(f"\nWrote {out / 'lst_30m_mocolsk.tif'}, {out / 'quicklook.png'} and the HTML reports.")
     app.exitQgis()
     return 0

@@ -1,4 +1,5 @@
 """Plugin entry point: registers the Processing provider; adds no menus of its own."""
+
 from qgis.core import QgsApplication
 
 from .provider import MoCoLSKProvider

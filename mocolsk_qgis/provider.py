@@ -1,4 +1,5 @@
 """The "MoCoLSK" Processing provider."""
+
 from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
@@ -29,7 +30,12 @@ class MoCoLSKProvider(QgsProcessingProvider):
         return engine.__version__
 
     def loadAlgorithms(self):  # noqa: N802
-        for algorithm in (DownscaleAlgorithm(), EvaluateAlgorithm(), BuildGuidanceAlgorithm(), FinetuneAlgorithm()):
+        for algorithm in (
+            DownscaleAlgorithm(),
+            EvaluateAlgorithm(),
+            BuildGuidanceAlgorithm(),
+            FinetuneAlgorithm(),
+        ):
             self.addAlgorithm(algorithm)
         for path in sorted(resource("models").glob("*.model3")):
             model = QgsProcessingModelAlgorithm()

@@ -4,6 +4,7 @@ The QML files in ``resources/styles`` fix the colour ramp and the legend units; 
 is re-fitted to each output (the cumulative cut the QML records), because a fixed range
 cannot suit both a tropical afternoon and a polar night.
 """
+
 from qgis.core import QgsColorRampShader, QgsProcessingLayerPostProcessorInterface, QgsRasterLayer
 from qgis.PyQt import sip
 

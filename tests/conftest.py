@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite: real model packages exported from small networks."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ SAMPLE_MTL = LANDSAT5 / "LT52240631988227CUB02_MTL.txt"
 TINY_BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
 
 
-def make_tiny_package(out_dir: Path, scale: int = 4, band_names=TINY_BANDS, name: str | None = None, seed: int = 0):
+def make_tiny_package(
+    out_dir: Path, scale: int = 4, band_names=TINY_BANDS, name: str | None = None, seed: int = 0
+):
     """Export a randomly initialised, small MoCoLSK-Net as a real package (ONNX + card)."""
     import torch
 
@@ -26,7 +29,14 @@ def make_tiny_package(out_dir: Path, scale: int = 4, band_names=TINY_BANDS, name
     from engine.model import MoCoLSKConfig, MoCoLSKNet
 
     torch.manual_seed(seed)
-    config = MoCoLSKConfig(scale=scale, guidance_channels=len(band_names), num_feats=8, num_stages=1, blocks_per_group=1, reduction=4)
+    config = MoCoLSKConfig(
+        scale=scale,
+        guidance_channels=len(band_names),
+        num_feats=8,
+        num_stages=1,
+        blocks_per_group=1,
+        reduction=4,
+    )
     bands = [BandSpec(n, "reflectance", 0.15, 0.05, f"{n} reflectance") for n in band_names]
     return export_package(
         MoCoLSKNet(config),

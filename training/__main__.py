@@ -1,4 +1,5 @@
 """Command line: ``python -m training train|export|evaluate ...`` (``--help`` for each)."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .evaluate import format_report
     from .export import export_checkpoint
 
-    package = export_checkpoint(args.checkpoint, args.out, args.name, args.version, evaluate=not args.no_evaluate)
+    package = export_checkpoint(
+        args.checkpoint, args.out, args.name, args.version, evaluate=not args.no_evaluate
+    )
     print(f"package: {package.card_path} + {package.onnx_path.name}")
     if package.card.metrics.get("held_out_scenes"):
         print(format_report(package.card.metrics["held_out_scenes"]))
@@ -47,9 +50,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     package = resolve_package(args.package)
     config = TrainConfig.load(args.data)
     if config.scale != package.card.scale:
-        raise ValueError(f"the package is x{package.card.scale} but the data config {args.data} is x{config.scale}")
+        raise ValueError(
+            f"the package is x{package.card.scale} but the data config {args.data} is x{config.scale}"
+        )
     with tempfile.TemporaryDirectory() as work:
-        report, scenes = held_out_report(config, Path(work), lambda norm: package_predictor(package, args.threads))
+        report, scenes = held_out_report(
+            config, Path(work), lambda norm: package_predictor(package, args.threads)
+        )
     print(f"{package.name} on the whole held-out scenes of {args.data}: {', '.join(s.name for s in scenes)}")
     print(format_report(report))
     metrics = held_out_metrics(report, scenes)
@@ -64,8 +71,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     from .finetune import finetune_on_scene
 
-    package = finetune_on_scene(args.model, args.lst, args.guidance, args.out, steps=args.steps, lst_units=args.lst_units,
-                                threads=args.threads, overwrite=args.overwrite, min_gain=args.min_gain, log=print)
+    package = finetune_on_scene(
+        args.model,
+        args.lst,
+        args.guidance,
+        args.out,
+        steps=args.steps,
+        lst_units=args.lst_units,
+        threads=args.threads,
+        overwrite=args.overwrite,
+        min_gain=args.min_gain,
+        log=print,
+    )
     print(f"package: {package.card_path} + {package.onnx_path.name}")
     return 0
 
@@ -73,7 +90,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     from .finetune import MIN_GAIN
 
-    p = argparse.ArgumentParser(prog="python -m training", description="Train, export and evaluate MoCoLSK model packages.")
+    p = argparse.ArgumentParser(
+        prog="python -m training", description="Train, export and evaluate MoCoLSK model packages."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train from a JSON config (use torchrun for several processes)")
@@ -92,8 +111,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--no-evaluate", action="store_true", help="skip the held-out evaluation")
     e.set_defaults(run=cmd_export)
 
-    v = sub.add_parser("evaluate", help="both protocols, with intervals, of a package and the classic methods on a "
-                                        "config's whole held-out scenes")
+    v = sub.add_parser(
+        "evaluate",
+        help="both protocols, with intervals, of a package and the classic methods on a "
+        "config's whole held-out scenes",
+    )
     v.add_argument("package", help="bundled package name or NAME.json/NAME.onnx path")
     v.add_argument("data", help="training config (JSON) whose test scenes to use")
     v.add_argument("--threads", type=int)
@@ -101,19 +123,29 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--record", action="store_true", help="write the metrics into the package's card")
     v.set_defaults(run=cmd_evaluate)
 
-    f = sub.add_parser("finetune", help="self-supervised fine-tuning of a package on one scene (coarse LST + fine guidance)")
+    f = sub.add_parser(
+        "finetune", help="self-supervised fine-tuning of a package on one scene (coarse LST + fine guidance)"
+    )
     f.add_argument("model", help="bundled package name or NAME.json/NAME.onnx path")
     f.add_argument("lst", help="LST raster of the scene")
     f.add_argument("guidance", help="guidance stack with the model's bands in card order")
     f.add_argument("out", help="NAME.json of the new package")
-    f.add_argument("--steps", type=int, default=200,
-                   help="most optimisation steps; it stops early when validation stops improving")
+    f.add_argument(
+        "--steps",
+        type=int,
+        default=200,
+        help="most optimisation steps; it stops early when validation stops improving",
+    )
     f.add_argument("--lst-units", choices=("kelvin", "celsius"), default="kelvin")
     f.add_argument("--threads", type=int)
     f.add_argument("--overwrite", action="store_true", help="replace an existing package at OUT")
-    f.add_argument("--min-gain", type=float, default=MIN_GAIN,
-                   help="how much lower (as a fraction) the validation RMSE must be than the parent's for the package "
-                        f"to be written (default {MIN_GAIN})")
+    f.add_argument(
+        "--min-gain",
+        type=float,
+        default=MIN_GAIN,
+        help="how much lower (as a fraction) the validation RMSE must be than the parent's for the package "
+        f"to be written (default {MIN_GAIN})",
+    )
     f.set_defaults(run=cmd_finetune)
     return p
 

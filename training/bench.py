@@ -13,6 +13,7 @@ Three tables, each measurement in its own process so that its peak resident memo
     python -m training.bench [--tile 1024] [--repeats 3] [--scales 2 4 8] [--backends onnxruntime torch]
                              [--scene-px 4000] [--memory-px 1024] [--skip tiles scene memory]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,10 +54,14 @@ def paper_package(scale: int, out_dir: Path):
 
     torch.manual_seed(0)
     bands = [BandSpec(f"band{i}", "reflectance", 0.15, 0.05) for i in range(10)]
-    return export_package(MoCoLSKNet(MoCoLSKConfig(scale=scale)), out_dir, f"paper_x{scale}", "bench", bands, 282.51, 14.59)
+    return export_package(
+        MoCoLSKNet(MoCoLSKConfig(scale=scale)), out_dir, f"paper_x{scale}", "bench", bands, 282.51, 14.59
+    )
 
 
-def run_one(card_path: str, backend: str, device: str, tile_px: int, repeats: int, threads: int | None) -> dict:
+def run_one(
+    card_path: str, backend: str, device: str, tile_px: int, repeats: int, threads: int | None
+) -> dict:
     """Time ``repeats`` inferences of one tile_px x tile_px output tile (in this process)."""
     from engine.inference import Downscaler
 
@@ -65,7 +70,10 @@ def run_one(card_path: str, backend: str, device: str, tile_px: int, repeats: in
     rng = np.random.default_rng(0)
     channels = len(downscaler.guidance_band_names)
     warmup = 64
-    downscaler.predict_kelvin(np.full((warmup // scale,) * 2, 290, np.float32), np.full((channels, warmup, warmup), 0.15, np.float32))
+    downscaler.predict_kelvin(
+        np.full((warmup // scale,) * 2, 290, np.float32),
+        np.full((channels, warmup, warmup), 0.15, np.float32),
+    )
     lst = (290 + rng.normal(0, 3, (tile_px // scale,) * 2)).astype(np.float32)
     guidance = (0.15 + 0.05 * rng.normal(size=(channels, tile_px, tile_px))).astype(np.float32)
     timings = []
@@ -115,13 +123,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backends", nargs="+", default=None, help="subset of onnxruntime, torch")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--scene-px", type=int, default=4000, help="scene edge for the pipeline table")
-    parser.add_argument("--scene-package", default=None, help="MoCoLSK package for the scene tables (default: paper configuration)")
+    parser.add_argument(
+        "--scene-package",
+        default=None,
+        help="MoCoLSK package for the scene tables (default: paper configuration)",
+    )
     parser.add_argument("--memory-px", type=int, default=1024, help="smaller scene edge for the memory table")
     parser.add_argument("--skip", nargs="+", default=[], choices=["tiles", "scene", "memory"])
     parser.add_argument("--one", nargs=3, metavar=("CARD", "BACKEND", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(args.one[0], args.one[1], args.one[2], args.tile, args.repeats, args.threads)))
+        print(
+            json.dumps(run_one(args.one[0], args.one[1], args.one[2], args.tile, args.repeats, args.threads))
+        )
         return
 
     pairs = [p for p in available_backends() if args.backends is None or p[0] in args.backends]
@@ -143,8 +157,10 @@ def tile_table(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> None:
 
     peak_gflops = measure_peak_gflops()
     print(f"# MoCoLSK inference benchmark, {time.strftime('%Y-%m-%d')}")
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
-          f"measured peak {peak_gflops:.1f} GFLOP/s (float32 4096^3 matmul)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
+        f"measured peak {peak_gflops:.1f} GFLOP/s (float32 4096^3 matmul)"
+    )
     print(f"paper configuration, output tile {args.tile}x{args.tile} px, median of {args.repeats}\n")
     print("| scale | backend | device | MMAC/px | s/tile | Mpx/s | peak RSS MiB | % of peak |")
     print("|---|---|---|---|---|---|---|---|")
@@ -153,18 +169,35 @@ def tile_table(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> None:
             macs = multiply_adds_per_output_pixel(MoCoLSKConfig(scale=scale))
             package = paper_package(scale, Path(scratch))
             for backend, device in pairs:
-                command = [sys.executable, "-m", "training.bench", "--tile", str(args.tile), "--repeats", str(args.repeats),
-                           "--one", str(package.card_path), backend, device]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "training.bench",
+                    "--tile",
+                    str(args.tile),
+                    "--repeats",
+                    str(args.repeats),
+                    "--one",
+                    str(package.card_path),
+                    backend,
+                    device,
+                ]
                 if args.threads:
                     command += ["--threads", str(args.threads)]
                 done = subprocess.run(command, capture_output=True, text=True)
                 if done.returncode != 0:
-                    print(f"| x{scale} | {backend} | {device} | failed: {done.stderr.strip().splitlines()[-1]} |")
+                    print(
+                        f"| x{scale} | {backend} | {device} | failed: "
+                        f"{done.stderr.strip().splitlines()[-1]} |"
+                    )
                     continue
                 r = json.loads(done.stdout.strip().splitlines()[-1])
                 fraction = 2 * macs * r["mpx_per_s"] * 1e6 / (peak_gflops * 1e9)
-                print(f"| x{scale} | {backend} | {r['device']} | {macs / 1e6:.2f} | {r['seconds']:.2f} | "
-                      f"{r['mpx_per_s']:.4f} | {r['peak_rss_mib']:.0f} | {100 * fraction:.1f} |", flush=True)
+                print(
+                    f"| x{scale} | {backend} | {r['device']} | {macs / 1e6:.2f} | {r['seconds']:.2f} | "
+                    f"{r['mpx_per_s']:.4f} | {r['peak_rss_mib']:.0f} | {100 * fraction:.1f} |",
+                    flush=True,
+                )
 
 
 def memory_table(size_px: int, package: str | None, threads: int | None) -> None:
@@ -175,14 +208,22 @@ def memory_table(size_px: int, package: str | None, threads: int | None) -> None
     runs = {}
     for size in (size_px, 2 * size_px):
         print(f"\n## pipeline memory, {size}x{size} px scene")
-        runs[size] = scene_speed(size, package=package, methods=("bicubic", "mocolsk"),
-                                 backends=[("onnxruntime", "cpu")], threads=threads)
+        runs[size] = scene_speed(
+            size,
+            package=package,
+            methods=("bicubic", "mocolsk"),
+            backends=[("onnxruntime", "cpu")],
+            threads=threads,
+        )
     print("\n| method | peak RSS small MiB | peak RSS 4x pixels MiB | ratio |")
     print("|---|---|---|---|")
     for small, large in zip(runs[size_px], runs[2 * size_px]):
         if "peak_rss_mib" in small and "peak_rss_mib" in large:
-            print(f"| {small['method']} | {small['peak_rss_mib']:.0f} | {large['peak_rss_mib']:.0f} | "
-                  f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x |")
+            print(
+                f"| {small['method']} | {small['peak_rss_mib']:.0f} | {large['peak_rss_mib']:.0f} | "
+                f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x |"
+            )
+
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ method's reconstruction of one held-out scene and its difference to the truth) u
 
     python -m training.benchmark [--scales 2 4 8] [--zoo-runs runs/zoo] [--out docs/benchmark]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,14 @@ import numpy as np
 
 from .config import TrainConfig
 from .datasets import Normalizer, Sample, filled, sample_from_fine
-from .evaluate import classic_predictors, format_report, is_network, model_predictor, package_predictor, protocol_report
+from .evaluate import (
+    classic_predictors,
+    format_report,
+    is_network,
+    model_predictor,
+    package_predictor,
+    protocol_report,
+)
 from .export import recommended_method
 from .protocol import Predictor, conserved, protocol_view, truth_description
 from .scenes import Scene
@@ -39,8 +47,13 @@ from .sources import build_training_data
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "training" / "configs"
-TITLES = {"mocolsk": "MoCoLSK (bundled)", "bicubic": "Bicubic", "tsharp": "TsHARP", "dms": "DMS-style (engine.classic)",
-          "pydms": "pyDMS (peer)"}
+TITLES = {
+    "mocolsk": "MoCoLSK (bundled)",
+    "bicubic": "Bicubic",
+    "tsharp": "TsHARP",
+    "dms": "DMS-style (engine.classic)",
+    "pydms": "pyDMS (peer)",
+}
 
 
 @dataclass
@@ -74,11 +87,16 @@ def bundled_package_for(scale: int, log):
         package = load_package(path)
         if package.card.scale == scale:
             return package
-    log(f"x{scale}: no bundled MoCoLSK package at this scale (resources/models); MoCoLSK is left out of the table")
+    log(
+        f"x{scale}: no bundled MoCoLSK package at this scale (resources/models); MoCoLSK is left out of the "
+        "table"
+    )
     return None
 
 
-def zoo_predictors(scale: int, bands: tuple[str, ...], zoo_runs: Path, log) -> tuple[dict[str, Predictor], dict[str, str]]:
+def zoo_predictors(
+    scale: int, bands: tuple[str, ...], zoo_runs: Path, log
+) -> tuple[dict[str, Predictor], dict[str, str]]:
     """A predictor per zoo network trained at ``scale`` (``zoo_runs/<name>-x<scale>/last.pt``), and a note for every one."""
     from .loop import load_checkpoint
     from .zoo import ZOO, from_config
@@ -90,13 +108,18 @@ def zoo_predictors(scale: int, bands: tuple[str, ...], zoo_runs: Path, log) -> t
             notes[name] = f"not trained (no {checkpoint.name} in {checkpoint.parent})"
             continue
         state = load_checkpoint(checkpoint)
-        if state["model_config"].get("architecture") != name or tuple(b["name"] for b in state["bands"]) != bands:
+        if (
+            state["model_config"].get("architecture") != name
+            or tuple(b["name"] for b in state["bands"]) != bands
+        ):
             notes[name] = f"skipped: {checkpoint} is not a {entry.title} trained on bands {bands}"
             continue
         model = from_config(state["model_config"])
         model.load_state_dict(state["model"])
         predictors[name] = model_predictor(model.eval(), Normalizer.from_dict(state["normalizer"]))
-        notes[name] = f"{state['step']} iterations" + (f", `{state['command']}`" if state.get("command") else "")
+        notes[name] = f"{state['step']} iterations" + (
+            f", `{state['command']}`" if state.get("command") else ""
+        )
         log(f"x{scale}: {entry.title} from {checkpoint} ({notes[name]})")
     return predictors, notes
 
@@ -106,7 +129,10 @@ def pydms_predictor(scale: int, log) -> Predictor | None:
     try:
         from pyDMS.pyDMS import DecisionTreeSharpener
     except ImportError:
-        log("pyDMS is not installed: its row is skipped (pip install it from github.com/radosuav/pyDMS to compare)")
+        log(
+            "pyDMS is not installed: its row is skipped (pip install it from github.com/radosuav/pyDMS to "
+            "compare)"
+        )
         return None
     return lambda sample: pydms_prediction(DecisionTreeSharpener, scale, sample)
 
@@ -116,7 +142,9 @@ def pydms_prediction(sharpener_class, scale: int, sample: Sample) -> np.ndarray:
     from osgeo import gdal
 
     def write(path: Path, bands: np.ndarray, pixel_m: float) -> str:
-        ds = gdal.GetDriverByName("GTiff").Create(str(path), bands.shape[2], bands.shape[1], bands.shape[0], gdal.GDT_Float32)
+        ds = gdal.GetDriverByName("GTiff").Create(
+            str(path), bands.shape[2], bands.shape[1], bands.shape[0], gdal.GDT_Float32
+        )
         ds.SetGeoTransform((500000.0, pixel_m, 0.0, 9000000.0, 0.0, -pixel_m))
         ds.SetProjection('LOCAL_CS["metres",UNIT["metre",1]]')
         for i, band in enumerate(bands):
@@ -129,8 +157,9 @@ def pydms_prediction(sharpener_class, scale: int, sample: Sample) -> np.ndarray:
         guidance = np.stack([filled(b, float(np.nanmean(b))) for b in sample.guidance])
         fine = write(Path(folder) / "fine.tif", guidance, 30.0)
         coarse = write(Path(folder) / "coarse.tif", sample.coarse_kelvin[None], 30.0 * scale)
-        sharpener = sharpener_class([fine], [coarse], disaggregatingTemperature=True, movingWindowSize=0,
-                                    perLeafLinearRegression=True)
+        sharpener = sharpener_class(
+            [fine], [coarse], disaggregatingTemperature=True, movingWindowSize=0, perLeafLinearRegression=True
+        )
         sharpener.trainSharpener()
         sharpened = sharpener.applySharpener(fine, coarse)
         _, corrected = sharpener.residualAnalysis(sharpened, coarse, doCorrection=True)
@@ -144,7 +173,9 @@ def benchmark_scale(scale: int, zoo_runs: Path, threads: int | None = None, log=
     return run_benchmark(held_out_config(scale, package), package, zoo_runs, threads, log)
 
 
-def run_benchmark(config: TrainConfig, package, zoo_runs: Path, threads: int | None = None, log=print) -> ScaleResult:
+def run_benchmark(
+    config: TrainConfig, package, zoo_runs: Path, threads: int | None = None, log=print
+) -> ScaleResult:
     """Every method on the whole test scenes of ``config`` under both protocols."""
     scale = config.scale
     with tempfile.TemporaryDirectory() as work:
@@ -159,8 +190,10 @@ def run_benchmark(config: TrainConfig, package, zoo_runs: Path, threads: int | N
             notes["mocolsk"] = f"skipped: {package.name}'s guidance bands differ from the data's"
         else:
             predictors["mocolsk"] = package_predictor(package, threads)
-            notes["mocolsk"] = (f"model package through ONNX Runtime, {package.card.hyperparameters.get('num_feats', '?')} "
-                                f"features, {package.card.training.get('iterations', '?')} iterations")
+            notes["mocolsk"] = (
+                f"model package through ONNX Runtime, {package.card.hyperparameters.get('num_feats', '?')} "
+                f"features, {package.card.training.get('iterations', '?')} iterations"
+            )
     predictors.update(classic_predictors(bands, scale))
     pydms = pydms_predictor(scale, log)
     if pydms is None:
@@ -182,22 +215,30 @@ def run_benchmark(config: TrainConfig, package, zoo_runs: Path, threads: int | N
 def format_markdown(result: ScaleResult, command: str) -> str:
     """Both protocols' tables with their provenance and what each scene's truth is."""
     scenes = "\n".join(
-        f"- {s.name}: {s.landscape or 'landscape not recorded'}; in-grid truth {truth_description(s, 'ingrid')}; "
-        f"native truth {truth_description(s, 'native')}" for s in result.scenes)
-    skipped = "\n".join(f"- {result.title(m)}: {note}" for m, note in result.notes.items() if m not in result.predictors)
+        f"- {s.name}: {s.landscape or 'landscape not recorded'}; in-grid truth "
+        f"{truth_description(s, 'ingrid')}; "
+        f"native truth {truth_description(s, 'native')}"
+        for s in result.scenes
+    )
+    skipped = "\n".join(
+        f"- {result.title(m)}: {note}" for m, note in result.notes.items() if m not in result.predictors
+    )
     recommended = recommended_method(result.report)
     return (
         f"# Accuracy at x{result.scale} on whole held-out scenes\n\n"
         f"{time.strftime('%Y-%m-%d')}, {platform.node() or 'unknown host'} ({platform.machine()}), Python "
         f"{platform.python_version()}; command: `{command}`; data config `{result.config.name}`.\n\n"
-        f"Scenes never seen in training (none from compgeolab/xlandsat, which is reserved for independent checks):\n"
+        "Scenes never seen in training (none from compgeolab/xlandsat, which is reserved for independent "
+        "checks):\n"
         f"{scenes}\n\n"
-        f"RMSE in Kelvin pooled over each protocol's valid pixels; 95 % intervals from a bootstrap over scenes, then "
-        f"blocks of 4x4 coarse pixels. Every method gets the same coarse input and coarse-mean conservation.\n\n"
+        "RMSE in Kelvin pooled over each protocol's valid pixels; 95 % intervals from a bootstrap over "
+        "scenes, then "
+        "blocks of 4x4 coarse pixels. Every method gets the same coarse input and coarse-mean "
+        "conservation.\n\n"
         f"{format_report(result.report, {m: result.title(m) for m in result.predictors})}\n"
-        f"Recommended at x{result.scale} (lowest geometric-mean RMSE relative to bicubic over both protocols): "
-        f"**{result.title(recommended)}**.\n\n"
-        + (f"Not scored:\n{skipped}\n" if skipped else "")
+        f"Recommended at x{result.scale} (lowest geometric-mean RMSE relative to bicubic over both "
+        "protocols): "
+        f"**{result.title(recommended)}**.\n\n" + (f"Not scored:\n{skipped}\n" if skipped else "")
     )
 
 
@@ -216,15 +257,19 @@ def write_figure(result: ScaleResult, path: Path, protocol: str = "native") -> N
     sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, result.scale)
     mask = sample.mask
     truth = np.where(mask, sample.fine_kelvin, np.nan)
-    recon = {m: np.where(mask, conserved(p(sample), sample, result.scale, is_network(m)), np.nan)
-             for m, p in result.predictors.items()}
+    recon = {
+        m: np.where(mask, conserved(p(sample), sample, result.scale, is_network(m)), np.nan)
+        for m, p in result.predictors.items()
+    }
     diffs = {m: image - truth for m, image in recon.items()}
     low, high = np.nanpercentile(truth, [1, 99])
     limit = max(float(np.nanpercentile(np.abs(np.stack(list(diffs.values()))), 99)), 1e-3)
     coarse = np.repeat(np.repeat(sample.coarse_kelvin, result.scale, 0), result.scale, 1)
 
     columns = len(recon) + 1
-    fig, axes = plt.subplots(2, columns, figsize=(2.2 * columns + 1.2, 5.0), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        2, columns, figsize=(2.2 * columns + 1.2, 5.0), squeeze=False, constrained_layout=True
+    )
     temperature = dict(cmap="inferno", vmin=low, vmax=high, interpolation="nearest")
     difference = dict(cmap="bwr", norm=TwoSlopeNorm(0.0, -limit, limit), interpolation="nearest")
     t_image = axes[0, 0].imshow(truth, **temperature)
@@ -253,7 +298,11 @@ def write_figure(result: ScaleResult, path: Path, protocol: str = "native") -> N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 4, 8])
-    parser.add_argument("--zoo-runs", default=str(REPO / "runs" / "zoo"), help="folder of <name>-x<scale>/last.pt zoo checkpoints")
+    parser.add_argument(
+        "--zoo-runs",
+        default=str(REPO / "runs" / "zoo"),
+        help="folder of <name>-x<scale>/last.pt zoo checkpoints",
+    )
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmark"))
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
@@ -263,12 +312,18 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python -m training.benchmark " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m training.benchmark " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     for scale in args.scales:
         result = benchmark_scale(scale, Path(args.zoo_runs), args.threads)
         text = format_markdown(result, command.strip())
         (out / f"accuracy_x{scale}.md").write_text(text, encoding="utf-8")
-        payload = {"report": result.report, "recommended_method": recommended_method(result.report), "notes": result.notes}
+        payload = {
+            "report": result.report,
+            "recommended_method": recommended_method(result.report),
+            "notes": result.notes,
+        }
         (out / f"accuracy_x{scale}.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         write_figure(result, out / f"figure5_x{scale}.png")
         print(text)

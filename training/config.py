@@ -3,6 +3,7 @@
 Relative data paths in a config are resolved against the config file's folder, so a
 config works from any working directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,9 @@ class TrainConfig:
     data: dict[str, Any]
     model: dict[str, Any] = field(default_factory=dict)
     architecture: str = "mocolsk"
-    split: dict[str, Any] = field(default_factory=lambda: {"block_px": 64, "val_fraction": 0.15, "guard_native_px": 2, "seed": 0})
+    split: dict[str, Any] = field(
+        default_factory=lambda: {"block_px": 64, "val_fraction": 0.15, "guard_native_px": 2, "seed": 0}
+    )
     patch_px: int | None = 64
     batch_size: int = 4
     iterations: int = 10000
@@ -48,7 +51,9 @@ class TrainConfig:
         from .protocol import PROTOCOLS
 
         if not self.views or set(self.views) - set(PROTOCOLS):
-            raise ValueError(f"views must be a non-empty list of {', '.join(PROTOCOLS)}, got {list(self.views)}")
+            raise ValueError(
+                f"views must be a non-empty list of {', '.join(PROTOCOLS)}, got {list(self.views)}"
+            )
         if self.lst_anchor not in ("global", "coarse_mean"):
             raise ValueError(f"lst_anchor must be 'global' or 'coarse_mean', got {self.lst_anchor!r}")
         block_px = self.split.get("block_px")
@@ -58,12 +63,16 @@ class TrainConfig:
             from .zoo import ZOO
 
             if self.architecture not in ZOO:
-                raise ValueError(f"architecture must be 'mocolsk' or a zoo network ({', '.join(ZOO)}), got {self.architecture!r}")
+                raise ValueError(
+                    f"architecture must be 'mocolsk' or a zoo network ({', '.join(ZOO)}), got "
+                    f"{self.architecture!r}"
+                )
             return
         unknown = set(self.model) - set(MoCoLSKConfig.__dataclass_fields__)
         if unknown or {"scale", "guidance_channels"} & set(self.model):
             raise ValueError(
-                f"model: unknown or derived hyper-parameters {sorted(unknown | ({'scale', 'guidance_channels'} & set(self.model)))}; "
+                "model: unknown or derived hyper-parameters "
+                f"{sorted(unknown | ({'scale', 'guidance_channels'} & set(self.model)))}; "
                 f"scale comes from the config and guidance_channels from the data"
             )
 
@@ -90,7 +99,7 @@ class TrainConfig:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], base_dir: str | Path = ".") -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any], base_dir: str | Path = ".") -> TrainConfig:
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}")
@@ -99,7 +108,7 @@ class TrainConfig:
         return cls(**{**values, "base_dir": str(base_dir)})
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
             values = json.loads(path.read_text(encoding="utf-8"))

@@ -4,6 +4,7 @@ A batch is a dict of tensors: ``lst`` (B, 1, h, w) normalised coarse LST, ``guid
 (B, C, h*s, w*s) normalised guidance, ``target`` (B, 1, h*s, w*s) normalised fine LST and
 ``mask`` (B, 1, h*s, w*s) where the target is valid; the loss honours the mask.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,15 +37,21 @@ class Normalizer:
     anchor: str = "global"
 
     @classmethod
-    def from_scenes(cls, scenes: list[Scene], masks: list[np.ndarray], anchor: str = "global") -> "Normalizer":
+    def from_scenes(cls, scenes: list[Scene], masks: list[np.ndarray], anchor: str = "global") -> Normalizer:
         """Statistics over the valid pixels of the training area only; with the coarse-mean
         anchor the LST spread is that around each scene's own mean."""
         parts = [s.lst_kelvin[m & s.valid].astype(np.float64) for s, m in zip(scenes, masks)]
         lst = np.concatenate(parts)
-        guidance = np.concatenate([s.guidance[:, m & s.valid] for s, m in zip(scenes, masks)], axis=1).astype(np.float64)
+        guidance = np.concatenate([s.guidance[:, m & s.valid] for s, m in zip(scenes, masks)], axis=1).astype(
+            np.float64
+        )
         if lst.size < 2:
             raise ValueError("the training area has no valid pixels to compute normalisation statistics from")
-        spread = np.concatenate([p - p.mean() for p in parts if p.size]) if anchor == "coarse_mean" else lst - lst.mean()
+        spread = (
+            np.concatenate([p - p.mean() for p in parts if p.size])
+            if anchor == "coarse_mean"
+            else lst - lst.mean()
+        )
         floor = 1e-6
         return cls(
             float(lst.mean()),
@@ -76,14 +83,23 @@ class Normalizer:
         return ((values - mean) / std).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"lst_mean_kelvin": self.lst_mean_kelvin, "lst_std_kelvin": self.lst_std_kelvin,
-                "guidance_mean": list(self.guidance_mean), "guidance_std": list(self.guidance_std),
-                "anchor": self.anchor}
+        return {
+            "lst_mean_kelvin": self.lst_mean_kelvin,
+            "lst_std_kelvin": self.lst_std_kelvin,
+            "guidance_mean": list(self.guidance_mean),
+            "guidance_std": list(self.guidance_std),
+            "anchor": self.anchor,
+        }
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Normalizer":
-        return cls(float(values["lst_mean_kelvin"]), float(values["lst_std_kelvin"]),
-                   tuple(values["guidance_mean"]), tuple(values["guidance_std"]), values.get("anchor", "global"))
+    def from_dict(cls, values: dict) -> Normalizer:
+        return cls(
+            float(values["lst_mean_kelvin"]),
+            float(values["lst_std_kelvin"]),
+            tuple(values["guidance_mean"]),
+            tuple(values["guidance_std"]),
+            values.get("anchor", "global"),
+        )
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,9 @@ def sample_from_fine(name: str, lst_kelvin: np.ndarray, guidance: np.ndarray, sc
     return Sample(name, area_average(fine, scale), guidance[:, :rows, :cols], fine)
 
 
-def model_inputs(sample: Sample, normalizer: Normalizer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def model_inputs(
+    sample: Sample, normalizer: Normalizer
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Normalised (lst, guidance, target, mask) arrays with invalid inputs filled by the
     mean (0 after normalisation), so the network always sees finite numbers."""
     mask = sample.mask
@@ -144,8 +162,16 @@ def stack_batch(items: list[tuple[np.ndarray, ...]]) -> dict[str, torch.Tensor]:
 class ScenePatches:
     """Random fine patches, aligned to the coarse grid, drawn from the training area."""
 
-    def __init__(self, scenes: list[Scene], blocks: list[Block], scale: int, patch_px: int, normalizer: Normalizer,
-                 augment: bool = True, guard_px: dict[str, int] | None = None):
+    def __init__(
+        self,
+        scenes: list[Scene],
+        blocks: list[Block],
+        scale: int,
+        patch_px: int,
+        normalizer: Normalizer,
+        augment: bool = True,
+        guard_px: dict[str, int] | None = None,
+    ):
         if patch_px % scale:
             raise ValueError(f"patch_px {patch_px} must be a multiple of the scale {scale}")
         self.scenes, self.scale, self.patch_px = scenes, scale, patch_px
@@ -189,7 +215,9 @@ class ScenePatches:
             guidance = scene.guidance[:, r : r + p, c : c + p]
             if self.augment:
                 lst, guidance = augment([lst, guidance], rng)
-            items.append(model_inputs(sample_from_fine(scene.name, lst, guidance, self.scale), self.normalizer))
+            items.append(
+                model_inputs(sample_from_fine(scene.name, lst, guidance, self.scale), self.normalizer)
+            )
         return stack_batch(items)
 
 
@@ -203,7 +231,9 @@ def held_out_samples(scenes: list[Scene], blocks: list[Block], role: str, scale:
         scene = by_name[block.scene]
         rows, cols = block.window()
         name = f"{block.scene}[{block.row}:{block.row + block.rows},{block.col}:{block.col + block.cols}]"
-        samples.append(sample_from_fine(name, scene.lst_kelvin[rows, cols], scene.guidance[:, rows, cols], scale))
+        samples.append(
+            sample_from_fine(name, scene.lst_kelvin[rows, cols], scene.guidance[:, rows, cols], scale)
+        )
     return samples
 
 
@@ -218,8 +248,14 @@ def band_specs(bands: tuple[BandInfo, ...], normalizer: Normalizer) -> tuple[Ban
 class SamplePatches:
     """Random crops of whole coarse/fine pairs (the GrokLST layout), with augmentation."""
 
-    def __init__(self, samples: list[Sample], scale: int, patch_px: int | None, normalizer: Normalizer,
-                 augment: bool = True):
+    def __init__(
+        self,
+        samples: list[Sample],
+        scale: int,
+        patch_px: int | None,
+        normalizer: Normalizer,
+        augment: bool = True,
+    ):
         if patch_px is not None and patch_px % scale:
             raise ValueError(f"patch_px {patch_px} must be a multiple of the scale {scale}")
         if not samples:
@@ -260,17 +296,28 @@ GROKLST_BANDS: tuple[BandInfo, ...] = (
 )
 # z-score statistics of the GrokLST dataset as published with its reference configs.
 GROKLST_GUIDANCE_STATS = {
-    "dem": (2569.38, 1254.35), "deepblue": (0.17, 0.05), "blue": (0.16, 0.04), "green": (0.15, 0.04),
-    "red": (0.17, 0.05), "vre": (0.20, 0.06), "nir": (0.22, 0.06), "ndmvi": (0.19, 0.13),
-    "ndvi": (0.14, 0.10), "ndwi": (-0.19, 0.12),
+    "dem": (2569.38, 1254.35),
+    "deepblue": (0.17, 0.05),
+    "blue": (0.16, 0.04),
+    "green": (0.15, 0.04),
+    "red": (0.17, 0.05),
+    "vre": (0.20, 0.06),
+    "nir": (0.22, 0.06),
+    "ndmvi": (0.19, 0.13),
+    "ndvi": (0.14, 0.10),
+    "ndwi": (-0.19, 0.12),
 }
 GROKLST_LST_STATS = {2: (282.51, 14.73), 4: (282.51, 14.68), 8: (282.51, 14.59)}
 
 
 def groklst_normalizer(scale: int) -> Normalizer:
     mean, std = GROKLST_LST_STATS[scale]
-    return Normalizer(mean, std, tuple(GROKLST_GUIDANCE_STATS[b.name][0] for b in GROKLST_BANDS),
-                      tuple(GROKLST_GUIDANCE_STATS[b.name][1] for b in GROKLST_BANDS))
+    return Normalizer(
+        mean,
+        std,
+        tuple(GROKLST_GUIDANCE_STATS[b.name][0] for b in GROKLST_BANDS),
+        tuple(GROKLST_GUIDANCE_STATS[b.name][1] for b in GROKLST_BANDS),
+    )
 
 
 def read_groklst(root: str | Path, scale: int, split: str) -> list[Sample]:
@@ -280,14 +327,22 @@ def read_groklst(root: str | Path, scale: int, split: str) -> list[Sample]:
     from scipy.io import loadmat
 
     root = Path(root)
-    folders = {"coarse": root / f"{30 * scale}m" / "lst", "fine": root / "30m" / "lst", "guidance": root / "30m" / "guidance"}
+    folders = {
+        "coarse": root / f"{30 * scale}m" / "lst",
+        "fine": root / "30m" / "lst",
+        "guidance": root / "30m" / "guidance",
+    }
     split_file = root / "split" / f"{split}.txt"
     for path in (*folders.values(), split_file):
         if not path.exists():
-            raise FileNotFoundError(f"GrokLST root {root}: {path.relative_to(root)} is missing (x{scale} needs {30 * scale}m/lst)")
+            raise FileNotFoundError(
+                f"GrokLST root {root}: {path.relative_to(root)} is missing (x{scale} needs {30 * scale}m/lst)"
+            )
     files = {k: sorted(p for p in v.iterdir() if p.suffix == ".mat") for k, v in folders.items()}
     if len({len(v) for v in files.values()}) != 1:
-        raise ValueError(f"GrokLST root {root}: the lst and guidance folders hold different numbers of .mat files")
+        raise ValueError(
+            f"GrokLST root {root}: the lst and guidance folders hold different numbers of .mat files"
+        )
     indices = [int(line.split()[0]) for line in split_file.read_text().splitlines() if line.strip()]
 
     def lst(path: Path) -> np.ndarray:
@@ -298,5 +353,7 @@ def read_groklst(root: str | Path, scale: int, split: str) -> list[Sample]:
     for i in indices:
         mat = loadmat(files["guidance"][i])
         guidance = np.stack([np.asarray(mat[b.name], np.float32) for b in GROKLST_BANDS])
-        samples.append(Sample(files["fine"][i].stem, lst(files["coarse"][i]), guidance, lst(files["fine"][i])))
+        samples.append(
+            Sample(files["fine"][i].stem, lst(files["coarse"][i]), guidance, lst(files["fine"][i]))
+        )
     return samples

@@ -5,6 +5,7 @@ Metrics are pooled over all held-out pixels (not averaged per block). The classi
 methods see only what a user has (the coarse LST and the fine guidance of the held-out
 area); every method's coarse-mean conservation is applied by ``training.protocol``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,22 +33,31 @@ def score_predictions(samples: list[Sample], predictions: list[np.ndarray]) -> d
         "bias_k": metrics.bias(predicted, truth),
         "cc": metrics.cc(predicted, truth),
         "rsd_k": metrics.rsd(predicted, truth),
-        "ssim": float(np.mean([metrics.ssim(p, s.fine_kelvin, m) for p, s, m in zip(predictions, samples, masks)])),
+        "ssim": float(
+            np.mean([metrics.ssim(p, s.fine_kelvin, m) for p, s, m in zip(predictions, samples, masks)])
+        ),
         "pixels": int(truth.size),
     }
 
 
 @torch.no_grad()
-def predict_samples(model: torch.nn.Module, samples: list[Sample], normalizer: Normalizer,
-                    device: torch.device | str = "cpu") -> list[np.ndarray]:
+def predict_samples(
+    model: torch.nn.Module, samples: list[Sample], normalizer: Normalizer, device: torch.device | str = "cpu"
+) -> list[np.ndarray]:
     """The network's fine LST in Kelvin for each sample, one sample at a time."""
     was_training = model.training
     model.eval()
     out = []
     for sample in samples:
         lst, guidance, _, _ = model_inputs(sample, normalizer)
-        prediction = model(torch.from_numpy(lst[None]).to(device), torch.from_numpy(guidance[None]).to(device))
-        out.append(normalizer.lst_kelvin(prediction[0, 0].float().cpu().numpy(), normalizer.lst_centre(sample.coarse_kelvin)))
+        prediction = model(
+            torch.from_numpy(lst[None]).to(device), torch.from_numpy(guidance[None]).to(device)
+        )
+        out.append(
+            normalizer.lst_kelvin(
+                prediction[0, 0].float().cpu().numpy(), normalizer.lst_centre(sample.coarse_kelvin)
+            )
+        )
     model.train(was_training)
     return out
 
@@ -65,7 +75,9 @@ def predict_package(package, samples: list[Sample], threads: int | None = None) 
     return out
 
 
-def predict_classic(method: str, samples: list[Sample], band_names: tuple[str, ...], scale: int) -> list[np.ndarray]:
+def predict_classic(
+    method: str, samples: list[Sample], band_names: tuple[str, ...], scale: int
+) -> list[np.ndarray]:
     """A classic sharpener fitted on the coarse pixels of all samples, applied per sample (not yet
     conserved: ``training.protocol.conserved`` does that for every method alike)."""
     if method == "tsharp":
@@ -112,8 +124,13 @@ def is_network(method: str) -> bool:
     return method not in (*CLASSIC_METHODS, *PEER_METHODS)
 
 
-def protocol_report(scenes: list[Scene], scale: int, predictors: dict[str, Predictor],
-                    protocols: tuple[str, ...] = PROTOCOLS, log=None) -> dict[str, dict]:
+def protocol_report(
+    scenes: list[Scene],
+    scale: int,
+    predictors: dict[str, Predictor],
+    protocols: tuple[str, ...] = PROTOCOLS,
+    log=None,
+) -> dict[str, dict]:
     """For each protocol, every predictor on every whole held-out scene, summarised with
     bootstrap intervals (``training.protocol.summarise``); networks (any method but the
     classic ones and pyDMS) get the plugin's detail bound before conservation."""
@@ -125,7 +142,10 @@ def protocol_report(scenes: list[Scene], scale: int, predictors: dict[str, Predi
         for scene in scenes:
             errors.append(evaluate_scene(scene, protocol, scale, predictors, networks))
             if log:
-                log(f"x{scale} {protocol} {scene.name}: " + ", ".join(f"{m} {errors[-1].rmse(m):.3f} K" for m in predictors))
+                log(
+                    f"x{scale} {protocol} {scene.name}: "
+                    + ", ".join(f"{m} {errors[-1].rmse(m):.3f} K" for m in predictors)
+                )
         report[protocol] = summarise(errors, list(predictors), classic)
     return report
 
@@ -143,18 +163,29 @@ def format_report(report: dict[str, dict], titles: dict[str, str] | None = None)
     lines = []
     for protocol, summary in report.items():
         methods = list(summary["methods"])
-        lines += [f"**{protocol}** ({summary['pixels']} px in {summary['blocks']} blocks of {len(summary['scenes'])} "
-                  f"scene(s); best classic: {summary.get('best_classic', 'not scored')})", "",
-                  "| method | RMSE (K) | 95 % interval | " + " | ".join(summary["per_scene"]) + " |",
-                  "|---|---:|---:|" + "---:|" * len(summary["per_scene"])]
+        lines += [
+            f"**{protocol}** ({summary['pixels']} px in {summary['blocks']} blocks of "
+            f"{len(summary['scenes'])} "
+            f"scene(s); best classic: {summary.get('best_classic', 'not scored')})",
+            "",
+            "| method | RMSE (K) | 95 % interval | " + " | ".join(summary["per_scene"]) + " |",
+            "|---|---:|---:|" + "---:|" * len(summary["per_scene"]),
+        ]
         for m in methods:
             low, high = summary["methods"][m]["ci95_k"]
             per_scene = " | ".join(f"{s['methods'][m]['rmse_k']:.3f}" for s in summary["per_scene"].values())
-            lines.append(f"| {titles.get(m, m)} | {summary['methods'][m]['rmse_k']:.3f} | {low:.3f}-{high:.3f} | {per_scene} |")
+            lines.append(
+                f"| {titles.get(m, m)} | {summary['methods'][m]['rmse_k']:.3f} | {low:.3f}-{high:.3f} | "
+                f"{per_scene} |"
+            )
         if "difference_to_best_classic_k" in summary:
             d = summary["difference_to_best_classic_k"]
-            lines += ["", f"MoCoLSK - {summary['best_classic']}: {d['value']:+.3f} K (95 % interval {d['ci95_k'][0]:+.3f} to "
-                      f"{d['ci95_k'][1]:+.3f} K); ratio {summary['ratio_to_best_classic']:.3f}, to bicubic "
-                      f"{summary['ratio_to_bicubic']:.3f}"]
+            lines += [
+                "",
+                f"MoCoLSK - {summary['best_classic']}: {d['value']:+.3f} K (95 % interval "
+                f"{d['ci95_k'][0]:+.3f} to "
+                f"{d['ci95_k'][1]:+.3f} K); ratio {summary['ratio_to_best_classic']:.3f}, to bicubic "
+                f"{summary['ratio_to_bicubic']:.3f}",
+            ]
         lines.append("")
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """From a training checkpoint to a model package, with the held-out metrics in its card."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,8 @@ from engine.package import ModelPackage, load_package
 from .config import TrainConfig
 from .datasets import Normalizer, band_specs
 from .evaluate import classic_predictors, model_predictor, package_predictor, protocol_report
-from .protocol import PROTOCOLS, truth_description
 from .loop import load_checkpoint
+from .protocol import PROTOCOLS, truth_description
 from .scenes import BandInfo
 from .sources import build_training_data
 
@@ -36,12 +37,14 @@ def config_from_checkpoint(state: dict, split_file: Path | None = None) -> Train
     return TrainConfig.from_dict(values, state["config_dir"])
 
 
-def held_out_report(config: TrainConfig, work_dir: Path, predictor_of, log=None, classic: bool = True) -> tuple[dict, list]:
+def held_out_report(
+    config: TrainConfig, work_dir: Path, predictor_of, log=None, classic: bool = True
+) -> tuple[dict, list]:
     """Both protocols on the config's whole test scenes for ``predictor_of(normalizer)``
     (the model), beside the classic methods unless ``classic`` is false, and the test scenes."""
     data = build_training_data(config, work_dir)
     if not data.test_scenes:
-        raise ValueError(f"config {config.name} holds out no whole test scene (a scene with \"role\": \"test\")")
+        raise ValueError(f'config {config.name} holds out no whole test scene (a scene with "role": "test")')
     names = tuple(b.name for b in data.bands)
     predictors = {"mocolsk": predictor_of(data.normalizer)}
     if classic:
@@ -63,9 +66,17 @@ def recommended_method(report: dict) -> str:
 
 def scene_facts(scenes: list) -> list[dict]:
     """What each held-out scene is and what its truth is under each protocol."""
-    return [{"name": s.name, "sensor": s.sensor, "landscape": s.landscape, "native_pixel_m": s.native_pixel_m,
-             "quantisation_k": s.quantisation_k, **{f"truth_{p}": truth_description(s, p) for p in PROTOCOLS}}
-            for s in scenes]
+    return [
+        {
+            "name": s.name,
+            "sensor": s.sensor,
+            "landscape": s.landscape,
+            "native_pixel_m": s.native_pixel_m,
+            "quantisation_k": s.quantisation_k,
+            **{f"truth_{p}": truth_description(s, p) for p in PROTOCOLS},
+        }
+        for s in scenes
+    ]
 
 
 def held_out_metrics(report: dict, scenes: list) -> dict:
@@ -75,17 +86,30 @@ def held_out_metrics(report: dict, scenes: list) -> dict:
         "test_scenes": scene_facts(scenes),
         "recommended_method": recommended_method(report),
         "metric_notes": (
-            "RMSE in Kelvin on whole scenes never seen in training, pooled over their valid pixels, with 95 % bootstrap "
-            "intervals (scenes, then blocks of 4x4 coarse pixels, resampled). ingrid: truth = the thermal band as delivered "
-            "on the 30 m grid (resampled by USGS from the native pixel), coarse = its area mean by the scale. native: truth = "
-            "the thermal band averaged to its native pixel, guidance averaged alike, coarse = that truth's area mean by the "
-            "scale. Every method gets the same coarse input and coarse-mean conservation; TsHARP and DMS are fitted on each "
-            "scene's coarse pixels. difference_to_best_classic_k = MoCoLSK minus the best classic method of that protocol."),
+            "RMSE in Kelvin on whole scenes never seen in training, pooled over their valid pixels, with 95 "
+            "% bootstrap "
+            "intervals (scenes, then blocks of 4x4 coarse pixels, resampled). ingrid: truth = the thermal "
+            "band as delivered "
+            "on the 30 m grid (resampled by USGS from the native pixel), coarse = its area mean by the "
+            "scale. native: truth = "
+            "the thermal band averaged to its native pixel, guidance averaged alike, coarse = that truth's "
+            "area mean by the "
+            "scale. Every method gets the same coarse input and coarse-mean conservation; TsHARP and DMS "
+            "are fitted on each "
+            "scene's coarse pixels. difference_to_best_classic_k = MoCoLSK minus the best classic method of "
+            "that protocol."
+        ),
     }
 
 
-def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, name: str | None = None, version: str = "1.0.0",
-                      evaluate: bool = True, log=print) -> ModelPackage:
+def export_checkpoint(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    name: str | None = None,
+    version: str = "1.0.0",
+    evaluate: bool = True,
+    log=print,
+) -> ModelPackage:
     """Write ``NAME.onnx``/``.pt``/``.json`` from ``checkpoint``; with ``evaluate``, the card
     carries both protocols' metrics of the package (through ONNX Runtime), bicubic, TsHARP
     and DMS on the config's whole test scenes, and the package must score as the checkpoint
@@ -107,7 +131,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, name: str | N
         "batch_size": config.batch_size,
         "patch_px": config.patch_px,
         "optimizer": f"AdamW lr {config.lr:g}, weight decay {config.weight_decay:g}, cosine restarts every "
-                     f"{config.restart_period} steps to {config.min_lr:g}; masked L1 loss on z-scored LST",
+        f"{config.restart_period} steps to {config.min_lr:g}; masked L1 loss on z-scored LST",
         "seed": config.seed,
         "hardware": state.get("hardware", {}),
         "wall_seconds": state.get("wall_seconds"),
@@ -116,14 +140,22 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, name: str | N
     checkpoint_report = {}
     if evaluate:
         with tempfile.TemporaryDirectory() as work_dir:
-            checkpoint_report, _ = held_out_report(config, Path(work_dir), lambda norm: model_predictor(model, norm), log,
-                                                   classic=False)
+            checkpoint_report, _ = held_out_report(
+                config, Path(work_dir), lambda norm: model_predictor(model, norm), log, classic=False
+            )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir) as staging:
         staged = export_package(
-            model, staging, name, version, band_specs(bands, normalizer), normalizer.lst_mean_kelvin,
-            normalizer.lst_std_kelvin, training=training, description=config.description,
+            model,
+            staging,
+            name,
+            version,
+            band_specs(bands, normalizer),
+            normalizer.lst_mean_kelvin,
+            normalizer.lst_std_kelvin,
+            training=training,
+            description=config.description,
             lst_anchor=normalizer.anchor,
         )
         if evaluate:
@@ -142,7 +174,9 @@ def package_metrics(package: ModelPackage, config: TrainConfig, checkpoint_repor
         got = summary["methods"]["mocolsk"]["rmse_k"]
         want = checkpoint_report[protocol]["methods"]["mocolsk"]["rmse_k"]
         if not np.isclose(got, want, rtol=1e-3, atol=1e-3):
-            raise RuntimeError(f"the exported package scores {protocol} RMSE {got:.4f} K but the checkpoint {want:.4f} K")
+            raise RuntimeError(
+                f"the exported package scores {protocol} RMSE {got:.4f} K but the checkpoint {want:.4f} K"
+            )
     log("exported package reproduces the checkpoint's held-out RMSE through ONNX Runtime")
     return held_out_metrics(report, scenes)
 

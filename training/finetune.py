@@ -11,10 +11,11 @@ the parent package and bicubic (all with the pipeline's coarse-mean conservation
 the held-out LST from its aggregate. Training keeps the best step, stops early when
 validation stops improving, and writes a package only if that step beats the parent.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -45,8 +46,10 @@ PATIENCE_CHECKS = 5
 
 def validation_meaning(scale: int) -> str:
     """What the fine-tuning validation measures, in the words every summary uses."""
-    return (f"self-supervised: recovering the coarse LST from a x{scale} coarser copy on held-out blocks; "
-            "no 30 m truth exists")
+    return (
+        f"self-supervised: recovering the coarse LST from a x{scale} coarser copy on held-out blocks; "
+        "no 30 m truth exists"
+    )
 
 
 class NoGainOverParent(EngineError):
@@ -63,13 +66,26 @@ def guidance_on_grid(guidance_path: str | Path, lst_path: str | Path) -> np.ndar
         raise InputError(f"Guidance raster {guidance_path} cannot be opened.")
     x0, dx, _, y0, _, dy = lst.GetGeoTransform()
     bounds = (x0, y0 + dy * lst.RasterYSize, x0 + dx * lst.RasterXSize, y0)
-    warped = gdal.Warp("", guidance, format="MEM", outputBounds=bounds, width=lst.RasterXSize, height=lst.RasterYSize,
-                       dstSRS=lst.GetProjection(), resampleAlg="average", dstNodata=np.nan, outputType=gdal.GDT_Float32)
-    return np.stack([warped.GetRasterBand(i + 1).ReadAsArray() for i in range(warped.RasterCount)]).astype(np.float32)
+    warped = gdal.Warp(
+        "",
+        guidance,
+        format="MEM",
+        outputBounds=bounds,
+        width=lst.RasterXSize,
+        height=lst.RasterYSize,
+        dstSRS=lst.GetProjection(),
+        resampleAlg="average",
+        dstNodata=np.nan,
+        outputType=gdal.GDT_Float32,
+    )
+    return np.stack([warped.GetRasterBand(i + 1).ReadAsArray() for i in range(warped.RasterCount)]).astype(
+        np.float32
+    )
 
 
-def scene_for_finetuning(lst_path: str | Path, guidance_path: str | Path, package: ModelPackage,
-                         lst_units: str) -> Scene:
+def scene_for_finetuning(
+    lst_path: str | Path, guidance_path: str | Path, package: ModelPackage, lst_units: str
+) -> Scene:
     """The self-supervised scene on the LST grid, checked against the model's bands and units."""
     from osgeo import gdal
 
@@ -85,13 +101,15 @@ def scene_for_finetuning(lst_path: str | Path, guidance_path: str | Path, packag
         raise InputError(
             f"LST {Path(lst_path).name}: values {low:.1f}..{high:.1f} are outside the plausible "
             f"{PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f} K that Downscale LST accepts "
-            f"after reading it as {lst_units}; set the LST units (kelvin or celsius) or convert the raster first."
+            f"after reading it as {lst_units}; set the LST units (kelvin or celsius) or convert the raster "
+            "first."
         )
     guidance = guidance_on_grid(guidance_path, lst_path)
     bands = package.card.guidance_bands
     if guidance.shape[0] != len(bands):
         raise InputError(
-            f"Guidance {Path(guidance_path).name} has {guidance.shape[0]} band(s) but model {package.name!r} expects "
+            f"Guidance {Path(guidance_path).name} has {guidance.shape[0]} band(s) but model "
+            f"{package.name!r} expects "
             f"{len(bands)}: {', '.join(package.card.guidance_band_names)}, in that order."
         )
     infos = tuple(BandInfo(b.name, b.units, b.description) for b in bands)
@@ -109,13 +127,16 @@ def area_blocks(area: np.ndarray, scene: str, role: str) -> list[Block]:
     blocks = []
     for row, line in enumerate(area):
         edges = np.flatnonzero(np.diff(np.concatenate([[0], line.astype(np.int8), [0]])))
-        blocks.extend(Block(scene, row, int(start), 1, int(stop - start), role)
-                      for start, stop in zip(edges[::2], edges[1::2]))
+        blocks.extend(
+            Block(scene, row, int(start), 1, int(stop - start), role)
+            for start, stop in zip(edges[::2], edges[1::2])
+        )
     return blocks
 
 
-def finetune_split(scene: Scene, scale: int, patch_px: int, normalizer: Normalizer,
-                   seed: int) -> tuple[ScenePatches, list[Block]]:
+def finetune_split(
+    scene: Scene, scale: int, patch_px: int, normalizer: Normalizer, seed: int
+) -> tuple[ScenePatches, list[Block]]:
     """The training sampler and the held-out validation blocks of the scene.
 
     Validation blocks are ``patch_px`` squares, at least half scoreable, drawn at random;
@@ -129,7 +150,9 @@ def finetune_split(scene: Scene, scale: int, patch_px: int, normalizer: Normaliz
         for c in range(0, cols - patch_px + 1, patch_px)
     ]
     candidates = [b for b in candidates if scored_fraction(scene, b, scale) >= MIN_SCORED_FRACTION]
-    wanted = min(MAX_VALIDATION_BLOCKS, max(MIN_VALIDATION_BLOCKS, round(VALIDATION_FRACTION * len(candidates))))
+    wanted = min(
+        MAX_VALIDATION_BLOCKS, max(MIN_VALIDATION_BLOCKS, round(VALIDATION_FRACTION * len(candidates)))
+    )
     excluded = np.zeros(scene.shape, bool)
     validation: list[Block] = []
     sampler = None
@@ -138,21 +161,28 @@ def finetune_split(scene: Scene, scale: int, patch_px: int, normalizer: Normaliz
             break
         block = candidates[index]
         trial = excluded.copy()
-        trial[max(block.row - guard, 0) : block.row + block.rows + guard,
-              max(block.col - guard, 0) : block.col + block.cols + guard] = True
+        trial[
+            max(block.row - guard, 0) : block.row + block.rows + guard,
+            max(block.col - guard, 0) : block.col + block.cols + guard,
+        ] = True
         try:
-            trial_sampler = ScenePatches([scene], area_blocks(~trial, scene.name, "train"), scale, patch_px, normalizer)
+            trial_sampler = ScenePatches(
+                [scene], area_blocks(~trial, scene.name, "train"), scale, patch_px, normalizer
+            )
         except ValueError:
             continue
         excluded, sampler = trial, trial_sampler
         validation.append(block)
     if len(validation) < MIN_VALIDATION_BLOCKS:
         raise InputError(
-            f"LST {scene.name} ({cols}x{rows} pixels, {scene.valid.mean():.0%} valid) is too small or too masked to "
+            f"LST {scene.name} ({cols}x{rows} pixels, {scene.valid.mean():.0%} valid) is too small or too "
+            "masked to "
             f"fine-tune x{scale}: it must hold out at least {MIN_VALIDATION_BLOCKS} validation blocks of "
-            f"{patch_px}x{patch_px} LST pixels, each at least {MIN_SCORED_FRACTION:.0%} valid, behind a {guard}-pixel "
+            f"{patch_px}x{patch_px} LST pixels, each at least {MIN_SCORED_FRACTION:.0%} valid, behind a "
+            f"{guard}-pixel "
             f"guard band, and still leave room for {patch_px}x{patch_px} training patches (found "
-            f"{len(validation)}). Use a larger LST raster (about {3 * patch_px}x{3 * patch_px} pixels or more) or "
+            f"{len(validation)}). Use a larger LST raster (about {3 * patch_px}x{3 * patch_px} pixels or "
+            "more) or "
             f"mask fewer pixels."
         )
     return sampler, validation
@@ -161,11 +191,14 @@ def finetune_split(scene: Scene, scale: int, patch_px: int, normalizer: Normaliz
 def scored_fraction(scene: Scene, block: Block, scale: int) -> float:
     """Share of the block's pixels that validation can score (valid under a valid aggregate)."""
     rows, cols = block.window()
-    return float(sample_from_fine("", scene.lst_kelvin[rows, cols], scene.guidance[:, rows, cols], scale).mask.mean())
+    return float(
+        sample_from_fine("", scene.lst_kelvin[rows, cols], scene.guidance[:, rows, cols], scale).mask.mean()
+    )
 
 
-def validation_scores(network: torch.nn.Module, samples: list[Sample], normalizer: Normalizer,
-                      scale: int) -> dict[str, float]:
+def validation_scores(
+    network: torch.nn.Module, samples: list[Sample], normalizer: Normalizer, scale: int
+) -> dict[str, float]:
     predictions = predict_samples(network, samples, normalizer)
     return score_predictions(samples, [conserved(p, s, scale) for p, s in zip(predictions, samples)])
 
@@ -178,8 +211,10 @@ def refuse_existing_output(out_path: Path) -> None:
     existing = [p for p in output_paths(out_path) if p.exists()]
     if existing:
         raise InputError(
-            f"{existing[0]} already exists and fine-tuning replaces a model package only when asked: choose another "
-            f"output name, or allow overwriting (--overwrite on the command line, 'Overwrite an existing model "
+            f"{existing[0]} already exists and fine-tuning replaces a model package only when asked: choose "
+            "another "
+            "output name, or allow overwriting (--overwrite on the command line, 'Overwrite an existing "
+            "model "
             f"package' in Fine-tune on this scene)."
         )
 
@@ -189,9 +224,19 @@ def versus_parent(gain: float) -> str:
 
 
 def train_keeping_best(
-    network: MoCoLSKNet, sampler: ScenePatches, validation: list[Sample], normalizer: Normalizer, scale: int,
-    steps: int, batch_size: int, learning_rate: float, seed: int, parent: dict[str, float],
-    progress: Callable[[float], None], is_cancelled: Callable[[], bool], log: Callable[[str], None],
+    network: MoCoLSKNet,
+    sampler: ScenePatches,
+    validation: list[Sample],
+    normalizer: Normalizer,
+    scale: int,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    parent: dict[str, float],
+    progress: Callable[[float], None],
+    is_cancelled: Callable[[], bool],
+    log: Callable[[str], None],
 ) -> dict:
     """Train, score the validation blocks every few steps, stop after ``PATIENCE_CHECKS``
     checks without a new best, and leave the best step's weights in ``network``.
@@ -204,7 +249,9 @@ def train_keeping_best(
     network.train()
     for step in range(1, steps + 1):
         if is_cancelled():
-            raise Cancelled(f"fine-tuning stopped at step {step - 1} of {steps}; no model package was written.")
+            raise Cancelled(
+                f"fine-tuning stopped at step {step - 1} of {steps}; no model package was written."
+            )
         batch = sampler.batch(batch_size, np.random.default_rng([seed, step]))
         loss = masked_l1(network(batch["lst"], batch["guidance"]), batch["target"], batch["mask"])
         optimizer.zero_grad(set_to_none=True)
@@ -216,19 +263,29 @@ def train_keeping_best(
         scores = validation_scores(network, validation, normalizer, scale)
         if scores["rmse_k"] < best_rmse:
             best_rmse, checks_without_gain = scores["rmse_k"], 0
-            best = {"step": step, "scores": scores,
-                    "state": {k: v.detach().clone() for k, v in network.state_dict().items()}}
+            best = {
+                "step": step,
+                "scores": scores,
+                "state": {k: v.detach().clone() for k, v in network.state_dict().items()},
+            }
         else:
             checks_without_gain += 1
-        log(f"step {step}/{steps}: training L1 {loss.item():.4f} (normalised LST); validation RMSE "
+        log(
+            f"step {step}/{steps}: training L1 {loss.item():.4f} (normalised LST); validation RMSE "
             f"{scores['rmse_k']:.3f} K (best {best_rmse:.3f} K at step {best['step']}, parent "
-            f"{parent['rmse_k']:.3f} K)")
+            f"{parent['rmse_k']:.3f} K)"
+        )
         if checks_without_gain >= PATIENCE_CHECKS:
-            log(f"Stopping early at step {step}: no better validation RMSE in the last {PATIENCE_CHECKS} checks.")
+            log(
+                f"Stopping early at step {step}: no better validation RMSE in the last {PATIENCE_CHECKS} "
+                "checks."
+            )
             break
     if best["state"] is None:
-        raise NoGainOverParent("Fine-tuning diverged (the validation RMSE was never finite); no model package was "
-                               "written. Keep using the parent package.")
+        raise NoGainOverParent(
+            "Fine-tuning diverged (the validation RMSE was never finite); no model package was "
+            "written. Keep using the parent package."
+        )
     network.load_state_dict(best["state"])
     network.eval()
     return {**best, "steps_run": step}
@@ -263,14 +320,18 @@ def finetune_on_scene(
         raise InputError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
     package = resolve_package(model)
     if package.torch_weights_path is None:
-        raise InputError(f"Model package {package.name!r} has no PyTorch weights (NAME.pt) to fine-tune; "
-                         "re-export it with `python -m training export`.")
+        raise InputError(
+            f"Model package {package.name!r} has no PyTorch weights (NAME.pt) to fine-tune; "
+            "re-export it with `python -m training export`."
+        )
     out_path = Path(out_path)
     if out_path.suffix.lower() != CARD_SUFFIX:
         out_path = out_path.with_suffix(CARD_SUFFIX)
     sources = {p.resolve() for p in (package.card_path, package.onnx_path, package.torch_weights_path)}
     if {p.resolve() for p in output_paths(out_path)} & sources:
-        raise InputError(f"The output {out_path} would overwrite the model being fine-tuned; choose another name.")
+        raise InputError(
+            f"The output {out_path} would overwrite the model being fine-tuned; choose another name."
+        )
     if not overwrite:
         refuse_existing_output(out_path)
     if threads:
@@ -279,13 +340,20 @@ def finetune_on_scene(
     card = package.card
     scale = card.scale
     scene = scene_for_finetuning(lst_path, guidance_path, package, lst_units)
-    normalizer = Normalizer(card.lst_mean_kelvin, card.lst_std_kelvin, tuple(b.mean for b in card.guidance_bands),
-                            tuple(b.std for b in card.guidance_bands), card.lst_anchor)
+    normalizer = Normalizer(
+        card.lst_mean_kelvin,
+        card.lst_std_kelvin,
+        tuple(b.mean for b in card.guidance_bands),
+        tuple(b.std for b in card.guidance_bands),
+        card.lst_anchor,
+    )
     patch_px = max(8 * scale, 32)
     if min(scene.shape) < patch_px:
         raise InputError(
-            f"LST {Path(lst_path).name} is {scene.shape[1]}x{scene.shape[0]} pixels; fine-tuning x{scale} needs at "
-            f"least {patch_px}x{patch_px} LST pixels (patches of {patch_px // scale}x{patch_px // scale} after "
+            f"LST {Path(lst_path).name} is {scene.shape[1]}x{scene.shape[0]} pixels; fine-tuning x{scale} "
+            "needs at "
+            f"least {patch_px}x{patch_px} LST pixels (patches of {patch_px // scale}x{patch_px // scale} "
+            "after "
             "aggregation)."
         )
     sampler, validation_blocks = finetune_split(scene, scale, patch_px, normalizer, seed)
@@ -294,16 +362,38 @@ def finetune_on_scene(
     network = MoCoLSKNet(MoCoLSKConfig.from_dict(card.hyperparameters))
     network.load_state_dict(torch.load(package.torch_weights_path, map_location="cpu", weights_only=True))
     parent = validation_scores(network, validation, normalizer, scale)
-    bicubic = score_predictions(validation, [conserved(p, s, scale) for p, s in zip(
-        predict_classic("bicubic", validation, scene.band_names, scale), validation)])
-    log(f"Fine-tuning {package.name} (x{scale}) on {scene.name} ({scene.shape[1]}x{scene.shape[0]} LST pixels) for up "
+    bicubic = score_predictions(
+        validation,
+        [
+            conserved(p, s, scale)
+            for p, s in zip(predict_classic("bicubic", validation, scene.band_names, scale), validation)
+        ],
+    )
+    log(
+        f"Fine-tuning {package.name} (x{scale}) on {scene.name} ({scene.shape[1]}x{scene.shape[0]} LST "
+        "pixels) for up "
         f"to {steps} steps. Validation ({validation_meaning(scale)}): {len(validation)} blocks of "
-        f"{patch_px}x{patch_px} LST pixels, {parent['pixels']} scored, {guard_px(scale)}-pixel guard band; RMSE of "
+        f"{patch_px}x{patch_px} LST pixels, {parent['pixels']} scored, {guard_px(scale)}-pixel guard band; "
+        "RMSE of "
         f"the parent {parent['rmse_k']:.3f} K, of bicubic {bicubic['rmse_k']:.3f} K (both with coarse-mean "
-        "conservation).")
+        "conservation)."
+    )
 
-    best = train_keeping_best(network, sampler, validation, normalizer, scale, steps, batch_size, learning_rate, seed,
-                              parent, progress, is_cancelled, log)
+    best = train_keeping_best(
+        network,
+        sampler,
+        validation,
+        normalizer,
+        scale,
+        steps,
+        batch_size,
+        learning_rate,
+        seed,
+        parent,
+        progress,
+        is_cancelled,
+        log,
+    )
     tuned = best["scores"]
     gain = 1.0 - tuned["rmse_k"] / parent["rmse_k"]
     comparison = (
@@ -314,7 +404,8 @@ def finetune_on_scene(
     if gain < min_gain:
         verdict = versus_parent(gain) if gain < 0 else f"only {versus_parent(gain)}"
         raise NoGainOverParent(
-            f"Fine-tuning did not help, so no model package was written: {comparison}; that is {verdict}, and a "
+            f"Fine-tuning did not help, so no model package was written: {comparison}; that is {verdict}, "
+            "and a "
             f"fine-tuned package must be at least {min_gain:.1%} better. Keep using {package.name}."
         )
     log(f"Validation summary: {comparison}; {versus_parent(gain)}.")
@@ -323,7 +414,9 @@ def finetune_on_scene(
     metrics = {
         "fine_tune_validation": {
             "what": validation_meaning(scale),
-            "blocks": [f"{b.scene}[{b.row}:{b.row + b.rows},{b.col}:{b.col + b.cols}]" for b in validation_blocks],
+            "blocks": [
+                f"{b.scene}[{b.row}:{b.row + b.rows},{b.col}:{b.col + b.cols}]" for b in validation_blocks
+            ],
             "guard_px": guard_px(scale),
             "best_step": best["step"],
             "steps_run": best["steps_run"],
@@ -334,26 +427,48 @@ def finetune_on_scene(
             "min_gain": min_gain,
         },
         "metric_notes": (
-            f"Kelvin, on the LST grid of {Path(lst_path).name}: each validation block's LST area-averaged x{scale} "
-            f"is the input and the block's LST the truth; every method gets coarse-mean conservation. These say "
-            f"nothing directly about accuracy at the guidance resolution. The parent package's held-out metrics "
+            f"Kelvin, on the LST grid of {Path(lst_path).name}: each validation block's LST area-averaged "
+            f"x{scale} "
+            "is the input and the block's LST the truth; every method gets coarse-mean conservation. These "
+            "say "
+            "nothing directly about accuracy at the guidance resolution. The parent package's held-out "
+            "metrics "
             f"were dropped: they do not describe this model."
         ),
     }
     training = {
         **card.training,
-        "fine_tuned_from": {"name": card.name, "version": card.version, "weights_sha256": card.weights_sha256},
-        "fine_tuning": {"scene_lst": Path(lst_path).name, "scene_guidance": Path(guidance_path).name, "steps": steps,
-                        "best_step": best["step"], "batch_size": batch_size, "learning_rate": learning_rate,
-                        "patch_px": patch_px, "seed": seed},
+        "fine_tuned_from": {
+            "name": card.name,
+            "version": card.version,
+            "weights_sha256": card.weights_sha256,
+        },
+        "fine_tuning": {
+            "scene_lst": Path(lst_path).name,
+            "scene_guidance": Path(guidance_path).name,
+            "steps": steps,
+            "best_step": best["step"],
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "patch_px": patch_px,
+            "seed": seed,
+        },
     }
     if not overwrite:
         refuse_existing_output(out_path)
     result = export_package(
-        network, out_path.parent, out_path.stem, f"{card.version}+ft", card.guidance_bands, card.lst_mean_kelvin,
-        card.lst_std_kelvin, training=training, metrics=metrics, lst_anchor=card.lst_anchor,
+        network,
+        out_path.parent,
+        out_path.stem,
+        f"{card.version}+ft",
+        card.guidance_bands,
+        card.lst_mean_kelvin,
+        card.lst_std_kelvin,
+        training=training,
+        metrics=metrics,
+        lst_anchor=card.lst_anchor,
         description=f"{card.description} Fine-tuned on {Path(lst_path).name} (self-supervised, best of "
-                    f"{best['steps_run']} steps at step {best['step']}).".strip(),
+        f"{best['steps_run']} steps at step {best['step']}).".strip(),
     )
     progress(100.0)
     log(f"Wrote model package {result.card_path}")

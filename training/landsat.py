@@ -6,6 +6,7 @@ bands are sensed at 60-120 m and delivered resampled to 30 m, so the 30 m "fine"
 such a scene is itself smooth: the scene records its native thermal pixel and the
 thermal quantisation step so that evaluations can say what their truth is.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,7 +29,10 @@ from engine.landsat import (
 from .scenes import BandInfo, Scene, read_band
 
 GUIDANCE_BANDS: tuple[BandInfo, ...] = (
-    *(BandInfo(name, "TOA reflectance (unitless)", f"{name} top-of-atmosphere reflectance") for name in REFLECTIVE_BANDS),
+    *(
+        BandInfo(name, "TOA reflectance (unitless)", f"{name} top-of-atmosphere reflectance")
+        for name in REFLECTIVE_BANDS
+    ),
     BandInfo("ndvi", "index (unitless)", "(nir - red) / (nir + red) of TOA reflectance"),
     BandInfo("ndwi", "index (unitless)", "(green - nir) / (green + nir) of TOA reflectance (McFeeters)"),
 )
@@ -73,8 +77,10 @@ def thermal_quantisation_kelvin(dn: np.ndarray, mtl: dict[str, str], band: str) 
 
 def cloud_mask(qa: np.ndarray, kind: str, dilate_px: int) -> np.ndarray:
     """True where the quality band gives medium or high cloud or cirrus confidence."""
-    shifts = {"pre_collection": (PRE_COLLECTION_CLOUD_SHIFT, PRE_COLLECTION_CIRRUS_SHIFT),
-              "collection1": (BQA_CLOUD_CONFIDENCE_SHIFT, BQA_CIRRUS_CONFIDENCE_SHIFT)}
+    shifts = {
+        "pre_collection": (PRE_COLLECTION_CLOUD_SHIFT, PRE_COLLECTION_CIRRUS_SHIFT),
+        "collection1": (BQA_CLOUD_CONFIDENCE_SHIFT, BQA_CIRRUS_CONFIDENCE_SHIFT),
+    }
     if kind not in shifts:
         raise ValueError(f"qa_kind must be one of {sorted(shifts)}, got {kind!r}")
     bits = np.nan_to_num(qa, nan=0.0).astype(np.uint16)
@@ -150,7 +156,8 @@ def read_landsat_scene(mtl_path: str | Path | None, options: LandsatOptions = La
         bands=GUIDANCE_BANDS,
         grid=grid,
         notes=f"{sensor} Level-1; brightness temperature of band {thermal} "
-        f"(sensed at {native_m} m, delivered on the {pixel_m:g} m grid, {quantisation:.3f} K per DN); TOA reflectance guidance",
+        f"(sensed at {native_m} m, delivered on the {pixel_m:g} m grid, {quantisation:.3f} K per DN); TOA "
+        "reflectance guidance",
         sensor=sensor,
         landscape=options.landscape,
         pixel_size_m=float(pixel_m),

@@ -7,6 +7,7 @@ Gloo on CPUs); add ``--nnodes``/``--rdzv-endpoint`` for several machines. Each p
 draws its own patches (seeded by rank and step), DDP averages the gradients, rank 0
 validates and writes checkpoints.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,14 +15,13 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.model import MoCoLSKNet, count_parameters
@@ -100,14 +100,27 @@ class Progress:
         eta = (self.total - step) / max(rate, 1e-9)
         filled = int(30 * step / self.total)
         bar = "#" * filled + "-" * (30 - filled)
-        self.stream.write(f"\r[{bar}] {step}/{self.total} loss {loss:.4f} lr {lr:.2e} {rate:.2f} it/s eta {eta / 60:.1f} min")
+        self.stream.write(
+            f"\r[{bar}] {step}/{self.total} loss {loss:.4f} lr {lr:.2e} {rate:.2f} it/s eta {eta / 60:.1f} "
+            "min"
+        )
         if step == self.total:
             self.stream.write("\n")
         self.stream.flush()
 
 
-def checkpoint_payload(model: MoCoLSKNet, optimizer, scheduler, step: int, config: TrainConfig,
-                       normalizer: Normalizer, bands, data_description: str, command: str, wall_seconds: float) -> dict:
+def checkpoint_payload(
+    model: MoCoLSKNet,
+    optimizer,
+    scheduler,
+    step: int,
+    config: TrainConfig,
+    normalizer: Normalizer,
+    bands,
+    data_description: str,
+    command: str,
+    wall_seconds: float,
+) -> dict:
     return {
         "format": CHECKPOINT_FORMAT,
         "step": step,
@@ -136,7 +149,9 @@ def load_checkpoint(path: str | Path) -> dict:
     """A training checkpoint, loaded without unpickling arbitrary objects."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a MoCoLSK training checkpoint (written by `python -m training train`)")
+        raise ValueError(
+            f"{path} is not a MoCoLSK training checkpoint (written by `python -m training train`)"
+        )
     return state
 
 
@@ -173,7 +188,9 @@ def train(
     data = build_training_data(config, run_dir)
     model = config.build_model(len(data.bands)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=config.restart_period, eta_min=config.min_lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        optimizer, T_0=config.restart_period, eta_min=config.min_lr
+    )
     start, elapsed = 0, 0.0
     last = run_dir / CHECKPOINT_LAST
     if resume and last.is_file():
@@ -185,17 +202,30 @@ def train(
         elapsed = float(state.get("wall_seconds") or 0.0)
         if world.is_main:
             log(f"resumed from {last} at step {start}")
-    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world.world_size > 1 else model
+    net = (
+        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if world.world_size > 1
+        else model
+    )
     if world.is_main and start == 0:
         (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
-        log(f"{config.name}: x{config.scale}, {count_parameters(model):,} parameters, {world.world_size} process(es) on {device}; {data.description}")
+        log(
+            f"{config.name}: x{config.scale}, {count_parameters(model):,} parameters, {world.world_size} "
+            f"process(es) on {device}; {data.description}"
+        )
     bar = Progress(config.iterations, start, progress and world.is_main)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else torch.autocast("cpu", enabled=False)
+    )
     t0 = time.monotonic()
     best_rmse = best_validation_rmse(run_dir)
     for step in range(start + 1, config.iterations + 1):
         rng = np.random.default_rng([config.seed, world.rank, step])
-        batch = {k: v.to(device, non_blocking=True) for k, v in data.sampler.batch(config.batch_size, rng).items()}
+        batch = {
+            k: v.to(device, non_blocking=True) for k, v in data.sampler.batch(config.batch_size, rng).items()
+        }
         net.train()
         with autocast:
             prediction = net(batch["lst"], batch["guidance"])
@@ -208,18 +238,45 @@ def train(
         bar.update(step, loss_value, scheduler.get_last_lr()[0])
         record = None
         if step % config.val_interval == 0 or step == config.iterations:
-            record = {"step": step, "loss": loss_value, "lr": scheduler.get_last_lr()[0], "seconds": time.monotonic() - t0}
+            record = {
+                "step": step,
+                "loss": loss_value,
+                "lr": scheduler.get_last_lr()[0],
+                "seconds": time.monotonic() - t0,
+            }
             if world.is_main and data.val:
                 record["val"] = validate(model, data.val, data.normalizer, device)
                 if record["val"]["rmse_k"] < best_rmse:
                     best_rmse = record["val"]["rmse_k"]
-                    save_atomic(checkpoint_payload(model, optimizer, scheduler, step, config, data.normalizer, data.bands,
-                                                   data.description, command, elapsed + time.monotonic() - t0),
-                                run_dir / CHECKPOINT_BEST)
+                    save_atomic(
+                        checkpoint_payload(
+                            model,
+                            optimizer,
+                            scheduler,
+                            step,
+                            config,
+                            data.normalizer,
+                            data.bands,
+                            data.description,
+                            command,
+                            elapsed + time.monotonic() - t0,
+                        ),
+                        run_dir / CHECKPOINT_BEST,
+                    )
         if step % config.checkpoint_interval == 0 or step == config.iterations:
             if world.is_main:
-                payload = checkpoint_payload(model, optimizer, scheduler, step, config, data.normalizer, data.bands,
-                                             data.description, command, elapsed + time.monotonic() - t0)
+                payload = checkpoint_payload(
+                    model,
+                    optimizer,
+                    scheduler,
+                    step,
+                    config,
+                    data.normalizer,
+                    data.bands,
+                    data.description,
+                    command,
+                    elapsed + time.monotonic() - t0,
+                )
                 save_atomic(payload, run_dir / f"step-{step}.pt")
                 save_atomic(payload, last)
         if step == config.iterations:
@@ -228,8 +285,11 @@ def train(
             append_log(run_dir, record)
             if "val" in record:
                 v = record["val"]
-                log(f"\nstep {step}: loss {record['loss']:.4f}, val RMSE {v['rmse_k']:.3f} K, MAE {v['mae_k']:.3f} K, "
-                    f"bias {v['bias_k']:+.3f} K, CC {v['cc']:.3f}")
+                log(
+                    f"\nstep {step}: loss {record['loss']:.4f}, val RMSE {v['rmse_k']:.3f} K, MAE "
+                    f"{v['mae_k']:.3f} K, "
+                    f"bias {v['bias_k']:+.3f} K, CC {v['cc']:.3f}"
+                )
     if world.world_size > 1:
         dist.barrier()
     return last
@@ -250,8 +310,11 @@ def best_validation_rmse(run_dir: Path) -> float:
 
 def environment_description() -> dict:
     """Hardware and software the weights were trained with, for the card."""
-    info = {"python": platform.python_version(), "torch": str(torch.__version__), "cpu_threads": torch.get_num_threads()}
+    info = {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "cpu_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-

@@ -14,10 +14,11 @@ Every method gets the same coarse input and the same coarse-mean conservation. E
 summed per block of ``EVAL_BLOCK_COARSE_PX`` coarse pixels; 95 % intervals come from a
 bootstrap that resamples scenes, then blocks within each scene.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 
@@ -39,7 +40,10 @@ Predictor = Callable[[Sample], np.ndarray]
 def native_factor(scene: Scene) -> int:
     """How many grid pixels make one native thermal pixel (at least 1)."""
     if not scene.native_pixel_m or not scene.pixel_size_m:
-        raise ValueError(f"scene {scene.name}: its native thermal pixel and grid pixel must be known for the native protocol")
+        raise ValueError(
+            f"scene {scene.name}: its native thermal pixel and grid pixel must be known for the native "
+            "protocol"
+        )
     return max(1, int(round(scene.native_pixel_m / scene.pixel_size_m)))
 
 
@@ -68,8 +72,11 @@ def truth_description(scene: Scene, protocol: str) -> str:
     """What the reference of ``scene`` is under ``protocol``, for tables and cards."""
     view = protocol_view(scene, protocol)
     quantum = f"{scene.quantisation_k:.3f} K per DN" if scene.quantisation_k else "unknown quantisation"
-    return (f"{scene.sensor or 'thermal'} band at {view.pixel_size_m:g} m ({'as delivered' if protocol == 'ingrid' else 'native-pixel mean'}; "
-            f"sensed at {scene.native_pixel_m:g} m, {quantum})")
+    return (
+        f"{scene.sensor or 'thermal'} band at {view.pixel_size_m:g} m "
+        f"({'as delivered' if protocol == 'ingrid' else 'native-pixel mean'}; "
+        f"sensed at {scene.native_pixel_m:g} m, {quantum})"
+    )
 
 
 def conserved(prediction: np.ndarray, sample: Sample, scale: int, bound_detail: bool = False) -> np.ndarray:
@@ -83,8 +90,9 @@ def conserved(prediction: np.ndarray, sample: Sample, scale: int, bound_detail: 
     if bound_detail:
         low, high = detail_bounds(coarse, coarse_valid, scale)
         prediction, _ = clip_detail(prediction, low, high)
-    return conserve_coarse_means(prediction, guidance_valid, coarse, coarse_valid, scale,
-                                 fine_low_kelvin=low, fine_high_kelvin=high).astype(np.float32)
+    return conserve_coarse_means(
+        prediction, guidance_valid, coarse, coarse_valid, scale, fine_low_kelvin=low, fine_high_kelvin=high
+    ).astype(np.float32)
 
 
 @dataclass
@@ -106,7 +114,9 @@ class SceneErrors:
         return float(np.sqrt(self.sse[method].sum() / max(self.count.sum(), 1)))
 
 
-def block_errors(prediction: np.ndarray, sample: Sample, scale: int, block_coarse_px: int) -> tuple[np.ndarray, np.ndarray]:
+def block_errors(
+    prediction: np.ndarray, sample: Sample, scale: int, block_coarse_px: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Squared-error sums and scored-pixel counts per block (blocks with no scored pixel dropped
     later); the blocks tile the scene in ``block_coarse_px`` coarse cells."""
     mask = sample.mask
@@ -120,8 +130,14 @@ def block_errors(prediction: np.ndarray, sample: Sample, scale: int, block_coars
     return sse, count
 
 
-def evaluate_scene(scene: Scene, protocol: str, scale: int, predictors: dict[str, Predictor],
-                   bounded: frozenset[str] = frozenset(), block_coarse_px: int = EVAL_BLOCK_COARSE_PX) -> SceneErrors:
+def evaluate_scene(
+    scene: Scene,
+    protocol: str,
+    scale: int,
+    predictors: dict[str, Predictor],
+    bounded: frozenset[str] = frozenset(),
+    block_coarse_px: int = EVAL_BLOCK_COARSE_PX,
+) -> SceneErrors:
     """Every predictor on the whole scene view, conserved (``bounded`` ones detail-bounded
     first, as the plugin treats networks), scored per block."""
     view = protocol_view(scene, protocol)
@@ -133,12 +149,19 @@ def evaluate_scene(scene: Scene, protocol: str, scale: int, predictors: dict[str
     keep = count > 0
     if not keep.any():
         raise ValueError(f"scene {view.name}: no valid pixel to score at x{scale}")
-    return SceneErrors(scene.name, protocol, truth_description(scene, protocol), scale,
-                       {m: v[keep] for m, v in sse.items()}, count[keep])
+    return SceneErrors(
+        scene.name,
+        protocol,
+        truth_description(scene, protocol),
+        scale,
+        {m: v[keep] for m, v in sse.items()},
+        count[keep],
+    )
 
 
-def _resampled_totals(scenes: list[SceneErrors], methods: list[str], replicates: int,
-                      rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _resampled_totals(
+    scenes: list[SceneErrors], methods: list[str], replicates: int, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Bootstrap totals of squared error and count: scenes drawn with replacement, then as
     many blocks as the drawn copies hold, drawn with replacement within each scene."""
     sse = {m: np.zeros(replicates) for m in methods}
@@ -158,8 +181,14 @@ def interval(values: np.ndarray) -> tuple[float, float]:
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
 
 
-def summarise(scenes: list[SceneErrors], methods: list[str], classic: list[str], reference: str = "mocolsk",
-              replicates: int = BOOTSTRAP_REPLICATES, seed: int = 0) -> dict:
+def summarise(
+    scenes: list[SceneErrors],
+    methods: list[str],
+    classic: list[str],
+    reference: str = "mocolsk",
+    replicates: int = BOOTSTRAP_REPLICATES,
+    seed: int = 0,
+) -> dict:
     """Pooled RMSE with 95 % intervals for each method, the best classic method, the
     difference ``reference - best classic`` and the ratio, with intervals; per scene too."""
     rng = np.random.default_rng(seed)
@@ -178,7 +207,10 @@ def summarise(scenes: list[SceneErrors], methods: list[str], classic: list[str],
         result["best_classic"] = best
     if reference in point and classic:
         difference = boot[reference] - boot[best]
-        result["difference_to_best_classic_k"] = {"value": point[reference] - point[best], "ci95_k": interval(difference)}
+        result["difference_to_best_classic_k"] = {
+            "value": point[reference] - point[best],
+            "ci95_k": interval(difference),
+        }
         result["ratio_to_best_classic"] = point[reference] / point[best]
         result["ratio_to_bicubic"] = point[reference] / point["bicubic"] if "bicubic" in point else None
     result["per_scene"] = {}
@@ -188,7 +220,9 @@ def summarise(scenes: list[SceneErrors], methods: list[str], classic: list[str],
             "truth": scene.truth,
             "pixels": int(scene.count.sum()),
             "blocks": scene.blocks,
-            "methods": {m: {"rmse_k": scene.rmse(m), "ci95_k": interval(np.sqrt(sse_s[m] / np.maximum(count_s, 1)))}
-                        for m in methods},
+            "methods": {
+                m: {"rmse_k": scene.rmse(m), "ci95_k": interval(np.sqrt(sse_s[m] / np.maximum(count_s, 1)))}
+                for m in methods
+            },
         }
     return result

@@ -11,6 +11,7 @@ so masks travel with the data. Three ways to get one:
   assume);
 - a Landsat Level-1 folder (``training.landsat.read_landsat_scene``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,9 +66,14 @@ class Scene:
         if self.lst_kelvin.ndim != 2 or self.guidance.ndim != 3:
             raise ValueError(f"scene {self.name}: LST must be (H, W) and guidance (C, H, W)")
         if self.guidance.shape[1:] != self.lst_kelvin.shape:
-            raise ValueError(f"scene {self.name}: guidance {self.guidance.shape[1:]} and LST {self.lst_kelvin.shape} differ in size")
+            raise ValueError(
+                f"scene {self.name}: guidance {self.guidance.shape[1:]} and LST {self.lst_kelvin.shape} "
+                "differ in size"
+            )
         if len(self.bands) != self.guidance.shape[0]:
-            raise ValueError(f"scene {self.name}: {len(self.bands)} band names for {self.guidance.shape[0]} guidance bands")
+            raise ValueError(
+                f"scene {self.name}: {len(self.bands)} band names for {self.guidance.shape[0]} guidance bands"
+            )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -106,7 +112,9 @@ def read_band(path: str | Path, band: int = 1) -> tuple[np.ndarray, Grid]:
     nodata = raster.GetNoDataValue()
     if nodata is not None:
         values[raw == nodata] = np.nan
-    grid = Grid(dataset.RasterYSize, dataset.RasterXSize, tuple(dataset.GetGeoTransform()), dataset.GetProjection())
+    grid = Grid(
+        dataset.RasterYSize, dataset.RasterXSize, tuple(dataset.GetGeoTransform()), dataset.GetProjection()
+    )
     return values, grid
 
 
@@ -133,7 +141,9 @@ def to_kelvin(lst: np.ndarray, units: str, source: str) -> np.ndarray:
     raise ValueError(f"{source}: LST units must be 'kelvin' or 'celsius', got {units!r}")
 
 
-def resolve_bands(names: tuple[str, ...], bands: tuple[BandInfo, ...] | None, source: str) -> tuple[BandInfo, ...]:
+def resolve_bands(
+    names: tuple[str, ...], bands: tuple[BandInfo, ...] | None, source: str
+) -> tuple[BandInfo, ...]:
     """The declared guidance bands, or the raster's band descriptions with the units the
     engine builds those bands in; checked against the raster's band count."""
     if bands is None:
@@ -163,10 +173,16 @@ def read_geotiff_scene(
     """A fine LST raster and a multi-band guidance raster on the same grid."""
     lst, lst_grid = read_band(lst_path)
     guidance, guidance_grid, names = read_stack(guidance_path)
-    if (lst_grid.rows, lst_grid.cols, lst_grid.geotransform) != (guidance_grid.rows, guidance_grid.cols, guidance_grid.geotransform):
+    if (lst_grid.rows, lst_grid.cols, lst_grid.geotransform) != (
+        guidance_grid.rows,
+        guidance_grid.cols,
+        guidance_grid.geotransform,
+    ):
         raise ValueError(
-            f"LST {Path(lst_path).name} ({lst_grid.cols}x{lst_grid.rows}) and guidance {Path(guidance_path).name} "
-            f"({guidance_grid.cols}x{guidance_grid.rows}) are not on the same grid; warp one onto the other first"
+            f"LST {Path(lst_path).name} ({lst_grid.cols}x{lst_grid.rows}) and guidance "
+            f"{Path(guidance_path).name} "
+            f"({guidance_grid.cols}x{guidance_grid.rows}) are not on the same grid; warp one onto the other "
+            "first"
         )
     return Scene(
         name=name or Path(lst_path).stem,
@@ -181,11 +197,15 @@ def coarse_grid_scale(coarse: Grid, fine: Grid, source: str) -> int:
     """The integer ratio of a coarse grid to a fine grid that shares its origin."""
     ratio = coarse.geotransform[1] / fine.geotransform[1]
     scale = int(round(ratio))
-    aligned = np.allclose(coarse.geotransform[::3], fine.geotransform[::3], atol=1e-6 * abs(coarse.geotransform[1]))
+    aligned = np.allclose(
+        coarse.geotransform[::3], fine.geotransform[::3], atol=1e-6 * abs(coarse.geotransform[1])
+    )
     if scale < 2 or abs(ratio - scale) > 1e-6 or not aligned:
         raise ValueError(
-            f"{source}: the LST pixel ({coarse.geotransform[1]:g}) must be an integer multiple (2 or more) of the "
-            f"guidance pixel ({fine.geotransform[1]:g}) with the same upper-left corner; warp the guidance first"
+            f"{source}: the LST pixel ({coarse.geotransform[1]:g}) must be an integer multiple (2 or more) "
+            "of the "
+            f"guidance pixel ({fine.geotransform[1]:g}) with the same upper-left corner; warp the guidance "
+            "first"
         )
     if fine.rows < coarse.rows * scale or fine.cols < coarse.cols * scale:
         raise ValueError(f"{source}: the guidance does not cover the LST extent")
@@ -193,14 +213,23 @@ def coarse_grid_scale(coarse: Grid, fine: Grid, source: str) -> int:
 
 
 def self_supervised_scene(
-    coarse_lst_kelvin: np.ndarray, fine_guidance: np.ndarray, scale: int, bands: tuple[BandInfo, ...], name: str
+    coarse_lst_kelvin: np.ndarray,
+    fine_guidance: np.ndarray,
+    scale: int,
+    bands: tuple[BandInfo, ...],
+    name: str,
 ) -> Scene:
     """A scene on the coarse LST grid: its guidance is the fine guidance area-averaged by
     ``scale``. Training on it teaches coarse -> coarse*scale downscaling one level up."""
     rows, cols = coarse_lst_kelvin.shape
     guidance = area_average(fine_guidance[:, : rows * scale, : cols * scale], scale)
-    return Scene(name=name, lst_kelvin=coarse_lst_kelvin.astype(np.float32), guidance=guidance, bands=bands,
-                 notes=f"self-supervised: guidance area-averaged by {scale} onto the LST grid")
+    return Scene(
+        name=name,
+        lst_kelvin=coarse_lst_kelvin.astype(np.float32),
+        guidance=guidance,
+        bands=bands,
+        notes=f"self-supervised: guidance area-averaged by {scale} onto the LST grid",
+    )
 
 
 def read_coarse_scene(
@@ -214,7 +243,9 @@ def read_coarse_scene(
     self-supervised scene, with the grid ratio (the scale)."""
     lst, lst_grid = read_band(lst_path)
     guidance, guidance_grid, names = read_stack(guidance_path)
-    scale = coarse_grid_scale(lst_grid, guidance_grid, f"LST {Path(lst_path).name} / guidance {Path(guidance_path).name}")
+    scale = coarse_grid_scale(
+        lst_grid, guidance_grid, f"LST {Path(lst_path).name} / guidance {Path(guidance_path).name}"
+    )
     scene = self_supervised_scene(
         to_kelvin(lst, lst_units, str(lst_path)),
         guidance,

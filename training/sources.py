@@ -21,6 +21,7 @@ cuts it into training and validation blocks with a guard band of
 ``split.guard_native_px`` native thermal pixels between them. ``views`` in the config
 says on which protocol grids the training and validation scenes are seen.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
@@ -74,19 +75,39 @@ def read_scene(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | N
         values = {k: tuple(v) if k == "crop" else v for k, v in entry.items() if k in keys}
         if values.get("folder"):
             values["folder"] = str(config.path(values["folder"]))
-        scene = read_landsat_scene(config.path(entry["mtl"]) if entry.get("mtl") else None, LandsatOptions(**values))
+        scene = read_landsat_scene(
+            config.path(entry["mtl"]) if entry.get("mtl") else None, LandsatOptions(**values)
+        )
         return replace(scene, name=entry["name"]) if entry.get("name") else scene
     if kind == "geotiff":
-        scene = read_geotiff_scene(config.path(entry["lst"]), config.path(entry["guidance"]), bands,
-                                   entry.get("lst_units", "kelvin"), entry.get("name"))
-        return replace(scene, pixel_size_m=scene.grid.pixel_size_m, native_pixel_m=entry.get("native_pixel_m"),
-                       quantisation_k=entry.get("quantisation_k"), sensor=entry.get("sensor", ""),
-                       landscape=entry.get("landscape", ""))
+        scene = read_geotiff_scene(
+            config.path(entry["lst"]),
+            config.path(entry["guidance"]),
+            bands,
+            entry.get("lst_units", "kelvin"),
+            entry.get("name"),
+        )
+        return replace(
+            scene,
+            pixel_size_m=scene.grid.pixel_size_m,
+            native_pixel_m=entry.get("native_pixel_m"),
+            quantisation_k=entry.get("quantisation_k"),
+            sensor=entry.get("sensor", ""),
+            landscape=entry.get("landscape", ""),
+        )
     if kind == "coarse_geotiff":
-        scene, scale = read_coarse_scene(config.path(entry["lst"]), config.path(entry["guidance"]), bands,
-                                         entry.get("lst_units", "kelvin"), entry.get("name"))
+        scene, scale = read_coarse_scene(
+            config.path(entry["lst"]),
+            config.path(entry["guidance"]),
+            bands,
+            entry.get("lst_units", "kelvin"),
+            entry.get("name"),
+        )
         if scale != config.scale:
-            raise ValueError(f"coarse scene {scene.name}: its LST is x{scale} the guidance grid, the config is x{config.scale}")
+            raise ValueError(
+                f"coarse scene {scene.name}: its LST is x{scale} the guidance grid, the config is "
+                f"x{config.scale}"
+            )
         return scene
     raise ValueError(f"unknown scene kind {kind!r}; use landsat_l1, geotiff or coarse_geotiff")
 
@@ -103,7 +124,10 @@ def load_scenes(config: TrainConfig) -> tuple[list[Scene], dict[str, str]]:
         if scene.name in roles:
             raise ValueError(f"two scenes are named {scene.name!r}; set a distinct 'name'")
         if scenes and scene.band_names != scenes[0].band_names:
-            raise ValueError(f"scene {scene.name} has guidance bands {scene.band_names}, scene {scenes[0].name} has {scenes[0].band_names}")
+            raise ValueError(
+                f"scene {scene.name} has guidance bands {scene.band_names}, scene {scenes[0].name} has "
+                f"{scenes[0].band_names}"
+            )
         role = entry.get("role", "split")
         if role not in ROLES:
             raise ValueError(f"scene {scene.name}: role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -128,12 +152,16 @@ def guard_px(config: TrainConfig, view: Scene) -> int:
     return int(np.ceil(native * view.native_pixel_m / view.pixel_size_m))
 
 
-def scene_split(config: TrainConfig, views: list[tuple[Scene, Scene]], roles: dict[str, str], run_dir: Path) -> list[Block]:
+def scene_split(
+    config: TrainConfig, views: list[tuple[Scene, Scene]], roles: dict[str, str], run_dir: Path
+) -> list[Block]:
     """The split named by ``split.file`` if given, else a new one written beside the run;
     ``views`` pairs each training view with the scene it was made from."""
     settings = dict(config.split)
     if settings.get("test_fraction"):
-        raise ValueError("split.test_fraction is gone: test areas are whole scenes; give held-out scenes \"role\": \"test\"")
+        raise ValueError(
+            'split.test_fraction is gone: test areas are whole scenes; give held-out scenes "role": "test"'
+        )
     if settings.get("file"):
         blocks, _ = read_split(config.path(settings["file"]))
     else:
@@ -141,8 +169,14 @@ def scene_split(config: TrainConfig, views: list[tuple[Scene, Scene]], roles: di
         for index, (view, scene) in enumerate(views):
             role = roles[scene.name]
             whole = {} if role == "split" else {view.name: role}
-            blocks += block_split({view.name: view.shape}, view_block_px(settings["block_px"], view, scene, config.scale),
-                                  settings["val_fraction"], 0.0, settings.get("seed", config.seed) + index, whole=whole)
+            blocks += block_split(
+                {view.name: view.shape},
+                view_block_px(settings["block_px"], view, scene, config.scale),
+                settings["val_fraction"],
+                0.0,
+                settings.get("seed", config.seed) + index,
+                whole=whole,
+            )
     write_split(run_dir / SPLIT_FILE, blocks, settings)
     return blocks
 
@@ -152,7 +186,9 @@ def build_training_data(config: TrainConfig, run_dir: str | Path) -> TrainingDat
     kind = config.data.get("kind")
     if kind == "scenes":
         if config.patch_px is None:
-            raise ValueError("data.kind 'scenes' needs patch_px (the side of the random training patches, in fine pixels)")
+            raise ValueError(
+                "data.kind 'scenes' needs patch_px (the side of the random training patches, in fine pixels)"
+            )
         scenes, roles = load_scenes(config)
         test_scenes = [s for s in scenes if roles[s.name] == "test"]
         pairs = [(protocol_view(s, v), s) for s in scenes if roles[s.name] != "test" for v in config.views]
@@ -162,12 +198,22 @@ def build_training_data(config: TrainConfig, run_dir: str | Path) -> TrainingDat
         masks = [training_area(blocks, v.name, v.shape, guards[v.name]) for v in views]
         normalizer = Normalizer.from_scenes(views, masks, config.lst_anchor)
         sampler = ScenePatches(views, blocks, config.scale, config.patch_px, normalizer, guard_px=guards)
-        described = "; ".join(f"{s.name} {s.shape[1]}x{s.shape[0]} px, {roles[s.name]}" + (f" ({s.notes})" if s.notes else "")
-                              for s in scenes)
-        return TrainingData(sampler, held_out_samples(views, blocks, "val", config.scale), [], normalizer, scenes[0].bands,
-                            f"views {', '.join(config.views)}; validation blocks {config.split.get('block_px')} px with a guard "
-                            f"band of {config.split.get('guard_native_px', 0)} native thermal pixels; whole test scenes "
-                            f"{', '.join(s.name for s in test_scenes) or 'none'}: {described}", test_scenes)
+        described = "; ".join(
+            f"{s.name} {s.shape[1]}x{s.shape[0]} px, {roles[s.name]}" + (f" ({s.notes})" if s.notes else "")
+            for s in scenes
+        )
+        return TrainingData(
+            sampler,
+            held_out_samples(views, blocks, "val", config.scale),
+            [],
+            normalizer,
+            scenes[0].bands,
+            f"views {', '.join(config.views)}; validation blocks {config.split.get('block_px')} px with a "
+            "guard "
+            f"band of {config.split.get('guard_native_px', 0)} native thermal pixels; whole test scenes "
+            f"{', '.join(s.name for s in test_scenes) or 'none'}: {described}",
+            test_scenes,
+        )
     if kind == "groklst":
         root = config.path(config.data["root"])
         normalizer = groklst_normalizer(config.scale)
@@ -178,9 +224,18 @@ def build_training_data(config: TrainConfig, run_dir: str | Path) -> TrainingDat
         else:
             val, train = train[::GROKLST_VAL_EVERY], [s for i, s in enumerate(train) if i % GROKLST_VAL_EVERY]
         if not train:
-            raise ValueError(f"GrokLST root {root}: too few trainval patches to keep every {GROKLST_VAL_EVERY}th for validation")
+            raise ValueError(
+                f"GrokLST root {root}: too few trainval patches to keep every {GROKLST_VAL_EVERY}th for "
+                "validation"
+            )
         sampler = SamplePatches(train, config.scale, config.patch_px, normalizer)
-        return TrainingData(sampler, val, test, normalizer, GROKLST_BANDS,
-                            f"GrokLST x{config.scale}: {len(train)} training, {len(val)} validation and {len(test)} test "
-                            f"patches from {root}")
+        return TrainingData(
+            sampler,
+            val,
+            test,
+            normalizer,
+            GROKLST_BANDS,
+            f"GrokLST x{config.scale}: {len(train)} training, {len(val)} validation and {len(test)} test "
+            f"patches from {root}",
+        )
     raise ValueError(f"data.kind must be 'scenes' or 'groklst', got {kind!r}")

@@ -6,6 +6,7 @@ training patches keep a guard band of ``guard_px`` away from every held-out bloc
 The split is written to a JSON file beside the run, so results can be reproduced and a
 later evaluation uses exactly the same held-out area.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,10 @@ def block_split(
         n_val = max(1, round(val_fraction * len(windows))) if val_fraction > 0 else 0
         if n_test + n_val >= len(windows) or n_test + n_val > len(full):
             raise ValueError(
-                f"scene {name} ({cols}x{rows} px) has only {len(windows)} blocks of {block_px} px: too few for "
-                f"{n_val} validation and {n_test} test blocks; use a smaller block_px or mark the scene train-only"
+                f"scene {name} ({cols}x{rows} px) has only {len(windows)} blocks of {block_px} px: too few "
+                "for "
+                f"{n_val} validation and {n_test} test blocks; use a smaller block_px or mark the scene "
+                "train-only"
             )
         held_out = rng.permutation(full)[: n_test + n_val]
         roles = {int(i): "test" for i in held_out[:n_test]} | {int(i): "val" for i in held_out[n_test:]}

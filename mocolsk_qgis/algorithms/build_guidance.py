@@ -1,5 +1,6 @@
 """Processing algorithm "Build guidance stack": Landsat surface reflectance (+ DEM) to the
 multiband guidance raster a model expects."""
+
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputString,
@@ -11,7 +12,15 @@ from qgis.core import (
 )
 
 from .._engine import errors, package
-from .common import MoCoLSKAlgorithm, chosen_model, file_path, load_engine_module, model_parameters, run_engine, with_help
+from .common import (
+    MoCoLSKAlgorithm,
+    chosen_model,
+    file_path,
+    load_engine_module,
+    model_parameters,
+    run_engine,
+    with_help,
+)
 
 # (parameter name, engine reflectance name, label with the Landsat 8/9 and 4-7 band files)
 REFLECTANCE_INPUTS = (
@@ -56,35 +65,61 @@ class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         for parameter, _, label in REFLECTANCE_INPUTS:
-            self.addParameter(with_help(
-                QgsProcessingParameterRasterLayer(parameter, label, optional=True),
-                f"{label.split(' (')[0]} surface reflectance, band 1 of the layer. Needed only if the model uses "
-                f"it directly or through an index.",
-            ))
-        self.addParameter(with_help(
-            QgsProcessingParameterFile(self.MTL, "Landsat Level-1 metadata (*_MTL.txt)", extension="txt", optional=True),
-            "Only for Level-1 digital numbers: the scene's MTL file; its band files must lie beside it.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterRasterLayer(self.DEM, "Elevation (DEM, metres)", optional=True),
-            "Needed when the model uses elevation; any grid and CRS, it is resampled onto the reflectance grid.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterEnum(self.ENCODING, "Reflectance values are", options=[label for _, label in ENCODINGS], defaultValue=0),
-            "Collection 2 Level-2 SR_B* files hold scaled integers; choose 0-1 reflectance for rasters already converted.",
-        ))
+            self.addParameter(
+                with_help(
+                    QgsProcessingParameterRasterLayer(parameter, label, optional=True),
+                    f"{label.split(' (')[0]} surface reflectance, band 1 of the layer. Needed only if the "
+                    "model uses "
+                    f"it directly or through an index.",
+                )
+            )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterFile(
+                    self.MTL, "Landsat Level-1 metadata (*_MTL.txt)", extension="txt", optional=True
+                ),
+                "Only for Level-1 digital numbers: the scene's MTL file; its band files must lie beside it.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterRasterLayer(self.DEM, "Elevation (DEM, metres)", optional=True),
+                "Needed when the model uses elevation; any grid and CRS, it is resampled onto the "
+                "reflectance grid.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterEnum(
+                    self.ENCODING,
+                    "Reflectance values are",
+                    options=[label for _, label in ENCODINGS],
+                    defaultValue=0,
+                ),
+                "Collection 2 Level-2 SR_B* files hold scaled integers; choose 0-1 reflectance for rasters "
+                "already converted.",
+            )
+        )
         for parameter in model_parameters():
             self.addParameter(parameter)
-        self.addParameter(with_help(
-            QgsProcessingParameterString(self.BANDS, "Band list instead of a model (comma separated)", optional=True),
-            "E.g. red,nir,ndvi for TsHARP or blue,green,red,nir,swir1,swir2 for DMS; overrides the model's list. "
-            "Known names: deepblue, blue, green, red, nir, swir1, swir2, ndvi, ndwi, mndwi, ndbi, ndmi, dem.",
-            advanced=True,
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterRasterDestination(self.OUTPUT, "Guidance stack"),
-            "Float32 GeoTIFF on the reflectance grid, one named band per guidance band, NaN as nodata.",
-        ))
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterString(
+                    self.BANDS, "Band list instead of a model (comma separated)", optional=True
+                ),
+                "E.g. red,nir,ndvi for TsHARP or blue,green,red,nir,swir1,swir2 for DMS; overrides the "
+                "model's list. "
+                "Known names: deepblue, blue, green, red, nir, swir1, swir2, ndvi, ndwi, mndwi, ndbi, ndmi, "
+                "dem.",
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterRasterDestination(self.OUTPUT, "Guidance stack"),
+                "Float32 GeoTIFF on the reflectance grid, one named band per guidance band, NaN as nodata.",
+            )
+        )
         self.addOutput(QgsProcessingOutputString("BAND_NAMES", "Band names, in order"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -3,6 +3,7 @@
 The bridge turns QgsProcessingFeedback into the engine's progress, cancel and log callbacks,
 and every engine error into a QgsProcessingException carrying the engine's message.
 """
+
 import platform
 import sys
 from pathlib import Path
@@ -84,8 +85,11 @@ def bundled_accuracy_help() -> str:
             items.append(f"<li>x{card.scale} ({name}): {summary}.</li>")
     if not items:
         return ""
-    return ("<p><b>Which method?</b> Measured on whole real Landsat scenes never used in training (see the README's "
-            "accuracy section); choose the recommended method for your scale:</p><ul>" + "".join(items) + "</ul>")
+    return (
+        "<p><b>Which method?</b> Measured on whole real Landsat scenes never used in training (see the "
+        "README's "
+        "accuracy section); choose the recommended method for your scale:</p><ul>" + "".join(items) + "</ul>"
+    )
 
 
 def model_parameters(auto: bool = False) -> list:
@@ -96,21 +100,36 @@ def model_parameters(auto: bool = False) -> list:
     """
     names = list(package.bundled_packages())
     options = [AUTO_MODEL, *names] if auto else names
-    auto_help = (f"{AUTO_MODEL} (the default) uses the bundled model whose scale matches the pixel ratio, e.g. "
-                 "x4 for a 120 m LST with 30 m guidance; the log says which. " if auto else "")
-    label = "Model (bundled package; auto: the one matching the pixel ratio)" if auto else "Model (bundled package)"
+    auto_help = (
+        f"{AUTO_MODEL} (the default) uses the bundled model whose scale matches the pixel ratio, e.g. "
+        "x4 for a 120 m LST with 30 m guidance; the log says which. "
+        if auto
+        else ""
+    )
+    label = (
+        "Model (bundled package; auto: the one matching the pixel ratio)"
+        if auto
+        else "Model (bundled package)"
+    )
     choice = with_help(
         QgsProcessingParameterEnum(
-            MODEL, label, options=options, defaultValue=options[0] if options else None, optional=True,
+            MODEL,
+            label,
+            options=options,
+            defaultValue=options[0] if options else None,
+            optional=True,
             usesStaticStrings=True,
         ),
-        f"A model package shipped with the plugin, chosen by name; its card fixes the scale factor and the guidance "
+        "A model package shipped with the plugin, chosen by name; its card fixes the scale factor and the "
+        "guidance "
         f"bands it expects, in order. {auto_help}Bundled: {bundled_models_help()}.",
     )
     custom = with_help(
         QgsProcessingParameterFile(
-            MODEL_FILE, "Model package file (overrides the bundled choice)",
-            behavior=QgsProcessingParameterFile.File, fileFilter="MoCoLSK model package (*.json *.onnx)",
+            MODEL_FILE,
+            "Model package file (overrides the bundled choice)",
+            behavior=QgsProcessingParameterFile.File,
+            fileFilter="MoCoLSK model package (*.json *.onnx)",
             optional=True,
         ),
         "A model package exported with `python -m training export`: the NAME.json card beside its "
@@ -119,7 +138,9 @@ def model_parameters(auto: bool = False) -> list:
     return [choice, custom]
 
 
-def chosen_model(algorithm: QgsProcessingAlgorithm, parameters: dict, context, auto: bool = False) -> str | None:
+def chosen_model(
+    algorithm: QgsProcessingAlgorithm, parameters: dict, context, auto: bool = False
+) -> str | None:
     """The package file if one is given, else the bundled package name; with ``auto`` (parameters from
     ``model_parameters(auto=True)``), None when none is chosen: the engine then picks by the pixel ratio."""
     custom = algorithm.parameterAsFile(parameters, MODEL_FILE, context)
@@ -139,10 +160,13 @@ def chosen_model(algorithm: QgsProcessingAlgorithm, parameters: dict, context, a
 def file_path(layer, role: str) -> str:
     """The file behind a raster layer; the engine reads files with GDAL, not QGIS layers."""
     if layer is None:
-        raise QgsProcessingException(f"The {role} layer could not be loaded; check that it exists and is a raster.")
+        raise QgsProcessingException(
+            f"The {role} layer could not be loaded; check that it exists and is a raster."
+        )
     if layer.providerType() != "gdal":
         raise QgsProcessingException(
-            f"The {role} layer {layer.name()!r} is not a file-based raster (provider {layer.providerType()!r}); "
+            f"The {role} layer {layer.name()!r} is not a file-based raster (provider "
+            f"{layer.providerType()!r}); "
             f"save it as a GeoTIFF first (Raster > Conversion > Translate) and use that file."
         )
     return layer.source()
@@ -155,7 +179,8 @@ def install_hint(module: str) -> str:
     python = Path(sys.exec_prefix, "bin", "python3")
     return (
         f"For this QGIS (Python {sys.version_info.major}.{sys.version_info.minor} in {sys.exec_prefix}): run "
-        f"`{python} -m pip install --user {module}` (on Debian/Ubuntu add --break-system-packages), then restart QGIS."
+        f"`{python} -m pip install --user {module}` (on Debian/Ubuntu add --break-system-packages), then "
+        "restart QGIS."
     )
 
 
@@ -183,7 +208,8 @@ def load_engine_module(name: str):
         if module is None:
             raise
         raise QgsProcessingException(
-            f"The MoCoLSK engine needs the Python package {module}, which QGIS's Python lacks. {install_hint(module)}"
+            f"The MoCoLSK engine needs the Python package {module}, which QGIS's Python lacks. "
+            f"{install_hint(module)}"
         ) from error
 
 
@@ -209,7 +235,11 @@ def run_engine(feedback, function, *args, **kwargs):
     callbacks = EngineCallbacks(feedback)
     try:
         return function(
-            *args, progress=callbacks.progress, is_cancelled=callbacks.is_cancelled, log=callbacks.log, **kwargs
+            *args,
+            progress=callbacks.progress,
+            is_cancelled=callbacks.is_cancelled,
+            log=callbacks.log,
+            **kwargs,
         )
     except errors.Cancelled as error:
         raise QgsProcessingException(f"Cancelled: {error}") from error

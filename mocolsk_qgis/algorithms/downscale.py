@@ -1,4 +1,5 @@
 """Processing algorithm "Downscale LST": parameters in, one engine call, feedback out."""
+
 from pathlib import Path
 
 from qgis.core import (
@@ -20,7 +21,16 @@ from qgis.core import (
 )
 
 from ..style import style_on_load
-from .common import MoCoLSKAlgorithm, bundled_accuracy_help, chosen_model, file_path, load_engine_module, model_parameters, run_engine, with_help
+from .common import (
+    MoCoLSKAlgorithm,
+    bundled_accuracy_help,
+    chosen_model,
+    file_path,
+    load_engine_module,
+    model_parameters,
+    run_engine,
+    with_help,
+)
 
 # (engine value, label) pairs; Processing stores the index, the engine wants the value.
 LST_UNITS = (
@@ -82,99 +92,206 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
 
     def shortHelpString(self):  # noqa: N802
         units = load_engine_module("units")
-        return HELP.format(low_kelvin=units.PLAUSIBLE_MIN_KELVIN, high_kelvin=units.PLAUSIBLE_MAX_KELVIN) + bundled_accuracy_help()
+        return (
+            HELP.format(low_kelvin=units.PLAUSIBLE_MIN_KELVIN, high_kelvin=units.PLAUSIBLE_MAX_KELVIN)
+            + bundled_accuracy_help()
+        )
 
     def tags(self):
-        return ["lst", "land surface temperature", "downscaling", "super-resolution", "thermal", "sharpening", "mocolsk"]
+        return [
+            "lst",
+            "land surface temperature",
+            "downscaling",
+            "super-resolution",
+            "thermal",
+            "sharpening",
+            "mocolsk",
+        ]
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(with_help(
-            QgsProcessingParameterRasterLayer(self.INPUT_LST, "Coarse LST layer"),
-            "The coarse land surface temperature raster to downscale (e.g. 120 m or 1 km).",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterBand(self.LST_BAND, "LST band", defaultValue=1, parentLayerParameterName=self.INPUT_LST, optional=True),
-            "The band of the LST layer that holds the temperature (band 1 when not set).",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterEnum(self.LST_UNITS, "LST units", options=[label for _, label in LST_UNITS], defaultValue=0),
-            "How to read the LST values. Auto-detect uses the band's unit, the file name and the value range; "
-            "choose explicitly when the log shows a wrong guess.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterMultipleLayers(self.GUIDANCE, "Guidance layers (fine grid)", layerType=QgsProcessing.TypeRaster),
-            "Fine-resolution guidance on one grid, which becomes the output grid: several single-band layers "
-            "or one multiband layer. Bands are matched to the method's needs by their descriptions.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterEnum(self.METHOD, "Method", options=[label for _, label in METHODS], defaultValue=0),
-            "MoCoLSK-Net needs a model package; bicubic, TsHARP and DMS need none.",
-        ))
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterRasterLayer(self.INPUT_LST, "Coarse LST layer"),
+                "The coarse land surface temperature raster to downscale (e.g. 120 m or 1 km).",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterBand(
+                    self.LST_BAND,
+                    "LST band",
+                    defaultValue=1,
+                    parentLayerParameterName=self.INPUT_LST,
+                    optional=True,
+                ),
+                "The band of the LST layer that holds the temperature (band 1 when not set).",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterEnum(
+                    self.LST_UNITS, "LST units", options=[label for _, label in LST_UNITS], defaultValue=0
+                ),
+                "How to read the LST values. Auto-detect uses the band's unit, the file name and the value "
+                "range; "
+                "choose explicitly when the log shows a wrong guess.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterMultipleLayers(
+                    self.GUIDANCE, "Guidance layers (fine grid)", layerType=QgsProcessing.TypeRaster
+                ),
+                "Fine-resolution guidance on one grid, which becomes the output grid: several single-band "
+                "layers "
+                "or one multiband layer. Bands are matched to the method's needs by their descriptions.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterEnum(
+                    self.METHOD, "Method", options=[label for _, label in METHODS], defaultValue=0
+                ),
+                "MoCoLSK-Net needs a model package; bicubic, TsHARP and DMS need none.",
+            )
+        )
         for parameter in model_parameters(auto=True):
             self.addParameter(parameter)
-        self.addParameter(with_help(
-            QgsProcessingParameterEnum(self.DEVICE, "Device", options=[label for _, label in DEVICES], defaultValue=0),
-            "Where the network runs. Auto uses a GPU when the backend finds one and says which device it used; "
-            "GPU fails with an explanation instead of falling back silently.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterBoolean(self.CONSERVE, "Conserve coarse-pixel means", defaultValue=True),
-            "Correct the result so that its average over each coarse pixel equals the input LST.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterEnum(self.OUTPUT_UNITS, "Output units", options=[label for _, label in OUTPUT_UNITS], defaultValue=0),
-            "Units of the output raster; the loaded layer's legend uses them too.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterString(self.GUIDANCE_BAND_NAMES, "Guidance band names (comma separated, for unnamed bands)", optional=True),
-            "One name per guidance band in the order given, e.g. blue,green,red,nir,swir1,swir2; needed only "
-            "when the bands have no descriptions.",
-            advanced=True,
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterRasterLayer(self.QA_MASK, "Cloud/QA mask on the LST grid", optional=True),
-            "Optional raster on the LST's grid marking pixels to ignore (e.g. Landsat QA_PIXEL).",
-            advanced=True,
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterEnum(self.QA_MASK_KIND, "QA mask kind", options=[label for _, label in QA_MASK_KINDS], defaultValue=0),
-            "How the QA mask marks bad pixels.",
-            advanced=True,
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterNumber(self.QA_MASK_GROW, "Grow the QA mask by (LST pixels)",
-                                         defaultValue=0, minValue=0, maxValue=50),
-            "Also mask the LST pixels within this many pixels of a masked one. Cloud edges and thin cirrus "
-            "that the QA band misses spoil the network's result near clouds; 2-8 px is typical for Landsat. "
-            "Needs a QA mask.",
-            advanced=True,
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterEnum(self.BACKEND, "Inference backend", options=[label for _, label in BACKENDS], defaultValue=0),
-            "ONNX Runtime needs only the onnxruntime package; PyTorch needs torch and the package's .pt weights.",
-            advanced=True,
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterNumber(self.TILE_SIZE, "Tile size (fine pixels)", defaultValue=512, minValue=16, maxValue=8192),
-            "Side of the square tiles the scene is processed in; larger tiles are faster but need more memory.",
-            advanced=True,
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterNumber(self.THREADS, "CPU threads (0 = backend default)", defaultValue=0, minValue=0, maxValue=256),
-            "Threads the CPU backend may use.",
-            advanced=True,
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterBoolean(self.COG, "Write a Cloud Optimized GeoTIFF", defaultValue=False),
-            "Write the output as a COG with overviews.",
-            advanced=True,
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterRasterDestination(self.OUTPUT, "Downscaled LST"),
-            "GeoTIFF on the guidance grid with nodata -9999.",
-        ))
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterEnum(
+                    self.DEVICE, "Device", options=[label for _, label in DEVICES], defaultValue=0
+                ),
+                "Where the network runs. Auto uses a GPU when the backend finds one and says which device "
+                "it used; "
+                "GPU fails with an explanation instead of falling back silently.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterBoolean(
+                    self.CONSERVE, "Conserve coarse-pixel means", defaultValue=True
+                ),
+                "Correct the result so that its average over each coarse pixel equals the input LST.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterEnum(
+                    self.OUTPUT_UNITS,
+                    "Output units",
+                    options=[label for _, label in OUTPUT_UNITS],
+                    defaultValue=0,
+                ),
+                "Units of the output raster; the loaded layer's legend uses them too.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterString(
+                    self.GUIDANCE_BAND_NAMES,
+                    "Guidance band names (comma separated, for unnamed bands)",
+                    optional=True,
+                ),
+                "One name per guidance band in the order given, e.g. blue,green,red,nir,swir1,swir2; needed "
+                "only "
+                "when the bands have no descriptions.",
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterRasterLayer(
+                    self.QA_MASK, "Cloud/QA mask on the LST grid", optional=True
+                ),
+                "Optional raster on the LST's grid marking pixels to ignore (e.g. Landsat QA_PIXEL).",
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterEnum(
+                    self.QA_MASK_KIND,
+                    "QA mask kind",
+                    options=[label for _, label in QA_MASK_KINDS],
+                    defaultValue=0,
+                ),
+                "How the QA mask marks bad pixels.",
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterNumber(
+                    self.QA_MASK_GROW,
+                    "Grow the QA mask by (LST pixels)",
+                    defaultValue=0,
+                    minValue=0,
+                    maxValue=50,
+                ),
+                "Also mask the LST pixels within this many pixels of a masked one. Cloud edges and thin "
+                "cirrus "
+                "that the QA band misses spoil the network's result near clouds; 2-8 px is typical for "
+                "Landsat. "
+                "Needs a QA mask.",
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterEnum(
+                    self.BACKEND,
+                    "Inference backend",
+                    options=[label for _, label in BACKENDS],
+                    defaultValue=0,
+                ),
+                "ONNX Runtime needs only the onnxruntime package; PyTorch needs torch and the package's .pt "
+                "weights.",
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterNumber(
+                    self.TILE_SIZE, "Tile size (fine pixels)", defaultValue=512, minValue=16, maxValue=8192
+                ),
+                "Side of the square tiles the scene is processed in; larger tiles are faster but need more "
+                "memory.",
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterNumber(
+                    self.THREADS,
+                    "CPU threads (0 = backend default)",
+                    defaultValue=0,
+                    minValue=0,
+                    maxValue=256,
+                ),
+                "Threads the CPU backend may use.",
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterBoolean(
+                    self.COG, "Write a Cloud Optimized GeoTIFF", defaultValue=False
+                ),
+                "Write the output as a COG with overviews.",
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterRasterDestination(self.OUTPUT, "Downscaled LST"),
+                "GeoTIFF on the guidance grid with nodata -9999.",
+            )
+        )
         self.addOutput(QgsProcessingOutputNumber("SCALE", "Scale factor"))
-        self.addOutput(QgsProcessingOutputNumber("MAX_CONSERVATION_RESIDUAL_K", "Largest coarse-pixel residual (K)"))
+        self.addOutput(
+            QgsProcessingOutputNumber("MAX_CONSERVATION_RESIDUAL_K", "Largest coarse-pixel residual (K)")
+        )
         self.addOutput(QgsProcessingOutputString("LST_UNITS_USED", "LST units used"))
         self.addOutput(QgsProcessingOutputString("DEVICE_USED", "Device used"))
 
@@ -208,11 +325,15 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         )
         result = run_engine(feedback, pipeline.downscale_scene, request)
         feedback.pushInfo(
-            f"Done: x{result.scale} with {result.method}{' ' + result.model_name if result.model_name else ''} "
-            f"on {result.device}, {result.tiles} tile(s); LST read as {result.lst_units} ({result.lst_units_reason})."
+            f"Done: x{result.scale} with "
+            f"{result.method}{' ' + result.model_name if result.model_name else ''} "
+            f"on {result.device}, {result.tiles} tile(s); LST read as {result.lst_units} "
+            f"({result.lst_units_reason})."
         )
         style_on_load(context, output, request.output_units)
-        name_on_load(context, output, result_layer_name(guidance[0], method, result.scale, request.output_units))
+        name_on_load(
+            context, output, result_layer_name(guidance[0], method, result.scale, request.output_units)
+        )
         return {
             self.OUTPUT: output,
             "SCALE": result.scale,

@@ -1,5 +1,6 @@
 """Processing algorithm "Evaluate downscaled LST": metrics as outputs, an HTML report and an
 optional difference raster."""
+
 import html
 from pathlib import Path
 
@@ -60,34 +61,58 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
             (self.PREDICTION, self.PREDICTION_BAND, self.PREDICTION_UNITS, "Downscaled LST"),
             (self.REFERENCE, self.REFERENCE_BAND, self.REFERENCE_UNITS, "Reference LST"),
         ):
-            self.addParameter(with_help(
-                QgsProcessingParameterRasterLayer(layer, what),
-                f"{what} raster; both rasters must share one grid.",
-            ))
-            self.addParameter(with_help(
-                QgsProcessingParameterBand(band, f"{what} band", defaultValue=1, parentLayerParameterName=layer, optional=True),
-                f"The band of the {what.lower()} layer to compare (band 1 when not set).",
-            ))
-            self.addParameter(with_help(
-                QgsProcessingParameterEnum(units, f"{what} units", options=unit_labels, defaultValue=0),
-                "How to read the values; auto-detect uses the band's unit, the file name and the value range.",
-            ))
-        self.addParameter(with_help(
-            QgsProcessingParameterFileDestination(self.REPORT, "Evaluation report", fileFilter="HTML files (*.html)"),
-            "HTML page with the metrics and how each raster was read.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterRasterDestination(self.DIFFERENCE, "Difference raster (prediction minus reference)", optional=True, createByDefault=False),
-            "Optional GeoTIFF of prediction minus reference in Kelvin, nodata -9999.",
-        ))
+            self.addParameter(
+                with_help(
+                    QgsProcessingParameterRasterLayer(layer, what),
+                    f"{what} raster; both rasters must share one grid.",
+                )
+            )
+            self.addParameter(
+                with_help(
+                    QgsProcessingParameterBand(
+                        band, f"{what} band", defaultValue=1, parentLayerParameterName=layer, optional=True
+                    ),
+                    f"The band of the {what.lower()} layer to compare (band 1 when not set).",
+                )
+            )
+            self.addParameter(
+                with_help(
+                    QgsProcessingParameterEnum(units, f"{what} units", options=unit_labels, defaultValue=0),
+                    "How to read the values; auto-detect uses the band's unit, the file name and the value "
+                    "range.",
+                )
+            )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterFileDestination(
+                    self.REPORT, "Evaluation report", fileFilter="HTML files (*.html)"
+                ),
+                "HTML page with the metrics and how each raster was read.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterRasterDestination(
+                    self.DIFFERENCE,
+                    "Difference raster (prediction minus reference)",
+                    optional=True,
+                    createByDefault=False,
+                ),
+                "Optional GeoTIFF of prediction minus reference in Kelvin, nodata -9999.",
+            )
+        )
         for name, _, label, unit in METRICS:
             self.addOutput(QgsProcessingOutputNumber(name, f"{label} ({unit})" if unit else label))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         evaluation = load_engine_module("evaluation")
         difference = self.parameterAsOutputLayer(parameters, self.DIFFERENCE, context) or None
-        prediction = file_path(self.parameterAsRasterLayer(parameters, self.PREDICTION, context), "downscaled LST")
-        reference = file_path(self.parameterAsRasterLayer(parameters, self.REFERENCE, context), "reference LST")
+        prediction = file_path(
+            self.parameterAsRasterLayer(parameters, self.PREDICTION, context), "downscaled LST"
+        )
+        reference = file_path(
+            self.parameterAsRasterLayer(parameters, self.REFERENCE, context), "reference LST"
+        )
         result = run_engine(
             feedback,
             evaluation.evaluate_rasters,
@@ -99,7 +124,7 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
             reference_units=LST_UNITS[self.parameterAsEnum(parameters, self.REFERENCE_UNITS, context)][0],
             difference_path=difference,
         )
-        for name, key, label, unit in METRICS:
+        for _, key, label, unit in METRICS:
             feedback.pushInfo(f"{label}: {result.metrics[key]:.4g}{' ' + unit if unit else ''}")
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         Path(report).write_text(_report_html(prediction, reference, result), encoding="utf-8")

@@ -4,6 +4,7 @@ Runs the training package's self-supervised fine-tuning on the user's LST and gu
 layers for a bounded number of steps and writes a new model package. Needs PyTorch and
 the MoCoLSK training package in QGIS's Python; says how to get them when they are missing.
 """
+
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputFile,
@@ -14,7 +15,15 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from .common import MoCoLSKAlgorithm, chosen_model, file_path, install_hint, model_parameters, run_engine, with_help
+from .common import (
+    MoCoLSKAlgorithm,
+    chosen_model,
+    file_path,
+    install_hint,
+    model_parameters,
+    run_engine,
+    with_help,
+)
 
 LST = "LST"
 LST_UNITS = "LST_UNITS"
@@ -27,7 +36,8 @@ MAX_STEPS = 5000
 # Measured with `python -m training.finetune_study` (training/README.md).
 FINDINGS = (
     "Measured on two real scenes whose fine thermal band was kept back as truth (coarse LST = that band "
-    "area-averaged x4, bundled x4 package, 200 steps at most): the self-supervised validation improved on the "
+    "area-averaged x4, bundled x4 package, 200 steps at most): the self-supervised validation improved on "
+    "the "
     "parent by 2.3 % and 11.6 %, yet at the fine resolution fine-tuning made results worse. Against the real "
     "thermal band, RMSE of the fine-tuned model / parent / bicubic: Landsat 8 NW Florida, clear-sky pixels, "
     "0.486 / 0.365 / 0.249 K; Landsat 7 Raleigh at its thermal band's 57 m, 0.984 / 0.807 / 0.813 K. "
@@ -43,15 +53,16 @@ def finetune_function():
         import torch  # noqa: F401
     except ImportError as error:
         raise QgsProcessingException(
-            "Fine-tuning trains the network with PyTorch, which is not installed in the Python that QGIS runs. "
-            + install_hint("torch")
+            "Fine-tuning trains the network with PyTorch, which is not installed in the Python that QGIS "
+            "runs. " + install_hint("torch")
         ) from error
     try:
         from training.finetune import finetune_on_scene
     except ImportError as error:
         raise QgsProcessingException(
             "Fine-tuning needs the MoCoLSK training package (the training/ folder of the MoCoLSK source "
-            "repository), which the plugin zip does not ship. Get the repository and add its folder to QGIS's "
+            "repository), which the plugin zip does not ship. Get the repository and add its folder to "
+            "QGIS's "
             "Python path (Settings > Options > System > Environment: PYTHONPATH), or run "
             "`python -m training finetune MODEL LST GUIDANCE OUT.json` from that folder."
         ) from error
@@ -73,49 +84,74 @@ class FinetuneAlgorithm(MoCoLSKAlgorithm):
             "across scales, as TsHARP and DMS do. Runs at most the given number of steps with PyTorch on the "
             "CPU.\n\n"
             "Validation, the only check possible here, is self-supervised: recovering the coarse LST from a "
-            "x{s} coarser copy on held-out blocks (s is the model's scale); no 30 m truth exists. A few blocks of "
-            "the LST grid are held out (with a guard band around them) and on them the fine-tuned network, the "
-            "parent package and bicubic, all with coarse-mean conservation, are scored. Training keeps its best "
+            "x{s} coarser copy on held-out blocks (s is the model's scale); no 30 m truth exists. A few "
+            "blocks of "
+            "the LST grid are held out (with a guard band around them) and on them the fine-tuned network, "
+            "the "
+            "parent package and bicubic, all with coarse-mean conservation, are scored. Training keeps its "
+            "best "
             "step and stops early when validation stops improving; the new package (NAME.json, NAME.onnx, "
-            "NAME.pt) is written only if that step beats the parent by at least 2 %, otherwise the run fails and "
+            "NAME.pt) is written only if that step beats the parent by at least 2 %, otherwise the run "
+            "fails and "
             "says by how much it lost. Its card records this validation instead of the parent's held-out "
             "metrics.\n\n"
             f"{FINDINGS}\n\n"
-            "An existing package is replaced only if 'Overwrite an existing model package' is ticked. Cancelling "
+            "An existing package is replaced only if 'Overwrite an existing model package' is ticked. "
+            "Cancelling "
             "writes nothing; the source package is never changed."
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         for parameter in model_parameters():
             self.addParameter(parameter)
-        self.addParameter(with_help(
-            QgsProcessingParameterRasterLayer(LST, "Land surface temperature (coarse)"),
-            "The scene's LST raster (first band), in Kelvin or Celsius; nodata pixels are ignored.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterEnum(LST_UNITS, "LST units", options=UNITS, defaultValue="kelvin", usesStaticStrings=True),
-            "Units of the LST raster values.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterRasterLayer(GUIDANCE, "Guidance stack (fine)"),
-            "A multi-band raster with the model's guidance bands in the order its card lists them "
-            "(e.g. from 'Build guidance stack'); it is averaged onto the LST grid.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterNumber(STEPS, "Training steps", QgsProcessingParameterNumber.Integer, 200, False, 1, MAX_STEPS),
-            "The most optimisation steps to run (batches of 4 patches); training stops earlier when validation "
-            "stops improving. A few hundred take minutes on a CPU.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterBoolean(OVERWRITE, "Overwrite an existing model package", defaultValue=False),
-            "Replace the package at the output path (NAME.json, NAME.onnx, NAME.pt) if one exists; "
-            "otherwise the run refuses to touch it.",
-        ))
-        self.addParameter(with_help(
-            QgsProcessingParameterFileDestination(OUTPUT, "Fine-tuned model package",
-                                                  fileFilter="MoCoLSK model package (*.json)"),
-            "The new package's card, NAME.json; NAME.onnx and NAME.pt are written beside it.",
-        ))
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterRasterLayer(LST, "Land surface temperature (coarse)"),
+                "The scene's LST raster (first band), in Kelvin or Celsius; nodata pixels are ignored.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterEnum(
+                    LST_UNITS, "LST units", options=UNITS, defaultValue="kelvin", usesStaticStrings=True
+                ),
+                "Units of the LST raster values.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterRasterLayer(GUIDANCE, "Guidance stack (fine)"),
+                "A multi-band raster with the model's guidance bands in the order its card lists them "
+                "(e.g. from 'Build guidance stack'); it is averaged onto the LST grid.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterNumber(
+                    STEPS, "Training steps", QgsProcessingParameterNumber.Integer, 200, False, 1, MAX_STEPS
+                ),
+                "The most optimisation steps to run (batches of 4 patches); training stops earlier when "
+                "validation "
+                "stops improving. A few hundred take minutes on a CPU.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterBoolean(
+                    OVERWRITE, "Overwrite an existing model package", defaultValue=False
+                ),
+                "Replace the package at the output path (NAME.json, NAME.onnx, NAME.pt) if one exists; "
+                "otherwise the run refuses to touch it.",
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterFileDestination(
+                    OUTPUT, "Fine-tuned model package", fileFilter="MoCoLSK model package (*.json)"
+                ),
+                "The new package's card, NAME.json; NAME.onnx and NAME.pt are written beside it.",
+            )
+        )
         self.addOutput(QgsProcessingOutputFile(OUTPUT, "Fine-tuned model package"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -124,7 +160,11 @@ class FinetuneAlgorithm(MoCoLSKAlgorithm):
         lst = file_path(self.parameterAsRasterLayer(parameters, LST, context), "LST")
         guidance = file_path(self.parameterAsRasterLayer(parameters, GUIDANCE, context), "guidance")
         result = run_engine(
-            feedback, finetune, model, lst, guidance,
+            feedback,
+            finetune,
+            model,
+            lst,
+            guidance,
             self.parameterAsFileOutput(parameters, OUTPUT, context),
             steps=self.parameterAsInt(parameters, STEPS, context),
             lst_units=self.parameterAsEnumString(parameters, LST_UNITS, context),

@@ -4,6 +4,7 @@ The coarse LST is the band-6 brightness temperature averaged onto 120 m (x4), wh
 how the sensor saw it; the guidance is the 30 m reflective bands as reflectance-like
 values (DN * 0.0025) with band descriptions, on the sample's own 30 m grid.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import pytest
 from osgeo import gdal, osr
 
 from engine.units import lst_units
-from tests.conftest import LANDSAT5, REPO as REPO_ROOT
+from tests.conftest import LANDSAT5
 
 gdal.UseExceptions()
 
@@ -33,8 +34,12 @@ def write_raster(path, bands, geotransform, crs_wkt, nodata=None, descriptions=N
     bands = np.asarray(bands)
     if bands.ndim == 2:
         bands = bands[None]
-    gdal_type = dtype or {np.dtype("uint8"): gdal.GDT_Byte, np.dtype("uint16"): gdal.GDT_UInt16}.get(bands.dtype, gdal.GDT_Float32)
-    dataset = gdal.GetDriverByName("GTiff").Create(str(path), bands.shape[2], bands.shape[1], bands.shape[0], gdal_type)
+    gdal_type = dtype or {np.dtype("uint8"): gdal.GDT_Byte, np.dtype("uint16"): gdal.GDT_UInt16}.get(
+        bands.dtype, gdal.GDT_Float32
+    )
+    dataset = gdal.GetDriverByName("GTiff").Create(
+        str(path), bands.shape[2], bands.shape[1], bands.shape[0], gdal_type
+    )
     dataset.SetGeoTransform(tuple(geotransform))
     dataset.SetProjection(crs_wkt)
     for i, values in enumerate(bands, 1):
@@ -106,8 +111,14 @@ def make_scene(folder: Path, rows: slice = slice(None), cols: slice = slice(None
         guidance.append(np.where(dn == 255, GUIDANCE_NODATA, dn * DN_TO_REFLECTANCE))
     guidance = np.stack(guidance).astype(np.float32)
     lst_path = write_raster(folder / "lst_120m.tif", lst, coarse_gt, crs, unit="K")
-    guidance_path = write_raster(folder / "guidance_30m.tif", guidance, fine_gt, crs, nodata=GUIDANCE_NODATA,
-                                 descriptions=list(GUIDANCE_BANDS))
+    guidance_path = write_raster(
+        folder / "guidance_30m.tif",
+        guidance,
+        fine_gt,
+        crs,
+        nodata=GUIDANCE_NODATA,
+        descriptions=list(GUIDANCE_BANDS),
+    )
     return Scene(folder, lst_path, guidance_path, lst, guidance, fine_gt, coarse_gt, crs)
 
 
@@ -127,10 +138,18 @@ def run_downscale(scene: Scene, out, progress=None, is_cancelled=None, **overrid
     """Run the pipeline on a scene (bicubic unless told otherwise); returns (result, log lines)."""
     from engine.pipeline import DownscaleRequest, downscale_scene
 
-    fields = {"lst_path": scene.lst_path, "guidance_paths": [scene.guidance_path], "output_path": str(out),
-              "method": "bicubic", "threads": 1, **overrides}
+    fields = {
+        "lst_path": scene.lst_path,
+        "guidance_paths": [scene.guidance_path],
+        "output_path": str(out),
+        "method": "bicubic",
+        "threads": 1,
+        **overrides,
+    }
     lines: list[str] = []
-    result = downscale_scene(DownscaleRequest(**fields), progress=progress, is_cancelled=is_cancelled, log=lines.append)
+    result = downscale_scene(
+        DownscaleRequest(**fields), progress=progress, is_cancelled=is_cancelled, log=lines.append
+    )
     return result, lines
 
 
@@ -155,16 +174,31 @@ def amplified_package(out_dir: Path, gain: float, name: str):
     from engine.model import MoCoLSKConfig, MoCoLSKNet
 
     torch.manual_seed(0)
-    config = MoCoLSKConfig(scale=4, guidance_channels=len(GUIDANCE_BANDS), num_feats=8, num_stages=1,
-                           blocks_per_group=1, reduction=4)
+    config = MoCoLSKConfig(
+        scale=4,
+        guidance_channels=len(GUIDANCE_BANDS),
+        num_feats=8,
+        num_stages=1,
+        blocks_per_group=1,
+        reduction=4,
+    )
     network = MoCoLSKNet(config)
     with torch.no_grad():
         network.projection_head[-1].weight.mul_(gain)
         network.projection_head[-1].bias.zero_()
     bands = [BandSpec(band, "reflectance", 0.15, 0.05) for band in GUIDANCE_BANDS]
-    return export_package(network, out_dir, name=name, version="0.0.1", guidance_bands=bands,
-                          lst_mean_kelvin=295.0, lst_std_kelvin=5.0,
-                          training={"data": f"none: random initialisation with a head amplified {gain:g} times, for tests only"})
+    return export_package(
+        network,
+        out_dir,
+        name=name,
+        version="0.0.1",
+        guidance_bands=bands,
+        lst_mean_kelvin=295.0,
+        lst_std_kelvin=5.0,
+        training={
+            "data": f"none: random initialisation with a head amplified {gain:g} times, for tests only"
+        },
+    )
 
 
 @pytest.fixture(scope="session")

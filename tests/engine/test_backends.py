@@ -32,8 +32,12 @@ FINE_PX = 256  # the tile the scene pipeline feeds the network (7.7 km at 30 m)
 def realistic_inputs(scale, rng):
     coarse = FINE_PX // scale
     yy, xx = np.mgrid[0:coarse, 0:coarse] / coarse
-    lst_kelvin = (290 + 8 * np.sin(6 * yy) * np.cos(4 * xx) + rng.normal(0, 0.5, (coarse, coarse))).astype(np.float32)
-    guidance = np.stack([b.mean + b.std * rng.normal(0, 1, (FINE_PX, FINE_PX)) for b in GROKLST_BANDS]).astype(np.float32)
+    lst_kelvin = (290 + 8 * np.sin(6 * yy) * np.cos(4 * xx) + rng.normal(0, 0.5, (coarse, coarse))).astype(
+        np.float32
+    )
+    guidance = np.stack(
+        [b.mean + b.std * rng.normal(0, 1, (FINE_PX, FINE_PX)) for b in GROKLST_BANDS]
+    ).astype(np.float32)
     return lst_kelvin, guidance
 
 
@@ -98,7 +102,11 @@ def run_with_modules_hidden(hidden, code):
         """
     )
     return subprocess.run(
-        [sys.executable, "-c", blocker + textwrap.dedent(code)], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", blocker + textwrap.dedent(code)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -162,12 +170,16 @@ def test_a_pt_with_a_pickle_payload_is_refused_without_advice_to_unpickle(tiny_p
     package = repackaged_with(tiny_package_x4, tmp_path, {"weights": _Payload()})
     with pytest.raises(PackageError, match="never loaded: they could run code") as caught:
         create_backend(package, "torch", "cpu")
-    assert "weights_only=False" not in str(caught.value) and package.torch_weights_path.name in str(caught.value)
+    assert "weights_only=False" not in str(caught.value) and package.torch_weights_path.name in str(
+        caught.value
+    )
 
 
 def test_a_pt_with_other_weights_names_the_file_and_the_fix(tiny_package_x4, tmp_path):
     from engine.errors import PackageError
 
     package = repackaged_with(tiny_package_x4, tmp_path, {"unrelated": torch.zeros(3)})
-    with pytest.raises(PackageError, match="does not hold the weights its card describes.*python -m training export"):
+    with pytest.raises(
+        PackageError, match="does not hold the weights its card describes.*python -m training export"
+    ):
         create_backend(package, "torch", "cpu")

@@ -1,11 +1,12 @@
 """Classic sharpeners, each checked on the real Landsat 5 scene against its defining property."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from osgeo import gdal
 
-from engine.classic import CoarseSamples, Dms, Tsharp, bicubic, coarse_samples, fit_tsharp, fractional_cover
+from engine.classic import CoarseSamples, Dms, Tsharp, bicubic, coarse_samples, fractional_cover
 from engine.conservation import conserve_coarse_means, max_abs_residual
 from engine.masks import block_mean
 from engine.metrics import rmse
@@ -34,11 +35,19 @@ def test_bicubic_equals_gdal_cubic_resampling_inside_the_scene(scene, tmp_path):
     lst = scene.lst_kelvin
     h, w = lst.shape
     gt = scene.coarse_geotransform
-    fine = gdal.Warp(str(tmp_path / "cubic.tif"), scene.lst_path, width=w * SCALE, height=h * SCALE,
-                     outputBounds=(gt[0], gt[3] + gt[5] * h, gt[0] + gt[1] * w, gt[3]), resampleAlg="cubic").ReadAsArray()
+    fine = gdal.Warp(
+        str(tmp_path / "cubic.tif"),
+        scene.lst_path,
+        width=w * SCALE,
+        height=h * SCALE,
+        outputBounds=(gt[0], gt[3] + gt[5] * h, gt[0] + gt[1] * w, gt[3]),
+        resampleAlg="cubic",
+    ).ReadAsArray()
     ours = bicubic(lst, SCALE)
     margin = 2 * SCALE
-    np.testing.assert_allclose(ours[margin:-margin, margin:-margin], fine[margin:-margin, margin:-margin], atol=2e-3)
+    np.testing.assert_allclose(
+        ours[margin:-margin, margin:-margin], fine[margin:-margin, margin:-margin], atol=2e-3
+    )
 
 
 def test_bicubic_reproduces_a_linear_ramp_exactly():
@@ -64,11 +73,15 @@ def test_tsharp_is_the_least_squares_line_of_lst_on_vegetation_cover(arrays):
     assert (fit.slope_kelvin, fit.intercept_kelvin) == pytest.approx((slope, intercept), abs=1e-6)
     assert slope < 0, "vegetated pixels are cooler in this tropical scene"
     fine = tsharp.predict(lst, np.isfinite(lst), ndvi[None], valid)
-    np.testing.assert_allclose(fine, intercept + slope * fractional_cover(ndvi, fit.ndvi_min, fit.ndvi_max), atol=1e-4)
+    np.testing.assert_allclose(
+        fine, intercept + slope * fractional_cover(ndvi, fit.ndvi_min, fit.ndvi_max), atol=1e-4
+    )
 
 
 def test_fractional_cover_runs_from_bare_to_full_vegetation():
-    np.testing.assert_allclose(fractional_cover(np.array([0.1, 0.2, 0.8, 0.9]), 0.2, 0.8), [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_allclose(
+        fractional_cover(np.array([0.1, 0.2, 0.8, 0.9]), 0.2, 0.8), [0.0, 0.0, 1.0, 1.0]
+    )
 
 
 def test_dms_recovers_a_nonlinear_guidance_relation_that_tsharp_and_bicubic_miss(arrays):
@@ -85,14 +98,21 @@ def test_dms_recovers_a_nonlinear_guidance_relation_that_tsharp_and_bicubic_miss
     dms.add_samples(coarse_samples(lst, coarse_valid, guidance, valid, SCALE))
     dms.finish_fit()
     filled = np.where(coarse_valid, lst, np.nanmean(lst))
-    sharp = conserve_coarse_means(dms.predict(filled, coarse_valid, guidance, valid), valid, lst, coarse_valid, SCALE)
+    sharp = conserve_coarse_means(
+        dms.predict(filled, coarse_valid, guidance, valid), valid, lst, coarse_valid, SCALE
+    )
     tsharp = Tsharp(SCALE)
     tsharp.add_samples(coarse_samples(lst, coarse_valid, ndvi[None], valid, SCALE))
     tsharp.finish_fit()
-    linear = conserve_coarse_means(tsharp.predict(filled, coarse_valid, ndvi[None], valid), valid, lst, coarse_valid, SCALE)
+    linear = conserve_coarse_means(
+        tsharp.predict(filled, coarse_valid, ndvi[None], valid), valid, lst, coarse_valid, SCALE
+    )
     smooth = conserve_coarse_means(bicubic(filled, SCALE), valid, lst, coarse_valid, SCALE)
     scored = valid & np.repeat(np.repeat(coarse_valid, SCALE, 0), SCALE, 1)
-    errors = {name: rmse(pred, truth, scored) for name, pred in (("dms", sharp), ("tsharp", linear), ("bicubic", smooth))}
+    errors = {
+        name: rmse(pred, truth, scored)
+        for name, pred in (("dms", sharp), ("tsharp", linear), ("bicubic", smooth))
+    }
     assert errors["dms"] < 0.5 * errors["bicubic"], errors
     assert errors["dms"] < 0.5 * errors["tsharp"], errors
     assert max_abs_residual(sharp, valid, lst, coarse_valid, SCALE) < 1e-3

@@ -1,5 +1,6 @@
 """The bound on a network's detail: local coarse range plus margin, bicubic always inside,
 masks and NaN honoured, and conservation that keeps the means within the bound."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,7 +46,9 @@ def test_bounds_are_the_local_range_widened_by_its_size_plus_the_floor(coarse_ke
     expected_high = np.maximum(expand(local_high + margin, SCALE), bicubic)
     np.testing.assert_allclose(low, np.maximum(expected_low, PLAUSIBLE_MIN_KELVIN))
     np.testing.assert_allclose(high, np.minimum(expected_high, PLAUSIBLE_MAX_KELVIN))
-    assert low.min() >= PLAUSIBLE_MIN_KELVIN and high.max() == PLAUSIBLE_MAX_KELVIN  # capped beside the hot pixel
+    assert (
+        low.min() >= PLAUSIBLE_MIN_KELVIN and high.max() == PLAUSIBLE_MAX_KELVIN
+    )  # capped beside the hot pixel
 
 
 def test_a_bicubic_prediction_is_never_clipped():
@@ -113,8 +116,9 @@ def test_conservation_within_bounds_keeps_means_exact_and_every_pixel_inside(coa
     plain = conserve_coarse_means(bounded, fine_valid, coarse_kelvin, valid, SCALE)
     assert ((plain < low - 1.0) | (plain > high + 1.0)).any()  # conservation alone leaves the bound
 
-    kept = conserve_coarse_means(bounded, fine_valid, coarse_kelvin, valid, SCALE, fine_low_kelvin=low,
-                                 fine_high_kelvin=high)
+    kept = conserve_coarse_means(
+        bounded, fine_valid, coarse_kelvin, valid, SCALE, fine_low_kelvin=low, fine_high_kelvin=high
+    )
     assert max_abs_residual(kept, fine_valid, coarse_kelvin, valid, SCALE) < 1e-4
     assert ((kept >= low - 1e-4) & (kept <= high + 1e-4)).all()
 
@@ -128,6 +132,7 @@ def test_conservation_within_bounds_changes_nothing_when_the_plain_result_is_ins
     low, high = detail_bounds(coarse_kelvin, valid, SCALE)
     plain = conserve_coarse_means(prediction, fine_valid, coarse_kelvin, valid, SCALE)
     assert ((plain >= low) & (plain <= high)).all()
-    kept = conserve_coarse_means(prediction, fine_valid, coarse_kelvin, valid, SCALE, fine_low_kelvin=low,
-                                 fine_high_kelvin=high)
+    kept = conserve_coarse_means(
+        prediction, fine_valid, coarse_kelvin, valid, SCALE, fine_low_kelvin=low, fine_high_kelvin=high
+    )
     np.testing.assert_array_equal(kept, plain)

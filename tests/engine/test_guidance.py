@@ -1,4 +1,5 @@
 """Guidance stacks from Landsat C2 L2 surface reflectance: values, band order, grids, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,10 +48,14 @@ def sr_bands(tmp_path):
     nir = rng.uniform(0.2, 0.5, (24, 40))
     red_dn, nir_dn = c2_dn(red), c2_dn(nir)
     red_dn[3, 5] = 0
-    return {
-        "red": write_raster(tmp_path / "SR_B4.TIF", red_dn),
-        "nir": write_raster(tmp_path / "SR_B5.TIF", nir_dn),
-    }, red, nir
+    return (
+        {
+            "red": write_raster(tmp_path / "SR_B4.TIF", red_dn),
+            "nir": write_raster(tmp_path / "SR_B5.TIF", nir_dn),
+        },
+        red,
+        nir,
+    )
 
 
 def test_c2l2_digital_numbers_become_reflectance_and_fill_becomes_nan():
@@ -68,7 +73,11 @@ def test_reflectance_encoding_keeps_values_and_masks_nodata():
 
 
 def test_stack_follows_the_requested_band_order_and_index_formulas():
-    inputs = {"red": np.full((2, 2), 0.1, np.float32), "nir": np.full((2, 2), 0.3, np.float32), "green": np.full((2, 2), 0.2, np.float32)}
+    inputs = {
+        "red": np.full((2, 2), 0.1, np.float32),
+        "nir": np.full((2, 2), 0.3, np.float32),
+        "green": np.full((2, 2), 0.2, np.float32),
+    }
     stack = compute_guidance(["nir", "ndvi", "ndwi", "red"], inputs)
     assert stack.shape == (4, 2, 2) and stack.dtype == np.float32
     np.testing.assert_allclose(stack[:, 0, 0], [0.3, 0.5, -0.2, 0.1], rtol=1e-6)
@@ -92,7 +101,13 @@ def test_units_other_than_the_built_ones_are_refused():
 def test_a_model_trained_on_toa_reflectance_is_noted_and_one_in_other_units_refused(tmp_path, sr_bands):
     paths, _, _ = sr_bands
     messages = []
-    build_guidance_stack(tmp_path / "a.tif", ["red", "ndvi"], paths, expected_units=["TOA reflectance", "index"], log=messages.append)
+    build_guidance_stack(
+        tmp_path / "a.tif",
+        ["red", "ndvi"],
+        paths,
+        expected_units=["TOA reflectance", "index"],
+        log=messages.append,
+    )
     assert any("top-of-atmosphere" in m for m in messages)
     with pytest.raises(InputError, match="'ndvi' in 'K'"):
         build_guidance_stack(tmp_path / "b.tif", ["red", "ndvi"], paths, expected_units=["reflectance", "K"])
@@ -102,7 +117,9 @@ def test_a_model_trained_on_toa_reflectance_is_noted_and_one_in_other_units_refu
 def test_stack_file_has_band_descriptions_units_nodata_and_grid(tmp_path, sr_bands):
     paths, red, nir = sr_bands
     percents = []
-    out = build_guidance_stack(tmp_path / "guidance.tif", ["red", "nir", "ndvi"], paths, progress=percents.append)
+    out = build_guidance_stack(
+        tmp_path / "guidance.tif", ["red", "nir", "ndvi"], paths, progress=percents.append
+    )
     assert percents[-1] == 100.0
     dataset = gdal.Open(str(out))
     assert (dataset.RasterXSize, dataset.RasterYSize, dataset.RasterCount) == (40, 24, 3)
@@ -135,7 +152,9 @@ def test_dem_on_a_coarser_grid_is_resampled_onto_the_reflectance_grid(tmp_path, 
 
 def test_bands_on_different_grids_are_refused_naming_both(tmp_path, sr_bands):
     paths, _, _ = sr_bands
-    shifted = write_raster(tmp_path / "nir_shifted.tif", c2_dn(np.full((24, 40), 0.3)), origin=(500015.0, -400000.0))
+    shifted = write_raster(
+        tmp_path / "nir_shifted.tif", c2_dn(np.full((24, 40), 0.3)), origin=(500015.0, -400000.0)
+    )
     with pytest.raises(InputError, match="nir layer.*not on the grid of the red layer"):
         build_guidance_stack(tmp_path / "guidance.tif", ["ndvi"], {**paths, "nir": shifted})
 
@@ -173,11 +192,21 @@ def test_level1_scene_gives_the_toa_guidance_the_bundled_models_were_trained_on(
     from training.landsat import GUIDANCE_BANDS, read_landsat_scene
 
     names = [band.name for band in GUIDANCE_BANDS]
-    out = build_guidance_stack(tmp_path / "toa.tif", names, {}, encoding="landsat_l1_toa", mtl_path=SAMPLE_MTL,
-                               expected_units=[band.units for band in GUIDANCE_BANDS])
-    np.testing.assert_allclose(gdal.Open(str(out)).ReadAsArray(), read_landsat_scene(SAMPLE_MTL).guidance, atol=1e-6)
+    out = build_guidance_stack(
+        tmp_path / "toa.tif",
+        names,
+        {},
+        encoding="landsat_l1_toa",
+        mtl_path=SAMPLE_MTL,
+        expected_units=[band.units for band in GUIDANCE_BANDS],
+    )
+    np.testing.assert_allclose(
+        gdal.Open(str(out)).ReadAsArray(), read_landsat_scene(SAMPLE_MTL).guidance, atol=1e-6
+    )
 
 
 def test_level1_digital_numbers_without_the_mtl_file_are_refused(tmp_path, sr_bands):
     with pytest.raises(InputError, match="need the scene's MTL metadata file"):
-        build_guidance_stack(tmp_path / "toa.tif", ["red"], {"red": sr_bands[0]["red"]}, encoding="landsat_l1_toa")
+        build_guidance_stack(
+            tmp_path / "toa.tif", ["red"], {"red": sr_bands[0]["red"]}, encoding="landsat_l1_toa"
+        )

@@ -1,4 +1,5 @@
 """Masked accuracy metrics in Kelvin: definitions, masking and SSIM against a direct computation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,7 +68,10 @@ def test_ssim_equals_a_direct_gaussian_window_computation(reference):
     for i in range(ref.shape[0]):
         for j in range(ref.shape[1]):
             rows, cols = slice(max(i - 5, 0), i + 6), slice(max(j - 5, 0), j + 6)
-            window = np.outer(g[5 - (i - rows.start):][: ref[rows].shape[0]], g[5 - (j - cols.start):][: ref[:, cols].shape[1]])
+            window = np.outer(
+                g[5 - (i - rows.start) :][: ref[rows].shape[0]],
+                g[5 - (j - cols.start) :][: ref[:, cols].shape[1]],
+            )
             window /= window.sum()
             x, y = pred[rows, cols], ref[rows, cols]
             mx, my = (window * x).sum(), (window * y).sum()

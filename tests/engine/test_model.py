@@ -26,7 +26,11 @@ def test_parameter_count_equals_reference(scale):
 
 def small_net(scale=4, seed=0):
     torch.manual_seed(seed)
-    return MoCoLSKNet(MoCoLSKConfig(scale=scale, guidance_channels=3, num_feats=8, num_stages=2, blocks_per_group=1, reduction=4))
+    return MoCoLSKNet(
+        MoCoLSKConfig(
+            scale=scale, guidance_channels=3, num_feats=8, num_stages=2, blocks_per_group=1, reduction=4
+        )
+    )
 
 
 @pytest.mark.parametrize("scale", [2, 4, 8])
@@ -59,7 +63,9 @@ def test_batch_of_three_equals_three_batches_of_one():
 
 def test_pyramid_pooling_matches_adaptive_average_pooling_on_uneven_tiles():
     x = torch.randn(2, 4, 37, 23)
-    expected = torch.cat([F.adaptive_avg_pool2d(x, b).reshape(2, 4, -1) for b in PYRAMID_BINS], dim=2).transpose(1, 2)
+    expected = torch.cat(
+        [F.adaptive_avg_pool2d(x, b).reshape(2, 4, -1) for b in PYRAMID_BINS], dim=2
+    ).transpose(1, 2)
     assert torch.allclose(pyramid_tokens(x), expected, atol=1e-5)
 
 

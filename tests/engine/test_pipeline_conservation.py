@@ -1,5 +1,6 @@
 """Coarse-pixel conservation: the output averaged back onto the coarse grid reproduces the
 input LST, and the largest remaining difference is reported."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,13 +28,25 @@ def test_output_averages_back_to_the_input_lst(method, scene, tiny_package_x4, t
     assert measured < 1e-3
     assert result.max_conservation_residual_k == pytest.approx(measured, abs=1e-4)
     dataset = gdal.Open(result.output_path)
-    assert float(dataset.GetMetadata()["MOCOLSK_MAX_CONSERVATION_RESIDUAL_K"]) == pytest.approx(measured, abs=1e-4)
-    assert any(line.startswith("Largest difference between the output averaged onto the coarse grid") for line in lines)
+    assert float(dataset.GetMetadata()["MOCOLSK_MAX_CONSERVATION_RESIDUAL_K"]) == pytest.approx(
+        measured, abs=1e-4
+    )
+    assert any(
+        line.startswith("Largest difference between the output averaged onto the coarse grid")
+        for line in lines
+    )
 
 
-def test_without_correction_the_network_output_drifts_and_the_drift_is_reported(scene, tiny_package_x4, tmp_path):
-    result, lines = run_downscale(scene, tmp_path / "out.tif", method="mocolsk", model=str(tiny_package_x4.card_path),
-                                  conserve_coarse_means=False)
+def test_without_correction_the_network_output_drifts_and_the_drift_is_reported(
+    scene, tiny_package_x4, tmp_path
+):
+    result, lines = run_downscale(
+        scene,
+        tmp_path / "out.tif",
+        method="mocolsk",
+        model=str(tiny_package_x4.card_path),
+        conserve_coarse_means=False,
+    )
     measured = largest_coarse_difference(result, scene)
     assert measured > 0.05
     assert result.max_conservation_residual_k == pytest.approx(measured, abs=1e-4)

@@ -5,6 +5,7 @@ The scene is real (tests/data/landsat8-florida-crop, see its SOURCE.md): band 10
 temperature and TOA reflectance, clouds unmasked. The hot spot is SYNTHETIC: 60-95 K added
 to the real warm field around the crop's hottest pixel, so that it reaches about 393 K.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,10 +53,19 @@ class HotScene:
         coarse = self.fine_kelvin.reshape(size, scale, size, scale).mean(axis=(1, 3))
         x0, dx, _, y0, _, dy = self.geotransform
         coarse_gt = (x0, dx * scale, 0.0, y0, 0.0, dy * scale)
-        lst_path = write_raster(self.folder / f"lst_x{scale}.tif", coarse.astype(np.float32), coarse_gt, self.crs_wkt,
-                                unit="K")
-        return Scene(self.folder, lst_path, self.guidance_path, coarse, self.guidance, self.geotransform, coarse_gt,
-                     self.crs_wkt), coarse
+        lst_path = write_raster(
+            self.folder / f"lst_x{scale}.tif", coarse.astype(np.float32), coarse_gt, self.crs_wkt, unit="K"
+        )
+        return Scene(
+            self.folder,
+            lst_path,
+            self.guidance_path,
+            coarse,
+            self.guidance,
+            self.geotransform,
+            coarse_gt,
+            self.crs_wkt,
+        ), coarse
 
 
 def excess_kelvin(values: np.ndarray, low_kelvin: np.ndarray, high_kelvin: np.ndarray) -> float:
@@ -79,10 +89,15 @@ def hot(tmp_path_factory) -> HotScene:
     folder = tmp_path_factory.mktemp("florida")
     mtl = read_mtl(DATA / "test_MTL.txt")
     thermal = gdal.Open(str(DATA / "test_B10.tif"))
-    kelvin = brightness_temperature_kelvin(thermal.ReadAsArray().astype(np.float64), mtl, "10").astype(np.float64)
-    reflectance = {name: toa_reflectance(gdal.Open(str(DATA / f"test_B{band}.tif")).ReadAsArray().astype(np.float64),
-                                         mtl, str(band))
-                   for name, band in REFLECTIVE_BANDS.items()}
+    kelvin = brightness_temperature_kelvin(thermal.ReadAsArray().astype(np.float64), mtl, "10").astype(
+        np.float64
+    )
+    reflectance = {
+        name: toa_reflectance(
+            gdal.Open(str(DATA / f"test_B{band}.tif")).ReadAsArray().astype(np.float64), mtl, str(band)
+        )
+        for name, band in REFLECTIVE_BANDS.items()
+    }
     names = resolve_package("mocolsk-x4-landsat-light").card.guidance_band_names
     guidance = compute_guidance(names, reflectance)
     gt, crs = thermal.GetGeoTransform(), thermal.GetProjection()
@@ -91,7 +106,9 @@ def hot(tmp_path_factory) -> HotScene:
 
 
 def test_the_bundled_crop_is_the_one_its_source_describes():
-    listed = re.findall(r"^([0-9a-f]{64})  (\S+)$", (DATA / "SOURCE.md").read_text().split("files here")[1], re.M)
+    listed = re.findall(
+        r"^([0-9a-f]{64})  (\S+)$", (DATA / "SOURCE.md").read_text().split("files here")[1], re.M
+    )
     assert len(listed) == 8
     for digest, name in listed:
         assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, name
@@ -110,7 +127,10 @@ def test_hot_spot_run_is_accepted_and_stays_within_the_local_coarse_range(model,
     assert coarse.max() > 375.0
     result, lines = run_downscale(scene, tmp_path / "mocolsk.tif", method="mocolsk", model=model)
     assert result.lst_units == "kelvin"
-    assert any(line.startswith("RMSE on 4 held-out real scenes") and f"recommended at x{scale}" in line for line in lines)
+    assert any(
+        line.startswith("RMSE on 4 held-out real scenes") and f"recommended at x{scale}" in line
+        for line in lines
+    )
     output = read(result.output_path).astype(np.float64)
     assert (output != OUTPUT_NODATA).all()
 

@@ -1,5 +1,6 @@
 """Grids: the LST is used as is when it sits on the coarse grid, warped when it does not,
 and refused when its resolution matches no supported scale."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,9 @@ def aligned(scene, tmp_path_factory):
 
 
 def warp_lst(scene, tmp_path, name, **options):
-    return gdal.Warp(str(tmp_path / name), scene.lst_path, resampleAlg="average", **options) and str(tmp_path / name)
+    return gdal.Warp(str(tmp_path / name), scene.lst_path, resampleAlg="average", **options) and str(
+        tmp_path / name
+    )
 
 
 def test_an_lst_on_the_coarse_grid_is_not_warped(aligned):
@@ -46,7 +49,13 @@ def test_an_lst_in_another_crs_is_warped_with_area_averaging(scene, aligned, tmp
 
 def test_an_lst_with_a_shifted_origin_is_warped(scene, aligned, tmp_path):
     x0, dx, _, y0, _, dy = scene.coarse_geotransform
-    lst = write_raster(tmp_path / "shifted.tif", scene.lst_kelvin, (x0 + 30.0, dx, 0, y0 - 60.0, 0, dy), scene.crs_wkt, unit="K")
+    lst = write_raster(
+        tmp_path / "shifted.tif",
+        scene.lst_kelvin,
+        (x0 + 30.0, dx, 0, y0 - 60.0, 0, dy),
+        scene.crs_wkt,
+        unit="K",
+    )
     result, _ = run_downscale(scene, tmp_path / "out.tif", lst_path=lst)
     assert result.warped and "pixel edges are shifted" in result.warp_reason
     assert rmse(output_kelvin(result), output_kelvin(aligned)) < 0.3
@@ -61,26 +70,40 @@ def test_an_lst_with_a_nearby_pixel_size_is_warped_onto_the_scale_grid(scene, tm
 
 def test_a_resolution_ratio_no_model_scale_matches_is_an_error(scene, tiny_package_x4, tmp_path):
     lst = warp_lst(scene, tmp_path, "lst_240m.tif", xRes=240.0, yRes=240.0)
-    with pytest.raises(InputError, match=r"its pixel is 8 times the guidance pixel, which matches no scale model 'tiny_x4' supports \(x4\)"):
-        run_downscale(scene, tmp_path / "out.tif", lst_path=lst, method="mocolsk", model=str(tiny_package_x4.card_path))
+    with pytest.raises(
+        InputError,
+        match=r"its pixel is 8 times the guidance pixel, which matches no scale model 'tiny_x4' supports "
+        r"\(x4\)",
+    ):
+        run_downscale(
+            scene, tmp_path / "out.tif", lst_path=lst, method="mocolsk", model=str(tiny_package_x4.card_path)
+        )
     assert not (tmp_path / "out.tif").exists()
 
 
 def test_an_lst_already_at_the_guidance_resolution_is_an_error(scene, tmp_path):
-    with pytest.raises(InputError, match=r"B6\.TIF: its pixel is 1 times the guidance pixel, which matches no scale method 'bicubic' supports"):
+    with pytest.raises(
+        InputError,
+        match=r"B6\.TIF: its pixel is 1 times the guidance pixel, which matches no scale method 'bicubic' "
+        r"supports",
+    ):
         run_downscale(scene, tmp_path / "out.tif", lst_path=str(landsat_path(6)))
 
 
 def test_guidance_rasters_on_different_grids_are_an_error(scene, tmp_path):
     x0, dx, _, y0, _, dy = scene.fine_geotransform
-    other = write_raster(tmp_path / "other.tif", scene.guidance[0], (x0 + dx, dx, 0, y0, 0, dy), scene.crs_wkt)
+    other = write_raster(
+        tmp_path / "other.tif", scene.guidance[0], (x0 + dx, dx, 0, y0, 0, dy), scene.crs_wkt
+    )
     with pytest.raises(InputError, match=r"Guidance .*other\.tif is not on the grid of .*guidance_30m\.tif"):
         run_downscale(scene, tmp_path / "out.tif", guidance_paths=[scene.guidance_path, other])
 
 
 def test_an_lst_that_misses_the_guidance_is_an_error(scene, tmp_path):
     x0, dx, _, y0, _, dy = scene.coarse_geotransform
-    far = write_raster(tmp_path / "far.tif", scene.lst_kelvin, (x0 + 1e5, dx, 0, y0, 0, dy), scene.crs_wkt, unit="K")
+    far = write_raster(
+        tmp_path / "far.tif", scene.lst_kelvin, (x0 + 1e5, dx, 0, y0, 0, dy), scene.crs_wkt, unit="K"
+    )
     with pytest.raises(InputError, match=r"LST .*far\.tif does not overlap the guidance extent"):
         run_downscale(scene, tmp_path / "out.tif", lst_path=far)
 
@@ -99,18 +122,22 @@ def test_a_missing_or_unreadable_lst_is_an_error(scene, tmp_path):
         run_downscale(scene, tmp_path / "out.tif", lst_path=str(tmp_path / "text.tif"))
 
 
-
 def test_only_the_part_of_a_larger_lst_over_the_guidance_is_read(small_scene, tmp_path):
     """A wide LST (e.g. a whole MODIS tile): values far outside the guidance, even absurd
     ones, neither reach the output nor trip the plausibility check."""
     h, w = small_scene.lst_kelvin.shape
     pad = 40
     wide = np.full((h + 2 * pad, w + 2 * pad), 1000.0, np.float32)
-    wide[pad - 4:pad + h + 4, pad - 4:pad + w + 4] = 330.0
-    wide[pad:pad + h, pad:pad + w] = small_scene.lst_kelvin
+    wide[pad - 4 : pad + h + 4, pad - 4 : pad + w + 4] = 330.0
+    wide[pad : pad + h, pad : pad + w] = small_scene.lst_kelvin
     x0, dx, _, y0, _, dy = small_scene.coarse_geotransform
-    path = write_raster(tmp_path / "wide.tif", wide, (x0 - pad * dx, dx, 0, y0 - pad * dy, 0, dy), small_scene.crs_wkt,
-                        unit="K")
+    path = write_raster(
+        tmp_path / "wide.tif",
+        wide,
+        (x0 - pad * dx, dx, 0, y0 - pad * dy, 0, dy),
+        small_scene.crs_wkt,
+        unit="K",
+    )
     result, _ = run_downscale(small_scene, tmp_path / "wide_out.tif", lst_path=path)
     reference, _ = run_downscale(small_scene, tmp_path / "out.tif")
     assert not result.warped
@@ -124,15 +151,27 @@ def test_a_missing_lst_band_is_an_error(small_scene, tmp_path):
 
 def test_a_rotated_lst_is_an_error(small_scene, tmp_path):
     x0, dx, _, y0, _, dy = small_scene.coarse_geotransform
-    rotated = write_raster(tmp_path / "rotated.tif", small_scene.lst_kelvin, (x0, dx, 5.0, y0, 5.0, dy),
-                           small_scene.crs_wkt, unit="K")
+    rotated = write_raster(
+        tmp_path / "rotated.tif",
+        small_scene.lst_kelvin,
+        (x0, dx, 5.0, y0, 5.0, dy),
+        small_scene.crs_wkt,
+        unit="K",
+    )
     with pytest.raises(InputError, match=r"rotated\.tif has a rotated or south-up geotransform"):
         run_downscale(small_scene, tmp_path / "out.tif", lst_path=rotated)
 
 
 def test_non_square_coarse_pixels_are_an_error(small_scene, tmp_path):
     x0, dx, _, y0, _, dy = small_scene.coarse_geotransform
-    stretched = write_raster(tmp_path / "stretched.tif", small_scene.lst_kelvin, (x0, dx, 0.0, y0, 0.0, dy / 2),
-                             small_scene.crs_wkt, unit="K")
-    with pytest.raises(InputError, match=r"its pixels are 4 x 2 guidance pixels; the coarse pixel must be square"):
+    stretched = write_raster(
+        tmp_path / "stretched.tif",
+        small_scene.lst_kelvin,
+        (x0, dx, 0.0, y0, 0.0, dy / 2),
+        small_scene.crs_wkt,
+        unit="K",
+    )
+    with pytest.raises(
+        InputError, match=r"its pixels are 4 x 2 guidance pixels; the coarse pixel must be square"
+    ):
         run_downscale(small_scene, tmp_path / "out.tif", lst_path=stretched)

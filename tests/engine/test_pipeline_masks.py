@@ -1,5 +1,6 @@
 """Masks: LST nodata, cloud/QA masks and guidance nodata become output nodata, and masked
 values never leak into the pixels around them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def fine_block(block=BLOCK, scale=SCALE):
 def ring_mask(shape, block=BLOCK):
     rows, cols = fine_block(block)
     ring = np.zeros(shape, bool)
-    ring[rows.start - RING_PX:rows.stop + RING_PX, cols.start - RING_PX:cols.stop + RING_PX] = True
+    ring[rows.start - RING_PX : rows.stop + RING_PX, cols.start - RING_PX : cols.stop + RING_PX] = True
     ring[rows, cols] = False
     return ring
 
@@ -34,8 +35,13 @@ def run_methods(small_scene, tiny_package_x4, tmp_path, **overrides):
     outputs = {}
     for method in ("bicubic", "mocolsk"):
         model = str(tiny_package_x4.card_path) if method == "mocolsk" else None
-        result, _ = run_downscale(small_scene, tmp_path / f"{method}_{len(list(tmp_path.iterdir()))}.tif",
-                                  method=method, model=model, **overrides)
+        result, _ = run_downscale(
+            small_scene,
+            tmp_path / f"{method}_{len(list(tmp_path.iterdir()))}.tif",
+            method=method,
+            model=model,
+            **overrides,
+        )
         outputs[method] = read(result.output_path)
     return outputs
 
@@ -94,8 +100,12 @@ def test_guidance_nodata_is_output_nodata_and_does_not_leak(small_scene, tiny_pa
     guidance = small_scene.guidance.copy()
     water = (slice(50, 70), slice(30, 47))  # fine pixels, not aligned to coarse pixels
     guidance[:, water[0], water[1]] = -1.0
-    path = small_scene.write_guidance("guidance_water.tif", guidance, nodata=-1.0,
-                                      descriptions=["blue", "green", "red", "nir", "swir1", "swir2"])
+    path = small_scene.write_guidance(
+        "guidance_water.tif",
+        guidance,
+        nodata=-1.0,
+        descriptions=["blue", "green", "red", "nir", "swir1", "swir2"],
+    )
     outputs = run_methods(small_scene, tiny_package_x4, tmp_path, guidance_paths=[path])
     for method, values in outputs.items():
         masked = values == OUTPUT_NODATA
@@ -108,7 +118,9 @@ def test_guidance_nodata_is_output_nodata_and_does_not_leak(small_scene, tiny_pa
 
 def test_a_qa_mask_off_the_lst_grid_is_an_error(small_scene, tmp_path):
     qa_path = small_scene.write_guidance("qa_fine.tif", np.zeros((128, 96), np.uint8))
-    with pytest.raises(InputError, match=r"QA mask .*qa_fine\.tif is not on the LST's grid \(96x128 vs 24x32 px"):
+    with pytest.raises(
+        InputError, match=r"QA mask .*qa_fine\.tif is not on the LST's grid \(96x128 vs 24x32 px"
+    ):
         run_downscale(small_scene, tmp_path / "out.tif", qa_mask_path=qa_path)
 
 
@@ -117,13 +129,14 @@ def test_growing_a_mask_turns_one_pixel_into_a_square_clipped_at_the_edges(pixel
     mask = np.zeros((9, 10), bool)
     mask[4, 5] = mask[0, 9] = True
     expected = np.zeros_like(mask)
-    expected[4 - pixels:5 + pixels, 5 - pixels:6 + pixels] = True
-    expected[0:1 + pixels, 9 - pixels:10] = True
+    expected[4 - pixels : 5 + pixels, 5 - pixels : 6 + pixels] = True
+    expected[0 : 1 + pixels, 9 - pixels : 10] = True
     assert np.array_equal(grow_mask(mask, pixels), expected)
 
 
-def test_a_grown_qa_mask_masks_the_fine_pixels_under_it_whatever_the_tiles_and_blocks(small_scene, tmp_path,
-                                                                                        monkeypatch):
+def test_a_grown_qa_mask_masks_the_fine_pixels_under_it_whatever_the_tiles_and_blocks(
+    small_scene, tmp_path, monkeypatch
+):
     """One cloud pixel next to a corner of 8 px conversion blocks and one at the scene's edge, grown by 2 px:
     the output is nodata exactly under the grown coarse mask with one tile or many, and the LST converted
     in several blocks gives the very same output as in one (the growth crosses the block borders)."""
@@ -133,8 +146,13 @@ def test_a_grown_qa_mask_masks_the_fine_pixels_under_it_whatever_the_tiles_and_b
     outputs = []
     for name, tile_size_px, block_px in (("one", 512, 512), ("tiles", 16, 512), ("blocks", 16, 8)):
         monkeypatch.setattr(pipeline, "CONVERSION_BLOCK_PX", block_px)
-        result, lines = run_downscale(small_scene, tmp_path / f"{name}.tif", qa_mask_path=qa_path,
-                                      qa_mask_grow_px=2, tile_size_px=tile_size_px)
+        result, lines = run_downscale(
+            small_scene,
+            tmp_path / f"{name}.tif",
+            qa_mask_path=qa_path,
+            qa_mask_grow_px=2,
+            tile_size_px=tile_size_px,
+        )
         assert "QA mask grown by 2 px: 32 more LST pixels masked" in lines
         outputs.append(read(result.output_path))
     expected = expand(grow_mask(qa != 0, 2), SCALE)
@@ -145,10 +163,14 @@ def test_a_grown_qa_mask_masks_the_fine_pixels_under_it_whatever_the_tiles_and_b
 @pytest.mark.parametrize("pixels", [-1, 51])
 def test_a_qa_mask_growth_outside_0_to_50_px_is_an_error(small_scene, tmp_path, pixels):
     qa_path = small_scene.write_lst("no_cloud.tif", np.zeros(small_scene.lst_kelvin.shape, np.uint8))
-    with pytest.raises(InputError, match=rf"QA mask growth {pixels} px is out of range; use 0 to 50 LST pixels"):
+    with pytest.raises(
+        InputError, match=rf"QA mask growth {pixels} px is out of range; use 0 to 50 LST pixels"
+    ):
         run_downscale(small_scene, tmp_path / "out.tif", qa_mask_path=qa_path, qa_mask_grow_px=pixels)
 
 
 def test_growing_the_qa_mask_without_a_qa_mask_is_an_error(small_scene, tmp_path):
-    with pytest.raises(InputError, match="QA mask growth of 3 px needs a QA mask; give a QA mask or set the growth to 0"):
+    with pytest.raises(
+        InputError, match="QA mask growth of 3 px needs a QA mask; give a QA mask or set the growth to 0"
+    ):
         run_downscale(small_scene, tmp_path / "out.tif", qa_mask_grow_px=3)

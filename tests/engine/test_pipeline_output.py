@@ -1,4 +1,5 @@
 """The output file: format, grid, metadata, units, COG, and what happens on overwrite, cancel and failure."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,14 +35,18 @@ def test_output_is_a_tiled_compressed_float32_geotiff_on_the_guidance_grid(small
     assert metadata["MOCOLSK_SCALE"] == "4"
     assert small_scene.lst_path in metadata["MOCOLSK_LST"]
     assert metadata["MOCOLSK_GUIDANCE"] == small_scene.guidance_path
-    assert float(metadata["MOCOLSK_MAX_CONSERVATION_RESIDUAL_K"]) == pytest.approx(result.max_conservation_residual_k, abs=1e-6)
+    assert float(metadata["MOCOLSK_MAX_CONSERVATION_RESIDUAL_K"]) == pytest.approx(
+        result.max_conservation_residual_k, abs=1e-6
+    )
     values = band.ReadAsArray()
     assert 290.0 < values[values != OUTPUT_NODATA].min() < values.max() < 305.0
     assert leftovers(tmp_path) == []
 
 
 def test_mocolsk_output_names_the_model_its_version_and_the_device(small_scene, tiny_package_x4, tmp_path):
-    result, _ = run_downscale(small_scene, tmp_path / "out.tif", method="mocolsk", model=str(tiny_package_x4.card_path))
+    result, _ = run_downscale(
+        small_scene, tmp_path / "out.tif", method="mocolsk", model=str(tiny_package_x4.card_path)
+    )
     metadata = gdal.Open(result.output_path).GetMetadata()
     assert (metadata["MOCOLSK_MODEL"], metadata["MOCOLSK_MODEL_VERSION"]) == ("tiny_x4", "0.0.1")
     assert (result.model_name, result.model_version, result.scale) == ("tiny_x4", "0.0.1", 4)
@@ -71,7 +76,9 @@ def test_cloud_optimized_geotiff_on_request(small_scene, tmp_path):
 def test_an_existing_output_is_left_alone_unless_overwrite_is_asked(small_scene, tmp_path):
     out = tmp_path / "out.tif"
     out.write_bytes(b"precious")
-    with pytest.raises(InputError, match=r"Output .*out\.tif already exists; choose another path or allow overwriting"):
+    with pytest.raises(
+        InputError, match=r"Output .*out\.tif already exists; choose another path or allow overwriting"
+    ):
         run_downscale(small_scene, out)
     assert out.read_bytes() == b"precious"
     run_downscale(small_scene, out, overwrite=True)
@@ -93,7 +100,9 @@ def test_a_cancelled_run_removes_its_partial_output_and_keeps_the_old_file(small
         return len(calls) > 3
 
     with pytest.raises(Cancelled, match="cancelled"):
-        run_downscale(small_scene, out, overwrite=True, tile_size_px=32, is_cancelled=cancel_after_a_few_checks)
+        run_downscale(
+            small_scene, out, overwrite=True, tile_size_px=32, is_cancelled=cancel_after_a_few_checks
+        )
     assert out.read_bytes() == b"previous result"
     assert leftovers(tmp_path) == []
 
@@ -110,14 +119,21 @@ def test_a_run_failing_midway_leaves_no_output(small_scene, tmp_path):
 
 def test_progress_rises_from_0_to_100_and_cancel_is_checked_every_tile(small_scene, tmp_path):
     seen, checks = [], []
-    result, _ = run_downscale(small_scene, tmp_path / "out.tif", tile_size_px=32, progress=seen.append,
-                              is_cancelled=lambda: checks.append(1) and False)
+    result, _ = run_downscale(
+        small_scene,
+        tmp_path / "out.tif",
+        tile_size_px=32,
+        progress=seen.append,
+        is_cancelled=lambda: checks.append(1) and False,
+    )
     assert seen == sorted(seen) and seen[-1] == 100.0 and seen[0] >= 0.0
     assert len(checks) >= result.tiles == 12
 
 
 @pytest.mark.parametrize("name", ["lst.nc", "lst.png", "lst"])
-def test_an_output_name_that_is_not_a_geotiff_is_refused_before_anything_is_written(small_scene, tmp_path, name):
+def test_an_output_name_that_is_not_a_geotiff_is_refused_before_anything_is_written(
+    small_scene, tmp_path, name
+):
     with pytest.raises(InputError, match=r"written as a GeoTIFF, so its name must end in \.tif.*lst\.tif"):
         run_downscale(small_scene, tmp_path / name)
     assert list(tmp_path.iterdir()) == []

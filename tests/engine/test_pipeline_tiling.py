@@ -1,5 +1,6 @@
 """Tiling: tiles cover the scene with blend weights that sum to one, and a scene processed
 in many tiles matches the same scene processed as one tile."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,14 +14,20 @@ from .conftest import read, run_downscale
 TOLERANCE_K = 0.05
 
 
-@pytest.mark.parametrize("width, height, core, halo", [(72, 78, 16, 24), (10, 7, 4, 2), (5, 5, 64, 24), (33, 17, 8, 8)])
+@pytest.mark.parametrize(
+    "width, height, core, halo", [(72, 78, 16, 24), (10, 7, 4, 2), (5, 5, 64, 24), (33, 17, 8, 8)]
+)
 def test_tile_weights_form_a_partition_of_unity(width, height, core, halo):
     total = np.zeros((height, width))
     for tile in plan_tiles(width, height, core, halo):
         rows, cols = tile.rows, tile.cols
-        assert rows.read_start <= rows.write_start <= rows.start < rows.stop <= rows.write_stop <= rows.read_stop
-        assert cols.read_start <= cols.write_start <= cols.start < cols.stop <= cols.write_stop <= cols.read_stop
-        total[rows.write_start:rows.write_stop, cols.write_start:cols.write_stop] += tile.weights()
+        assert (
+            rows.read_start <= rows.write_start <= rows.start < rows.stop <= rows.write_stop <= rows.read_stop
+        )
+        assert (
+            cols.read_start <= cols.write_start <= cols.start < cols.stop <= cols.write_stop <= cols.read_stop
+        )
+        total[rows.write_start : rows.write_stop, cols.write_start : cols.write_stop] += tile.weights()
     np.testing.assert_allclose(total, 1.0, atol=1e-12)
 
 
@@ -43,5 +50,8 @@ def test_many_tiles_match_one_tile(method, scene, detailed_package_x4, tmp_path)
     np.testing.assert_array_equal(a == OUTPUT_NODATA, b == OUTPUT_NODATA)
     valid = a != OUTPUT_NODATA
     difference = np.abs(a[valid].astype(np.float64) - b[valid])
-    print(f"{method}: one tile vs 25 tiles, max |difference| {difference.max():.5f} K, mean {difference.mean():.6f} K")
+    print(
+        f"{method}: one tile vs 25 tiles, max |difference| {difference.max():.5f} K, mean "
+        f"{difference.mean():.6f} K"
+    )
     assert difference.max() <= TOLERANCE_K

@@ -1,4 +1,5 @@
 """LST units: conversions to Kelvin, the "auto" decision and the plausibility check."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,17 @@ from osgeo import gdal
 from engine.errors import InputError
 from engine.raster import decide_lst_units, read_lst_kelvin
 from engine.units import (
-    DN_MEDIAN_MAX_KELVIN, DN_MEDIAN_MIN_KELVIN, LANDSAT_C2_ST_ADD, LANDSAT_C2_ST_MULT, MODIS_LST_MULT,
-    PLAUSIBLE_MAX_KELVIN, PLAUSIBLE_MIN_KELVIN, UnitHints, check_plausible_kelvin, detect_lst_units, kelvin_to,
+    DN_MEDIAN_MAX_KELVIN,
+    DN_MEDIAN_MIN_KELVIN,
+    LANDSAT_C2_ST_ADD,
+    LANDSAT_C2_ST_MULT,
+    MODIS_LST_MULT,
+    PLAUSIBLE_MAX_KELVIN,
+    PLAUSIBLE_MIN_KELVIN,
+    UnitHints,
+    check_plausible_kelvin,
+    detect_lst_units,
+    kelvin_to,
     lst_units,
 )
 
@@ -36,7 +46,9 @@ def test_digital_number_fill_zero_becomes_nan():
 
 
 def test_kelvin_to_celsius_for_output():
-    np.testing.assert_allclose(kelvin_to(np.array([273.15, 300.0], np.float32), "celsius"), [0.0, 26.85], atol=1e-4)
+    np.testing.assert_allclose(
+        kelvin_to(np.array([273.15, 300.0], np.float32), "celsius"), [0.0, 26.85], atol=1e-4
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,8 +58,14 @@ def test_kelvin_to_celsius_for_output():
         (UnitHints(unit_type="degC"), "celsius"),
         (UnitHints(file_name="LC08_L2SP_001002_20200101_ST_B10.TIF", is_integer=True), "landsat_c2_st_dn"),
         (UnitHints(description="LST_Day_1km", is_integer=True), "modis_lst_dn"),
-        (UnitHints(file_name="LT05_B6.TIF", is_integer=True,
-                   metadata={"L1_METADATA_FILE.PRODUCT_METADATA.SPACECRAFT_ID": '"LANDSAT_5"'}), "landsat5_tm_b6_dn"),
+        (
+            UnitHints(
+                file_name="LT05_B6.TIF",
+                is_integer=True,
+                metadata={"L1_METADATA_FILE.PRODUCT_METADATA.SPACECRAFT_ID": '"LANDSAT_5"'},
+            ),
+            "landsat5_tm_b6_dn",
+        ),
         (UnitHints(file_name="lst_120m_tm_b6_dn.tif"), "landsat5_tm_b6_dn"),
     ],
 )
@@ -72,7 +90,10 @@ def test_auto_units_fall_back_to_the_value_range(values, is_integer, expected):
 
 
 def test_auto_units_refuse_a_range_that_fits_no_unit():
-    with pytest.raises(InputError, match=r"LST test: cannot tell the units of the LST \(values 504\.\.896\); set the LST units"):
+    with pytest.raises(
+        InputError,
+        match=r"LST test: cannot tell the units of the LST \(values 504\.\.896\); set the LST units",
+    ):
         detect_lst_units(np.linspace(500.0, 900.0, 20), UnitHints(), "LST test")
 
 
@@ -82,8 +103,11 @@ def test_auto_units_refuse_a_band_without_valid_pixels():
 
 
 def test_implausible_kelvin_is_an_error_naming_the_layer_and_units():
-    with pytest.raises(InputError, match=r"LST x\.tif: read as celsius \(given\), the LST spans 563\.1\.\.583\.1 K, "
-                                          r"outside the plausible 149-400 K"):
+    with pytest.raises(
+        InputError,
+        match=r"LST x\.tif: read as celsius \(given\), the LST spans 563\.1\.\.583\.1 K, "
+        r"outside the plausible 149-400 K",
+    ):
         check_plausible_kelvin(563.15, 583.15, "LST x.tif", lst_units("celsius", reason="given"))
     check_plausible_kelvin(250.0, 330.0, "LST x.tif", lst_units("kelvin"))
 
@@ -124,12 +148,16 @@ def test_auto_units_of_the_wider_range(values, is_integer, expected):
     assert detect_lst_units(values, UnitHints(is_integer=is_integer), "LST test").name == expected
 
 
-@pytest.mark.parametrize("median_kelvin", np.linspace(DN_MEDIAN_MIN_KELVIN + 0.5, DN_MEDIAN_MAX_KELVIN - 0.5, 14))
+@pytest.mark.parametrize(
+    "median_kelvin", np.linspace(DN_MEDIAN_MIN_KELVIN + 0.5, DN_MEDIAN_MAX_KELVIN - 0.5, 14)
+)
 def test_landsat_st_and_modis_numbers_are_told_apart_over_the_whole_median_window(median_kelvin):
     kelvin = median_kelvin + np.linspace(-40.0, 40.0, 81)
     kelvin = kelvin[(kelvin >= PLAUSIBLE_MIN_KELVIN) & (kelvin <= PLAUSIBLE_MAX_KELVIN)]
-    for name, dn in (("landsat_c2_st_dn", (kelvin - LANDSAT_C2_ST_ADD) / LANDSAT_C2_ST_MULT),
-                     ("modis_lst_dn", kelvin / MODIS_LST_MULT)):
+    for name, dn in (
+        ("landsat_c2_st_dn", (kelvin - LANDSAT_C2_ST_ADD) / LANDSAT_C2_ST_MULT),
+        ("modis_lst_dn", kelvin / MODIS_LST_MULT),
+    ):
         units = detect_lst_units(np.round(dn), UnitHints(is_integer=True), "LST test")
         assert units.name == name
         np.testing.assert_allclose(np.median(units.to_kelvin(np.round(dn))), np.median(kelvin), atol=0.02)
@@ -137,8 +165,11 @@ def test_landsat_st_and_modis_numbers_are_told_apart_over_the_whole_median_windo
 
 def test_integer_values_that_fit_kelvin_and_tm_band6_numbers_are_refused_not_guessed():
     # DN 150-200 of a Landsat 5 band 6 is a summer scene at 302-321 K, not 150-200 K.
-    with pytest.raises(InputError, match=r"could be Kelvin or Landsat 4/5 TM band 6 digital numbers \(302-321 K\); "
-                                          r"set the LST units explicitly"):
+    with pytest.raises(
+        InputError,
+        match=r"could be Kelvin or Landsat 4/5 TM band 6 digital numbers \(302-321 K\); "
+        r"set the LST units explicitly",
+    ):
         detect_lst_units(np.arange(150, 201), UnitHints(is_integer=True), "LST test")
     assert detect_lst_units(np.arange(150, 201), UnitHints(is_integer=False), "LST test").name == "kelvin"
 
@@ -146,8 +177,10 @@ def test_integer_values_that_fit_kelvin_and_tm_band6_numbers_are_refused_not_gue
 def test_celsius_labelled_kelvin_is_refused_with_the_clear_message():
     units = detect_lst_units(np.linspace(20.0, 35.0, 50), UnitHints(unit_type="K"), "LST c.tif")
     assert units.name == "kelvin"
-    message = (r"LST c\.tif: read as kelvin \(the band's unit is 'K'\), the LST spans 20\.0\.\.35\.0 K, "
-               r"outside the plausible 149-400 K; set the correct LST units")
+    message = (
+        r"LST c\.tif: read as kelvin \(the band's unit is 'K'\), the LST spans 20\.0\.\.35\.0 K, "
+        r"outside the plausible 149-400 K; set the correct LST units"
+    )
     with pytest.raises(InputError, match=message):
         check_plausible_kelvin(20.0, 35.0, "LST c.tif", units)
 
@@ -163,7 +196,9 @@ def test_landsat5_band6_of_the_real_scene_is_recognised_with_its_mtl_gains():
 
 def test_celsius_raster_with_nodata_reads_as_kelvin_with_nan(tmp_path):
     values = np.array([[20.0, -9999.0], [30.0, 25.0]], np.float32)
-    path = write_raster(tmp_path / "lst_c.tif", values, (0, 30, 0, 0, 0, -30), epsg_wkt(32622), nodata=-9999.0)
+    path = write_raster(
+        tmp_path / "lst_c.tif", values, (0, 30, 0, 0, 0, -30), epsg_wkt(32622), nodata=-9999.0
+    )
     kelvin, _, units = read_lst_kelvin(path, 1, "auto", "LST c")
     assert units.name == "celsius"
     np.testing.assert_allclose(kelvin, [[293.15, np.nan], [303.15, 298.15]], atol=1e-4)

@@ -1,4 +1,5 @@
 """The README's first command, as a new user runs it: `make demo` in a fresh clone."""
+
 import os
 import shutil
 import subprocess
@@ -22,7 +23,10 @@ def demo_output(tmp_path_factory):
     environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run(
         ["make", "-C", str(clone), "demo", f"VENV={REPO / '.venv'}", f"DEMO_OUT={out}"],
-        capture_output=True, text=True, env=environment, timeout=900,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out, done.stdout
@@ -54,7 +58,9 @@ def test_make_demo_prints_metrics_against_the_reference(demo_output):
     recorded); the bundled models were trained on most of this scene, so MoCoLSK must do at least
     as well as bicubic there, which an untrained or mis-wired network does not."""
     _, printed = demo_output
-    rows = {line.split("|")[1].strip(): line.split("|") for line in printed.splitlines() if line.startswith("| ")}
+    rows = {
+        line.split("|")[1].strip(): line.split("|") for line in printed.splitlines() if line.startswith("| ")
+    }
     rmse_k = {method: float(rows[method][2]) for method in ("mocolsk", "bicubic")}
     cc = {method: float(rows[method][5]) for method in ("mocolsk", "bicubic")}
     assert rmse_k["bicubic"] == pytest.approx(0.1452, rel=0.01)

@@ -1,6 +1,7 @@
 """Plugin test fixtures: the provider registered through the plugin's own entry point, and a
 small real scene cut from the Landsat 5 TM sample (64 x 64 px at 30 m, LST area-averaged to
 120 m) so that each Processing run takes about a second."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ gdal.UseExceptions()
 
 CROP_ROW, CROP_COL, CROP_PX = 224, 32, 64
 SCALE = 4
-LANDSAT_89_SR_FILES = {"blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir": "SR_B5", "swir1": "SR_B6", "swir2": "SR_B7"}
+LANDSAT_89_SR_FILES = {
+    "blue": "SR_B2",
+    "green": "SR_B3",
+    "red": "SR_B4",
+    "nir": "SR_B5",
+    "swir1": "SR_B6",
+    "swir2": "SR_B7",
+}
 C2_SR_SCALE, C2_SR_OFFSET = 0.0000275, -0.2
 
 
@@ -33,11 +41,15 @@ class SampleScene:
     geotransform: tuple
 
 
-def write_geotiff(path, bands, geotransform, crs_wkt, nodata=None, names=None, unit=None, dtype=gdal.GDT_Float32):
+def write_geotiff(
+    path, bands, geotransform, crs_wkt, nodata=None, names=None, unit=None, dtype=gdal.GDT_Float32
+):
     bands = np.asarray(bands)
     if bands.ndim == 2:
         bands = bands[None]
-    dataset = gdal.GetDriverByName("GTiff").Create(str(path), bands.shape[2], bands.shape[1], bands.shape[0], dtype)
+    dataset = gdal.GetDriverByName("GTiff").Create(
+        str(path), bands.shape[2], bands.shape[1], bands.shape[0], dtype
+    )
     dataset.SetGeoTransform(geotransform)
     dataset.SetProjection(crs_wkt)
     for index, values in enumerate(bands):
@@ -80,15 +92,32 @@ def sample_scene(tmp_path_factory) -> SampleScene:
         name: write_geotiff(
             folder / f"LC08_SAMPLE_{LANDSAT_89_SR_FILES[name]}.TIF",
             np.round((values - C2_SR_OFFSET) / C2_SR_SCALE).astype(np.uint16),
-            geotransform, crs, nodata=0, dtype=gdal.GDT_UInt16,
+            geotransform,
+            crs,
+            nodata=0,
+            dtype=gdal.GDT_UInt16,
         )
         for name, values in reflectance.items()
     }
     return SampleScene(
         folder=folder,
-        lst_120m=write_geotiff(folder / "lst_120m.tif", block_mean(lst_30m), coarse_geotransform(geotransform), crs, nodata=-9999.0),
-        guidance_30m=write_geotiff(folder / "guidance_30m.tif", [reflectance[n] for n in TINY_BANDS], geotransform, crs, names=TINY_BANDS),
-        reference_30m=write_geotiff(folder / "reference_30m.tif", lst_30m, geotransform, crs, nodata=-9999.0, unit="K"),
+        lst_120m=write_geotiff(
+            folder / "lst_120m.tif",
+            block_mean(lst_30m),
+            coarse_geotransform(geotransform),
+            crs,
+            nodata=-9999.0,
+        ),
+        guidance_30m=write_geotiff(
+            folder / "guidance_30m.tif",
+            [reflectance[n] for n in TINY_BANDS],
+            geotransform,
+            crs,
+            names=TINY_BANDS,
+        ),
+        reference_30m=write_geotiff(
+            folder / "reference_30m.tif", lst_30m, geotransform, crs, nodata=-9999.0, unit="K"
+        ),
         sr_bands=sr_bands,
         lst_min_k=float(lst_30m.min()),
         lst_max_k=float(lst_30m.max()),

@@ -1,4 +1,5 @@
 """Batch processing: the Toolbox's batch dialog runs "Downscale LST" twice, one row each."""
+
 import numpy as np
 from osgeo import gdal
 from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
@@ -31,7 +32,9 @@ def test_batch_dialog_runs_two_rows(mocolsk_provider, qgis_parent, sample_scene,
         loaded = {layer.source(): layer for layer in QgsProject.instance().mapLayers().values()}
         assert {str(path) for path in outputs} <= set(loaded)
         # every row's layer gets the temperature style (each run has its own post-processor)
-        assert all(isinstance(loaded[str(path)].renderer(), QgsSingleBandPseudoColorRenderer) for path in outputs)
+        assert all(
+            isinstance(loaded[str(path)].renderer(), QgsSingleBandPseudoColorRenderer) for path in outputs
+        )
     finally:
         QgsProject.instance().removeAllMapLayers()
         dialog.close()

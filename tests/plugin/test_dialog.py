@@ -1,6 +1,7 @@
 """The Toolbox dialog of "Downscale LST": it builds, shows the help, runs the algorithm in
 QGIS's background task and loads the styled result. Rendered offscreen, it is also the
 README's screenshot: `make screenshot` sets MOCOLSK_SCREENSHOT=docs/dialog.png."""
+
 import os
 import time
 from pathlib import Path
@@ -63,7 +64,11 @@ def test_dialog_runs_the_algorithm_in_the_background_and_loads_the_styled_result
     output = tmp_path / "from_dialog.tif"
     dialog.setParameters({"METHOD": BICUBIC, "OUTPUT": str(output)})
     dialog.runAlgorithm()
-    wait_until(lambda: any(layer.source() == str(output) for layer in QgsProject.instance().mapLayers().values()))
-    layer = next(layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == str(output))
+    wait_until(
+        lambda: any(layer.source() == str(output) for layer in QgsProject.instance().mapLayers().values())
+    )
+    layer = next(
+        layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == str(output)
+    )
     assert isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer)
     assert layer.renderer().shader().rasterShaderFunction().legendSettings().suffix() == " K"

@@ -1,5 +1,6 @@
-""""Downscale LST" through processing.run on the real Landsat 5 sample: grid, units, styles,
+""" "Downscale LST" through processing.run on the real Landsat 5 sample: grid, units, styles,
 cancellation and every bad input surfacing as a QgsProcessingException."""
+
 import numpy as np
 import processing
 import pytest
@@ -40,7 +41,9 @@ def run_and_load(parameters):
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
     results = processing.runAndLoadResults(ALGORITHM, parameters, context=context)
-    loaded = [layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == results["OUTPUT"]]
+    loaded = [
+        layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == results["OUTPUT"]
+    ]
     assert len(loaded) == 1
     return loaded[0]
 
@@ -51,9 +54,13 @@ def read(path):
     return dataset, band, band.ReadAsArray()
 
 
-def test_mocolsk_output_is_kelvin_on_the_guidance_grid(run_algorithm, sample_scene, tiny_package_x4, tmp_path):
+def test_mocolsk_output_is_kelvin_on_the_guidance_grid(
+    run_algorithm, sample_scene, tiny_package_x4, tmp_path
+):
     output = tmp_path / "lst_30m.tif"
-    results = run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path)))
+    results = run_algorithm(
+        ALGORITHM, downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path))
+    )
 
     assert results["OUTPUT"] == str(output) and results["SCALE"] == SCALE
     assert results["LST_UNITS_USED"] == "kelvin"
@@ -61,7 +68,9 @@ def test_mocolsk_output_is_kelvin_on_the_guidance_grid(run_algorithm, sample_sce
     guidance = gdal.Open(str(sample_scene.guidance_30m))
     assert (dataset.RasterXSize, dataset.RasterYSize) == (guidance.RasterXSize, guidance.RasterYSize)
     assert dataset.GetGeoTransform() == pytest.approx(guidance.GetGeoTransform())
-    assert osr.SpatialReference(dataset.GetProjection()).IsSame(osr.SpatialReference(guidance.GetProjection()))
+    assert osr.SpatialReference(dataset.GetProjection()).IsSame(
+        osr.SpatialReference(guidance.GetProjection())
+    )
     assert band.GetNoDataValue() == -9999.0 and band.GetUnitType() == "K"
     assert np.all(values != -9999.0)
     assert sample_scene.lst_min_k - 5 < values.min() and values.max() < sample_scene.lst_max_k + 5
@@ -71,7 +80,9 @@ def test_mocolsk_output_is_kelvin_on_the_guidance_grid(run_algorithm, sample_sce
     assert results["MAX_CONSERVATION_RESIDUAL_K"] < 1e-3
 
 
-def test_classic_method_writes_celsius_and_loads_with_a_celsius_legend(mocolsk_provider, sample_scene, tmp_path):
+def test_classic_method_writes_celsius_and_loads_with_a_celsius_legend(
+    mocolsk_provider, sample_scene, tmp_path
+):
     output = tmp_path / "lst_celsius.tif"
     layer = run_and_load(downscale_parameters(sample_scene, output, METHOD=TSHARP, OUTPUT_UNITS=CELSIUS))
     _, band, values = read(output)
@@ -83,7 +94,12 @@ def test_classic_method_writes_celsius_and_loads_with_a_celsius_legend(mocolsk_p
         shader = renderer.shader().rasterShaderFunction()
         assert shader.legendSettings().suffix() == " °C"
         # the stretch follows this output's values, not the QML's placeholder range
-        assert values.min() - 0.5 <= renderer.classificationMin() < renderer.classificationMax() <= values.max() + 0.5
+        assert (
+            values.min() - 0.5
+            <= renderer.classificationMin()
+            < renderer.classificationMax()
+            <= values.max() + 0.5
+        )
         labels = [item.label for item in shader.colorRampItemList()]
         assert all(label.endswith("°C") for label in labels)
     finally:
@@ -96,15 +112,26 @@ def test_the_layers_panel_legend_shows_the_fitted_stretch_in_the_output_units(
 ):
     root = QgsProject.instance().layerTreeRoot()
     layers_panel = QgsLayerTreeModel(root)
-    layer = run_and_load(downscale_parameters(sample_scene, tmp_path / "lst.tif", METHOD=TSHARP, OUTPUT_UNITS=units))
+    layer = run_and_load(
+        downscale_parameters(sample_scene, tmp_path / "lst.tif", METHOD=TSHARP, OUTPUT_UNITS=units)
+    )
     try:
         tree_layer = root.findLayer(layer.id())
-        ramps = [node for node in layers_panel.layerLegendNodes(tree_layer) if isinstance(node, QgsColorRampLegendNode)]
+        ramps = [
+            node
+            for node in layers_panel.layerLegendNodes(tree_layer)
+            if isinstance(node, QgsColorRampLegendNode)
+        ]
         assert len(ramps) == 1 and ramps[0].settings().suffix() == suffix
         renderer = layer.renderer()
         shader = renderer.shader().rasterShaderFunction()
-        fitted = QgsColorRampLegendNode(tree_layer, shader.createColorRamp(), shader.legendSettings(),
-                                        renderer.classificationMin(), renderer.classificationMax())
+        fitted = QgsColorRampLegendNode(
+            tree_layer,
+            shader.createColorRamp(),
+            shader.legendSettings(),
+            renderer.classificationMin(),
+            renderer.classificationMax(),
+        )
         # the legend node draws its min and max labels into its icon; it must match one drawn for the fitted range
         assert ramps[0].data(Qt.DecorationRole).toImage() == fitted.data(Qt.DecorationRole).toImage()
     finally:
@@ -112,9 +139,14 @@ def test_the_layers_panel_legend_shows_the_fitted_stretch_in_the_output_units(
 
 
 def test_a_temporary_output_is_named_after_what_it_is(mocolsk_provider, sample_scene, tiny_package_x4):
-    layer = run_and_load(downscale_parameters(
-        sample_scene, QgsProcessing.TEMPORARY_OUTPUT, MODEL_FILE=str(tiny_package_x4.card_path), OUTPUT_UNITS=KELVIN,
-    ))
+    layer = run_and_load(
+        downscale_parameters(
+            sample_scene,
+            QgsProcessing.TEMPORARY_OUTPUT,
+            MODEL_FILE=str(tiny_package_x4.card_path),
+            OUTPUT_UNITS=KELVIN,
+        )
+    )
     name = layer.name()
     QgsProject.instance().removeMapLayer(layer.id())
     assert name == "LST 30 m, MoCoLSK x4 (K)"
@@ -134,7 +166,9 @@ def test_cancelled_run_raises_and_leaves_no_file(run_algorithm, sample_scene, ti
     with pytest.raises(QgsProcessingException, match="[Cc]ancelled"):
         run_algorithm(
             ALGORITHM,
-            downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path), TILE_SIZE=16),
+            downscale_parameters(
+                sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path), TILE_SIZE=16
+            ),
             feedback=feedback,
         )
     assert list(tmp_path.iterdir()) == []
@@ -145,7 +179,9 @@ def test_progress_reaches_100_and_the_log_says_what_was_decided(run_algorithm, s
     percents, messages = [], []
     feedback.progressChanged.connect(percents.append)
     feedback.pushInfo = messages.append
-    run_algorithm(ALGORITHM, downscale_parameters(sample_scene, tmp_path / "out.tif", METHOD=BICUBIC), feedback=feedback)
+    run_algorithm(
+        ALGORITHM, downscale_parameters(sample_scene, tmp_path / "out.tif", METHOD=BICUBIC), feedback=feedback
+    )
     assert percents[-1] == 100
     assert any("LST units: kelvin" in m for m in messages)
     assert any(m.startswith("Done: x4 with bicubic") for m in messages)
@@ -157,8 +193,10 @@ def test_the_qa_mask_is_grown_by_the_pixels_given(run_algorithm, sample_scene, t
     cloud[10, 10] = 1
     qa = write_geotiff(tmp_path / "cloud.tif", cloud, lst.GetGeoTransform(), lst.GetProjection())
     output = tmp_path / "out.tif"
-    run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, METHOD=BICUBIC, QA_MASK=str(qa),
-                                                  QA_MASK_GROW_PX=2))
+    run_algorithm(
+        ALGORITHM,
+        downscale_parameters(sample_scene, output, METHOD=BICUBIC, QA_MASK=str(qa), QA_MASK_GROW_PX=2),
+    )
     dataset, _, values = read(output)
     assert dataset.GetMetadata()["MOCOLSK_QA_MASK_GROW_PX"] == "2"
     assert (values == -9999.0).sum() == (5 * SCALE) ** 2
@@ -183,23 +221,40 @@ def lst_variant(scene, tmp_path, name, pixel_m=120.0, celsius=False, unit=None, 
 def five_band_guidance(scene, tmp_path):
     stack = gdal.Open(str(scene.guidance_30m))
     names = [stack.GetRasterBand(i).GetDescription() for i in range(1, 6)]
-    return write_geotiff(tmp_path / "guidance_no_swir2.tif", stack.ReadAsArray()[:5], scene.geotransform, scene.crs_wkt, names=names)
+    return write_geotiff(
+        tmp_path / "guidance_no_swir2.tif",
+        stack.ReadAsArray()[:5],
+        scene.geotransform,
+        scene.crs_wkt,
+        names=names,
+    )
 
 
 BAD_INPUTS = {
-    "wrong grid ratio": (lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_100m.tif", pixel_m=100.0))}, "matches no scale"),
+    "wrong grid ratio": (
+        lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_100m.tif", pixel_m=100.0))},
+        "matches no scale",
+    ),
     "missing LST band": (lambda s, t: {"LST_BAND": 2}, "band 2 does not exist"),
-    "missing guidance band": (lambda s, t: {"GUIDANCE": [str(five_band_guidance(s, t))]}, "guidance band 'swir2'.*is missing"),
+    "missing guidance band": (
+        lambda s, t: {"GUIDANCE": [str(five_band_guidance(s, t))]},
+        "guidance band 'swir2'.*is missing",
+    ),
     "Celsius labelled Kelvin": (
         lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_celsius_as_k.tif", celsius=True, unit="K"))},
         "outside the plausible",
     ),
-    "empty LST layer": (lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_empty.tif", all_nodata=True))}, "no valid pixels"),
+    "empty LST layer": (
+        lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_empty.tif", all_nodata=True))},
+        "no valid pixels",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_raises_processing_exception_with_the_engine_message(case, run_algorithm, sample_scene, tiny_package_x4, tmp_path):
+def test_bad_input_raises_processing_exception_with_the_engine_message(
+    case, run_algorithm, sample_scene, tiny_package_x4, tmp_path
+):
     make_overrides, message = BAD_INPUTS[case]
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -214,7 +269,10 @@ def test_bad_input_raises_processing_exception_with_the_engine_message(case, run
 
 def test_missing_model_package_file_is_named(run_algorithm, sample_scene, tmp_path):
     with pytest.raises(QgsProcessingException, match="none.json.*not found"):
-        run_algorithm(ALGORITHM, downscale_parameters(sample_scene, tmp_path / "out.tif", MODEL_FILE=str(tmp_path / "none.json")))
+        run_algorithm(
+            ALGORITHM,
+            downscale_parameters(sample_scene, tmp_path / "out.tif", MODEL_FILE=str(tmp_path / "none.json")),
+        )
 
 
 def bundled_model_names():
@@ -229,10 +287,17 @@ def test_bundled_model_runs_by_name(model_name, run_algorithm, sample_scene, tmp
 
     scale = resolve_package(model_name).card.scale
     _, _, reference = read(sample_scene.reference_30m)
-    lst = write_geotiff(tmp_path / "lst.tif", block_mean(reference, scale), coarse_geotransform(sample_scene.geotransform, scale),
-                        sample_scene.crs_wkt, nodata=-9999.0)
+    lst = write_geotiff(
+        tmp_path / "lst.tif",
+        block_mean(reference, scale),
+        coarse_geotransform(sample_scene.geotransform, scale),
+        sample_scene.crs_wkt,
+        nodata=-9999.0,
+    )
     output = tmp_path / "bundled.tif"
-    results = run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, MODEL=model_name, THREADS=1, INPUT_LST=str(lst)))
+    results = run_algorithm(
+        ALGORITHM, downscale_parameters(sample_scene, output, MODEL=model_name, THREADS=1, INPUT_LST=str(lst))
+    )
     _, band, values = read(output)
     assert results["SCALE"] == scale and np.all(values != -9999.0)
     assert sample_scene.lst_min_k - 5 < values.min() and values.max() < sample_scene.lst_max_k + 5
@@ -251,19 +316,28 @@ def test_a_x4_pair_without_a_model_runs_with_the_x4_bundled_package(run_algorith
     messages = []
     feedback.pushInfo = messages.append
     output = tmp_path / "auto.tif"
-    results = run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, THREADS=1), feedback=feedback)
+    results = run_algorithm(
+        ALGORITHM, downscale_parameters(sample_scene, output, THREADS=1), feedback=feedback
+    )
     assert results["SCALE"] == 4 and output.exists()
-    assert "Model: mocolsk-x4-landsat-light, the bundled package for x4 (LST pixel 120 m / guidance pixel 30 m)" \
+    assert (
+        "Model: mocolsk-x4-landsat-light, the bundled package for x4 (LST pixel 120 m / guidance pixel 30 m)"
         in messages
+    )
     assert any(m.startswith("Done: x4 with mocolsk mocolsk-x4-landsat-light") for m in messages)
 
 
-def test_gpu_requested_without_one_fails_with_an_explanation(run_algorithm, sample_scene, tiny_package_x4, tmp_path):
+def test_gpu_requested_without_one_fails_with_an_explanation(
+    run_algorithm, sample_scene, tiny_package_x4, tmp_path
+):
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this machine has a CUDA-enabled ONNX Runtime")
     output = tmp_path / "gpu.tif"
     with pytest.raises(QgsProcessingException, match="GPU was requested"):
-        run_algorithm(ALGORITHM, downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path), DEVICE=2))
+        run_algorithm(
+            ALGORITHM,
+            downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path), DEVICE=2),
+        )
     assert not output.exists()

@@ -1,4 +1,5 @@
-""""Evaluate downscaled LST" and "Build guidance stack" through processing.run."""
+""" "Evaluate downscaled LST" and "Build guidance stack" through processing.run."""
+
 import re
 
 import numpy as np
@@ -16,19 +17,32 @@ def downscaled(mocolsk_provider, sample_scene, tmp_path_factory):
     import processing
 
     output = tmp_path_factory.mktemp("downscaled") / "tsharp_celsius.tif"
-    processing.run("mocolsk:downscalelst", {
-        "INPUT_LST": str(sample_scene.lst_120m), "GUIDANCE": [str(sample_scene.guidance_30m)],
-        "METHOD": 2, "OUTPUT_UNITS": 1, "OUTPUT": str(output),
-    })
+    processing.run(
+        "mocolsk:downscalelst",
+        {
+            "INPUT_LST": str(sample_scene.lst_120m),
+            "GUIDANCE": [str(sample_scene.guidance_30m)],
+            "METHOD": 2,
+            "OUTPUT_UNITS": 1,
+            "OUTPUT": str(output),
+        },
+    )
     return output
 
 
-def test_evaluate_reports_kelvin_metrics_html_and_difference(run_algorithm, sample_scene, downscaled, tmp_path):
+def test_evaluate_reports_kelvin_metrics_html_and_difference(
+    run_algorithm, sample_scene, downscaled, tmp_path
+):
     report, difference = tmp_path / "report.html", tmp_path / "difference.tif"
-    results = run_algorithm("mocolsk:evaluate", {
-        "PREDICTION": str(downscaled), "REFERENCE": str(sample_scene.reference_30m),
-        "OUTPUT_HTML": str(report), "OUTPUT_DIFFERENCE": str(difference),
-    })
+    results = run_algorithm(
+        "mocolsk:evaluate",
+        {
+            "PREDICTION": str(downscaled),
+            "REFERENCE": str(sample_scene.reference_30m),
+            "OUTPUT_HTML": str(report),
+            "OUTPUT_DIFFERENCE": str(difference),
+        },
+    )
     prediction_kelvin = gdal.Open(str(downscaled)).ReadAsArray() + 273.15
     reference = gdal.Open(str(sample_scene.reference_30m)).ReadAsArray()
     assert results["RMSE"] == pytest.approx(metrics.rmse(prediction_kelvin, reference), rel=1e-4)
@@ -43,19 +57,31 @@ def test_evaluate_reports_kelvin_metrics_html_and_difference(run_algorithm, samp
     assert diff.GetRasterBand(1).GetUnitType() == "K"
 
 
-def test_evaluate_without_difference_writes_only_the_report(run_algorithm, sample_scene, downscaled, tmp_path):
-    results = run_algorithm("mocolsk:evaluate", {
-        "PREDICTION": str(downscaled), "REFERENCE": str(sample_scene.reference_30m), "OUTPUT_HTML": str(tmp_path / "r.html"),
-    })
+def test_evaluate_without_difference_writes_only_the_report(
+    run_algorithm, sample_scene, downscaled, tmp_path
+):
+    results = run_algorithm(
+        "mocolsk:evaluate",
+        {
+            "PREDICTION": str(downscaled),
+            "REFERENCE": str(sample_scene.reference_30m),
+            "OUTPUT_HTML": str(tmp_path / "r.html"),
+        },
+    )
     assert "OUTPUT_DIFFERENCE" not in results
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
 
 def test_evaluate_refuses_rasters_on_different_grids(run_algorithm, sample_scene, downscaled, tmp_path):
     with pytest.raises(QgsProcessingException, match="not on the same grid"):
-        run_algorithm("mocolsk:evaluate", {
-            "PREDICTION": str(downscaled), "REFERENCE": str(sample_scene.lst_120m), "OUTPUT_HTML": str(tmp_path / "r.html"),
-        })
+        run_algorithm(
+            "mocolsk:evaluate",
+            {
+                "PREDICTION": str(downscaled),
+                "REFERENCE": str(sample_scene.lst_120m),
+                "OUTPUT_HTML": str(tmp_path / "r.html"),
+            },
+        )
 
 
 def test_build_guidance_writes_the_models_bands_in_order_from_c2_surface_reflectance(
@@ -63,37 +89,66 @@ def test_build_guidance_writes_the_models_bands_in_order_from_c2_surface_reflect
 ):
     output = tmp_path / "guidance.tif"
     parameters = {name.upper(): str(path) for name, path in sample_scene.sr_bands.items()}
-    results = run_algorithm("mocolsk:buildguidance", {**parameters, "MODEL_FILE": str(tiny_package_x4.card_path), "OUTPUT": str(output)})
+    results = run_algorithm(
+        "mocolsk:buildguidance",
+        {**parameters, "MODEL_FILE": str(tiny_package_x4.card_path), "OUTPUT": str(output)},
+    )
     assert results["BAND_NAMES"] == ",".join(TINY_BANDS)
     built = gdal.Open(str(output))
     assert [built.GetRasterBand(i + 1).GetDescription() for i in range(built.RasterCount)] == list(TINY_BANDS)
-    np.testing.assert_allclose(built.ReadAsArray(), gdal.Open(str(sample_scene.guidance_30m)).ReadAsArray(), atol=3e-5)
+    np.testing.assert_allclose(
+        built.ReadAsArray(), gdal.Open(str(sample_scene.guidance_30m)).ReadAsArray(), atol=3e-5
+    )
 
 
 def test_build_guidance_band_list_derives_indices(run_algorithm, sample_scene, tmp_path):
     output = tmp_path / "red_nir_ndvi.tif"
-    run_algorithm("mocolsk:buildguidance", {
-        "RED": str(sample_scene.sr_bands["red"]), "NIR": str(sample_scene.sr_bands["nir"]), "BANDS": "red, nir, ndvi", "OUTPUT": str(output),
-    })
+    run_algorithm(
+        "mocolsk:buildguidance",
+        {
+            "RED": str(sample_scene.sr_bands["red"]),
+            "NIR": str(sample_scene.sr_bands["nir"]),
+            "BANDS": "red, nir, ndvi",
+            "OUTPUT": str(output),
+        },
+    )
     red, nir, ndvi = gdal.Open(str(output)).ReadAsArray()
     np.testing.assert_allclose(ndvi, (nir - red) / (nir + red), atol=1e-6)
 
 
-def test_build_guidance_names_the_missing_landsat_band(run_algorithm, sample_scene, tiny_package_x4, tmp_path):
+def test_build_guidance_names_the_missing_landsat_band(
+    run_algorithm, sample_scene, tiny_package_x4, tmp_path
+):
     parameters = {name.upper(): str(path) for name, path in sample_scene.sr_bands.items() if name != "swir2"}
     with pytest.raises(QgsProcessingException, match=r"swir2 \(SR_B7"):
-        run_algorithm("mocolsk:buildguidance", {**parameters, "MODEL_FILE": str(tiny_package_x4.card_path), "OUTPUT": str(tmp_path / "g.tif")})
+        run_algorithm(
+            "mocolsk:buildguidance",
+            {**parameters, "MODEL_FILE": str(tiny_package_x4.card_path), "OUTPUT": str(tmp_path / "g.tif")},
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_build_guidance_refuses_a_band_from_another_scene_grid(run_algorithm, sample_scene, tmp_path):
     red = gdal.Open(str(sample_scene.sr_bands["red"])).ReadAsArray()
     x0, dx, _, y0, _, dy = sample_scene.geotransform
-    shifted = write_geotiff(tmp_path / "SR_B5_other.TIF", red, (x0 + 3000, dx, 0, y0, 0, dy), sample_scene.crs_wkt, nodata=0, dtype=gdal.GDT_UInt16)
+    shifted = write_geotiff(
+        tmp_path / "SR_B5_other.TIF",
+        red,
+        (x0 + 3000, dx, 0, y0, 0, dy),
+        sample_scene.crs_wkt,
+        nodata=0,
+        dtype=gdal.GDT_UInt16,
+    )
     with pytest.raises(QgsProcessingException, match="not on the grid of the red layer"):
-        run_algorithm("mocolsk:buildguidance", {
-            "RED": str(sample_scene.sr_bands["red"]), "NIR": str(shifted), "BANDS": "ndvi", "OUTPUT": str(tmp_path / "g.tif"),
-        })
+        run_algorithm(
+            "mocolsk:buildguidance",
+            {
+                "RED": str(sample_scene.sr_bands["red"]),
+                "NIR": str(shifted),
+                "BANDS": "ndvi",
+                "OUTPUT": str(tmp_path / "g.tif"),
+            },
+        )
 
 
 def test_build_guidance_from_a_level1_scene_matches_the_bundled_models_bands(run_algorithm, tmp_path):
@@ -102,9 +157,15 @@ def test_build_guidance_from_a_level1_scene_matches_the_bundled_models_bands(run
 
     name, card_path = next(iter(bundled_packages().items()))
     output = tmp_path / "toa_guidance.tif"
-    results = run_algorithm("mocolsk:buildguidance", {
-        "LANDSAT_MTL": str(SAMPLE_MTL), "SR_ENCODING": 2, "MODEL": name, "OUTPUT": str(output),
-    })
+    results = run_algorithm(
+        "mocolsk:buildguidance",
+        {
+            "LANDSAT_MTL": str(SAMPLE_MTL),
+            "SR_ENCODING": 2,
+            "MODEL": name,
+            "OUTPUT": str(output),
+        },
+    )
     expected = load_package(card_path).card.guidance_band_names
     assert results["BAND_NAMES"] == ",".join(expected)
     built = gdal.Open(str(output))

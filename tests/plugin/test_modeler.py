@@ -1,4 +1,5 @@
 """The example graphical-modeler model: build guidance -> downscale -> evaluate."""
+
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +7,12 @@ import processing
 from osgeo import gdal
 from qgis.core import QgsApplication, QgsProcessingModelAlgorithm
 
-MODEL_FILE = Path(__file__).resolve().parents[2] / "resources" / "models" / "mocolsk_guidance_downscale_evaluate.model3"
+MODEL_FILE = (
+    Path(__file__).resolve().parents[2]
+    / "resources"
+    / "models"
+    / "mocolsk_guidance_downscale_evaluate.model3"
+)
 
 
 def load_model():
@@ -20,29 +26,39 @@ def test_model_chains_the_three_algorithms(mocolsk_provider):
     ok, errors = model.validate()
     assert ok, errors
     children = {child.childId(): child for child in model.childAlgorithms().values()}
-    assert {c.algorithmId() for c in children.values()} == {"mocolsk:buildguidance", "mocolsk:downscalelst", "mocolsk:evaluate"}
+    assert {c.algorithmId() for c in children.values()} == {
+        "mocolsk:buildguidance",
+        "mocolsk:downscalelst",
+        "mocolsk:evaluate",
+    }
     assert model.dependsOnChildAlgorithms("evaluate") == {"downscale", "build_guidance"}
 
 
 def test_model_runs_on_the_landsat_sample(mocolsk_provider, sample_scene, tiny_package_x4, tmp_path):
     parameters = {name: str(path) for name, path in sample_scene.sr_bands.items()}
-    parameters.update({
-        "coarse_lst": str(sample_scene.lst_120m),
-        "reference_lst": str(sample_scene.reference_30m),
-        "model_package": str(tiny_package_x4.card_path),
-        "build_guidance:Guidance stack": str(tmp_path / "guidance.tif"),
-        "downscale:Downscaled LST": str(tmp_path / "lst_30m.tif"),
-        "evaluate:Evaluation report": str(tmp_path / "report.html"),
-        "evaluate:Difference (prediction minus reference)": str(tmp_path / "difference.tif"),
-    })
+    parameters.update(
+        {
+            "coarse_lst": str(sample_scene.lst_120m),
+            "reference_lst": str(sample_scene.reference_30m),
+            "model_package": str(tiny_package_x4.card_path),
+            "build_guidance:Guidance stack": str(tmp_path / "guidance.tif"),
+            "downscale:Downscaled LST": str(tmp_path / "lst_30m.tif"),
+            "evaluate:Evaluation report": str(tmp_path / "report.html"),
+            "evaluate:Difference (prediction minus reference)": str(tmp_path / "difference.tif"),
+        }
+    )
     results = processing.run(load_model(), parameters)
     downscaled = gdal.Open(results["downscale:Downscaled LST"]).ReadAsArray()
     assert downscaled.shape == (64, 64) and np.all(downscaled != -9999.0)
     assert "Root-mean-square error" in Path(results["evaluate:Evaluation report"]).read_text(encoding="utf-8")
     reference = gdal.Open(str(sample_scene.reference_30m)).ReadAsArray()
-    np.testing.assert_allclose(gdal.Open(str(tmp_path / "difference.tif")).ReadAsArray(), downscaled - reference, atol=1e-3)
+    np.testing.assert_allclose(
+        gdal.Open(str(tmp_path / "difference.tif")).ReadAsArray(), downscaled - reference, atol=1e-3
+    )
 
 
 def test_model_is_offered_by_the_provider(mocolsk_provider):
-    algorithm = QgsApplication.processingRegistry().algorithmById("mocolsk:Landsat guidance, downscale and evaluate")
+    algorithm = QgsApplication.processingRegistry().algorithmById(
+        "mocolsk:Landsat guidance, downscale and evaluate"
+    )
     assert algorithm is not None and algorithm.group() == "MoCoLSK examples"

@@ -1,12 +1,12 @@
 """The zip from `make package`, installed by `make install` into a fresh profile, runs under
 qgis_process; without onnxruntime or torch the plugin still loads and says what to install."""
+
 import configparser
 import json
 import os
 import subprocess
 import sysconfig
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ from tests.conftest import REPO
 
 # Debian's qgis_process wrapper passes an option the 3.22 binary rejects; the binary works.
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
-BLOCKER = '''
+BLOCKER = """
 import importlib.abc
 import os
 import sys
@@ -32,7 +32,7 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, Blocker())
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,19 @@ def qgis_config(plugin_zip, tmp_path_factory):
     """A fresh QGIS configuration folder whose default profile has the plugin installed by `make install`."""
     config = tmp_path_factory.mktemp("qgis_config")
     profile = config / "profiles" / "default"
-    make("install", f"PLUGIN_ZIP={plugin_zip}", f"PACKAGE_BUILD={plugin_zip.parent / 'build'}", f"QGIS_PROFILE={profile}")
+    make(
+        "install",
+        f"PLUGIN_ZIP={plugin_zip}",
+        f"PACKAGE_BUILD={plugin_zip.parent / 'build'}",
+        f"QGIS_PROFILE={profile}",
+    )
     return config
 
 
 def make(*arguments):
-    completed = subprocess.run(["make", "--no-print-directory", *arguments], cwd=REPO, capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        ["make", "--no-print-directory", *arguments], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
@@ -71,7 +78,12 @@ def qgis_process(config, *arguments, block=(), tmp_path=None):
         env["MOCOLSK_TEST_BLOCK"] = ",".join(block)
     env["PYTHONPATH"] = os.pathsep.join(python_path)
     return subprocess.run(
-        [QGIS_PROCESS, *arguments], cwd=tmp_path or config, env=env, capture_output=True, text=True, timeout=300
+        [QGIS_PROCESS, *arguments],
+        cwd=tmp_path or config,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -80,9 +92,13 @@ def test_zip_is_one_plugin_folder_with_engine_resources_and_metadata(plugin_zip)
     assert all(name.startswith("mocolsk_qgis/") for name in names)
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
     for required in (
-        "mocolsk_qgis/__init__.py", "mocolsk_qgis/metadata.txt", "mocolsk_qgis/engine/pipeline.py",
-        "mocolsk_qgis/engine/guidance.py", "mocolsk_qgis/resources/styles/lst_kelvin.qml",
-        "mocolsk_qgis/resources/styles/lst_celsius.qml", "mocolsk_qgis/resources/icons/mocolsk.svg",
+        "mocolsk_qgis/__init__.py",
+        "mocolsk_qgis/metadata.txt",
+        "mocolsk_qgis/engine/pipeline.py",
+        "mocolsk_qgis/engine/guidance.py",
+        "mocolsk_qgis/resources/styles/lst_kelvin.qml",
+        "mocolsk_qgis/resources/styles/lst_celsius.qml",
+        "mocolsk_qgis/resources/icons/mocolsk.svg",
         "mocolsk_qgis/resources/models/mocolsk_guidance_downscale_evaluate.model3",
     ):
         assert required in names, required
@@ -96,8 +112,21 @@ def test_metadata_has_what_the_plugin_repository_requires(plugin_zip):
     metadata = configparser.ConfigParser()
     metadata.read_string(zipfile.ZipFile(plugin_zip).read("mocolsk_qgis/metadata.txt").decode("utf-8"))
     general = metadata["general"]
-    for key in ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email",
-                "homepage", "repository", "tracker", "tags", "icon", "changelog"):
+    for key in (
+        "name",
+        "qgisMinimumVersion",
+        "description",
+        "about",
+        "version",
+        "author",
+        "email",
+        "homepage",
+        "repository",
+        "tracker",
+        "tags",
+        "icon",
+        "changelog",
+    ):
         assert general.get(key, "").strip(), key
     assert general["qgisMinimumVersion"] == "3.22"
     assert general["hasProcessingProvider"] == "yes"
@@ -110,16 +139,26 @@ def test_make_install_enables_the_plugin_in_the_profile(qgis_config):
     assert "mocolsk_qgis=true" in (profile / "QGIS" / "QGIS3.ini").read_text()
 
 
-def test_qgis_process_runs_downscale_from_the_installed_plugin(qgis_config, sample_scene, tiny_package_x4, tmp_path):
+def test_qgis_process_runs_downscale_from_the_installed_plugin(
+    qgis_config, sample_scene, tiny_package_x4, tmp_path
+):
     output = tmp_path / "lst_30m.tif"
     completed = qgis_process(
-        qgis_config, "--json", "run", "mocolsk:downscalelst", "--",
-        f"INPUT_LST={sample_scene.lst_120m}", f"GUIDANCE={sample_scene.guidance_30m}",
-        "METHOD=0", f"MODEL_FILE={tiny_package_x4.card_path}", "THREADS=1", f"OUTPUT={output}",
+        qgis_config,
+        "--json",
+        "run",
+        "mocolsk:downscalelst",
+        "--",
+        f"INPUT_LST={sample_scene.lst_120m}",
+        f"GUIDANCE={sample_scene.guidance_30m}",
+        "METHOD=0",
+        f"MODEL_FILE={tiny_package_x4.card_path}",
+        "THREADS=1",
+        f"OUTPUT={output}",
         tmp_path=tmp_path,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    results = json.loads(completed.stdout[completed.stdout.index("{"):])
+    results = json.loads(completed.stdout[completed.stdout.index("{") :])
     assert results["results"]["OUTPUT"] == str(output)
     assert results["results"]["SCALE"] == 4
     assert results["results"]["DEVICE_USED"] == "onnxruntime CPU (1 threads)"
@@ -139,14 +178,21 @@ def test_missing_runtime_keeps_the_algorithm_and_explains_the_install(
     assert "mocolsk:downscalelst" in listed.stdout
     output = tmp_path / "never.tif"
     completed = qgis_process(
-        qgis_config, "run", "mocolsk:downscalelst", "--",
-        f"INPUT_LST={sample_scene.lst_120m}", f"GUIDANCE={sample_scene.guidance_30m}", "METHOD=0",
-        f"BACKEND={backend}", f"MODEL_FILE={tiny_package_x4.card_path}", f"OUTPUT={output}",
-        block=[blocked], tmp_path=tmp_path,
+        qgis_config,
+        "run",
+        "mocolsk:downscalelst",
+        "--",
+        f"INPUT_LST={sample_scene.lst_120m}",
+        f"GUIDANCE={sample_scene.guidance_30m}",
+        "METHOD=0",
+        f"BACKEND={backend}",
+        f"MODEL_FILE={tiny_package_x4.card_path}",
+        f"OUTPUT={output}",
+        block=[blocked],
+        tmp_path=tmp_path,
     )
     text = completed.stdout + completed.stderr
     assert completed.returncode != 0
     assert says in text and f"-m pip install --user {blocked}" in text
     assert "Traceback" not in text
     assert not output.exists()
-

@@ -1,4 +1,5 @@
 """The provider registers through the plugin's entry point and describes its algorithms."""
+
 from qgis.core import QgsApplication
 
 EXPECTED = {
@@ -47,8 +48,11 @@ def test_downscale_help_steers_to_the_method_each_bundled_card_recommends(mocols
         native = card["metrics"]["held_out_scenes"]["native"]["methods"]["mocolsk"]["rmse_k"]
         titles = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
         recommended = titles[card["metrics"]["recommended_method"]]
-        assert f"x{card['scale']} ({card['name']}): RMSE on 4 held-out real scenes (native-resolution truth: MoCoLSK " \
-               f"{native:.2f} K" in help_text
+        assert (
+            f"x{card['scale']} ({card['name']}): RMSE on 4 held-out real scenes (native-resolution truth: "
+            "MoCoLSK "
+            f"{native:.2f} K" in help_text
+        )
         assert f"recommended at x{card['scale']}: {recommended}" in help_text
 
 
@@ -60,7 +64,11 @@ def test_downscale_offers_the_units_methods_and_devices_of_the_issue(mocolsk_pro
     methods = " ".join(algorithm.parameterDefinition("METHOD").options())
     for name in ("MoCoLSK", "Bicubic", "TsHARP", "DMS"):
         assert name in methods
-    assert algorithm.parameterDefinition("DEVICE").options() == ["Auto (GPU if available)", "CPU", "GPU (CUDA)"]
+    assert algorithm.parameterDefinition("DEVICE").options() == [
+        "Auto (GPU if available)",
+        "CPU",
+        "GPU (CUDA)",
+    ]
     assert algorithm.parameterDefinition("CONSERVE_COARSE_MEANS").defaultValue() is True
     advanced = {p.name() for p in algorithm.parameterDefinitions() if p.flags() & p.FlagAdvanced}
     assert {"TILE_SIZE", "THREADS", "QA_MASK_GROW_PX"} <= advanced

@@ -4,6 +4,7 @@ The fine LST is the band-6 brightness temperature on its 30 m grid (Kelvin); the
 is the eight bands the bundled models use (TOA reflectance and two indices), with band
 descriptions. The coarse LST for self-supervised use is that LST area-averaged x4.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ CROP_PX = 96
 TINY_MODEL = {"num_feats": 8, "num_stages": 1, "blocks_per_group": 1, "reduction": 4}
 
 
-def write_geotiff(path: Path, bands: np.ndarray, pixel_m: float, names=(), origin=(500000.0, 9000000.0), nodata=np.nan):
+def write_geotiff(
+    path: Path, bands: np.ndarray, pixel_m: float, names=(), origin=(500000.0, 9000000.0), nodata=np.nan
+):
     bands = bands if bands.ndim == 3 else bands[None]
     driver = gdal.GetDriverByName("GTiff")
     ds = driver.Create(str(path), bands.shape[2], bands.shape[1], bands.shape[0], gdal.GDT_Float32)
@@ -53,8 +56,10 @@ def scene_tifs(l5_scene, tmp_path_factory):
     folder = tmp_path_factory.mktemp("scene")
     lst = l5_scene.lst_kelvin[:CROP_PX, :CROP_PX]
     guidance = l5_scene.guidance[:, :CROP_PX, :CROP_PX]
-    return (write_geotiff(folder / "lst.tif", lst, 30.0),
-            write_geotiff(folder / "guidance.tif", guidance, 30.0, l5_scene.band_names))
+    return (
+        write_geotiff(folder / "lst.tif", lst, 30.0),
+        write_geotiff(folder / "guidance.tif", guidance, 30.0, l5_scene.band_names),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -70,18 +75,38 @@ def test_scene_tifs(l5_scene, tmp_path_factory):
     """(lst.tif, guidance.tif) of another 96 x 96 px crop, far from ``scene_tifs``: a whole held-out test scene."""
     folder = tmp_path_factory.mktemp("test_scene")
     window = (slice(180, 180 + CROP_PX), slice(160, 160 + CROP_PX))
-    return (write_geotiff(folder / "lst.tif", l5_scene.lst_kelvin[window], 30.0),
-            write_geotiff(folder / "guidance.tif", l5_scene.guidance[(slice(None), *window)], 30.0, l5_scene.band_names))
+    return (
+        write_geotiff(folder / "lst.tif", l5_scene.lst_kelvin[window], 30.0),
+        write_geotiff(
+            folder / "guidance.tif", l5_scene.guidance[(slice(None), *window)], 30.0, l5_scene.band_names
+        ),
+    )
 
 
-def write_config(folder: Path, lst: Path, guidance: Path, test_lst: Path | None = None, test_guidance: Path | None = None,
-                 **overrides) -> Path:
+def write_config(
+    folder: Path,
+    lst: Path,
+    guidance: Path,
+    test_lst: Path | None = None,
+    test_guidance: Path | None = None,
+    **overrides,
+) -> Path:
     """A tiny training config: the given scene split into training and validation blocks, and (when
     given) a second scene held out whole for test; both TM band 6 crops, native pixel 120 m."""
-    scenes = [{"kind": "geotiff", "lst": str(lst), "guidance": str(guidance), "native_pixel_m": 120, "name": "lst"}]
+    scenes = [
+        {"kind": "geotiff", "lst": str(lst), "guidance": str(guidance), "native_pixel_m": 120, "name": "lst"}
+    ]
     if test_lst is not None:
-        scenes.append({"kind": "geotiff", "lst": str(test_lst), "guidance": str(test_guidance), "native_pixel_m": 120,
-                       "name": "held_out", "role": "test"})
+        scenes.append(
+            {
+                "kind": "geotiff",
+                "lst": str(test_lst),
+                "guidance": str(test_guidance),
+                "native_pixel_m": 120,
+                "name": "held_out",
+                "role": "test",
+            }
+        )
     config = {
         "name": "tiny-x4",
         "scale": 4,

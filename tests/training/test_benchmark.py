@@ -1,6 +1,7 @@
 """The accuracy benchmark: every method on the same whole held-out scene under both
 protocols, untrained zoo networks and a missing pyDMS listed as such, the Markdown tables
 with intervals, and the Figure-5-style PNG."""
+
 from __future__ import annotations
 
 import sys
@@ -22,14 +23,18 @@ from training.zoo import names
 def benchmark(scene_tifs, test_scene_tifs, l5_scene, tmp_path_factory):
     """The benchmark at x4 with a tiny MoCoLSK package and an SRCNN trained for four steps, pyDMS made unimportable."""
     folder = tmp_path_factory.mktemp("benchmark")
-    config_path = write_config(folder, *scene_tifs, *test_scene_tifs, name="srcnn-x4", architecture="srcnn", model={})
+    config_path = write_config(
+        folder, *scene_tifs, *test_scene_tifs, name="srcnn-x4", architecture="srcnn", model={}
+    )
     train(TrainConfig.load(config_path), folder / "zoo" / "srcnn-x4", progress=False, log=lambda m: None)
     package = make_tiny_package(folder, scale=4, band_names=l5_scene.band_names)
     logged = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(sys.modules, "pyDMS", None)
         patch.setitem(sys.modules, "pyDMS.pyDMS", None)
-        result = run_benchmark(TrainConfig.load(config_path), package, folder / "zoo", threads=1, log=logged.append)
+        result = run_benchmark(
+            TrainConfig.load(config_path), package, folder / "zoo", threads=1, log=logged.append
+        )
     return result, logged, folder
 
 
@@ -66,7 +71,12 @@ def test_figure_shows_reconstructions_and_differences_as_png(benchmark):
 
 
 def test_command_writes_tables_and_figure_for_the_real_held_out_scenes(tmp_path, capsys):
-    assert main(["--scales", "8", "--out", str(tmp_path), "--zoo-runs", str(tmp_path / "none"), "--threads", "1"]) == 0
+    assert (
+        main(
+            ["--scales", "8", "--out", str(tmp_path), "--zoo-runs", str(tmp_path / "none"), "--threads", "1"]
+        )
+        == 0
+    )
     table = (tmp_path / "accuracy_x8.md").read_text()
     assert "LC08-020039-florida" in table and "| Bicubic |" in table
     assert (tmp_path / "figure5_x8.png").stat().st_size > 10_000

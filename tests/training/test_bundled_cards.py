@@ -1,6 +1,7 @@
 """The bundled packages' cards tell the truth: `python -m training evaluate` reproduces their
 held-out metrics within 1e-3 K from the configs in the repository, and they were trained
 on none of their test scenes."""
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,26 @@ def test_card_was_trained_on_the_repository_config_without_its_test_scenes(scale
 def test_evaluate_reproduces_the_cards_held_out_metrics(scale, tmp_path):
     package = PACKAGES[scale]
     out = tmp_path / "metrics.json"
-    assert main(["evaluate", package.name, str(CONFIGS / f"landsat-x{scale}-light.json"), "--json", str(out), "--threads", "2"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                package.name,
+                str(CONFIGS / f"landsat-x{scale}-light.json"),
+                "--json",
+                str(out),
+                "--threads",
+                "2",
+            ]
+        )
+        == 0
+    )
     measured = json.loads(out.read_text())
     for protocol, summary in package.card.metrics["held_out_scenes"].items():
         for method, values in summary["methods"].items():
-            assert measured["held_out_scenes"][protocol]["methods"][method]["rmse_k"] == pytest.approx(values["rmse_k"], abs=1e-3)
+            assert measured["held_out_scenes"][protocol]["methods"][method]["rmse_k"] == pytest.approx(
+                values["rmse_k"], abs=1e-3
+            )
         for scene, values in summary["per_scene"].items():
             got = measured["held_out_scenes"][protocol]["per_scene"][scene]["methods"]["mocolsk"]["rmse_k"]
             assert got == pytest.approx(values["methods"]["mocolsk"]["rmse_k"], abs=1e-3)

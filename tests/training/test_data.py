@@ -1,5 +1,6 @@
 """Training data: Landsat conversion, GeoTIFF and self-supervised scenes, area splits,
 patch sampling, augmentation, masks, GrokLST layout."""
+
 from __future__ import annotations
 
 import math
@@ -52,10 +53,13 @@ def test_landsat_guidance_is_toa_reflectance_and_indices_in_their_ranges(l5_scen
     np.testing.assert_allclose(l5_scene.guidance[6], (nir - red) / (nir + red), rtol=1e-5)
 
 
-@pytest.mark.parametrize("folder, mtl", [
-    ("landsat8-oli-tirs-2013", "LC08_L1TP_195025_20130707_20170503_01_T1_MTL.txt"),
-    ("landsat7-etm-2001", "LE07_L1TP_195025_20010730_20170204_01_T1_MTL.txt"),
-])
+@pytest.mark.parametrize(
+    "folder, mtl",
+    [
+        ("landsat8-oli-tirs-2013", "LC08_L1TP_195025_20130707_20170503_01_T1_MTL.txt"),
+        ("landsat7-etm-2001", "LE07_L1TP_195025_20010730_20170204_01_T1_MTL.txt"),
+    ],
+)
 def test_bundled_landsat7_and_8_subsets_read_as_plausible_summer_scenes(folder, mtl):
     from tests.conftest import REPO
 
@@ -83,7 +87,13 @@ def test_geotiff_scene_reads_lst_and_named_guidance_bands(scene_tifs, l5_scene):
 
 
 def test_geotiff_scene_on_different_grids_is_refused_with_the_fix(scene_tifs, tmp_path, l5_scene):
-    shifted = write_geotiff(tmp_path / "g.tif", l5_scene.guidance[:, :CROP_PX, :CROP_PX], 30.0, l5_scene.band_names, origin=(500030.0, 9000000.0))
+    shifted = write_geotiff(
+        tmp_path / "g.tif",
+        l5_scene.guidance[:, :CROP_PX, :CROP_PX],
+        30.0,
+        l5_scene.band_names,
+        origin=(500030.0, 9000000.0),
+    )
     with pytest.raises(ValueError, match="not on the same grid; warp"):
         read_geotiff_scene(scene_tifs[0], shifted)
 
@@ -192,7 +202,9 @@ def test_flips_and_rotations_keep_lst_guidance_and_coarse_aligned(l5_scene):
             cells = origin.reshape(8, 4, 8, 4)
             assert (cells == cells[:, :1, :, :1]).all()
         expected = coarse[from_row[::4, ::4] // 4, from_col[::4, ::4] // 4]
-        assert np.allclose(sample_from_fine("x", aug_lst, aug_guidance, 4).coarse_kelvin, expected, rtol=0, atol=1e-4)
+        assert np.allclose(
+            sample_from_fine("x", aug_lst, aug_guidance, 4).coarse_kelvin, expected, rtol=0, atol=1e-4
+        )
         aug_coarse, aug_fine = augment([coarse, lst], np.random.default_rng(seed))
         assert np.allclose(area_average(aug_fine, 4), aug_coarse, rtol=0, atol=1e-4)
         seen.add(aug_lst.tobytes())
@@ -272,8 +284,16 @@ def test_fine_and_coarse_only_scenes_train_together(scene_tifs, coarse_tifs, tmp
 
     config = TrainConfig.load(write_config(tmp_path, *scene_tifs, patch_px=16))
     data = dict(config.data)
-    data["scenes"] = [*data["scenes"], {"kind": "coarse_geotiff", "lst": str(coarse_tifs[0]), "guidance": str(coarse_tifs[1]),
-                                        "role": "train", "name": "coarse"}]
+    data["scenes"] = [
+        *data["scenes"],
+        {
+            "kind": "coarse_geotiff",
+            "lst": str(coarse_tifs[0]),
+            "guidance": str(coarse_tifs[1]),
+            "role": "train",
+            "name": "coarse",
+        },
+    ]
     config = TrainConfig.from_dict({**config.to_dict(), "data": data}, config.base_dir)
     built = build_training_data(config, tmp_path / "run")
     assert [s.shape for s in built.sampler.scenes] == [(CROP_PX, CROP_PX), (CROP_PX // 4, CROP_PX // 4)]
@@ -286,8 +306,9 @@ def test_groklst_validation_comes_from_trainval_never_from_the_test_list(tmp_pat
     from training.sources import build_training_data
 
     write_groklst(tmp_path / "groklst", 4, 4, np.random.default_rng(0))
-    config = TrainConfig.from_dict({"name": "g", "scale": 4, "data": {"kind": "groklst", "root": "groklst"},
-                                    "patch_px": None}, tmp_path)
+    config = TrainConfig.from_dict(
+        {"name": "g", "scale": 4, "data": {"kind": "groklst", "root": "groklst"}, "patch_px": None}, tmp_path
+    )
     data = build_training_data(config, tmp_path / "run")
     assert [s.name for s in data.val] == ["0000"] and [s.name for s in data.test] == ["0003"]
     assert sorted(s.name for s in data.sampler.samples) == ["0001", "0002"]

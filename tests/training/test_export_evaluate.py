@@ -1,4 +1,5 @@
 """From a checkpoint to a package with held-out metrics, and the evaluate command."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ METHODS = {"mocolsk", "bicubic", "tsharp", "dms"}
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, scene_tifs, test_scene_tifs):
     folder = tmp_path_factory.mktemp("export")
-    config = write_config(folder, *scene_tifs, *test_scene_tifs, lst_anchor="coarse_mean", views=["ingrid", "native"])
+    config = write_config(
+        folder, *scene_tifs, *test_scene_tifs, lst_anchor="coarse_mean", views=["ingrid", "native"]
+    )
     run = folder / "run"
     train(TrainConfig.load(config), run, progress=False, log=lambda m: None)
     assert main(["export", str(run / "best.pt"), "--out", str(folder / "models"), "--name", "tiny-x4"]) == 0
@@ -55,8 +58,12 @@ def test_exported_onnx_package_predicts_like_the_checkpoint_far_from_its_trainin
     data = build_training_data(TrainConfig.load(config), run)
     scene = data.test_scenes[0]
     sample = sample_from_fine("t", scene.lst_kelvin + np.float32(60.0), scene.guidance, 4)
-    expected = predict_samples(model_from_checkpoint(state), [sample], Normalizer.from_dict(state["normalizer"]))[0]
-    got = Downscaler(package, backend="onnxruntime", device="cpu", threads=1).predict_kelvin(sample.coarse_kelvin, sample.guidance)
+    expected = predict_samples(
+        model_from_checkpoint(state), [sample], Normalizer.from_dict(state["normalizer"])
+    )[0]
+    got = Downscaler(package, backend="onnxruntime", device="cpu", threads=1).predict_kelvin(
+        sample.coarse_kelvin, sample.guidance
+    )
     np.testing.assert_allclose(got, expected, atol=2e-3)
     assert abs(float(np.mean(got)) - float(np.mean(sample.coarse_kelvin))) < 0.5
 
@@ -66,11 +73,18 @@ def test_evaluate_prints_both_protocols_and_reproduces_the_card(exported, tmp_pa
     out = tmp_path / "metrics.json"
     assert main(["evaluate", str(package.card_path), str(config), "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "**ingrid**" in printed and "**native**" in printed and "| mocolsk |" in printed and "95 % interval" in printed
+    assert (
+        "**ingrid**" in printed
+        and "**native**" in printed
+        and "| mocolsk |" in printed
+        and "95 % interval" in printed
+    )
     measured = json.loads(out.read_text())["held_out_scenes"]
     for protocol, summary in package.card.metrics["held_out_scenes"].items():
         for method in METHODS:
-            assert measured[protocol]["methods"][method]["rmse_k"] == pytest.approx(summary["methods"][method]["rmse_k"], abs=1e-3)
+            assert measured[protocol]["methods"][method]["rmse_k"] == pytest.approx(
+                summary["methods"][method]["rmse_k"], abs=1e-3
+            )
 
 
 def test_evaluate_record_rewrites_the_card_and_keeps_the_package_valid(exported, tmp_path):
@@ -83,7 +97,10 @@ def test_evaluate_record_rewrites_the_card_and_keeps_the_package_valid(exported,
     card["metrics"] = {}
     (copy / "tiny-x4.json").write_text(json.dumps(card))
     assert main(["evaluate", str(copy / "tiny-x4.json"), str(config), "--record"]) == 0
-    assert set(load_package(copy / "tiny-x4.json").card.metrics["held_out_scenes"]["native"]["methods"]) == METHODS
+    assert (
+        set(load_package(copy / "tiny-x4.json").card.metrics["held_out_scenes"]["native"]["methods"])
+        == METHODS
+    )
 
 
 def test_evaluate_refuses_data_of_another_scale(exported, tmp_path, scene_tifs, capsys):

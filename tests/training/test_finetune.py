@@ -2,6 +2,7 @@
 against the parent and bicubic, the best step kept, no package unless it beats the parent,
 no existing package replaced unless asked, nothing written on cancel or bad input; and the
 Processing algorithm around it."""
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,10 @@ from training.datasets import Normalizer
 from training.finetune import finetune_on_scene, finetune_split, guard_px, validation_meaning
 from training.scenes import area_average, read_band
 
-PARENT_HELD_OUT = {"held_out": {"mocolsk": {"rmse_k": 0.1}}, "metric_notes": "the parent's own held-out blocks"}
+PARENT_HELD_OUT = {
+    "held_out": {"mocolsk": {"rmse_k": 0.1}},
+    "metric_notes": "the parent's own held-out blocks",
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +40,9 @@ def six_band_scene(l5_scene, tmp_path_factory) -> tuple[Path, Path]:
     """The 30 m LST as the scene's LST and the six reflectances the tiny test models take."""
     folder = tmp_path_factory.mktemp("finetune")
     lst = write_geotiff(folder / "lst.tif", l5_scene.lst_kelvin[:CROP_PX, :CROP_PX], 30.0)
-    guidance = write_geotiff(folder / "guidance.tif", l5_scene.guidance[:6, :CROP_PX, :CROP_PX], 30.0,
-                             l5_scene.band_names[:6])
+    guidance = write_geotiff(
+        folder / "guidance.tif", l5_scene.guidance[:6, :CROP_PX, :CROP_PX], 30.0, l5_scene.band_names[:6]
+    )
     return lst, guidance
 
 
@@ -47,16 +52,28 @@ def over_sharpening_parent(tmp_path_factory) -> ModelPackage:
     of small weights (the head rescaled, LeakyReLU being positively homogeneous), so that a
     few Adam steps visibly damp it; its card lists held-out metrics as a trained parent's does."""
     torch.manual_seed(0)
-    network = MoCoLSKNet(MoCoLSKConfig(scale=4, guidance_channels=6, num_feats=8, num_stages=1, blocks_per_group=1,
-                                       reduction=4))
+    network = MoCoLSKNet(
+        MoCoLSKConfig(
+            scale=4, guidance_channels=6, num_feats=8, num_stages=1, blocks_per_group=1, reduction=4
+        )
+    )
     first, last = network.projection_head[0], network.projection_head[2]
     with torch.no_grad():
         first.weight *= 1000.0
         first.bias *= 1000.0
         last.weight *= 0.01
     bands = [BandSpec(n, "reflectance", 0.15, 0.05, f"{n} reflectance") for n in TINY_BANDS]
-    return export_package(network, tmp_path_factory.mktemp("parent"), "over_sharpening_x4", "1.0.0", bands, 295.0, 5.0,
-                          training={"data": "none: random initialisation, for tests only"}, metrics=PARENT_HELD_OUT)
+    return export_package(
+        network,
+        tmp_path_factory.mktemp("parent"),
+        "over_sharpening_x4",
+        "1.0.0",
+        bands,
+        295.0,
+        5.0,
+        training={"data": "none: random initialisation, for tests only"},
+        metrics=PARENT_HELD_OUT,
+    )
 
 
 class Recorder:
@@ -82,7 +99,9 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def tuned(qgis_processing, over_sharpening_parent, six_band_scene, tmp_path_factory) -> tuple[ModelPackage, Recorder]:
+def tuned(
+    qgis_processing, over_sharpening_parent, six_band_scene, tmp_path_factory
+) -> tuple[ModelPackage, Recorder]:
     """The over-sharpening parent fine-tuned for three steps through the Processing algorithm,
     over a stale package of the same name that OVERWRITE allows it to replace."""
     import processing
@@ -92,10 +111,19 @@ def tuned(qgis_processing, over_sharpening_parent, six_band_scene, tmp_path_fact
     out = tmp_path_factory.mktemp("tuned") / "tuned.json"
     out.with_suffix(".onnx").write_bytes(b"stale")
     recorder = Recorder()
-    result = processing.run(FinetuneAlgorithm(), {
-        "MODEL_FILE": str(over_sharpening_parent.card_path), "LST": str(six_band_scene[0]), "LST_UNITS": "kelvin",
-        "GUIDANCE": str(six_band_scene[1]), "STEPS": 3, "OVERWRITE": True, "OUTPUT": str(out),
-    }, feedback=recorder.feedback)
+    result = processing.run(
+        FinetuneAlgorithm(),
+        {
+            "MODEL_FILE": str(over_sharpening_parent.card_path),
+            "LST": str(six_band_scene[0]),
+            "LST_UNITS": "kelvin",
+            "GUIDANCE": str(six_band_scene[1]),
+            "STEPS": 3,
+            "OVERWRITE": True,
+            "OUTPUT": str(out),
+        },
+        feedback=recorder.feedback,
+    )
     assert result["OUTPUT"] == str(out)
     return load_package(out), recorder
 
@@ -108,14 +136,21 @@ def validation_windows(package: ModelPackage) -> list[tuple[slice, slice]]:
     return windows
 
 
-def conserved_rmse(predict, lst: np.ndarray, guidance: np.ndarray, windows: list[tuple[slice, slice]]) -> float:
+def conserved_rmse(
+    predict, lst: np.ndarray, guidance: np.ndarray, windows: list[tuple[slice, slice]]
+) -> float:
     """RMSE over the validation blocks of ``predict(coarse, guidance)`` corrected to the coarse means."""
     predictions, truths = [], []
     for rows, cols in windows:
         truth = lst[rows, cols]
         coarse = area_average(truth, 4)
-        fine = conserve_coarse_means(predict(coarse, guidance[:, rows, cols]), np.ones(truth.shape, bool), coarse,
-                                     np.ones(coarse.shape, bool), 4)
+        fine = conserve_coarse_means(
+            predict(coarse, guidance[:, rows, cols]),
+            np.ones(truth.shape, bool),
+            coarse,
+            np.ones(coarse.shape, bool),
+            4,
+        )
         predictions.append(fine)
         truths.append(truth)
     return rmse(np.stack(predictions), np.stack(truths))
@@ -130,8 +165,12 @@ def test_validation_blocks_are_held_out_behind_a_guard_band_of_at_least_two_pixe
     guard = guard_px(scale)
     assert guard >= 2 and len(blocks) >= 2 and len(positions) > 0
     for block in blocks:
-        rows_apart = np.maximum(block.row - (positions[:, 0] + patch_px), positions[:, 0] - (block.row + block.rows))
-        cols_apart = np.maximum(block.col - (positions[:, 1] + patch_px), positions[:, 1] - (block.col + block.cols))
+        rows_apart = np.maximum(
+            block.row - (positions[:, 0] + patch_px), positions[:, 0] - (block.row + block.rows)
+        )
+        cols_apart = np.maximum(
+            block.col - (positions[:, 1] + patch_px), positions[:, 1] - (block.col + block.cols)
+        )
         assert (np.maximum(rows_apart, cols_apart) >= guard).all()
 
 
@@ -140,8 +179,10 @@ def test_validation_scores_parent_finetuned_and_bicubic_with_conservation_and_sa
 ):
     package, recorder = tuned
     validation = package.card.metrics["fine_tune_validation"]
-    meaning = ("self-supervised: recovering the coarse LST from a x4 coarser copy on held-out blocks; "
-               "no 30 m truth exists")
+    meaning = (
+        "self-supervised: recovering the coarse LST from a x4 coarser copy on held-out blocks; "
+        "no 30 m truth exists"
+    )
     assert validation["what"] == validation_meaning(4) == meaning
     assert any(meaning in m and "Validation summary" in m for m in recorder.messages)
     windows = validation_windows(package)
@@ -149,15 +190,23 @@ def test_validation_scores_parent_finetuned_and_bicubic_with_conservation_and_sa
     lst, _ = read_band(six_band_scene[0])
     guidance = np.stack([read_band(six_band_scene[1], band)[0] for band in range(1, 7)])
     assert conserved_rmse(lambda c, g: bicubic(c, 4), lst, guidance, windows) == pytest.approx(
-        validation["bicubic"]["rmse_k"], rel=1e-5)
+        validation["bicubic"]["rmse_k"], rel=1e-5
+    )
     for name, source in (("parent", over_sharpening_parent), ("fine_tuned", package)):
         downscaler = Downscaler(source, backend="onnxruntime", device="cpu", threads=1)
         assert conserved_rmse(downscaler.predict_kelvin, lst, guidance, windows) == pytest.approx(
-            validation[name]["rmse_k"], rel=1e-3)
-    assert validation["parent"]["pixels"] == validation["fine_tuned"]["pixels"] == validation["bicubic"]["pixels"]
+            validation[name]["rmse_k"], rel=1e-3
+        )
+    assert (
+        validation["parent"]["pixels"]
+        == validation["fine_tuned"]["pixels"]
+        == validation["bicubic"]["pixels"]
+    )
 
 
-def test_a_finetuned_card_drops_the_parents_held_out_metrics_for_its_validation(tuned, over_sharpening_parent):
+def test_a_finetuned_card_drops_the_parents_held_out_metrics_for_its_validation(
+    tuned, over_sharpening_parent
+):
     package, _ = tuned
     assert "held_out" in over_sharpening_parent.card.metrics
     assert set(package.card.metrics) == {"fine_tune_validation", "metric_notes"}
@@ -169,21 +218,37 @@ def test_a_finetuned_card_drops_the_parents_held_out_metrics_for_its_validation(
 
 def test_finetune_algorithm_writes_a_new_package_recording_its_origin(tuned, over_sharpening_parent):
     package, recorder = tuned
-    assert package.card.training["fine_tuned_from"]["weights_sha256"] == over_sharpening_parent.card.weights_sha256
+    assert (
+        package.card.training["fine_tuned_from"]["weights_sha256"]
+        == over_sharpening_parent.card.weights_sha256
+    )
     assert package.card.training["fine_tuning"]["steps"] == 3 and package.card.scale == 4
     assert package.torch_weights_path.read_bytes() != over_sharpening_parent.torch_weights_path.read_bytes()
     assert max(recorder.progress) == 100.0
 
 
-def test_an_existing_package_is_replaced_only_when_asked(tuned, tiny_package_x4, six_band_scene, tmp_path, capsys):
+def test_an_existing_package_is_replaced_only_when_asked(
+    tuned, tiny_package_x4, six_band_scene, tmp_path, capsys
+):
     package, _ = tuned
     assert package.onnx_path.read_bytes() != b"stale"
     existing = tmp_path / "tuned.pt"
     existing.write_bytes(b"keep me")
     with pytest.raises(InputError, match=rf"{re.escape(str(existing))} already exists.*--overwrite"):
         finetune_on_scene(tiny_package_x4.card_path, *six_band_scene, tmp_path / "tuned.json", steps=1)
-    assert training_main(["finetune", str(tiny_package_x4.card_path), *map(str, six_band_scene),
-                          str(tmp_path / "tuned.json"), "--steps", "1"]) == 2
+    assert (
+        training_main(
+            [
+                "finetune",
+                str(tiny_package_x4.card_path),
+                *map(str, six_band_scene),
+                str(tmp_path / "tuned.json"),
+                "--steps",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "already exists" in capsys.readouterr().err
     assert existing.read_bytes() == b"keep me" and sorted(tmp_path.iterdir()) == [existing]
 
@@ -192,11 +257,22 @@ def test_finetuning_keeps_the_best_step_and_stops_when_validation_stops_improvin
     tiny_package_x4, six_band_scene, tmp_path
 ):
     logged: list[str] = []
-    package = finetune_on_scene(tiny_package_x4.card_path, *six_band_scene, tmp_path / "tuned.json", steps=100,
-                                learning_rate=1e-2, threads=1, min_gain=-np.inf, log=logged.append)
+    package = finetune_on_scene(
+        tiny_package_x4.card_path,
+        *six_band_scene,
+        tmp_path / "tuned.json",
+        steps=100,
+        learning_rate=1e-2,
+        threads=1,
+        min_gain=-np.inf,
+        log=logged.append,
+    )
     validation = package.card.metrics["fine_tune_validation"]
-    checks = {int(m.group(1)): float(m.group(2)) for m in
-              (re.match(r"step (\d+)/100: .*validation RMSE ([\d.]+) K", line) for line in logged) if m}
+    checks = {
+        int(m.group(1)): float(m.group(2))
+        for m in (re.match(r"step (\d+)/100: .*validation RMSE ([\d.]+) K", line) for line in logged)
+        if m
+    }
     assert validation["steps_run"] < 100 and max(checks) == validation["steps_run"]
     assert any("Stopping early" in line for line in logged)
     assert validation["best_step"] < validation["steps_run"]
@@ -204,20 +280,34 @@ def test_finetuning_keeps_the_best_step_and_stops_when_validation_stops_improvin
     lst, _ = read_band(six_band_scene[0])
     guidance = np.stack([read_band(six_band_scene[1], band)[0] for band in range(1, 7)])
     downscaler = Downscaler(package, backend="onnxruntime", device="cpu", threads=1)
-    assert conserved_rmse(downscaler.predict_kelvin, lst, guidance, validation_windows(package)) == pytest.approx(
-        validation["fine_tuned"]["rmse_k"], rel=1e-3)
+    assert conserved_rmse(
+        downscaler.predict_kelvin, lst, guidance, validation_windows(package)
+    ) == pytest.approx(validation["fine_tuned"]["rmse_k"], rel=1e-3)
 
 
 def test_finetuning_that_does_not_beat_the_parent_writes_nothing_and_says_by_how_much(
     tiny_package_x4, six_band_scene, tmp_path, capsys
 ):
     out = tmp_path / "tuned.json"
-    code = training_main(["finetune", str(tiny_package_x4.card_path), *map(str, six_band_scene), str(out),
-                          "--steps", "3", "--threads", "1"])
+    code = training_main(
+        [
+            "finetune",
+            str(tiny_package_x4.card_path),
+            *map(str, six_band_scene),
+            str(out),
+            "--steps",
+            "3",
+            "--threads",
+            "1",
+        ]
+    )
     error = capsys.readouterr().err
     assert code == 2
-    assert re.search(r"best fine-tuned model \(step \d\) has RMSE \d\.\d{3} K, the parent package tiny_x4 \d\.\d{3} K "
-                     r"and bicubic \d\.\d{3} K; that is \d+\.\d% worse than the parent", error)
+    assert re.search(
+        r"best fine-tuned model \(step \d\) has RMSE \d\.\d{3} K, the parent package tiny_x4 \d\.\d{3} K "
+        r"and bicubic \d\.\d{3} K; that is \d+\.\d% worse than the parent",
+        error,
+    )
     assert "no 30 m truth exists" in error and "at least 2.0% better" in error
     assert list(tmp_path.iterdir()) == []
 
@@ -225,16 +315,23 @@ def test_finetuning_that_does_not_beat_the_parent_writes_nothing_and_says_by_how
 def test_cancelling_finetuning_writes_nothing(tiny_package_x4, six_band_scene, tmp_path):
     calls = iter(range(100))
     with pytest.raises(Cancelled, match="no model package was written"):
-        finetune_on_scene(tiny_package_x4.card_path, *six_band_scene, tmp_path / "tuned.json", steps=50,
-                          threads=1, is_cancelled=lambda: next(calls) >= 2)
+        finetune_on_scene(
+            tiny_package_x4.card_path,
+            *six_band_scene,
+            tmp_path / "tuned.json",
+            steps=50,
+            threads=1,
+            is_cancelled=lambda: next(calls) >= 2,
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_finetuning_refuses_to_overwrite_the_source_package(tiny_package_x4, six_band_scene):
     before = tiny_package_x4.card_path.read_bytes()
     with pytest.raises(InputError, match="overwrite the model"):
-        finetune_on_scene(tiny_package_x4.card_path, *six_band_scene, tiny_package_x4.card_path, steps=1,
-                          overwrite=True)
+        finetune_on_scene(
+            tiny_package_x4.card_path, *six_band_scene, tiny_package_x4.card_path, steps=1, overwrite=True
+        )
     assert tiny_package_x4.card_path.read_bytes() == before
 
 
@@ -244,23 +341,35 @@ def test_guidance_with_the_wrong_band_count_names_the_expected_bands(tiny_packag
     assert list(tmp_path.iterdir()) == []
 
 
-def test_celsius_lst_read_as_kelvin_is_refused_with_the_fix(tiny_package_x4, l5_scene, six_band_scene, tmp_path):
+def test_celsius_lst_read_as_kelvin_is_refused_with_the_fix(
+    tiny_package_x4, l5_scene, six_band_scene, tmp_path
+):
     celsius = write_geotiff(tmp_path / "celsius.tif", l5_scene.lst_kelvin[:CROP_PX, :CROP_PX] - 273.15, 30.0)
     with pytest.raises(InputError, match="set the LST units"):
-        finetune_on_scene(tiny_package_x4.card_path, celsius, six_band_scene[1], tmp_path / "tuned.json", steps=1)
+        finetune_on_scene(
+            tiny_package_x4.card_path, celsius, six_band_scene[1], tmp_path / "tuned.json", steps=1
+        )
 
 
 def test_too_small_scene_says_how_many_pixels_are_needed(tiny_package_x4, l5_scene, tmp_path):
     lst = write_geotiff(tmp_path / "lst.tif", l5_scene.lst_kelvin[:20, :20], 30.0)
-    guidance = write_geotiff(tmp_path / "g.tif", l5_scene.guidance[:6, :20, :20], 30.0, l5_scene.band_names[:6])
+    guidance = write_geotiff(
+        tmp_path / "g.tif", l5_scene.guidance[:6, :20, :20], 30.0, l5_scene.band_names[:6]
+    )
     with pytest.raises(InputError, match="needs at least 32x32 LST pixels"):
         finetune_on_scene(tiny_package_x4.card_path, lst, guidance, tmp_path / "tuned.json", steps=1)
 
 
-def test_scene_too_small_to_hold_out_validation_blocks_is_refused_before_training(tiny_package_x4, l5_scene, tmp_path):
+def test_scene_too_small_to_hold_out_validation_blocks_is_refused_before_training(
+    tiny_package_x4, l5_scene, tmp_path
+):
     lst = write_geotiff(tmp_path / "lst.tif", l5_scene.lst_kelvin[:64, :64], 30.0)
-    guidance = write_geotiff(tmp_path / "g.tif", l5_scene.guidance[:6, :64, :64], 30.0, l5_scene.band_names[:6])
-    with pytest.raises(InputError, match="at least 2 validation blocks of 32x32 LST pixels.*4-pixel guard band"):
+    guidance = write_geotiff(
+        tmp_path / "g.tif", l5_scene.guidance[:6, :64, :64], 30.0, l5_scene.band_names[:6]
+    )
+    with pytest.raises(
+        InputError, match="at least 2 validation blocks of 32x32 LST pixels.*4-pixel guard band"
+    ):
         finetune_on_scene(tiny_package_x4.card_path, lst, guidance, tmp_path / "tuned.json", steps=1)
 
 
@@ -274,10 +383,17 @@ def test_finetune_algorithm_reports_a_finetune_that_did_not_help_as_an_error(
 
     lost = r"Fine-tuning did not help.*bicubic \d\.\d{3} K; that is \d+\.\d% worse than the parent"
     with pytest.raises(QgsProcessingException, match=lost):
-        processing.run(FinetuneAlgorithm(), {
-            "MODEL_FILE": str(tiny_package_x4.card_path), "LST": str(six_band_scene[0]), "LST_UNITS": "kelvin",
-            "GUIDANCE": str(six_band_scene[1]), "STEPS": 3, "OUTPUT": str(tmp_path / "tuned.json"),
-        })
+        processing.run(
+            FinetuneAlgorithm(),
+            {
+                "MODEL_FILE": str(tiny_package_x4.card_path),
+                "LST": str(six_band_scene[0]),
+                "LST_UNITS": "kelvin",
+                "GUIDANCE": str(six_band_scene[1]),
+                "STEPS": 3,
+                "OUTPUT": str(tmp_path / "tuned.json"),
+            },
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -293,9 +409,17 @@ def test_finetune_algorithm_leaves_an_existing_package_alone_by_default(
     assert algorithm.parameterDefinition("OVERWRITE").defaultValue() is False
     existing = tmp_path / "tuned.json"
     existing.write_text("{}")
-    parameters = {"MODEL_FILE": str(tiny_package_x4.card_path), "LST": str(six_band_scene[0]), "LST_UNITS": "kelvin",
-                  "GUIDANCE": str(six_band_scene[1]), "STEPS": 1, "OUTPUT": str(existing)}
-    with pytest.raises(QgsProcessingException, match=rf"{re.escape(str(existing))} already exists.*Overwrite"):
+    parameters = {
+        "MODEL_FILE": str(tiny_package_x4.card_path),
+        "LST": str(six_band_scene[0]),
+        "LST_UNITS": "kelvin",
+        "GUIDANCE": str(six_band_scene[1]),
+        "STEPS": 1,
+        "OUTPUT": str(existing),
+    }
+    with pytest.raises(
+        QgsProcessingException, match=rf"{re.escape(str(existing))} already exists.*Overwrite"
+    ):
         algorithm.processAlgorithm(parameters, QgsProcessingContext(), QgsProcessingFeedback())
     assert existing.read_text() == "{}"
 
@@ -320,8 +444,14 @@ def test_finetune_algorithm_reports_a_cancel_as_nothing_written(
     algorithm.initAlgorithm()
     feedback = QgsProcessingFeedback()
     feedback.cancel()
-    parameters = {"MODEL_FILE": str(tiny_package_x4.card_path), "LST": str(six_band_scene[0]), "LST_UNITS": "kelvin",
-                  "GUIDANCE": str(six_band_scene[1]), "STEPS": 5, "OUTPUT": str(tmp_path / "x.json")}
+    parameters = {
+        "MODEL_FILE": str(tiny_package_x4.card_path),
+        "LST": str(six_band_scene[0]),
+        "LST_UNITS": "kelvin",
+        "GUIDANCE": str(six_band_scene[1]),
+        "STEPS": 5,
+        "OUTPUT": str(tmp_path / "x.json"),
+    }
     with pytest.raises(QgsProcessingException, match="Cancelled: .*no model package was written"):
         algorithm.processAlgorithm(parameters, QgsProcessingContext(), feedback)
     assert list(tmp_path.iterdir()) == []

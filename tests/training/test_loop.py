@@ -1,5 +1,6 @@
 """The training loop: checkpoints, exact resume, validation logging, config errors, and
 data-parallel training with two Gloo processes on CPU."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,10 @@ def test_training_writes_checkpoints_split_and_validation_metrics(tiny_config, t
     last = train(TrainConfig.load(tiny_config), run, progress=False, log=lambda m: None)
     state = load_checkpoint(last)
     assert state["step"] == 4 and (run / "step-2.pt").is_file() and (run / "split.json").is_file()
-    assert state["normalizer"]["lst_std_kelvin"] > 0 and [b["name"] for b in state["bands"]][-2:] == ["ndvi", "ndwi"]
+    assert state["normalizer"]["lst_std_kelvin"] > 0 and [b["name"] for b in state["bands"]][-2:] == [
+        "ndvi",
+        "ndwi",
+    ]
     records = log_records(run)
     assert [r["step"] for r in records] == [2, 4]
     assert set(records[-1]["val"]) >= {"rmse_k", "mae_k", "bias_k", "cc", "rsd_k", "ssim"}
@@ -59,9 +63,26 @@ def test_two_gloo_processes_train_identical_replicas(tiny_config, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "training", "train", str(tiny_config), "--run-dir", str(run), "--quiet"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "training",
+            "train",
+            str(tiny_config),
+            "--run-dir",
+            str(run),
+            "--quiet",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 process(es)" in result.stdout
@@ -77,11 +98,22 @@ def test_groklst_layout_trains_through_the_same_loop(tmp_path):
     from tests.training.test_data import write_groklst
 
     write_groklst(tmp_path / "groklst", 4, 4, np.random.default_rng(0))
-    config = TrainConfig.from_dict({
-        "name": "tiny-groklst", "scale": 4, "model": {"num_feats": 8, "num_stages": 1, "blocks_per_group": 1, "reduction": 4},
-        "data": {"kind": "groklst", "root": "groklst"}, "patch_px": None, "batch_size": 2, "iterations": 2,
-        "val_interval": 2, "checkpoint_interval": 2, "threads": 1, "device": "cpu",
-    }, tmp_path)
+    config = TrainConfig.from_dict(
+        {
+            "name": "tiny-groklst",
+            "scale": 4,
+            "model": {"num_feats": 8, "num_stages": 1, "blocks_per_group": 1, "reduction": 4},
+            "data": {"kind": "groklst", "root": "groklst"},
+            "patch_px": None,
+            "batch_size": 2,
+            "iterations": 2,
+            "val_interval": 2,
+            "checkpoint_interval": 2,
+            "threads": 1,
+            "device": "cpu",
+        },
+        tmp_path,
+    )
     state = load_checkpoint(train(config, tmp_path / "run", progress=False, log=lambda m: None))
     assert [b["name"] for b in state["bands"]][:2] == ["dem", "deepblue"]
     assert state["normalizer"]["lst_std_kelvin"] == 14.68

@@ -1,5 +1,6 @@
 """The evaluation protocol: native-resolution views, conservation for every method, block
 errors, and bootstrap intervals over scenes and blocks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,8 +56,14 @@ def errors(name: str, blocks: int, rmse_a: float, rmse_b: float, seed: int) -> S
     rng = np.random.default_rng(seed)
     count = np.full(blocks, 64.0)
     noise = rng.uniform(0.5, 1.5, blocks)
-    return SceneErrors(name, "ingrid", "t", 4, {"mocolsk": count * rmse_a**2 * noise, "bicubic": count * rmse_b**2 * noise},
-                       count)
+    return SceneErrors(
+        name,
+        "ingrid",
+        "t",
+        4,
+        {"mocolsk": count * rmse_a**2 * noise, "bicubic": count * rmse_b**2 * noise},
+        count,
+    )
 
 
 def test_intervals_contain_the_pooled_rmse_and_a_clear_gain_excludes_zero():
@@ -73,15 +80,19 @@ def test_intervals_contain_the_pooled_rmse_and_a_clear_gain_excludes_zero():
 def test_a_tie_gives_an_interval_of_the_difference_that_spans_zero():
     scenes = [errors("a", 40, 1.0, 1.0, 0), errors("b", 30, 1.0, 1.0, 3)]
     scenes[0].sse["mocolsk"] = scenes[0].sse["mocolsk"] * np.random.default_rng(5).uniform(0.8, 1.2, 40)
-    low, high = summarise(scenes, ["mocolsk", "bicubic"], ["bicubic"])["difference_to_best_classic_k"]["ci95_k"]
+    low, high = summarise(scenes, ["mocolsk", "bicubic"], ["bicubic"])["difference_to_best_classic_k"][
+        "ci95_k"
+    ]
     assert low < 0 < high
 
 
 def test_one_scene_cannot_make_a_narrow_interval_when_scenes_disagree():
     agree = [errors("a", 40, 0.5, 1.0, 0), errors("b", 40, 0.5, 1.0, 1)]
     disagree = [errors("a", 40, 0.5, 1.0, 0), errors("b", 40, 1.5, 1.0, 1)]
-    width = [np.ptp(summarise(s, ["mocolsk", "bicubic"], ["bicubic"])["difference_to_best_classic_k"]["ci95_k"])
-             for s in (agree, disagree)]
+    width = [
+        np.ptp(summarise(s, ["mocolsk", "bicubic"], ["bicubic"])["difference_to_best_classic_k"]["ci95_k"])
+        for s in (agree, disagree)
+    ]
     assert width[1] > 3 * width[0]
 
 

@@ -27,6 +27,7 @@ they agree exactly except where noted:
   gradient branch takes every guidance band (GrokLST's only the first three), so with
   ten bands it has 7*40*9 = 2,520 weights more than GrokLST's.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -71,7 +72,14 @@ def djf(guidance: int) -> int:
 
 def fdkn(guidance: int) -> int:
     def branch(cin: int) -> int:
-        convs = conv(cin, 32, 3) + conv(32, 32, 3) + conv(32, 64, 3) + conv(64, 64, 3) + conv(64, 128, 3) + conv(128, 128, 3)
+        convs = (
+            conv(cin, 32, 3)
+            + conv(32, 32, 3)
+            + conv(32, 64, 3)
+            + conv(64, 64, 3)
+            + conv(64, 128, 3)
+            + conv(128, 128, 3)
+        )
         batch_norms = 2 * (32 + 64 + 128)
         return convs + batch_norms + conv(128, 9 * 16, 1) + conv(128, 2 * 9 * 16, 1)
 
@@ -80,17 +88,33 @@ def fdkn(guidance: int) -> int:
 
 PINNED = {
     # (name, scale, guidance bands): parameters
-    ("srcnn", 2, GROKLST_BANDS): srcnn(), ("srcnn", 4, GROKLST_BANDS): 8_129, ("srcnn", 8, GROKLST_BANDS): srcnn(),
-    ("edsr", 2, GROKLST_BANDS): edsr(2), ("edsr", 4, GROKLST_BANDS): 1_515_265, ("edsr", 8, GROKLST_BANDS): edsr(8),
-    ("rcan", 2, GROKLST_BANDS): rcan(2), ("rcan", 4, GROKLST_BANDS): 15_590_049, ("rcan", 8, GROKLST_BANDS): rcan(8),
-    ("djf", 4, GROKLST_BANDS): djf(GROKLST_BANDS), ("djf", 4, RGB): 56_323,
-    ("fdkn", 2, GROKLST_BANDS): fdkn(GROKLST_BANDS), ("fdkn", 4, GROKLST_BANDS): 735_328, ("fdkn", 4, RGB): 703_072,
-    ("fdsr", 4, GROKLST_BANDS): 642_577 - 2_304, ("fdsr", 4, RGB): 610_321 - 2_304,
-    ("suft", 2, GROKLST_BANDS): 15_734_938, ("suft", 4, GROKLST_BANDS): 22_014_106, ("suft", 8, GROKLST_BANDS): 39_954_586,
+    ("srcnn", 2, GROKLST_BANDS): srcnn(),
+    ("srcnn", 4, GROKLST_BANDS): 8_129,
+    ("srcnn", 8, GROKLST_BANDS): srcnn(),
+    ("edsr", 2, GROKLST_BANDS): edsr(2),
+    ("edsr", 4, GROKLST_BANDS): 1_515_265,
+    ("edsr", 8, GROKLST_BANDS): edsr(8),
+    ("rcan", 2, GROKLST_BANDS): rcan(2),
+    ("rcan", 4, GROKLST_BANDS): 15_590_049,
+    ("rcan", 8, GROKLST_BANDS): rcan(8),
+    ("djf", 4, GROKLST_BANDS): djf(GROKLST_BANDS),
+    ("djf", 4, RGB): 56_323,
+    ("fdkn", 2, GROKLST_BANDS): fdkn(GROKLST_BANDS),
+    ("fdkn", 4, GROKLST_BANDS): 735_328,
+    ("fdkn", 4, RGB): 703_072,
+    ("fdsr", 4, GROKLST_BANDS): 642_577 - 2_304,
+    ("fdsr", 4, RGB): 610_321 - 2_304,
+    ("suft", 2, GROKLST_BANDS): 15_734_938,
+    ("suft", 4, GROKLST_BANDS): 22_014_106,
+    ("suft", 8, GROKLST_BANDS): 39_954_586,
     ("suft", 4, RGB): 22_012_090,
-    ("sgnet", 2, GROKLST_BANDS): 20_227_937 - 404_561 + 2_520, ("sgnet", 4, GROKLST_BANDS): 25_335_221 - 404_561 + 2_520,
-    ("sgnet", 8, GROKLST_BANDS): 39_927_461 - 404_561 + 2_520, ("sgnet", 4, RGB): 25_332_701 - 404_561,
-    ("ahmf", 2, GROKLST_BANDS): 2_509_864, ("ahmf", 4, GROKLST_BANDS): 2_542_954, ("ahmf", 8, GROKLST_BANDS): 3_362_476,
+    ("sgnet", 2, GROKLST_BANDS): 20_227_937 - 404_561 + 2_520,
+    ("sgnet", 4, GROKLST_BANDS): 25_335_221 - 404_561 + 2_520,
+    ("sgnet", 8, GROKLST_BANDS): 39_927_461 - 404_561 + 2_520,
+    ("sgnet", 4, RGB): 25_332_701 - 404_561,
+    ("ahmf", 2, GROKLST_BANDS): 2_509_864,
+    ("ahmf", 4, GROKLST_BANDS): 2_542_954,
+    ("ahmf", 8, GROKLST_BANDS): 3_362_476,
     ("ahmf", 4, RGB): 2_538_922,
 }
 
@@ -107,9 +131,11 @@ def test_the_zoo_holds_the_six_guided_and_three_single_image_baselines():
 
 # Narrower, shallower variants that run every code path of each network in a fraction of the time.
 LIGHT = {
-    "rcan": {"num_groups": 1, "blocks_per_group": 2}, "edsr": {"num_blocks": 2},
+    "rcan": {"num_groups": 1, "blocks_per_group": 2},
+    "edsr": {"num_blocks": 2},
     "suft": {"num_feats": 16, "blocks_per_group": 1, "decoder_blocks": 1},
-    "sgnet": {"num_feats": 16, "blocks_per_group": 1, "decoder_blocks": 1}, "ahmf": {"num_feats": 16},
+    "sgnet": {"num_feats": 16, "blocks_per_group": 1, "decoder_blocks": 1},
+    "ahmf": {"num_feats": 16},
 }
 
 

@@ -11,9 +11,29 @@ the guidance and ignore it. Build one by name::
 Train one with ``python -m training train CONFIG`` where the config says
 ``"architecture": "sgnet"``; ``"model"`` then holds that network's options.
 """
+
 from __future__ import annotations
 
-from .registry import ZOO, ZooConfig, ZooEntry, build, from_config, guided_names, names, forward_padded, single_image_names
+from .registry import (
+    ZOO,
+    ZooConfig,
+    ZooEntry,
+    build,
+    forward_padded,
+    from_config,
+    guided_names,
+    names,
+    single_image_names,
+)
 
-__all__ = ["ZOO", "ZooConfig", "ZooEntry", "build", "from_config", "guided_names", "names", "forward_padded",
-           "single_image_names"]
+__all__ = [
+    "ZOO",
+    "ZooConfig",
+    "ZooEntry",
+    "build",
+    "from_config",
+    "guided_names",
+    "names",
+    "forward_padded",
+    "single_image_names",
+]

@@ -8,12 +8,12 @@ convolutional GRU runs over the four levels' fused features, forward and backwar
 hidden states are added per level and refined, and the four levels are concatenated
 and upsampled by pixel shuffle; the output adds to the bicubic upsampling.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .layers import conv, upsample
@@ -79,7 +79,9 @@ class MultiModalAttention(nn.Module):
     def forward(self, lst: torch.Tensor, guidance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fused = self.squeeze(torch.cat([lst, guidance], dim=1))
         stats = fused.mean(dim=(2, 3), keepdim=True) + fused.var(dim=(2, 3), unbiased=False, keepdim=True)
-        return lst * torch.sigmoid(self.excite_lst(stats)) / 2, guidance * torch.sigmoid(self.excite_guidance(stats)) / 2
+        return lst * torch.sigmoid(self.excite_lst(stats)) / 2, guidance * torch.sigmoid(
+            self.excite_guidance(stats)
+        ) / 2
 
 
 class FusionUnit(nn.Module):
@@ -141,7 +143,9 @@ class AHMF(nn.Module):
         self.forward_gru = ConvGRU(f)
         self.backward_gru = ConvGRU(f)
         self.refine = nn.ModuleList(ResidualUnit(f) for _ in range(LEVELS))
-        self.reconstruct = nn.Sequential(ConvPReLU(LEVELS * f, f, 1), *pixel_shuffle_decoder(f, scale), conv(f, 1, 3))
+        self.reconstruct = nn.Sequential(
+            ConvPReLU(LEVELS * f, f, 1), *pixel_shuffle_decoder(f, scale), conv(f, 1, 3)
+        )
 
     def forward(self, lst: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
         lst_feats = [self.lst_in(lst)]
@@ -149,7 +153,10 @@ class AHMF(nn.Module):
         for lst_level, guidance_level in zip(self.lst_levels, self.guidance_levels):
             lst_feats.append(lst_level(lst_feats[-1]))
             guidance_feats.append(guidance_level(guidance_feats[-1]))
-        fused = [unit(lst_feats[LEVELS - 1 - i], guidance_feats[LEVELS - 1 - i]) for i, unit in enumerate(self.fusion)]
+        fused = [
+            unit(lst_feats[LEVELS - 1 - i], guidance_feats[LEVELS - 1 - i])
+            for i, unit in enumerate(self.fusion)
+        ]
         forward_states = self.forward_gru(fused)
         backward_states = self.backward_gru(fused[::-1])[::-1]
         refined = [unit(a + b) for unit, a, b in zip(self.refine, forward_states, backward_states)]

@@ -2,6 +2,7 @@
 bicubic-upsampled target (9x9 96, 1x1 48, 5x5 1) and of the guidance (same widths); a
 third three-layer CNN (9x9 64, 1x1 32, 5x5 1) fuses them. ``residual=True`` is DJFR,
 which predicts the correction to the bicubic upsampling."""
+
 from __future__ import annotations
 
 import torch
@@ -12,7 +13,9 @@ from .layers import upsample
 
 
 class ThreeLayerCNN(nn.Module):
-    def __init__(self, in_channels: int, widths: tuple[int, int, int], kernel_sizes: tuple[int, int, int] = (9, 1, 5)):
+    def __init__(
+        self, in_channels: int, widths: tuple[int, int, int], kernel_sizes: tuple[int, int, int] = (9, 1, 5)
+    ):
         super().__init__()
         channels = (in_channels, *widths)
         self.layers = nn.ModuleList(

@@ -1,6 +1,7 @@
 """EDSR baseline (Lim et al., CVPRW 2017): 16 residual blocks of 64 features without
 batch norm, a long skip, and sub-pixel (pixel-shuffle x2 per octave) upsampling on the
 coarse grid. Single-image: the guidance is ignored."""
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,10 @@ class EDSR(nn.Module):
     def __init__(self, scale: int, guidance_channels: int, num_feats: int = 64, num_blocks: int = 16):
         super().__init__()
         self.head = conv(1, num_feats, 3)
-        self.body = nn.Sequential(*[ResBlock(num_feats, negative_slope=0.0) for _ in range(num_blocks)],
-                                  conv(num_feats, num_feats, 3))
+        self.body = nn.Sequential(
+            *[ResBlock(num_feats, negative_slope=0.0) for _ in range(num_blocks)],
+            conv(num_feats, num_feats, 3),
+        )
         self.upsampler = pixel_shuffle_upsampler(num_feats, scale)
         self.tail = conv(num_feats, 1, 3)
 

@@ -7,6 +7,7 @@ products of the two branches' weights and offsets drive a deformable weighted av
 of the upsampled LST within a 15x15 window. With ``residual`` (the paper's default) the
 weights are made zero-mean and the result is added to the upsampled LST.
 """
+
 from __future__ import annotations
 
 import torch
@@ -43,8 +44,9 @@ class KernelBranch(nn.Module):
         return torch.sigmoid(self.weight_head(x)), self.offset_head(x)
 
 
-def deformable_average(image: torch.Tensor, weight: torch.Tensor, offset: torch.Tensor, kernel_size: int,
-                       window_px: int) -> torch.Tensor:
+def deformable_average(
+    image: torch.Tensor, weight: torch.Tensor, offset: torch.Tensor, kernel_size: int, window_px: int
+) -> torch.Tensor:
     """Sum over taps t of weight_t * image(p + base_t + offset_t), bilinear sampling.
 
     image (B, 1, H, W); weight (B, T, H, W); offset (B, 2T, H, W) as T dy then T dx maps,
@@ -59,14 +61,25 @@ def deformable_average(image: torch.Tensor, weight: torch.Tensor, offset: torch.
     y = rows + (base_y.reshape(1, taps, 1, 1) + offset[:, :taps]).clamp(-reach, reach)
     x = cols + (base_x.reshape(1, taps, 1, 1) + offset[:, taps:]).clamp(-reach, reach)
     grid = torch.stack([2 * x / max(w - 1, 1) - 1, 2 * y / max(h - 1, 1) - 1], dim=-1)
-    sampled = F.grid_sample(image.expand(b, 1, h, w).repeat_interleave(taps, 0).view(b * taps, 1, h, w),
-                            grid.view(b * taps, h, w, 2), mode="bilinear", padding_mode="border", align_corners=True)
+    sampled = F.grid_sample(
+        image.expand(b, 1, h, w).repeat_interleave(taps, 0).view(b * taps, 1, h, w),
+        grid.view(b * taps, h, w, 2),
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=True,
+    )
     return (sampled.view(b, taps, h, w) * weight).sum(dim=1, keepdim=True)
 
 
 class FDKN(nn.Module):
-    def __init__(self, scale: int, guidance_channels: int, kernel_size: int = 3, window_px: int = 15,
-                 residual: bool = True):
+    def __init__(
+        self,
+        scale: int,
+        guidance_channels: int,
+        kernel_size: int = 3,
+        window_px: int = 15,
+        residual: bool = True,
+    ):
         super().__init__()
         self.scale, self.kernel_size, self.window_px, self.residual = scale, kernel_size, window_px, residual
         self.size_multiple = SPACE_TO_DEPTH

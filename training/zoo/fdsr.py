@@ -8,6 +8,7 @@ multi-scale residual block (3x3 dilation 1 and 2, fused by a 1x1). Two pixel-shu
 stages return to the fine grid; the output adds to the bicubic upsampling. The last
 octave convolution computes no low-frequency output, which nothing would use.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,7 +40,9 @@ class OctaveConv(nn.Module):
         self.low_to_high = path(in_low, out_high)
         self.low_to_low = path(in_low, out_low)
 
-    def forward(self, high: torch.Tensor, low: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, high: torch.Tensor, low: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         out_high = self.high_to_high(high)
         if low is not None:
             out_high = out_high + F.interpolate(self.low_to_high(low), scale_factor=2, mode="nearest")
@@ -72,17 +75,21 @@ class FDSR(nn.Module):
         low = int(LOW_FREQUENCY_SHARE * num_feats)
         high = num_feats - low
         self.guidance_in = conv(guidance_channels * s2, num_feats, 3)
-        self.octaves = nn.ModuleList([
-            OctaveConv(num_feats, 0, high, low),
-            OctaveConv(high, low, high, low),
-            OctaveConv(high, low, high, 0),
-        ])
+        self.octaves = nn.ModuleList(
+            [
+                OctaveConv(num_feats, 0, high, low),
+                OctaveConv(high, low, high, low),
+                OctaveConv(high, low, high, 0),
+            ]
+        )
         self.lst_in = conv(s2, num_feats, 3)
         widths = [num_feats + i * high for i in range(4)]
         self.blocks = nn.ModuleList(MultiScaleResidualBlock(w) for w in widths)
         self.reconstruct = nn.Sequential(
-            conv(widths[-1], 4 * num_feats, 3), nn.PixelShuffle(2),
-            conv(num_feats, 4 * num_feats, 3), nn.PixelShuffle(2),
+            conv(widths[-1], 4 * num_feats, 3),
+            nn.PixelShuffle(2),
+            conv(num_feats, 4 * num_feats, 3),
+            nn.PixelShuffle(2),
             conv(num_feats, 1, 3),
         )
 

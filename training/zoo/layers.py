@@ -1,5 +1,6 @@
 """Building blocks shared by several zoo networks (the RCAN and DBPN blocks come from
 ``engine.model``, where MoCoLSK-Net uses the same ones)."""
+
 from __future__ import annotations
 
 import torch
@@ -8,7 +9,15 @@ from torch import nn
 
 from engine.model import ChannelAttention, DenseProjection, ResidualGroup, conv
 
-__all__ = ["ChannelAttention", "DenseProjection", "ResBlock", "ResidualGroup", "conv", "gradient_magnitude", "upsample"]
+__all__ = [
+    "ChannelAttention",
+    "DenseProjection",
+    "ResBlock",
+    "ResidualGroup",
+    "conv",
+    "gradient_magnitude",
+    "upsample",
+]
 
 
 def upsample(x: torch.Tensor, scale: int) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """RCAN (Zhang et al., ECCV 2018): 10 residual groups of 20 residual channel-attention
 blocks (64 features, reduction 16), residual in residual, pixel-shuffle upsampling.
 Single-image: the guidance is ignored."""
+
 from __future__ import annotations
 
 import torch
@@ -25,12 +26,21 @@ class RCAB(nn.Module):
 
 
 class RCAN(nn.Module):
-    def __init__(self, scale: int, guidance_channels: int, num_feats: int = 64, num_groups: int = 10,
-                 blocks_per_group: int = 20, reduction: int = 16):
+    def __init__(
+        self,
+        scale: int,
+        guidance_channels: int,
+        num_feats: int = 64,
+        num_groups: int = 10,
+        blocks_per_group: int = 20,
+        reduction: int = 16,
+    ):
         super().__init__()
         self.head = conv(1, num_feats, 3)
         self.groups = nn.ModuleList(
-            nn.Sequential(*[RCAB(num_feats, reduction) for _ in range(blocks_per_group)], conv(num_feats, num_feats, 3))
+            nn.Sequential(
+                *[RCAB(num_feats, reduction) for _ in range(blocks_per_group)], conv(num_feats, num_feats, 3)
+            )
             for _ in range(num_groups)
         )
         self.body_tail = conv(num_feats, num_feats, 3)

@@ -1,9 +1,11 @@
 """The zoo's registry: names, papers, and building a network from a name or a saved config."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,13 +24,21 @@ class ZooConfig:
     options: tuple[tuple[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"architecture": self.architecture, "scale": self.scale, "guidance_channels": self.guidance_channels,
-                "options": dict(self.options)}
+        return {
+            "architecture": self.architecture,
+            "scale": self.scale,
+            "guidance_channels": self.guidance_channels,
+            "options": dict(self.options),
+        }
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "ZooConfig":
-        return cls(values["architecture"], int(values["scale"]), int(values["guidance_channels"]),
-                   tuple(sorted(values.get("options", {}).items())))
+    def from_dict(cls, values: dict[str, Any]) -> ZooConfig:
+        return cls(
+            values["architecture"],
+            int(values["scale"]),
+            int(values["guidance_channels"]),
+            tuple(sorted(values.get("options", {}).items())),
+        )
 
 
 @dataclass(frozen=True)
@@ -53,16 +63,67 @@ def _entries() -> dict[str, ZooEntry]:
 
     rows = [
         ("djf", "DJF", "Li et al., Deep Joint Image Filtering, ECCV 2016", True, DJF),
-        ("fdkn", "FDKN", "Kim et al., Deformable Kernel Networks for Joint Image Filtering, IJCV 2021", True, FDKN),
-        ("fdsr", "FDSR", "He et al., Towards Fast and Accurate Real-World Depth Super-Resolution, CVPR 2021", True, FDSR),
-        ("suft", "SUFT", "Shi et al., Symmetric Uncertainty-Aware Feature Transmission for Depth SR, ACM MM 2022", True, SUFT),
-        ("sgnet", "SGNet", "Wang et al., SGNet: Structure Guided Network via Gradient-Frequency Awareness, AAAI 2024", True, SGNet),
-        ("ahmf", "AHMF", "Zhong et al., Attention-Based Hierarchical Multi-Modal Fusion, IEEE TIP 2021", True, AHMF),
-        ("srcnn", "SRCNN", "Dong et al., Image Super-Resolution Using Deep Convolutional Networks, TPAMI 2016", False, SRCNN),
-        ("edsr", "EDSR", "Lim et al., Enhanced Deep Residual Networks for Single Image SR (baseline), CVPRW 2017", False, EDSR),
-        ("rcan", "RCAN", "Zhang et al., Image Super-Resolution Using Very Deep Residual Channel Attention Networks, ECCV 2018", False, RCAN),
+        (
+            "fdkn",
+            "FDKN",
+            "Kim et al., Deformable Kernel Networks for Joint Image Filtering, IJCV 2021",
+            True,
+            FDKN,
+        ),
+        (
+            "fdsr",
+            "FDSR",
+            "He et al., Towards Fast and Accurate Real-World Depth Super-Resolution, CVPR 2021",
+            True,
+            FDSR,
+        ),
+        (
+            "suft",
+            "SUFT",
+            "Shi et al., Symmetric Uncertainty-Aware Feature Transmission for Depth SR, ACM MM 2022",
+            True,
+            SUFT,
+        ),
+        (
+            "sgnet",
+            "SGNet",
+            "Wang et al., SGNet: Structure Guided Network via Gradient-Frequency Awareness, AAAI 2024",
+            True,
+            SGNet,
+        ),
+        (
+            "ahmf",
+            "AHMF",
+            "Zhong et al., Attention-Based Hierarchical Multi-Modal Fusion, IEEE TIP 2021",
+            True,
+            AHMF,
+        ),
+        (
+            "srcnn",
+            "SRCNN",
+            "Dong et al., Image Super-Resolution Using Deep Convolutional Networks, TPAMI 2016",
+            False,
+            SRCNN,
+        ),
+        (
+            "edsr",
+            "EDSR",
+            "Lim et al., Enhanced Deep Residual Networks for Single Image SR (baseline), CVPRW 2017",
+            False,
+            EDSR,
+        ),
+        (
+            "rcan",
+            "RCAN",
+            "Zhang et al., Image Super-Resolution Using Very Deep Residual Channel Attention Networks, ECCV "
+            "2018",
+            False,
+            RCAN,
+        ),
     ]
-    return {name: ZooEntry(name, title, paper, guided, factory) for name, title, paper, guided, factory in rows}
+    return {
+        name: ZooEntry(name, title, paper, guided, factory) for name, title, paper, guided, factory in rows
+    }
 
 
 ZOO: dict[str, ZooEntry] = _entries()
@@ -109,7 +170,9 @@ def forward_padded(model: nn.Module, lst: torch.Tensor, guidance: torch.Tensor) 
     multiple = math.lcm(getattr(model, "size_multiple", scale), scale)
     rows, cols = guidance.shape[-2:]
     if (rows, cols) != (lst.shape[-2] * scale, lst.shape[-1] * scale):
-        raise ValueError(f"guidance {cols}x{rows} px is not {scale} x the LST's {lst.shape[-1]}x{lst.shape[-2]} px")
+        raise ValueError(
+            f"guidance {cols}x{rows} px is not {scale} x the LST's {lst.shape[-1]}x{lst.shape[-2]} px"
+        )
     pad_rows, pad_cols = -rows % multiple, -cols % multiple
     if not pad_rows and not pad_cols:
         return model(lst, guidance)

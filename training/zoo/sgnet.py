@@ -15,13 +15,22 @@ awareness, with 40 features as in the paper's code.
 The gradient branch takes every guidance band (the paper's has the three RGB bands).
 Layers that the reference code builds but never uses in its forward pass are left out.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ChannelAttention, DenseProjection, ResBlock, ResidualGroup, conv, gradient_magnitude, upsample
+from .layers import (
+    ChannelAttention,
+    DenseProjection,
+    ResBlock,
+    ResidualGroup,
+    conv,
+    gradient_magnitude,
+    upsample,
+)
 
 COUPLING_CLAMP = 0.8
 DENSE_GROWTH = 8
@@ -161,15 +170,23 @@ class StructureGuidance(nn.Module):
         self.up = DenseProjection(channels, channels, scale, up=True)
         self.guidance_conv = conv(guidance_channels, guidance_channels, 3)
         self.guidance_pre = conv1x1(guidance_channels, guidance_channels)
-        self.spatial = nn.Sequential(CouplingBlock(channels + guidance_channels, channels),
-                                     conv1x1(channels + guidance_channels, channels))
+        self.spatial = nn.Sequential(
+            CouplingBlock(channels + guidance_channels, channels),
+            conv1x1(channels + guidance_channels, channels),
+        )
         self.frequency = FrequencyFusion(channels, guidance_channels)
         self.fuse = nn.Sequential(CouplingBlock(2 * channels, channels), conv1x1(2 * channels, channels))
-        self.channel_attention = nn.Sequential(conv1x1(channels, channels // 2), nn.LeakyReLU(0.1),
-                                               conv1x1(channels // 2, channels), nn.Sigmoid())
+        self.channel_attention = nn.Sequential(
+            conv1x1(channels, channels // 2),
+            nn.LeakyReLU(0.1),
+            conv1x1(channels // 2, channels),
+            nn.Sigmoid(),
+        )
         self.down = DenseProjection(channels, channels, scale, up=False)
 
-    def forward(self, lst_feats: torch.Tensor, guidance_feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, lst_feats: torch.Tensor, guidance_feats: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         fine = self.up(lst_feats)
         guidance_next = self.guidance_conv(guidance_feats)
         guidance = self.guidance_pre(guidance_next)
@@ -211,8 +228,15 @@ class GradientCalibration(nn.Module):
 
 
 class SGNet(nn.Module):
-    def __init__(self, scale: int, guidance_channels: int, num_feats: int = 40, blocks_per_group: int = 6,
-                 decoder_blocks: int = 8, reduction: int = 16):
+    def __init__(
+        self,
+        scale: int,
+        guidance_channels: int,
+        num_feats: int = 40,
+        blocks_per_group: int = 6,
+        decoder_blocks: int = 8,
+        reduction: int = 16,
+    ):
         super().__init__()
         self.scale = scale
         f, n, r = num_feats, blocks_per_group, reduction
@@ -221,8 +245,14 @@ class SGNet(nn.Module):
         self.guidance_blocks = nn.ModuleList(ResBlock(f) for _ in range(3))
         self.lst_in = conv(1, f, 3)
         self.lst_in_wide = conv(f, 2 * f, 3)
-        self.groups = nn.ModuleList([ResidualGroup(f, 3, r, n), ResidualGroup(2 * f, 3, r, n),
-                                     ResidualGroup(2 * f, 3, r, n), ResidualGroup(3 * f, 3, r, n)])
+        self.groups = nn.ModuleList(
+            [
+                ResidualGroup(f, 3, r, n),
+                ResidualGroup(2 * f, 3, r, n),
+                ResidualGroup(2 * f, 3, r, n),
+                ResidualGroup(3 * f, 3, r, n),
+            ]
+        )
         self.with_gradient = nn.ModuleList([conv1x1(2 * f, f), conv1x1(3 * f, 2 * f), conv1x1(3 * f, 3 * f)])
         self.bridges = nn.ModuleList(StructureGuidance(k * f, f, scale) for k in (1, 2, 3))
         self.compress_stage3 = conv1x1(4 * f, 2 * f)
@@ -238,10 +268,16 @@ class SGNet(nn.Module):
         g = F.leaky_relu(self.guidance_in(guidance), 0.2)
 
         d1 = self.groups[0](stem)
-        b1, g = self.bridges[0](self.with_gradient[0](torch.cat([d1, gradient], 1)), self.guidance_blocks[0](g))
+        b1, g = self.bridges[0](
+            self.with_gradient[0](torch.cat([d1, gradient], 1)), self.guidance_blocks[0](g)
+        )
         d2 = self.groups[1](torch.cat([d1, b1 + stem], 1))
-        b2, g = self.bridges[1](self.with_gradient[1](torch.cat([d2, gradient], 1)), self.guidance_blocks[1](g))
+        b2, g = self.bridges[1](
+            self.with_gradient[1](torch.cat([d2, gradient], 1)), self.guidance_blocks[1](g)
+        )
         d3 = self.groups[2](self.compress_stage3(torch.cat([d2, b2 + self.lst_in_wide(stem)], 1)))
-        b3, _ = self.bridges[2](self.with_gradient[2](torch.cat([d3, gradient], 1)), self.guidance_blocks[2](g))
+        b3, _ = self.bridges[2](
+            self.with_gradient[2](torch.cat([d3, gradient], 1)), self.guidance_blocks[2](g)
+        )
         d4 = self.groups[3](self.compress_stage4(torch.cat([d1, d2, d3, b3], 1)))
         return upsample(lst, self.scale) + self.head(self.decoder(self.up(d4)))

@@ -1,6 +1,7 @@
 """SRCNN (Dong et al., TPAMI 2016): three convolutions on the bicubic-upsampled image,
 patch extraction 9x9 (64), non-linear mapping 1x1 (32), reconstruction 5x5; the 9-1-5
 network of the paper. Single-image: the guidance is ignored."""
+
 from __future__ import annotations
 
 import torch
@@ -11,8 +12,13 @@ from .layers import upsample
 
 
 class SRCNN(nn.Module):
-    def __init__(self, scale: int, guidance_channels: int, channels: tuple[int, int] = (64, 32),
-                 kernel_sizes: tuple[int, int, int] = (9, 1, 5)):
+    def __init__(
+        self,
+        scale: int,
+        guidance_channels: int,
+        channels: tuple[int, int] = (64, 32),
+        kernel_sizes: tuple[int, int, int] = (9, 1, 5),
+    ):
         super().__init__()
         self.scale = scale
         n1, n2 = channels

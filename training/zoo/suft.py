@@ -8,6 +8,7 @@ guidance features are let through, concatenated with the up-projected LST featur
 down-projected. A decoder up-projects to the fine grid and refines with two groups of
 8 RCABs; the output adds to the bicubic upsampling.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,7 +24,9 @@ class UncertaintyBridge(nn.Module):
         self.up = DenseProjection(lst_channels, lst_channels, scale, up=True)
         self.up_flipped = DenseProjection(lst_channels, lst_channels, scale, up=True)
         self.attention = nn.Conv2d(2, 1, 7, padding=3)
-        self.down = DenseProjection(lst_channels + guidance_channels, lst_channels + guidance_channels, scale, up=False)
+        self.down = DenseProjection(
+            lst_channels + guidance_channels, lst_channels + guidance_channels, scale, up=False
+        )
 
     def forward(self, lst_feats: torch.Tensor, guidance_feats: torch.Tensor) -> torch.Tensor:
         fine = self.up(lst_feats)
@@ -38,20 +41,31 @@ class UncertaintyBridge(nn.Module):
 
 
 class SUFT(nn.Module):
-    def __init__(self, scale: int, guidance_channels: int, num_feats: int = 32, reduction: int = 16,
-                 blocks_per_group: int = 4, decoder_blocks: int = 8):
+    def __init__(
+        self,
+        scale: int,
+        guidance_channels: int,
+        num_feats: int = 32,
+        reduction: int = 16,
+        blocks_per_group: int = 4,
+        decoder_blocks: int = 8,
+    ):
         super().__init__()
         self.scale = scale
         f = num_feats
         self.guidance_in = conv(guidance_channels, f, 3)
         self.guidance_blocks = nn.ModuleList(ResBlock(f) for _ in range(3))
         self.lst_in = conv(1, f, 3)
-        self.lst_groups = nn.ModuleList(ResidualGroup((i + 1) * f, 3, reduction, blocks_per_group) for i in range(4))
+        self.lst_groups = nn.ModuleList(
+            ResidualGroup((i + 1) * f, 3, reduction, blocks_per_group) for i in range(4)
+        )
         self.bridges = nn.ModuleList(UncertaintyBridge((i + 1) * f, f, scale) for i in range(3))
         width = 4 * f
         self.up = DenseProjection(width, width, scale, up=True)
-        self.decoder = nn.Sequential(ResidualGroup(width, 3, reduction, decoder_blocks),
-                                     ResidualGroup(width, 3, reduction, decoder_blocks))
+        self.decoder = nn.Sequential(
+            ResidualGroup(width, 3, reduction, decoder_blocks),
+            ResidualGroup(width, 3, reduction, decoder_blocks),
+        )
         self.head = nn.Sequential(conv(width, f, 3), nn.LeakyReLU(0.2), conv(f, 1, 3))
 
     def forward(self, lst: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
