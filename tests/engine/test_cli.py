@@ -14,8 +14,9 @@ import pytest
 from osgeo import gdal
 
 from engine.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from tests.conftest import REPO as REPO_ROOT
 
-from .conftest import REPO_ROOT, landsat_path
+from .conftest import landsat_path
 
 
 def run_cli(*argv):
