@@ -54,7 +54,7 @@ class OnnxRuntimeBackend:
             "lst": np.ascontiguousarray(lst_norm, np.float32),
             "guidance": np.ascontiguousarray(guidance_norm, np.float32),
         }
-        return self.session.run(["lst_fine"], feeds)[0]
+        return self.session.run([ONNX_OUTPUT], feeds)[0]
 
 
 def create_onnxruntime_backend(
@@ -83,7 +83,7 @@ def create_onnxruntime_backend(
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(package.onnx_path), sess_options=options, providers=providers)
+    session = _onnx_session(ort, package, options, providers)
     on_cuda = "CUDAExecutionProvider" in session.get_providers()
     if device == "cuda" and not on_cuda:
         raise BackendError(
@@ -95,6 +95,34 @@ def create_onnxruntime_backend(
     else:
         description = f"onnxruntime CPU ({threads or 'default'} threads)"
     return OnnxRuntimeBackend(session=session, device_description=description)
+
+
+ONNX_INPUTS = ("lst", "guidance")
+ONNX_OUTPUT = "lst_fine"
+
+
+def _onnx_session(ort, package: ModelPackage, options, providers: list[str]):
+    """An inference session on the package's ONNX file, or the engine's error naming the file and the fix."""
+    source = f"Model package {package.name!r}: {package.onnx_path}"
+    try:
+        session = ort.InferenceSession(str(package.onnx_path), sess_options=options, providers=providers)
+    except (
+        Exception
+    ) as exc:  # onnxruntime's errors (InvalidProtobuf, InvalidGraph, Fail) derive from Exception
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PackageError(
+            f"{source} is not a model ONNX Runtime can load ({type(exc).__name__}: {reason}); the file is "
+            "damaged or not an ONNX model. Download or export the package again (`python -m training export`)."
+        ) from exc
+    inputs = tuple(i.name for i in session.get_inputs())
+    outputs = tuple(o.name for o in session.get_outputs())
+    if sorted(inputs) != sorted(ONNX_INPUTS) or ONNX_OUTPUT not in outputs:
+        raise PackageError(
+            f"{source} is not a MoCoLSK network (inputs {', '.join(inputs) or 'none'}, outputs "
+            f"{', '.join(outputs) or 'none'}; expected inputs {', '.join(ONNX_INPUTS)} and output "
+            f"{ONNX_OUTPUT}); export the package with `python -m training export`."
+        )
+    return session
 
 
 @dataclass
@@ -149,6 +177,11 @@ def create_torch_backend(
             f"{source} holds Python objects besides plain tensors, and such files are never loaded: they "
             "could run "
             f"code. Use the ONNX Runtime backend, or re-export the package with `python -m training export`."
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise PackageError(
+            f"{source} cannot be read as PyTorch weights ({exc}); the file is damaged. Use the ONNX Runtime "
+            "backend, or download or export the package again (`python -m training export`)."
         ) from exc
     try:
         model.load_state_dict(state, strict=True)

@@ -19,3 +19,7 @@ class InputError(EngineError):
 
 class Cancelled(EngineError):
     """The caller asked to stop; partial outputs have been removed."""
+
+
+class OutputError(EngineError):
+    """The output cannot be written where asked (no space, no permission, unsupported format)."""

@@ -8,7 +8,7 @@ import numpy as np
 
 from .backends import create_backend
 from .card import ModelCard
-from .errors import InputError
+from .errors import InputError, PackageError
 from .package import ModelPackage, resolve_package
 
 
@@ -60,6 +60,13 @@ class Downscaler:
         lst_norm = (lst_kelvin.astype(np.float32) - centre) / std
         guidance_norm = (guidance.astype(np.float32) - self._guidance_mean) / self._guidance_std
         fine_norm = self.backend.run(lst_norm[:, None], guidance_norm)[:, 0]
+        if not np.isfinite(fine_norm).all():
+            raise PackageError(
+                f"Model {self.card.name!r} ({self.package.card_path}) returned non-finite values (NaN or "
+                f"infinity, {np.size(fine_norm) - int(np.isfinite(fine_norm).sum())} of {np.size(fine_norm)} "
+                "pixels) for finite inputs: its weights are damaged. Download or export the package again, or "
+                "use another model or method."
+            )
         return fine_norm * std + centre
 
     def predict_kelvin(self, lst_kelvin: np.ndarray, guidance: np.ndarray) -> np.ndarray:

@@ -7,14 +7,16 @@ and small dataclasses.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import EngineError, InputError, OutputError
 from .grids import Grid
 from .units import LstUnits, UnitHints, detect_lst_units, lst_units
 
@@ -52,27 +54,160 @@ def require_gdal() -> None:
         )
 
 
+NO_SPACE_MARKERS = ("no space left on device", "disk full", "not enough space on the disk")
+PERMISSION_MARKERS = ("permission denied", "read-only file system", "access is denied")
+RECENT_FAILURES = 32
+
+
+class _FailureLog:
+    """GDAL failures (CE_Failure and worse) reported under a ``gdal_session``, counted and the latest kept.
+
+    GDAL reports "No space left on device" once and then raises a vaguer error ("Write error at
+    scanline ..."), and it fails while closing a dataset without raising at all; the log keeps both.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.recent: list[str] = []
+
+    def __call__(self, error_class: int, _error_number: int, message: str) -> None:
+        if error_class >= gdal.CE_Failure:
+            self.count += 1
+            self.recent = [*self.recent[-(RECENT_FAILURES - 1) :], str(message)]
+
+    def since(self, count: int) -> list[str]:
+        return self.recent[-min(self.count - count, len(self.recent)) :] if self.count > count else []
+
+
+GDAL_FAILURES = _FailureLog()
+
+
 @contextlib.contextmanager
 def gdal_session(cache_bytes: int = GDAL_CACHE_BYTES) -> Iterator[None]:
-    """GDAL with exceptions on and a bounded block cache, restored afterwards."""
+    """GDAL with exceptions on, a bounded block cache and its failures logged, restored afterwards."""
     require_gdal()
     previous_cache = gdal.GetCacheMax()
     previous_exceptions = gdal.GetUseExceptions()
     gdal.UseExceptions()
     gdal.SetCacheMax(cache_bytes)
+    gdal.PushErrorHandler(GDAL_FAILURES)
     try:
         yield
     finally:
+        gdal.PopErrorHandler()
         gdal.SetCacheMax(previous_cache)
         if not previous_exceptions:
             gdal.DontUseExceptions()
 
 
+def _free_space_label(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free"
+    except OSError:
+        return "free space unknown"
+
+
+def io_failure(
+    messages: list[str],
+    error_number: int | None,
+    file_name: str | None,
+    inputs: dict[str, str],
+    output_path: str | os.PathLike,
+) -> EngineError:
+    """The engine's error for a failed read or write: the file at fault, what happened and the fix.
+
+    ``messages`` are GDAL's or the OS's, oldest first; ``inputs`` maps input paths to their layer
+    labels. A failure that names no input concerns the output (or its scratch files beside it).
+    """
+    text = " ".join(messages)
+    lower = text.lower()
+    output = Path(output_path).resolve()
+    folder = output.parent
+    if error_number == errno.ENOSPC or any(m in lower for m in NO_SPACE_MARKERS):
+        return OutputError(
+            f"No space left on the disk of the output folder {folder} ({_free_space_label(folder)}) while "
+            f"writing {output.name}; nothing was written. Free some space there, or choose an output in "
+            "another folder."
+        )
+    denied = error_number in (errno.EACCES, errno.EPERM, errno.EROFS) or any(
+        m in lower for m in PERMISSION_MARKERS
+    )
+    culprit = next(
+        (
+            path
+            for path in inputs
+            if (file_name and Path(file_name).resolve() == Path(path).resolve())
+            or path in text
+            or Path(path).name in text
+        ),
+        None,
+    )
+    last = messages[-1].strip() if messages else "unknown error"
+    if culprit is not None:
+        layer = inputs[culprit]
+        if denied:
+            return InputError(
+                f"{layer}: permission denied reading {culprit}; make the file readable for you, or copy it "
+                "to a folder you own and use the copy."
+            )
+        return InputError(
+            f"{layer}: GDAL could not read {culprit} ({last}); the file is damaged or truncated (e.g. an "
+            "interrupted download or copy). Download or export it again, and check that it opens in QGIS."
+        )
+    if denied:
+        return OutputError(
+            f"Permission denied writing {output.name} in the output folder {folder}; choose a folder you can "
+            "write to."
+        )
+    return OutputError(
+        f"Writing {output.name} in {folder} failed ({last}); nothing was written. Check that the disk is "
+        "healthy and the folder writable, or choose another output folder."
+    )
+
+
+@contextlib.contextmanager
+def io_errors(inputs: dict[str, str], output_path: str | os.PathLike) -> Iterator[None]:
+    """GDAL and file-system failures inside the block become ``io_failure``'s engine errors.
+
+    Use it inside ``gdal_session`` around everything that reads the inputs or writes the output; it also
+    raises for failures GDAL reported without raising (a dataset closed after its last write failed).
+    Other errors pass through unchanged.
+    """
+    start = GDAL_FAILURES.count
+    try:
+        yield
+    except EngineError:
+        raise
+    except OSError as exc:
+        messages = [*GDAL_FAILURES.since(start), exc.strerror or str(exc)]
+        raise io_failure(messages, exc.errno, exc.filename, inputs, output_path) from exc
+    except RuntimeError as exc:
+        reported = GDAL_FAILURES.since(start)
+        if not reported:
+            raise
+        raise io_failure([*reported, str(exc)], None, None, inputs, output_path) from exc
+    unraised = GDAL_FAILURES.since(start)
+    if unraised:
+        raise io_failure(unraised, None, None, inputs, output_path)
+
+
+def unreadable_reason(path: str | os.PathLike) -> str:
+    """Why ``path`` cannot be opened as a raster, in words: missing, empty or not a raster."""
+    path = Path(path)
+    if not path.exists():
+        return f"file {path} does not exist"
+    if path.stat().st_size == 0:
+        return f"file {path} is empty (0 bytes), not a raster; copy or download it again"
+    return f"GDAL cannot read {path} as a raster (not a raster format, or damaged)"
+
+
 def open_raster(path: str | os.PathLike, layer: str) -> gdal.Dataset:
     """Open a raster read-only, or say which layer could not be read and why."""
     require_gdal()
-    if not Path(path).exists() and not str(path).startswith("/vsi"):
-        raise InputError(f"{layer}: file {path} does not exist.")
+    if not str(path).startswith("/vsi") and (
+        not Path(path).exists() or (Path(path).is_file() and Path(path).stat().st_size == 0)
+    ):
+        raise InputError(f"{layer}: {unreadable_reason(path)}.")
     try:
         dataset = gdal.Open(str(path), gdal.GA_ReadOnly)
     except RuntimeError as exc:
