@@ -441,3 +441,48 @@ def translate_to_cog(source: str, destination: str) -> None:
             "BIGTIFF=IF_SAFER",
         ],
     )
+
+
+# Formats the output may take, by extension: single-file formats that hold Float32 values with a CRS, a
+# geotransform and nodata. A .vrt is not among them: it only points at other files.
+OUTPUT_DRIVERS = {".tif": "GTiff", ".tiff": "GTiff", ".nc": "netCDF", ".img": "HFA", ".kea": "KEA"}
+OUTPUT_FORMAT_OPTIONS = {"netCDF": ("FORMAT=NC4", "COMPRESS=DEFLATE"), "HFA": ("COMPRESSED=YES",)}
+
+
+def output_formats() -> dict[str, str]:
+    """Extensions the output may have and their GDAL drivers, for the drivers this GDAL has."""
+    require_gdal()
+    return {ext: name for ext, name in OUTPUT_DRIVERS.items() if gdal.GetDriverByName(name) is not None}
+
+
+def output_driver(path: str | os.PathLike) -> str:
+    """The GDAL driver that writes ``path``, chosen by its extension, or an error listing the extensions."""
+    path = Path(path)
+    formats = output_formats()
+    extension = path.suffix.lower()
+    if extension in formats:
+        return formats[extension]
+    what = f"the extension {path.suffix}" if path.suffix else "no extension"
+    why = (
+        " (a .vrt only points at other files: write a .tif and build the VRT on it)"
+        if extension == ".vrt"
+        else ""
+    )
+    raise OutputError(
+        f"Output {path.name} has {what}, which is not a format the result can be written in{why}; name it "
+        f"with one of {', '.join(formats)} (GeoTIFF, .tif, by default), e.g. {path.stem or 'lst_30m'}.tif."
+    )
+
+
+def translate_to_format(source: str, folder: Path, name: str, driver: str) -> list[Path]:
+    """Copy the raster ``source`` into ``driver``'s format as ``folder/name`` (``folder`` new and empty);
+    returns every file written there (sidecars such as .aux.xml too), ``name`` last, so that moving them in
+    that order reveals the main file only when all is in place."""
+    folder.mkdir()
+    destination = folder / name
+    dataset = gdal.Translate(
+        str(destination), source, format=driver, creationOptions=list(OUTPUT_FORMAT_OPTIONS.get(driver, ()))
+    )
+    dataset.FlushCache()
+    dataset = None
+    return sorted(folder.iterdir(), key=lambda f: f == destination)

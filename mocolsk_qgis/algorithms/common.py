@@ -157,12 +157,23 @@ def chosen_model(
     )
 
 
-def file_path(layer, role: str) -> str:
-    """The file behind a raster layer; the engine reads files with GDAL, not QGIS layers."""
+def unloadable_layer_error(role: str, source) -> QgsProcessingException:
+    """Why the ``role`` layer given as ``source`` (a path, usually) did not load: missing, empty or not a
+    raster."""
+    if isinstance(source, str) and source:
+        reason = load_engine_module("raster").unreadable_reason(source)
+        return QgsProcessingException(f"The {role} layer could not be loaded: {reason}.")
+    return QgsProcessingException(
+        f"The {role} layer could not be loaded; check that it exists and is a raster."
+    )
+
+
+def file_path(layer, role: str, source=None) -> str:
+    """The file behind a raster layer; the engine reads files with GDAL, not QGIS layers.
+
+    ``source`` is the parameter's raw value, to say why a layer did not load."""
     if layer is None:
-        raise QgsProcessingException(
-            f"The {role} layer could not be loaded; check that it exists and is a raster."
-        )
+        raise unloadable_layer_error(role, source)
     if layer.providerType() != "gdal":
         raise QgsProcessingException(
             f"The {role} layer {layer.name()!r} is not a file-based raster (provider "
@@ -230,8 +241,9 @@ class EngineCallbacks:
 
 
 def run_engine(feedback, function, *args, **kwargs):
-    """Call an engine function with the feedback callbacks; engine errors become
-    QgsProcessingException, a cancellation says that nothing was written."""
+    """Call an engine function with the feedback callbacks; engine errors and file-system failures become
+    QgsProcessingException (a message, no traceback), a cancellation says that nothing was written.
+    Other exceptions are internal errors and keep their traceback."""
     callbacks = EngineCallbacks(feedback)
     try:
         return function(
@@ -245,3 +257,13 @@ def run_engine(feedback, function, *args, **kwargs):
         raise QgsProcessingException(f"Cancelled: {error}") from error
     except errors.EngineError as error:
         raise processing_error(error) from error
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise QgsProcessingException(
+            f"{error.strerror or error}{where}; check that the file exists and is readable, and that the "
+            "output folder is writable and has free space."
+        ) from error
+    except MemoryError as error:
+        raise QgsProcessingException(
+            "Not enough memory for this run; lower the tile size (Advanced) or close other programs."
+        ) from error

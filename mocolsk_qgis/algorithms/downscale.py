@@ -29,6 +29,7 @@ from .common import (
     load_engine_module,
     model_parameters,
     run_engine,
+    unloadable_layer_error,
     with_help,
 )
 
@@ -300,10 +301,16 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         method = METHODS[self.parameterAsEnum(parameters, self.METHOD, context)][0]
         names = self.parameterAsString(parameters, self.GUIDANCE_BAND_NAMES, context)
         qa_mask = self.parameterAsRasterLayer(parameters, self.QA_MASK, context)
+        if qa_mask is None and parameters.get(self.QA_MASK):
+            raise unloadable_layer_error("QA mask", parameters[self.QA_MASK])
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         guidance = self.guidance_layers(parameters, context)
         request = pipeline.DownscaleRequest(
-            lst_path=file_path(self.parameterAsRasterLayer(parameters, self.INPUT_LST, context), "LST"),
+            lst_path=file_path(
+                self.parameterAsRasterLayer(parameters, self.INPUT_LST, context),
+                "LST",
+                parameters.get(self.INPUT_LST),
+            ),
             lst_band=self.parameterAsInt(parameters, self.LST_BAND, context),
             lst_units=LST_UNITS[self.parameterAsEnum(parameters, self.LST_UNITS, context)][0],
             guidance_paths=[file_path(layer, "guidance") for layer in guidance],
@@ -344,6 +351,12 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
 
     def guidance_layers(self, parameters, context):
         layers = self.parameterAsLayerList(parameters, self.GUIDANCE, context)
+        given = parameters.get(self.GUIDANCE)
+        given = given if isinstance(given, (list, tuple)) else [given] if given else []
+        if len(layers) < len(given):
+            loaded = {layer.source() for layer in layers}
+            missing = next((g for g in given if isinstance(g, str) and g not in loaded), None)
+            raise unloadable_layer_error("guidance", missing)
         if not layers:
             raise QgsProcessingException("No guidance layer given; the guidance defines the output grid.")
         return layers

@@ -22,6 +22,8 @@ from engine.raster import (
     io_errors,
     io_failure,
     open_raster,
+    output_driver,
+    translate_to_format,
     unreadable_reason,
 )
 from tests.corrupt import (
@@ -159,3 +161,41 @@ def test_a_model_returning_nan_is_an_error_naming_the_model(tiny_package_x4, tmp
         PackageError, match=r"Model 'poisoned' .* returned non-finite values .* weights are damaged"
     ):
         downscaler.predict_kelvin(np.full((4, 4), 295.0, np.float32), np.full((6, 16, 16), 0.15, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("lst.png", r"Output lst\.png has the extension \.png, which is not a format .* e\.g\. lst\.tif"),
+        ("lst", r"Output lst has no extension"),
+        ("lst.vrt", r"a \.vrt only points at other files"),
+    ],
+)
+def test_an_output_extension_without_a_float_georeferenced_format_is_refused_listing_the_others(
+    name, expected
+):
+    with pytest.raises(OutputError, match=expected) as caught:
+        output_driver(name)
+    assert ".tif, .tiff, .nc, .img" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "driver"), [("a.TIF", "GTiff"), ("a.tiff", "GTiff"), ("a.nc", "netCDF"), ("a.img", "HFA")]
+)
+def test_the_output_format_follows_the_extension(tmp_path, name, driver):
+    assert output_driver(name) == driver
+    source = write_raster(
+        tmp_path / "s.tif",
+        np.arange(64, dtype=np.float32).reshape(8, 8),
+        GRID_GT,
+        epsg_wkt(32617),
+        nodata=-9999.0,
+    )
+    with gdal_session():
+        files = translate_to_format(source, tmp_path / "out", name, driver)
+    assert files[-1] == tmp_path / "out" / name
+    written = gdal.Open(str(files[-1]))
+    assert written.GetDriver().ShortName == driver
+    assert written.GetGeoTransform() == GRID_GT and "32617" in written.GetProjection()
+    assert written.GetRasterBand(1).DataType == gdal.GDT_Float32
+    assert np.array_equal(written.GetRasterBand(1).ReadAsArray(), np.arange(64).reshape(8, 8))
