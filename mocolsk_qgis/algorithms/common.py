@@ -14,6 +14,8 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingUtils,
 )
 from qgis.PyQt.QtGui import QIcon
 
@@ -47,6 +49,38 @@ class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
 
     def helpUrl(self):  # noqa: N802
         return "https://github.com/mocolsk/mocolsk-qgis#readme"
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """QGIS's checks; where a raster file does not load, say why (missing, empty, not a raster)
+        instead of QGIS's "not found"."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if ok:
+            return ok, message
+        for definition in self.parameterDefinitions():
+            if definition.type() not in ("raster", "multilayer"):
+                continue
+            values = parameters.get(definition.name())
+            for value in values if isinstance(values, (list, tuple)) else [values]:
+                if (
+                    isinstance(value, str)
+                    and value
+                    and not QgsProcessingUtils.mapLayerFromString(
+                        value, context, True, QgsProcessingUtils.LayerHint.Raster
+                    )
+                ):
+                    reason = load_engine_module("raster").unreadable_reason(value)
+                    return False, f"{definition.description()}: {reason}."
+        return ok, message
+
+
+class RasterDestination(QgsProcessingParameterRasterDestination):
+    """A raster destination whose file dialog offers the formats the engine writes (GeoTIFF first)."""
+
+    def supportedOutputRasterLayerExtensions(self):  # noqa: N802
+        return [extension.lstrip(".") for extension in load_engine_module("raster").output_formats()]
+
+    def defaultFileExtension(self):  # noqa: N802
+        return "tif"
 
 
 def with_help(parameter: QgsProcessingParameterDefinition, text: str, advanced: bool = False):

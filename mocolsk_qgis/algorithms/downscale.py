@@ -12,7 +12,6 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingUtils,
@@ -23,6 +22,7 @@ from qgis.core import (
 from ..style import style_on_load
 from .common import (
     MoCoLSKAlgorithm,
+    RasterDestination,
     bundled_accuracy_help,
     chosen_model,
     file_path,
@@ -285,7 +285,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         )
         self.addParameter(
             with_help(
-                QgsProcessingParameterRasterDestination(self.OUTPUT, "Downscaled LST"),
+                RasterDestination(self.OUTPUT, "Downscaled LST"),
                 "GeoTIFF on the guidance grid with nodata -9999.",
             )
         )

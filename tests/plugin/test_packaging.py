@@ -4,6 +4,7 @@ qgis_process; without onnxruntime or torch the plugin still loads and says what 
 import configparser
 import json
 import os
+import shutil
 import subprocess
 import sysconfig
 import zipfile
@@ -19,6 +20,7 @@ QGIS_PROCESS = "/usr/bin/qgis_process.bin"
 BLOCKER = """
 import importlib.abc
 import os
+import shutil
 import sys
 
 BLOCKED = set(os.environ.get("MOCOLSK_TEST_BLOCK", "").split(","))
@@ -196,3 +198,41 @@ def test_missing_runtime_keeps_the_algorithm_and_explains_the_install(
     assert says in text and f"-m pip install --user {blocked}" in text
     assert "Traceback" not in text
     assert not output.exists()
+
+
+def readme_qgis_process_commands() -> list[str]:
+    """The README's qgis_process example, one shell command per entry (continuation lines joined)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("- **qgis_process**") :]
+    block = block[block.index("```") + 3 :]
+    block = block[: block.index("```")]
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_the_readme_qgis_process_example_runs_as_written_on_a_fresh_install(
+    qgis_config, sample_scene, tmp_path
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(sample_scene.lst_120m, data / "lst_120m.tif")
+    shutil.copy(sample_scene.guidance_30m, data / "guidance_30m.tif")
+    commands = readme_qgis_process_commands()
+    assert any("plugins enable mocolsk_qgis" in c for c in commands)
+    env = {
+        **os.environ,
+        "QGIS_CUSTOM_CONFIG_PATH": str(qgis_config),
+        "PYTHONPATH": sysconfig.get_paths()["purelib"],
+    }
+    for command in commands:
+        completed = subprocess.run(
+            ["bash", "-c", command.replace("/data/", f"{data}/")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert completed.returncode == 0, command + completed.stdout + completed.stderr
+    values = gdal.Open(str(data / "lst_30m.tif")).ReadAsArray()
+    assert values.shape == (64, 64) and np.all(values != -9999.0)
+    assert "mocolsk-x4-landsat-light" in completed.stdout
