@@ -169,8 +169,7 @@ def io_failure(
 def io_errors(inputs: dict[str, str], output_path: str | os.PathLike) -> Iterator[None]:
     """GDAL and file-system failures inside the block become ``io_failure``'s engine errors.
 
-    Use it inside ``gdal_session`` around everything that reads the inputs or writes the output; it also
-    raises for failures GDAL reported without raising (a dataset closed after its last write failed).
+    Use it inside ``gdal_session`` around everything that reads the inputs or writes the output.
     Other errors pass through unchanged.
     """
     start = GDAL_FAILURES.count
@@ -183,12 +182,23 @@ def io_errors(inputs: dict[str, str], output_path: str | os.PathLike) -> Iterato
         raise io_failure(messages, exc.errno, exc.filename, inputs, output_path) from exc
     except RuntimeError as exc:
         reported = GDAL_FAILURES.since(start)
-        if not reported:
+        # GDAL raises with the message it reported last; other RuntimeErrors are not I/O failures.
+        if not any(message and message in str(exc) for message in reported):
             raise
         raise io_failure([*reported, str(exc)], None, None, inputs, output_path) from exc
-    unraised = GDAL_FAILURES.since(start)
-    if unraised:
-        raise io_failure(unraised, None, None, inputs, output_path)
+
+
+def gdal_failure_mark() -> int:
+    """A mark for ``require_no_gdal_failures_since``."""
+    return GDAL_FAILURES.count
+
+
+def require_no_gdal_failures_since(mark: int, output_path: str | os.PathLike) -> None:
+    """Raise for failures GDAL reported without raising since ``mark``: closing a dataset whose last
+    blocks could not be written fails that way. Call it before moving a written file into place."""
+    reported = GDAL_FAILURES.since(mark)
+    if reported:
+        raise io_failure(reported, None, None, {}, output_path)
 
 
 def unreadable_reason(path: str | os.PathLike) -> str:

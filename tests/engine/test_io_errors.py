@@ -18,11 +18,13 @@ from engine.grids import Grid
 from engine.inference import Downscaler
 from engine.raster import (
     create_geotiff,
+    gdal_failure_mark,
     gdal_session,
     io_errors,
     io_failure,
     open_raster,
     output_driver,
+    require_no_gdal_failures_since,
     translate_to_format,
     unreadable_reason,
 )
@@ -128,15 +130,17 @@ def full_disk(tmp_path):
     subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def test_a_full_disk_during_a_write_or_close_is_an_error_naming_the_output_folder(full_disk):
+def test_a_full_disk_failing_only_when_a_dataset_closes_is_an_error_naming_the_output_folder(full_disk):
     grid_values = np.random.default_rng(1).random((512, 512)).astype(np.float32)
     grid = Grid(epsg_wkt(32617), GRID_GT, 512, 512)
     output = full_disk / "lst_30m.tif"
     with gdal_session(), pytest.raises(OutputError) as caught:
         with io_errors({}, output):
+            mark = gdal_failure_mark()
             dataset = create_geotiff(full_disk / "scratch.tif", grid, ("TILED=YES",))
             dataset.GetRasterBand(1).WriteArray(grid_values)
             dataset = None
+            require_no_gdal_failures_since(mark, output)
     assert f"No space left on the disk of the output folder {full_disk}" in str(caught.value)
     assert "Free some space there, or choose an output in another folder" in str(caught.value)
 
