@@ -109,7 +109,8 @@ def _onnx_session(ort, package: ModelPackage, options, providers: list[str]):
     except (
         Exception
     ) as exc:  # onnxruntime's errors (InvalidProtobuf, InvalidGraph, Fail) derive from Exception
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # ONNX Runtime's text is "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : <what happened>".
+        reason = str(exc).strip().splitlines()[0].split(" : ")[-1] if str(exc).strip() else "no detail"
         raise PackageError(
             f"{source} is not a model ONNX Runtime can load ({type(exc).__name__}: {reason}); the file is "
             "damaged or not an ONNX model. Download or export the package again (`python -m training export`)."

@@ -27,7 +27,8 @@ import time
 import traceback
 from pathlib import Path
 
-from .raster import gdal_session, open_raster, pixel_size_label
+from .errors import InputError
+from .raster import gdal_session, io_errors, open_raster, pixel_size_label
 from .scene.coarse import prepare_coarse_lst
 from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContext
 from .scene.inputs import open_guidance, open_lst, resolution_ratio
@@ -51,6 +52,8 @@ CONVERSION_BLOCK_PX = 512
 PREPARED_PERCENT = 5
 FITTED_PERCENT = 15
 TILES_DONE_PERCENT = 90
+# The network's smallest input, in coarse pixels a side.
+MIN_NETWORK_COARSE_PX = 2
 
 
 def downscale_scene(
@@ -64,7 +67,7 @@ def downscale_scene(
         progress or (lambda _: None), is_cancelled or (lambda: False), log or (lambda _: None)
     )
     validate_request(request)
-    with gdal_session():
+    with gdal_session(), io_errors(input_layers(request), request.output_path):
         scratch = Path(tempfile.mkdtemp(prefix=".mocolsk-", dir=Path(request.output_path).resolve().parent))
         try:
             return _run(request, context, scratch)
@@ -74,6 +77,27 @@ def downscale_scene(
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def input_layers(request: DownscaleRequest) -> dict[str, str]:
+    """Each input file and its layer label, for the messages of failed reads."""
+    layers = {path: f"Guidance {path}" for path in request.guidance_paths}
+    if request.qa_mask_path:
+        layers[request.qa_mask_path] = f"QA mask {request.qa_mask_path}"
+    layers[request.lst_path] = f"LST {request.lst_path}"
+    return layers
+
+
+def require_network_extent(request: DownscaleRequest, method, coarse_grid, lst_pixel: str) -> None:
+    """The network needs at least 2 x 2 coarse pixels over the guidance; refuse a smaller area up front."""
+    if method.bounds_detail and min(coarse_grid.width, coarse_grid.height) < MIN_NETWORK_COARSE_PX:
+        side = MIN_NETWORK_COARSE_PX * method.scale
+        raise InputError(
+            f"LST {request.lst_path}: over the guidance it covers only {coarse_grid.width}x{coarse_grid.height} "
+            f"coarse pixel(s) of {lst_pixel}; MoCoLSK needs at least {MIN_NETWORK_COARSE_PX}x"
+            f"{MIN_NETWORK_COARSE_PX}. Give an LST and guidance covering at least {side}x{side} guidance pixels, "
+            "or use the bicubic, TsHARP or DMS method."
+        )
 
 
 def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> DownscaleResult:
@@ -91,6 +115,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
         f"{', '.join(mapping.names) or 'none used'}"
     )
     coarse_grid = guidance.grid.coarsened(scale)
+    require_network_extent(request, method, coarse_grid, lst_pixel)
     context.check_cancelled()
     coarse = prepare_coarse_lst(request, lst, coarse_grid, scale, scratch, context, CONVERSION_BLOCK_PX)
     timings["prepare_s"] = time.perf_counter() - start
@@ -99,7 +124,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
     plan = plan_scene_tiles(coarse_grid, scale, request.tile_size_px)
     coarse_dataset = open_raster(coarse.path, "coarse LST")
     coarse_band = coarse_dataset.GetRasterBand(1)
-    reader = TileReader(guidance, mapping, coarse_band, scale)
+    reader = TileReader(guidance, mapping, coarse_band, scale, method.guidance_conversions)
     if method.predictor.needs_fit:
         start = time.perf_counter()
         fit_scene(

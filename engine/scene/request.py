@@ -6,15 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..classic import CLASSIC_METHODS
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..masks import QA_MASK_KINDS
+from ..raster import output_driver
 from ..units import LST_UNITS, OUTPUT_UNITS
 
 METHODS = ("mocolsk", *CLASSIC_METHODS)
 DEFAULT_TILE_SIZE_PX = 512
 MIN_TILE_SIZE_PX = 16
 MAX_QA_MASK_GROW_PX = 50
-OUTPUT_SUFFIXES = (".tif", ".tiff")
 
 
 @dataclass
@@ -102,12 +102,14 @@ def validate_request(request: DownscaleRequest) -> None:
 
 
 def validate_output_path(request: DownscaleRequest) -> None:
-    """The output must be a GeoTIFF in an existing folder, not an input, and new unless overwriting."""
+    """The output must have a format's extension (GeoTIFF by default), be in an existing folder, not be an
+    input, and be new unless overwriting."""
     output = Path(request.output_path).resolve()
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(
-            f"Output {output.name}: the result is written as a GeoTIFF, so its name must end in .tif "
-            f"(or .tiff); rename it, e.g. {output.stem or 'lst_30m'}.tif, and convert afterwards if needed."
+    driver = output_driver(output)
+    if request.cog and driver != "GTiff":
+        raise OutputError(
+            f"Output {output.name}: a Cloud Optimized GeoTIFF is a GeoTIFF; name it {output.stem}.tif, or "
+            "turn the COG option off to write this format."
         )
     if not output.parent.is_dir():
         raise InputError(

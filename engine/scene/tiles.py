@@ -20,6 +20,7 @@ from ..classic import Sharpener, coarse_samples
 from ..conservation import conserve_coarse_means
 from ..detail import bound_detail, detail_bounds
 from ..grids import Grid
+from ..guidance_values import ReflectanceEncoding
 from ..masks import expand, fill_invalid
 from ..raster import SCRATCH_CREATION_OPTIONS, create_geotiff, read_window, valid_mask
 from ..tiling import Tile, plan_tiles
@@ -70,8 +71,17 @@ class Window:
 class TileReader:
     """Reads aligned coarse LST and fine guidance windows given in coarse pixels."""
 
-    def __init__(self, guidance: Guidance, mapping: BandMapping, coarse_band, scale: int):
+    def __init__(
+        self,
+        guidance: Guidance,
+        mapping: BandMapping,
+        coarse_band,
+        scale: int,
+        conversions: dict[int, ReflectanceEncoding] | None = None,
+    ):
         self.guidance = guidance
+        # Input band index -> how its stored values become reflectance (Landsat C2 SR, x10000).
+        self.conversions = conversions or {}
         self.mapping = mapping
         self.coarse_band = coarse_band
         self.scale = scale
@@ -88,7 +98,7 @@ class TileReader:
         valid = np.ones((height, width), bool)
         for i in self.used:
             values, inside = read_window(self.guidance.bands[i], col0 * s, row0 * s, width, height)
-            stack[i] = values
+            stack[i] = self.conversions[i].to_reflectance(values) if i in self.conversions else values
             valid &= inside & valid_mask(values, self.guidance.nodata[i])
         guidance, guidance_valid = self.mapping.compose(stack, valid)
         return Window(lst, coarse_valid, guidance, guidance_valid)

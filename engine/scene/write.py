@@ -15,7 +15,16 @@ import numpy as np
 from .. import __version__
 from ..conservation import max_abs_residual
 from ..grids import Grid
-from ..raster import OUTPUT_BLOCK_PX, OUTPUT_CREATION_OPTIONS, create_geotiff, translate_to_cog
+from ..raster import (
+    OUTPUT_BLOCK_PX,
+    OUTPUT_CREATION_OPTIONS,
+    create_geotiff,
+    gdal_failure_mark,
+    output_driver,
+    require_no_gdal_failures_since,
+    translate_to_cog,
+    translate_to_format,
+)
 from ..tiling import blocks
 from ..units import kelvin_to
 from .context import RunContext
@@ -40,7 +49,9 @@ def write_output(
 ) -> None:
     """Write the final raster from the blended scratch raster, measuring coarse conservation."""
     output = Path(request.output_path).resolve()
-    staged = scratch / ("staged.tif" if request.cog else output.name)
+    driver = output_driver(output)
+    staged = scratch / (output.name if driver == "GTiff" and not request.cog else "staged.tif")
+    mark = gdal_failure_mark()
     dataset = create_geotiff(staged, grid, OUTPUT_CREATION_OPTIONS, nodata=OUTPUT_NODATA)
     out_band = dataset.GetRasterBand(1)
     result.max_conservation_residual_k = _write_values(
@@ -54,13 +65,19 @@ def write_output(
     describe(request, dataset, out_band, result)
     dataset.FlushCache()
     dataset, out_band = None, None
+    require_no_gdal_failures_since(mark, output)
+    files = [staged]
     if request.cog:
         context.progress(COG_START_PERCENT)
         translate_to_cog(str(staged), str(scratch / output.name))
         staged.unlink()
-        staged = scratch / output.name
+        files = [scratch / output.name]
+    elif driver != "GTiff":
+        files = translate_to_format(str(staged), scratch / "formatted", output.name, driver)
+    require_no_gdal_failures_since(mark, output)
     context.check_cancelled()
-    os.replace(staged, output)
+    for written in files:
+        os.replace(written, output if written.name == output.name else output.parent / written.name)
     context.log(f"Wrote {output}")
 
 

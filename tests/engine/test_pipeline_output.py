@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from engine.errors import Cancelled, InputError
+from engine.errors import Cancelled, InputError, OutputError
 from engine.pipeline import OUTPUT_NODATA
 
 from .conftest import read, run_downscale
@@ -130,15 +130,37 @@ def test_progress_rises_from_0_to_100_and_cancel_is_checked_every_tile(small_sce
     assert len(checks) >= result.tiles == 12
 
 
-@pytest.mark.parametrize("name", ["lst.nc", "lst.png", "lst"])
-def test_an_output_name_that_is_not_a_geotiff_is_refused_before_anything_is_written(
+@pytest.mark.parametrize("name", ["lst.png", "lst.vrt", "lst"])
+def test_an_output_name_without_a_writable_format_is_refused_before_anything_is_written(
     small_scene, tmp_path, name
 ):
-    with pytest.raises(InputError, match=r"written as a GeoTIFF, so its name must end in \.tif.*lst\.tif"):
+    with pytest.raises(
+        OutputError, match=r"not a format the result can be written in.*\.tif, .*e\.g\. lst\.tif"
+    ):
         run_downscale(small_scene, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cog_must_be_named_tif(small_scene, tmp_path):
+    with pytest.raises(OutputError, match=r"a Cloud Optimized GeoTIFF is a GeoTIFF; name it lst\.tif"):
+        run_downscale(small_scene, tmp_path / "lst.nc", cog=True)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_missing_output_folder_is_an_error(small_scene, tmp_path):
     with pytest.raises(InputError, match="Output folder .* does not exist"):
         run_downscale(small_scene, tmp_path / "missing" / "out.tif")
+
+
+@pytest.mark.parametrize(("name", "driver"), [("lst.nc", "netCDF"), ("lst.img", "HFA")])
+def test_the_output_format_follows_the_extension_with_grid_nodata_and_values(
+    small_scene, tmp_path, name, driver
+):
+    run_downscale(small_scene, tmp_path / "lst.tif")
+    run_downscale(small_scene, tmp_path / name)
+    geotiff, other = gdal.Open(str(tmp_path / "lst.tif")), gdal.Open(str(tmp_path / name))
+    assert other.GetDriver().ShortName == driver
+    assert other.GetGeoTransform() == geotiff.GetGeoTransform()
+    assert other.GetRasterBand(1).GetNoDataValue() == OUTPUT_NODATA
+    assert np.array_equal(other.ReadAsArray(), geotiff.ReadAsArray())
+    assert not list(tmp_path.glob(".mocolsk-*"))
