@@ -491,10 +491,10 @@ def output_driver(path: str | os.PathLike) -> str:
 
 
 def translate_to_format(source: str, folder: Path, name: str, driver: str) -> list[Path]:
-    """Copy the raster ``source`` into ``driver``'s format as ``folder/name`` (``folder`` new and empty);
-    returns every file written there (sidecars such as .aux.xml too), ``name`` last, so that moving them in
-    that order reveals the main file only when all is in place."""
-    folder.mkdir()
+    """Copy the raster ``source`` into ``driver``'s format as ``folder/name`` (``folder`` empty, made if
+    missing); returns every file written there (sidecars such as .aux.xml too), ``name`` last, so that
+    moving them in that order reveals the main file only when all is in place."""
+    folder.mkdir(exist_ok=True)
     destination = folder / name
     dataset = gdal.Translate(
         str(destination), source, format=driver, creationOptions=list(OUTPUT_FORMAT_OPTIONS.get(driver, ()))

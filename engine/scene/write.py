@@ -50,7 +50,10 @@ def write_output(
     """Write the final raster from the blended scratch raster, measuring coarse conservation."""
     output = Path(request.output_path).resolve()
     driver = output_driver(output)
-    staged = scratch / (output.name if driver == "GTiff" and not request.cog else "staged.tif")
+    # The final files get a folder of their own, so that no output name can clash with a scratch file.
+    final = scratch / "final"
+    final.mkdir()
+    staged = final / output.name if driver == "GTiff" and not request.cog else scratch / "staged.tif"
     mark = gdal_failure_mark()
     dataset = create_geotiff(staged, grid, OUTPUT_CREATION_OPTIONS, nodata=OUTPUT_NODATA)
     out_band = dataset.GetRasterBand(1)
@@ -69,11 +72,11 @@ def write_output(
     files = [staged]
     if request.cog:
         context.progress(COG_START_PERCENT)
-        translate_to_cog(str(staged), str(scratch / output.name))
+        translate_to_cog(str(staged), str(final / output.name))
         staged.unlink()
-        files = [scratch / output.name]
+        files = [final / output.name]
     elif driver != "GTiff":
-        files = translate_to_format(str(staged), scratch / "formatted", output.name, driver)
+        files = translate_to_format(str(staged), final, output.name, driver)
     require_no_gdal_failures_since(mark, output)
     context.check_cancelled()
     for written in files:

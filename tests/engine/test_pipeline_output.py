@@ -164,3 +164,12 @@ def test_the_output_format_follows_the_extension_with_grid_nodata_and_values(
     assert other.GetRasterBand(1).GetNoDataValue() == OUTPUT_NODATA
     assert np.array_equal(other.ReadAsArray(), geotiff.ReadAsArray())
     assert not list(tmp_path.glob(".mocolsk-*"))
+
+
+@pytest.mark.parametrize("name", ["blended.tif", "staged.tif", "lst_coarse.tif", "lst_kelvin.tif"])
+def test_an_output_named_like_a_scratch_file_is_written_whole(small_scene, tmp_path, name):
+    run_downscale(small_scene, tmp_path / "lst.tif")
+    run_downscale(small_scene, tmp_path / name)
+    assert np.array_equal(
+        gdal.Open(str(tmp_path / name)).ReadAsArray(), gdal.Open(str(tmp_path / "lst.tif")).ReadAsArray()
+    )

@@ -320,11 +320,13 @@ def _pixel(geotransform, size_m):
 
 
 def fingerprint(*folders: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folders``, except the .aux.xml statistics QGIS's GDAL provider writes
+    beside any raster layer it has loaded (GDAL's PAM cache, not a change to the raster)."""
     return {
         str(path): hashlib.sha256(path.read_bytes()).hexdigest()
         for folder in folders
         for path in sorted(Path(folder).rglob("*"))
-        if path.is_file()
+        if path.is_file() and not path.name.endswith(".aux.xml")
     }
 
 
