@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     down.add_argument("--no-conserve", action="store_true", help="skip the coarse-pixel residual correction")
     down.add_argument("--output-units", choices=OUTPUT_UNITS, default="kelvin")
-    down.add_argument("--out", required=True, help="output GeoTIFF")
+    down.add_argument(
+        "--out", required=True, help="output raster: .tif GeoTIFF, or .nc netCDF, .img Erdas Imagine"
+    )
     down.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     down.add_argument("--cog", action="store_true", help="write a Cloud Optimized GeoTIFF")
     down.add_argument("--quiet", action="store_true", help="no progress bar or log lines")

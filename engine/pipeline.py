@@ -96,7 +96,7 @@ def require_network_extent(request: DownscaleRequest, method, coarse_grid, lst_p
             f"LST {request.lst_path}: over the guidance it covers only {coarse_grid.width}x{coarse_grid.height} "
             f"coarse pixel(s) of {lst_pixel}; MoCoLSK needs at least {MIN_NETWORK_COARSE_PX}x"
             f"{MIN_NETWORK_COARSE_PX}. Give an LST and guidance covering at least {side}x{side} guidance pixels, "
-            "or use the bicubic, TsHARP or DMS method."
+            "or use the bicubic method (TsHARP and DMS need at least 10 coarse pixels)."
         )
 
 
