@@ -18,6 +18,7 @@ from .common import (
     file_path,
     load_engine_module,
     model_parameters,
+    releases_layers_on_error,
     run_engine,
     with_help,
 )
@@ -122,6 +123,7 @@ class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
         )
         self.addOutput(QgsProcessingOutputString("BAND_NAMES", "Band names, in order"))
 
+    @releases_layers_on_error
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         guidance = load_engine_module("guidance")
         band_list = self.parameterAsString(parameters, self.BANDS, context).strip()

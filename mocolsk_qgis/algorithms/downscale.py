@@ -28,6 +28,7 @@ from .common import (
     file_path,
     load_engine_module,
     model_parameters,
+    releases_layers_on_error,
     run_engine,
     unloadable_layer_error,
     with_help,
@@ -296,6 +297,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         self.addOutput(QgsProcessingOutputString("LST_UNITS_USED", "LST units used"))
         self.addOutput(QgsProcessingOutputString("DEVICE_USED", "Device used"))
 
+    @releases_layers_on_error
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         pipeline = load_engine_module("pipeline")
         method = METHODS[self.parameterAsEnum(parameters, self.METHOD, context)][0]

@@ -14,7 +14,14 @@ from qgis.core import (
 )
 
 from ..style import style_on_load
-from .common import MoCoLSKAlgorithm, file_path, load_engine_module, run_engine, with_help
+from .common import (
+    MoCoLSKAlgorithm,
+    file_path,
+    load_engine_module,
+    releases_layers_on_error,
+    run_engine,
+    with_help,
+)
 from .downscale import LST_UNITS
 
 # (output name, engine metric key, label, unit)
@@ -104,6 +111,7 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
         for name, _, label, unit in METRICS:
             self.addOutput(QgsProcessingOutputNumber(name, f"{label} ({unit})" if unit else label))
 
+    @releases_layers_on_error
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         evaluation = load_engine_module("evaluation")
         difference = self.parameterAsOutputLayer(parameters, self.DIFFERENCE, context) or None

@@ -21,6 +21,7 @@ from .common import (
     file_path,
     install_hint,
     model_parameters,
+    releases_layers_on_error,
     run_engine,
     with_help,
 )
@@ -154,6 +155,7 @@ class FinetuneAlgorithm(MoCoLSKAlgorithm):
         )
         self.addOutput(QgsProcessingOutputFile(OUTPUT, "Fine-tuned model package"))
 
+    @releases_layers_on_error
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         finetune = finetune_function()
         model = chosen_model(self, parameters, context)

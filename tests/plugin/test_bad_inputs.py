@@ -512,3 +512,16 @@ def test_missing_onnxruntime_is_an_install_command_not_a_traceback(sample_scene,
     assert "-m pip install --user onnxruntime" in completed.stdout
     assert "Traceback" not in completed.stdout + completed.stderr
     assert list(output.parent.iterdir()) == []
+
+
+def test_the_output_dialog_offers_the_formats_the_engine_writes_geotiff_first(mocolsk_provider):
+    from qgis.core import QgsApplication
+
+    from engine.raster import output_formats
+
+    destination = QgsApplication.processingRegistry().algorithmById(ALGORITHM).parameterDefinition("OUTPUT")
+    offered = destination.supportedOutputRasterLayerExtensions()
+    assert offered[0] == "tif" and destination.defaultFileExtension() == "tif"
+    assert offered == [extension.lstrip(".") for extension in output_formats()]
+    assert {"nc", "img"} <= set(offered) and "vrt" not in offered and "png" not in offered
+    assert "*.nc" in destination.createFileFilter()
