@@ -19,7 +19,7 @@ import numpy as np
 from .bands import normalise_band_name
 from .errors import Cancelled, InputError
 from .landsat import read_mtl, reflective_band_files, toa_reflectance
-from .raster import gdal_session
+from .raster import gdal_session, io_errors
 
 # Collection 2 Level-2 surface reflectance: reflectance = DN * scale + offset, DN 0 is fill.
 C2_SR_SCALE = 0.0000275
@@ -199,7 +199,10 @@ def build_guidance_stack(
     blocks of rows so a full scene never sits in memory; ``progress`` gets percent. The file
     appears only when complete: a failure or a cancellation leaves nothing at ``out_path``.
     """
-    with gdal_session():
+    inputs = {str(path): f"Reflectance {name} {path}" for name, path in (reflectance_paths or {}).items()}
+    if dem_path:
+        inputs[str(dem_path)] = f"DEM {dem_path}"
+    with gdal_session(), io_errors(inputs, out_path):
         return _build_guidance_stack(
             Path(out_path),
             band_names,

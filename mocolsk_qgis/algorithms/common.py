@@ -45,8 +45,7 @@ def releases_layers_on_error(process_algorithm):
             return process_algorithm(self, parameters, context, feedback)
         except Exception:
             store = context.temporaryLayerStore()
-            loaded = store.mapLayers()
-            used = set()
+            used = {}
             for definition in self.parameterDefinitions():
                 if definition.type() == "raster":
                     layers = [self.parameterAsRasterLayer(parameters, definition.name(), context)]
@@ -54,8 +53,10 @@ def releases_layers_on_error(process_algorithm):
                     layers = self.parameterAsLayerList(parameters, definition.name(), context)
                 else:
                     continue
-                used.update(layer.id() for layer in layers if layer is not None and layer.id() in loaded)
-            store.removeMapLayers(sorted(used))
+                used.update({layer.id(): layer for layer in layers if layer is not None})
+            for layer_id in used:
+                if store.mapLayer(layer_id) is not None:
+                    store.removeMapLayer(store.mapLayer(layer_id))
             raise
 
     return wrapper

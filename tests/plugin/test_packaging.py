@@ -210,8 +210,14 @@ def readme_qgis_process_commands() -> list[str]:
 
 
 def test_the_readme_qgis_process_example_runs_as_written_on_a_fresh_install(
-    qgis_config, sample_scene, tmp_path
+    plugin_zip, sample_scene, tmp_path
 ):
+    """The plugin unzipped into a new profile's plugins folder (not enabled, as after a manual install),
+    then the README's commands as they are written."""
+    qgis_config = tmp_path / "qgis_config"
+    plugins = qgis_config / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    zipfile.ZipFile(plugin_zip).extractall(plugins)
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(sample_scene.lst_120m, data / "lst_120m.tif")
