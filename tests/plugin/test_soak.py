@@ -66,6 +66,8 @@ def test_two_hundred_runs_keep_memory_flat_and_leave_nothing_behind(mocolsk_prov
     )
     failures = 0
     baseline = None
+    # Other tests of the session may hold files of the shared scene open; only this test's count.
+    open_before = set(open_files_under(out, inputs, sample_scene.folder))
     plan = run_plan(sample_scene, str(celsius))
     for index, (overrides, succeeds) in enumerate(plan):
         if index == WARM_UP_RUNS:
@@ -91,5 +93,8 @@ def test_two_hundred_runs_keep_memory_flat_and_leave_nothing_behind(mocolsk_prov
     gc.collect()
     growth = resident_bytes() / baseline - 1
     assert failures == sum(not succeeds for _, succeeds in plan) > 0
+    print(
+        f"resident memory grew {growth:.2%} over {RUNS - WARM_UP_RUNS} runs after {WARM_UP_RUNS} warm-up runs"
+    )
     assert growth < MAX_RSS_GROWTH, f"resident memory grew {growth:.1%} over {RUNS - WARM_UP_RUNS} runs"
-    assert open_files_under(out, inputs, sample_scene.folder) == []
+    assert set(open_files_under(out, inputs, sample_scene.folder)) - open_before == set()
