@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import textwrap
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.backends import create_backend
+from engine.backends import create_backend, describe_runtime
 from engine.card import BandSpec
 from engine.errors import BackendError
 from engine.export import export_package
@@ -139,7 +140,40 @@ def test_missing_onnxruntime_explains_what_to_install(tiny_package_x4):
         """,
     )
     assert "ONNX Runtime is not installed" in result.stdout
-    assert "pip install" in result.stdout and "onnxruntime-gpu" in result.stdout
+    assert (
+        f"{sys.executable} -m pip install onnxruntime" in result.stdout and "onnxruntime-gpu" in result.stdout
+    )
+
+
+def test_the_runtime_is_described_before_any_model_is_opened():
+    import onnxruntime
+
+    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    if has_cuda:
+        assert describe_runtime().startswith("ONNX Runtime CUDA on ")
+    else:
+        assert describe_runtime("onnxruntime", "auto") == f"ONNX Runtime CPU, {os.cpu_count()} threads"
+        assert describe_runtime("onnxruntime", "cuda").endswith("has no CUDA provider: a GPU run would stop")
+    assert describe_runtime("onnxruntime", "cpu", threads=3) == "ONNX Runtime CPU, 3 threads"
+    expected_torch = "PyTorch CUDA on " if torch.cuda.is_available() else "PyTorch CPU, 2 threads"
+    assert describe_runtime("torch", "auto", threads=2).startswith(expected_torch)
+    with pytest.raises(BackendError, match="Backend 'tensorflow' is unknown"):
+        describe_runtime("tensorflow")
+
+
+def test_a_missing_runtime_is_described_as_missing():
+    result = run_with_modules_hidden(
+        ["onnxruntime", "torch"],
+        """
+        from engine.backends import describe_runtime
+        print(describe_runtime("onnxruntime"))
+        print(describe_runtime("torch"))
+        """,
+    )
+    assert result.stdout.splitlines() == [
+        "ONNX Runtime is not installed (the classic methods need none)",
+        "PyTorch is not installed",
+    ], result.stderr
 
 
 class _Payload:
