@@ -91,3 +91,9 @@ def fit_sigma_scale(error_kelvin: np.ndarray, sigma_kelvin: np.ndarray) -> float
     if not usable.any():
         raise ValueError("no pixel has both an error and a positive uncertainty")
     return float(np.quantile(error[usable] / sigma[usable], ONE_SIGMA_SHARE))
+
+
+def card_sigma_scale(uncertainty_calibration: dict, method: str = "mocolsk") -> float | None:
+    """The factor a card's ``uncertainty_calibration`` fitted for ``method``, or None if never measured."""
+    factor = uncertainty_calibration.get(method, {}).get("sigma_scale")
+    return float(factor) if factor else None

@@ -10,6 +10,7 @@ from engine.resample import upsample_bicubic
 from engine.uncertainty import (
     ORIENTATIONS,
     calibration,
+    card_sigma_scale,
     fit_sigma_scale,
     orient,
     oriented_predictions,
@@ -115,3 +116,14 @@ def test_bicubic_alone_is_equivariant_too():
     lst = np.random.default_rng(5).normal(300, 3, (8, 8))
     members = oriented_predictions(lambda c, _g: upsample_bicubic(c, SCALE), lst, np.zeros((1, 32, 32)))
     assert spread_kelvin(members).max() < 1e-3
+
+
+def test_every_bundled_card_holds_a_sigma_scale_measured_on_held_out_scenes():
+    from engine.package import bundled_packages, load_package
+
+    for name, path in bundled_packages().items():
+        card = load_package(path, verify=False).card
+        factor = card_sigma_scale(card.uncertainty_calibration)
+        assert factor is not None and factor > 1.0, name
+        assert card.uncertainty_calibration["protocol"] == "native"
+        assert card.uncertainty_calibration["mocolsk"]["test_scaled"]["pixels"] > 10_000, name
