@@ -58,7 +58,7 @@ package:
 	cp -R engine $(PACKAGE_BUILD)/$(PLUGIN)/engine
 	cp -R resources/styles resources/icons resources/models resources/sample $(PACKAGE_BUILD)/$(PLUGIN)/resources/
 	rm -f $(PACKAGE_BUILD)/$(PLUGIN)/resources/models/*.pt
-	cp metadata.txt $(wildcard README.md LICENSE) $(PACKAGE_BUILD)/$(PLUGIN)/
+	cp metadata.txt README.md LICENSE $(PACKAGE_BUILD)/$(PLUGIN)/
 	find $(PACKAGE_BUILD) -name __pycache__ -prune -exec rm -rf {} +
 	zip=$$(realpath $(PLUGIN_ZIP)) && cd $(PACKAGE_BUILD) && $(QGIS_PYTHON) -m zipfile -c "$$zip" $(PLUGIN)
 	@echo "Built $(PLUGIN_ZIP)"

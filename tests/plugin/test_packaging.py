@@ -13,6 +13,7 @@ import pytest
 from osgeo import gdal
 
 from tests.conftest import REPO
+from tests.plugin.repository_rules import repository_problems
 
 # Debian's qgis_process wrapper passes an option the 3.22 binary rejects; the binary works.
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
@@ -131,6 +132,40 @@ def test_metadata_has_what_the_plugin_repository_requires(plugin_zip):
     assert general["qgisMinimumVersion"] == "3.22"
     assert general["hasProcessingProvider"] == "yes"
     assert f"mocolsk_qgis/{general['icon']}" in zipfile.ZipFile(plugin_zip).namelist()
+
+
+def test_zip_passes_the_plugin_repository_checks_and_carries_the_gpl(plugin_zip):
+    assert repository_problems(plugin_zip) == []
+    licence = zipfile.ZipFile(plugin_zip).read("mocolsk_qgis/LICENSE").decode("utf-8")
+    assert "GNU GENERAL PUBLIC LICENSE" in licence and "Version 2, June 1991" in licence
+    assert "or (at your option) any later version" in licence
+
+
+def test_the_repository_checks_name_each_defect_of_a_bad_zip(plugin_zip, tmp_path):
+    bad = tmp_path / "bad.zip"
+    source = zipfile.ZipFile(plugin_zip)
+    with zipfile.ZipFile(bad, "w") as out:
+        for name in source.namelist():
+            if name == "mocolsk_qgis/LICENSE":
+                continue
+            data = source.read(name)
+            if name == "mocolsk_qgis/metadata.txt":
+                data = data.replace(b"\nemail=", b"\nemail_removed=").replace(
+                    b"tracker=https://", b"tracker="
+                )
+            out.writestr(name, data)
+        out.writestr("mocolsk_qgis/engine/__pycache__/pipeline.cpython-311.pyc", b"compiled")
+        out.writestr("mocolsk_qgis/bin/helper", b"\x7fELF\x02\x01\x01")
+    problems = "\n".join(repository_problems(bad))
+    for expected in (
+        "mocolsk_qgis/LICENSE is missing",
+        "metadata email is missing or empty",
+        "metadata tracker",
+        "is compiled Python",
+        "inside a __pycache__ folder",
+        "mocolsk_qgis/bin/helper is a binary executable",
+    ):
+        assert expected in problems, problems
 
 
 def test_make_install_enables_the_plugin_in_the_profile(qgis_config):
