@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..grids import choose_scale, matching_scale
 from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
+from ..uncertainty import card_sigma_scale, oriented_predictions
 from .context import RunContext
 from .inputs import Guidance
 from .request import DownscaleRequest
@@ -35,6 +36,9 @@ class Method:
     model_name: str = ""
     model_version: str = ""
     device: str = "cpu (numpy)"
+    # Factor on the raw uncertainty spread, from the model card's calibration (1 when none).
+    sigma_scale: float = 1.0
+    sigma_calibrated: bool = False
 
     @property
     def bounds_detail(self) -> bool:
@@ -53,6 +57,10 @@ class NetworkSharpener(Sharpener):
 
     def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
         return self.downscaler.predict_kelvin(lst_coarse, guidance)
+
+    def predict_members(self, lst_coarse, coarse_valid, guidance, guidance_valid):
+        """The 8 orientations' predictions (test-time augmentation), equally weighted; member 0 is ``predict``'s."""
+        return oriented_predictions(self.downscaler.predict_kelvin, lst_coarse, guidance), None
 
 
 def open_method(
@@ -97,8 +105,16 @@ def open_method(
         raise InputError(f"{error} For this LST use {' or '.join(fitting)} instead.") from None
     mapping = map_bands(card.guidance_band_names, guidance.names, "Guidance", f"model {card.name!r}")
     check_guidance_units(guidance, mapping, card.guidance_bands, context)
+    sigma_scale = card_sigma_scale(card.uncertainty_calibration)
     return Method(
-        scale, mapping, NetworkSharpener(downscaler), card.name, card.version, downscaler.device_description
+        scale,
+        mapping,
+        NetworkSharpener(downscaler),
+        card.name,
+        card.version,
+        downscaler.device_description,
+        sigma_scale or 1.0,
+        sigma_scale is not None,
     )
 
 
