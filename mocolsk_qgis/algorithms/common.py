@@ -4,9 +4,7 @@ The bridge turns QgsProcessingFeedback into the engine's progress, cancel and lo
 and every engine error into a QgsProcessingException carrying the engine's message.
 """
 
-import platform
-import sys
-from pathlib import Path
+import functools
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -17,6 +15,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
+from .. import install_runtime
 from .._engine import engine_module, errors, package, resource
 
 MODEL = "MODEL"
@@ -172,15 +171,20 @@ def file_path(layer, role: str) -> str:
     return layer.source()
 
 
+@functools.lru_cache(maxsize=1)
+def runtime_description() -> str:
+    """What Downscale LST's default backend and device would run on here (engine.backends), looked up
+    once per session; the installer clears it."""
+    return load_engine_module("backends").describe_runtime("onnxruntime", "auto")
+
+
 def install_hint(module: str) -> str:
-    """The command that installs ``module`` into the Python this QGIS runs."""
-    if platform.system() == "Windows":
-        return f"For this QGIS: in its OSGeo4W Shell run `python -m pip install {module}`, then restart QGIS."
-    python = Path(sys.exec_prefix, "bin", "python3")
+    """How to install ``module`` (onnxruntime, torch) for this QGIS: the plugin's menu action, or
+    headless (qgis_process) its installer run with this QGIS's Python."""
+    package = install_runtime.recommended_package(module, install_runtime.nvidia_gpu())
     return (
-        f"For this QGIS (Python {sys.version_info.major}.{sys.version_info.minor} in {sys.exec_prefix}): run "
-        f"`{python} -m pip install --user {module}` (on Debian/Ubuntu add --break-system-packages), then "
-        "restart QGIS."
+        f"Install it with Plugins > {install_runtime.MENU} > Install runtime (ONNX Runtime, PyTorch)…, or from a shell: "
+        f"{install_runtime.headless_command(package)} ; then run the algorithm again."
     )
 
 
@@ -195,6 +199,8 @@ def missing_module(error: BaseException) -> str | None:
 
 def processing_error(error: Exception) -> QgsProcessingException:
     """The engine's message, plus the exact install command when a runtime is missing."""
+    if isinstance(error, errors.RuntimeMissing):
+        return QgsProcessingException(f"{error.summary} {install_hint(error.module)}")
     module = missing_module(error)
     return QgsProcessingException(f"{error} {install_hint(module)}" if module else str(error))
 

@@ -29,6 +29,7 @@ from .common import (
     load_engine_module,
     model_parameters,
     run_engine,
+    runtime_description,
     with_help,
 )
 
@@ -83,6 +84,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
     THREADS = "THREADS"
     COG = "COG"
     OUTPUT = "OUTPUT"
+    UNCERTAINTY = "UNCERTAINTY"
 
     def name(self):
         return "downscalelst"
@@ -160,7 +162,10 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         self.addParameter(
             with_help(
                 QgsProcessingParameterEnum(
-                    self.DEVICE, "Device", options=[label for _, label in DEVICES], defaultValue=0
+                    self.DEVICE,
+                    f"Device (auto here: {runtime_description()})",
+                    options=[label for _, label in DEVICES],
+                    defaultValue=0,
                 ),
                 "Where the network runs. Auto uses a GPU when the backend finds one and says which device "
                 "it used; "
@@ -288,6 +293,15 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                 "GeoTIFF on the guidance grid with nodata -9999.",
             )
         )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterRasterDestination(
+                    self.UNCERTAINTY, "Uncertainty (K)", optional=True, createByDefault=False
+                ),
+                "Optional per-pixel uncertainty in Kelvin (MoCoLSK and DMS); the README gives how often errors "
+                "fall within it.",
+            )
+        )
         self.addOutput(QgsProcessingOutputNumber("SCALE", "Scale factor"))
         self.addOutput(
             QgsProcessingOutputNumber("MAX_CONSERVATION_RESIDUAL_K", "Largest coarse-pixel residual (K)")
@@ -301,6 +315,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         names = self.parameterAsString(parameters, self.GUIDANCE_BAND_NAMES, context)
         qa_mask = self.parameterAsRasterLayer(parameters, self.QA_MASK, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        uncertainty = self.parameterAsOutputLayer(parameters, self.UNCERTAINTY, context) or None
         guidance = self.guidance_layers(parameters, context)
         request = pipeline.DownscaleRequest(
             lst_path=file_path(self.parameterAsRasterLayer(parameters, self.INPUT_LST, context), "LST"),
@@ -322,6 +337,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             output_path=output,
             overwrite=True,
             cog=self.parameterAsBoolean(parameters, self.COG, context),
+            uncertainty_path=uncertainty,
         )
         result = run_engine(feedback, pipeline.downscale_scene, request)
         feedback.pushInfo(
@@ -334,8 +350,11 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         name_on_load(
             context, output, result_layer_name(guidance[0], method, result.scale, request.output_units)
         )
+        if uncertainty:
+            name_on_load(context, uncertainty, f"Uncertainty, {METHOD_NAMES[method]} x{result.scale} (K)")
         return {
             self.OUTPUT: output,
+            self.UNCERTAINTY: uncertainty,
             "SCALE": result.scale,
             "MAX_CONSERVATION_RESIDUAL_K": result.max_conservation_residual_k,
             "LST_UNITS_USED": result.lst_units,
