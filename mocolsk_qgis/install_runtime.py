@@ -146,7 +146,14 @@ def install(
     if package not in PACKAGES:
         raise ValueError(f"{package!r} is not one of {', '.join(PACKAGES)}")
     target = target or runtime_dir()
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        log(
+            f"Cannot create {target} ({error.strerror}); give another folder with --target or the "
+            f"{RUNTIME_DIR_ENV} environment variable."
+        )
+        return 1
     python = qgis_python()
     has_pip = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, text=True)
     if has_pip.returncode != 0:

@@ -13,10 +13,12 @@ import pytest
 from osgeo import gdal
 
 from tests.conftest import REPO
+from tests.plugin.conftest import PIP_CACHE
 from tests.plugin.repository_rules import repository_problems
 
 # Debian's qgis_process wrapper passes an option the 3.22 binary rejects; the binary works.
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+QGIS_PYTHON = "/usr/bin/python3"
 BLOCKER = """
 import importlib.abc
 import os
@@ -65,12 +67,17 @@ def make(*arguments):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def qgis_process(config, *arguments, block=(), tmp_path=None):
+def qgis_process(config, *arguments, block=(), tmp_path=None, venv=True, env_extra=None):
     """Run qgis_process on the given configuration folder, with this virtual environment's
-    packages (onnxruntime, torch) importable, and optionally some modules hidden. The
-    repository is not on the path, so the plugin runs the engine bundled in the zip."""
-    python_path = [sysconfig.get_paths()["purelib"]]
-    env = {**os.environ, "QGIS_CUSTOM_CONFIG_PATH": str(config), "QT_QPA_PLATFORM": "offscreen"}
+    packages (onnxruntime, torch) importable unless ``venv`` is False, and optionally some modules
+    hidden. The repository is not on the path, so the plugin runs the engine bundled in the zip."""
+    python_path = [sysconfig.get_paths()["purelib"]] if venv else []
+    env = {
+        **os.environ,
+        "QGIS_CUSTOM_CONFIG_PATH": str(config),
+        "QT_QPA_PLATFORM": "offscreen",
+        **(env_extra or {}),
+    }
     if block:
         blocker = tmp_path / "blocker"
         blocker.mkdir(exist_ok=True)
@@ -228,6 +235,56 @@ def test_missing_runtime_keeps_the_algorithm_and_explains_the_install(
     )
     text = completed.stdout + completed.stderr
     assert completed.returncode != 0
-    assert says in text and f"-m pip install --user {blocked}" in text
+    assert says in text and "Plugins > MoCoLSK LST Downscaling > Install runtime" in text
+    assert f'mocolsk_qgis/install_runtime.py" {blocked}' in text
     assert "Traceback" not in text
     assert not output.exists()
+
+
+def test_qgis_process_runs_mocolsk_with_onnx_runtime_from_the_headless_installer(
+    qgis_config, sample_scene, tiny_package_x4, tmp_path
+):
+    """QGIS's own Python (/usr/bin/python3, without this virtual environment) gets ONNX Runtime only
+    through the installer; qgis_process then runs the network from that folder."""
+    target = tmp_path / "runtime"
+    installer = (
+        qgis_config / "profiles" / "default" / "python" / "plugins" / "mocolsk_qgis" / "install_runtime.py"
+    )
+    env = {**os.environ, "PIP_CACHE_DIR": str(PIP_CACHE), "PYTHONPATH": ""}
+    lacks = subprocess.run([QGIS_PYTHON, "-c", "import onnxruntime"], capture_output=True, env=env)
+    assert lacks.returncode != 0, "this test needs a QGIS Python without onnxruntime"
+    installed = subprocess.run(
+        [QGIS_PYTHON, str(installer), "onnxruntime", "--target", str(target)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (target / "onnxruntime" / "__init__.py").is_file()
+    output = tmp_path / "lst_30m.tif"
+    arguments = [
+        "--json",
+        "run",
+        "mocolsk:downscalelst",
+        "--",
+        f"INPUT_LST={sample_scene.lst_120m}",
+        f"GUIDANCE={sample_scene.guidance_30m}",
+        "METHOD=0",
+        f"MODEL_FILE={tiny_package_x4.card_path}",
+        "THREADS=1",
+        f"OUTPUT={output}",
+    ]
+    without = qgis_process(qgis_config, *arguments, tmp_path=tmp_path, venv=False)
+    assert without.returncode != 0 and "ONNX Runtime is not installed" in without.stdout + without.stderr
+    completed = qgis_process(
+        qgis_config,
+        *arguments,
+        tmp_path=tmp_path,
+        venv=False,
+        env_extra={"MOCOLSK_RUNTIME_DIR": str(target)},
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = json.loads(completed.stdout[completed.stdout.index("{") :])
+    assert results["results"]["DEVICE_USED"] == "onnxruntime CPU (1 threads)"
+    assert gdal.Open(str(output)).ReadAsArray().shape == (64, 64)

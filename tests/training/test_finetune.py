@@ -463,7 +463,10 @@ def test_finetune_algorithm_explains_how_to_install_missing_pytorch(monkeypatch)
     from mocolsk_qgis.algorithms.finetune import finetune_function
 
     monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(QgsProcessingException, match="PyTorch, which is not installed.*pip install .*torch"):
+    with pytest.raises(
+        QgsProcessingException,
+        match='PyTorch, which is not installed.*Install runtime.*install_runtime.py" torch',
+    ):
         finetune_function()
 
 
