@@ -1,7 +1,5 @@
 """The "Install runtime" dialog: runs install_runtime.py in a QProcess and shows pip's log."""
 
-import sys
-
 from qgis.PyQt.QtCore import QProcess
 from qgis.PyQt.QtWidgets import (
     QComboBox,
@@ -58,6 +56,7 @@ class InstallRuntimeDialog(QDialog):
         package = self.choice.currentData()
         self.install_button.setEnabled(False)
         self.choice.setEnabled(False)
+        self.buttons.button(QDialogButtonBox.Close).setEnabled(False)
         self.progress.setRange(0, 0)
         self.process = QProcess(self)
         self.process.setProcessChannelMode(QProcess.MergedChannels)
@@ -65,11 +64,18 @@ class InstallRuntimeDialog(QDialog):
         self.process.finished.connect(self.finished)
         self.process.start(
             install_runtime.qgis_python(),
-            ["-u", str(install_runtime.PLUGIN_DIR / "install_runtime.py"), package],
+            ["-u", "-X", "utf8", str(install_runtime.PLUGIN_DIR / "install_runtime.py"), package],
         )
 
+    def reject(self):
+        """Closing waits for pip: stopping it halfway could leave a broken package in the folder."""
+        if self.process is not None and self.process.state() != QProcess.NotRunning:
+            self.log.appendPlainText("pip is still running; the dialog closes when it has finished.")
+            return
+        super().reject()
+
     def read_output(self):
-        text = bytes(self.process.readAllStandardOutput()).decode(sys.getdefaultencoding(), "replace")
+        text = bytes(self.process.readAllStandardOutput()).decode("utf-8", "replace")
         self.log.appendPlainText(text.rstrip("\n"))
 
     def finished(self, exit_code, _status=None):
@@ -77,6 +83,7 @@ class InstallRuntimeDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if exit_code == 0 else 0)
         self.install_button.setEnabled(exit_code != 0)
+        self.buttons.button(QDialogButtonBox.Close).setEnabled(True)
         self.choice.setEnabled(exit_code != 0)
         if exit_code == 0:
             install_runtime.activate()

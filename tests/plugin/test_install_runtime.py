@@ -84,6 +84,8 @@ def test_the_dialog_installs_onnx_runtime_with_pip_and_shows_the_log(
     assert str(target) in dialog.intro.text()
     dialog.start()
     assert not dialog.install_button.isEnabled() and dialog.progress.maximum() == 0  # busy while pip runs
+    dialog.reject()
+    assert "still running" in dialog.log.toPlainText()
     deadline = time.monotonic() + 240
     while dialog.exit_code is None:
         assert time.monotonic() < deadline, dialog.log.toPlainText()
