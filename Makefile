@@ -56,7 +56,7 @@ package:
 	mkdir -p $(PACKAGE_BUILD)/$(PLUGIN)/resources $(dir $(PLUGIN_ZIP))
 	cp -R $(PLUGIN)/. $(PACKAGE_BUILD)/$(PLUGIN)/
 	cp -R engine $(PACKAGE_BUILD)/$(PLUGIN)/engine
-	cp -R resources/styles resources/icons resources/models resources/sample $(PACKAGE_BUILD)/$(PLUGIN)/resources/
+	cp -R resources/styles resources/icons resources/models resources/help resources/sample $(PACKAGE_BUILD)/$(PLUGIN)/resources/
 	rm -f $(PACKAGE_BUILD)/$(PLUGIN)/resources/models/*.pt
 	cp metadata.txt $(wildcard README.md LICENSE) $(PACKAGE_BUILD)/$(PLUGIN)/
 	find $(PACKAGE_BUILD) -name __pycache__ -prune -exec rm -rf {} +
