@@ -21,6 +21,7 @@ from qgis.core import (
 )
 
 from .._engine import engine_module
+from ..auto_model import AUTO_LABEL, downscale_dialog
 from ..style import style_on_load
 from .common import (
     MoCoLSKAlgorithm,
@@ -94,6 +95,10 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             + bundled_accuracy_help()
         )
 
+    def createCustomParametersWidget(self, parent=None):  # noqa: N802 (QGIS API)
+        """The standard dialog, whose Model label says which bundled package auto runs for the chosen layers."""
+        return downscale_dialog(self, parent)
+
     def tags(self):
         return [
             "lst",
@@ -161,9 +166,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                 self.tr("MoCoLSK-Net needs a model package; bicubic, TsHARP and DMS need none."),
             )
         )
-        auto_label = self.tr("Model (auto runs, by LST/guidance pixel ratio, {models})").format(
-            models=auto_models_text()
-        )
+        auto_label = self.tr(AUTO_LABEL)
         auto_help = self.tr(
             "auto (the default) uses the bundled model whose scale matches the pixel ratio, e.g. x4 for a "
             "120 m LST with 30 m guidance; the log says which. "
