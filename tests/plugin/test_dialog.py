@@ -1,10 +1,8 @@
 """The Toolbox dialog of "Downscale LST": it builds, shows the help, runs the algorithm in
-QGIS's background task and loads the styled result. Rendered offscreen, it is also the
-README's screenshot: `make screenshot` sets MOCOLSK_SCREENSHOT=docs/dialog.png."""
+QGIS's background task and loads the styled result. (The README's screenshots come from the desktop
+test, tests/desktop.)"""
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,7 +52,7 @@ def test_dialog_renders_with_the_algorithm_help(dialog, tmp_path):
     assert parameters["INPUT_LST"] == lst.id() or parameters["INPUT_LST"] == lst.source()
     image = dialog.grab().toImage()
     assert (image.width(), image.height()) == (1100, 820)
-    path = Path(os.environ.get("MOCOLSK_SCREENSHOT") or tmp_path / "dialog.png")
+    path = tmp_path / "dialog.png"
     assert image.save(str(path))
     pixels = np.frombuffer(image.constBits().asstring(image.sizeInBytes()), np.uint8)
     assert pixels.std() > 10  # widgets and text were drawn, not a blank window
