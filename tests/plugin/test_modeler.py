@@ -95,3 +95,22 @@ def test_model_diagram_boxes_are_wide_enough_for_their_labels(mocolsk_provider):
     for component in components:
         label = component.description() or model.parameterDefinition(component.parameterName()).description()
         assert metrics.horizontalAdvance(label) + 40 < component.size().width(), label
+
+
+def test_toolbox_offers_open_in_model_designer_for_the_example_model_only(mocolsk_provider):
+    from processing.gui.ProviderActions import ProviderContextMenuActions
+
+    from mocolsk_qgis.plugin import editable_copy
+
+    registry = QgsApplication.processingRegistry()
+    model = registry.algorithmById("mocolsk:guidance_downscale_evaluate")
+    actions = [a for a in ProviderContextMenuActions.actions if a.name == "Open in Model Designer…"]
+    assert len(actions) == 1
+    action = actions[0]
+    action.itemData = model
+    assert action.isEnabled()
+    action.itemData = registry.algorithmById("mocolsk:downscalelst")
+    assert not action.isEnabled()
+    copy = editable_copy(model)
+    assert copy.sourceFilePath() == ""  # the designer's Save asks where to write; the plugin's file stays
+    assert set(copy.childAlgorithms()) == set(model.childAlgorithms())
