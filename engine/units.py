@@ -20,7 +20,7 @@ LST_UNITS = ("auto", "kelvin", "celsius", "landsat_c2_st_dn", "modis_lst_dn", "l
 OUTPUT_UNITS = ("kelvin", "celsius")
 # What the QGIS dialog's LST units dropdown shows; errors name units by these labels.
 UNIT_LABELS = {
-    "auto": "Auto-detect (from the band's unit, the file name, then the value range)",
+    "auto": "Auto-detect (from the product name, the band's unit, then the value range)",
     "kelvin": "Kelvin",
     "celsius": "Celsius",
     "landsat_c2_st_dn": "Landsat 8/9 Collection 2 Level-2 ST_B10 (DN x 0.00341802 + 149)",

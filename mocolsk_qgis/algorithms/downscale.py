@@ -138,8 +138,9 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                     defaultValue=0,
                 ),
                 self.tr(
-                    "How to read the LST values. Auto-detect uses the band's unit, the file name and "
-                    "the value range; choose explicitly when the log shows a wrong guess."
+                    "How to read the LST values. Auto-detect uses the product named in the file name, band or "
+                    "metadata, the band's unit and the value range; choose explicitly when the log shows a "
+                    "wrong guess."
                 ),
             )
         )

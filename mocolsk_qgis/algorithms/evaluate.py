@@ -76,7 +76,7 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
                 with_help(
                     QgsProcessingParameterEnum(units, f"{what} units", options=unit_labels, defaultValue=0),
                     self.tr(
-                        "How to read the values; auto-detect uses the band's unit, the file name and "
+                        "How to read the values; auto-detect uses the product name, the band's unit and "
                         "the value range."
                     ),
                 )
