@@ -30,7 +30,7 @@ from pathlib import Path
 PLUGIN_DIR = Path(__file__).resolve().parent
 RUNTIME_DIR_ENV = "MOCOLSK_RUNTIME_DIR"
 # The plugin's menu under Plugins, where the installer's action sits.
-MENU = "MoCoLSK LST Downscaling"
+MENU = "MoCoLSK"
 PACKAGES = {
     "onnxruntime": "onnxruntime",
     "onnxruntime-gpu": "onnxruntime",

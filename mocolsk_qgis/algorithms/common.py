@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
 )
+from qgis.PyQt.QtCore import QCoreApplication, QLocale
 from qgis.PyQt.QtGui import QIcon
 
 from .. import install_runtime
@@ -24,6 +25,22 @@ MODEL_FILE = "MODEL_FILE"
 AUTO_MODEL = "auto"
 
 OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
+# The translation context of every user-visible string of the algorithms (Qt Linguist groups by it).
+TR_CONTEXT = "MoCoLSK"
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's QGIS language when a translation is installed."""
+    return QCoreApplication.translate(TR_CONTEXT, text)
+
+
+def help_html(algorithm: str, **values) -> str:
+    """The algorithm's help page, ``resources/help/<algorithm>.html``, in the QGIS language when a
+    ``<algorithm>.<lang>.html`` exists; ``values`` fill its ``{placeholders}``."""
+    language = QLocale().name().split("_")[0]
+    localized = resource("help", f"{algorithm}.{language}.html")
+    path = localized if localized.is_file() else resource("help", f"{algorithm}.html")
+    return path.read_text(encoding="utf-8").strip().format(**values)
 
 
 class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
@@ -31,6 +48,9 @@ class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):  # noqa: N802 (QGIS API)
         return type(self)()
+
+    def tr(self, text: str) -> str:
+        return tr(text)
 
     def group(self):
         return ""
@@ -63,10 +83,14 @@ def bundled_models_help() -> str:
         try:
             card = package.load_package(card_path, verify=False).card
         except errors.PackageError as error:
-            lines.append(f"{name}: unusable ({error})")
+            lines.append(tr("{name}: unusable ({error})").format(name=name, error=error))
             continue
-        lines.append(f"{name}: x{card.scale}, guidance bands {', '.join(card.guidance_band_names)}")
-    return "; ".join(lines) or "none installed"
+        lines.append(
+            tr("{name}: x{scale}, guidance bands {bands}").format(
+                name=name, scale=card.scale, bands=", ".join(card.guidance_band_names)
+            )
+        )
+    return "; ".join(lines) or tr("none installed")
 
 
 def bundled_accuracy_help() -> str:
@@ -85,31 +109,38 @@ def bundled_accuracy_help() -> str:
     if not items:
         return ""
     return (
-        "<p><b>Which method?</b> Measured on whole real Landsat scenes never used in training (see the "
-        "README's "
-        "accuracy section); choose the recommended method for your scale:</p><ul>" + "".join(items) + "</ul>"
+        tr(
+            "<p><b>Which method?</b> Measured on whole real Landsat scenes never used in training (see the "
+            "README's accuracy section); choose the recommended method for your scale:</p>"
+        )
+        + "<ul>"
+        + "".join(items)
+        + "</ul>"
     )
 
 
-def model_parameters(auto: bool = False) -> list:
+def auto_models() -> dict[int, str]:
+    """The bundled package that Model "auto" runs for each scale (the engine takes the first by name)."""
+    chosen: dict[int, str] = {}
+    for name, scale in package.bundled_scales().items():
+        chosen.setdefault(scale, name)
+    return dict(sorted(chosen.items()))
+
+
+def auto_models_text() -> str:
+    """E.g. "x2: mocolsk-x2-landsat-light, x4: mocolsk-x4-landsat-light"."""
+    return ", ".join(f"x{scale}: {name}" for scale, name in auto_models().items()) or tr("none installed")
+
+
+def model_parameters(auto_label: str | None = None, auto_help: str = "") -> list:
     """The bundled-model choice and the optional custom package file.
 
-    With ``auto`` the first option and default is "auto": the engine picks the bundled package whose scale
-    matches the LST/guidance pixel ratio, so that a first run needs no model choice.
+    With ``auto_label`` (the choice's label, saying what "auto" does) the first option and default is "auto",
+    so that a first run needs no model choice; ``auto_help`` explains it in the tooltip.
     """
     names = list(package.bundled_packages())
-    options = [AUTO_MODEL, *names] if auto else names
-    auto_help = (
-        f"{AUTO_MODEL} (the default) uses the bundled model whose scale matches the pixel ratio, e.g. "
-        "x4 for a 120 m LST with 30 m guidance; the log says which. "
-        if auto
-        else ""
-    )
-    label = (
-        "Model (bundled package; auto: the one matching the pixel ratio)"
-        if auto
-        else "Model (bundled package)"
-    )
+    options = [AUTO_MODEL, *names] if auto_label else names
+    label = auto_label or tr("Model (bundled package)")
     choice = with_help(
         QgsProcessingParameterEnum(
             MODEL,
@@ -119,20 +150,25 @@ def model_parameters(auto: bool = False) -> list:
             optional=True,
             usesStaticStrings=True,
         ),
-        "A model package shipped with the plugin, chosen by name; its card fixes the scale factor and the "
-        "guidance "
-        f"bands it expects, in order. {auto_help}Bundled: {bundled_models_help()}.",
+        tr(
+            "A model package shipped with the plugin, chosen by name; its card fixes the scale factor and the "
+            "guidance bands it expects, in order. "
+        )
+        + auto_help
+        + tr("Bundled: {models}.").format(models=bundled_models_help()),
     )
     custom = with_help(
         QgsProcessingParameterFile(
             MODEL_FILE,
-            "Model package file (overrides the bundled choice)",
+            tr("Model package file (overrides the bundled choice)"),
             behavior=QgsProcessingParameterFile.File,
-            fileFilter="MoCoLSK model package (*.json *.onnx)",
+            fileFilter=tr("MoCoLSK model package (*.json *.onnx)"),
             optional=True,
         ),
-        "A model package exported with `python -m training export`: the NAME.json card beside its "
-        "NAME.onnx weights. Either file may be chosen.",
+        tr(
+            "A model package exported with `python -m training export`: the NAME.json card beside its "
+            "NAME.onnx weights. Either file may be chosen."
+        ),
     )
     return [choice, custom]
 
@@ -151,8 +187,10 @@ def chosen_model(
     if name:
         return name
     raise QgsProcessingException(
-        "No model chosen: pick a bundled model package, or give a model package file "
-        "(NAME.json beside NAME.onnx)."
+        tr(
+            "No model chosen: pick a bundled model package, or give a model package file "
+            "(NAME.json beside NAME.onnx)."
+        )
     )
 
 
@@ -160,13 +198,16 @@ def file_path(layer, role: str) -> str:
     """The file behind a raster layer; the engine reads files with GDAL, not QGIS layers."""
     if layer is None:
         raise QgsProcessingException(
-            f"The {role} layer could not be loaded; check that it exists and is a raster."
+            tr("The {role} layer could not be loaded; check that it exists and is a raster.").format(
+                role=role
+            )
         )
     if layer.providerType() != "gdal":
         raise QgsProcessingException(
-            f"The {role} layer {layer.name()!r} is not a file-based raster (provider "
-            f"{layer.providerType()!r}); "
-            f"save it as a GeoTIFF first (Raster > Conversion > Translate) and use that file."
+            tr(
+                "The {role} layer {name!r} is not a file-based raster (provider {provider!r}); save it as a "
+                "GeoTIFF first (Raster > Conversion > Translate) and use that file."
+            ).format(role=role, name=layer.name(), provider=layer.providerType())
         )
     return layer.source()
 
@@ -248,6 +289,6 @@ def run_engine(feedback, function, *args, **kwargs):
             **kwargs,
         )
     except errors.Cancelled as error:
-        raise QgsProcessingException(f"Cancelled: {error}") from error
+        raise QgsProcessingException(tr("Cancelled: {error}").format(error=error)) from error
     except errors.EngineError as error:
         raise processing_error(error) from error

@@ -114,6 +114,10 @@ def test_zip_is_one_plugin_folder_with_engine_resources_and_metadata(plugin_zip)
     for card in bundled:
         assert f"mocolsk_qgis/resources/models/{card}" in names
         assert f"mocolsk_qgis/resources/models/{card[:-5]}.onnx" in names
+    help_pages = sorted(p.name for p in (REPO / "resources" / "help").glob("*.html"))
+    assert {"downscalelst.html", "buildguidance.html", "evaluate.html"} <= set(help_pages)
+    for page in help_pages:
+        assert f"mocolsk_qgis/resources/help/{page}" in names
 
 
 def test_metadata_has_what_the_plugin_repository_requires(plugin_zip):
@@ -235,7 +239,7 @@ def test_missing_runtime_keeps_the_algorithm_and_explains_the_install(
     )
     text = completed.stdout + completed.stderr
     assert completed.returncode != 0
-    assert says in text and "Plugins > MoCoLSK LST Downscaling > Install runtime" in text
+    assert says in text and "Plugins > MoCoLSK > Install runtime" in text
     assert f'mocolsk_qgis/install_runtime.py" {blocked}' in text
     assert "Traceback" not in text
     assert not output.exists()
