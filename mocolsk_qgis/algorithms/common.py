@@ -26,6 +26,17 @@ AUTO_MODEL = "auto"
 
 OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
 
+# (engine value, label) pairs of the LST units every algorithm that reads an LST offers;
+# Processing stores the index, the engine wants the value.
+LST_UNIT_CHOICES = (
+    ("auto", "Auto-detect (from the band's unit, the file name, then the value range)"),
+    ("kelvin", "Kelvin"),
+    ("celsius", "Celsius"),
+    ("landsat_c2_st_dn", "Landsat 8/9 Collection 2 Level-2 ST_B10 (DN x 0.00341802 + 149)"),
+    ("modis_lst_dn", "MODIS MOD11/MYD11 LST (DN x 0.02)"),
+    ("landsat5_tm_b6_dn", "Landsat 4/5 TM band 6 digital numbers (brightness temperature)"),
+)
+
 
 class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
     """Base class: common metadata and helpers; subclasses declare parameters and run."""

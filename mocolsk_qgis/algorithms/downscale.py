@@ -22,6 +22,7 @@ from qgis.core import (
 
 from ..style import style_on_load
 from .common import (
+    LST_UNIT_CHOICES,
     MoCoLSKAlgorithm,
     bundled_accuracy_help,
     chosen_model,
@@ -33,14 +34,6 @@ from .common import (
 )
 
 # (engine value, label) pairs; Processing stores the index, the engine wants the value.
-LST_UNITS = (
-    ("auto", "Auto-detect (from the band's unit, the file name, then the value range)"),
-    ("kelvin", "Kelvin"),
-    ("celsius", "Celsius"),
-    ("landsat_c2_st_dn", "Landsat 8/9 Collection 2 Level-2 ST_B10 (DN x 0.00341802 + 149)"),
-    ("modis_lst_dn", "MODIS MOD11/MYD11 LST (DN x 0.02)"),
-    ("landsat5_tm_b6_dn", "Landsat 4/5 TM band 6 digital numbers (brightness temperature)"),
-)
 METHODS = (
     ("mocolsk", "MoCoLSK-Net (deep network, needs a model)"),
     ("bicubic", "Bicubic interpolation (ignores the guidance)"),
@@ -50,7 +43,7 @@ METHODS = (
 METHOD_NAMES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
 DEVICES = (("auto", "Auto (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
 BACKENDS = (("onnxruntime", "ONNX Runtime"), ("torch", "PyTorch"))
-OUTPUT_UNITS = (("kelvin", "Kelvin"), ("celsius", "Celsius"))
+OUTPUT_UNIT_CHOICES = (("kelvin", "Kelvin"), ("celsius", "Celsius"))
 UNIT_SYMBOLS = {"kelvin": "K", "celsius": "°C"}
 QA_MASK_KINDS = (
     ("auto", "Auto (Landsat QA_PIXEL by name, else non-zero)"),
@@ -130,7 +123,10 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         self.addParameter(
             with_help(
                 QgsProcessingParameterEnum(
-                    self.LST_UNITS, "LST units", options=[label for _, label in LST_UNITS], defaultValue=0
+                    self.LST_UNITS,
+                    "LST units",
+                    options=[label for _, label in LST_UNIT_CHOICES],
+                    defaultValue=0,
                 ),
                 "How to read the LST values. Auto-detect uses the band's unit, the file name and the value "
                 "range; "
@@ -180,7 +176,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                 QgsProcessingParameterEnum(
                     self.OUTPUT_UNITS,
                     "Output units",
-                    options=[label for _, label in OUTPUT_UNITS],
+                    options=[label for _, label in OUTPUT_UNIT_CHOICES],
                     defaultValue=0,
                 ),
                 "Units of the output raster; the loaded layer's legend uses them too.",
@@ -305,7 +301,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         request = pipeline.DownscaleRequest(
             lst_path=file_path(self.parameterAsRasterLayer(parameters, self.INPUT_LST, context), "LST"),
             lst_band=self.parameterAsInt(parameters, self.LST_BAND, context),
-            lst_units=LST_UNITS[self.parameterAsEnum(parameters, self.LST_UNITS, context)][0],
+            lst_units=LST_UNIT_CHOICES[self.parameterAsEnum(parameters, self.LST_UNITS, context)][0],
             guidance_paths=[file_path(layer, "guidance") for layer in guidance],
             guidance_band_names=[name.strip() for name in names.split(",")] if names.strip() else None,
             qa_mask_path=file_path(qa_mask, "QA mask") if qa_mask else None,
@@ -318,7 +314,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             threads=self.parameterAsInt(parameters, self.THREADS, context) or None,
             tile_size_px=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             conserve_coarse_means=self.parameterAsBoolean(parameters, self.CONSERVE, context),
-            output_units=OUTPUT_UNITS[self.parameterAsEnum(parameters, self.OUTPUT_UNITS, context)][0],
+            output_units=OUTPUT_UNIT_CHOICES[self.parameterAsEnum(parameters, self.OUTPUT_UNITS, context)][0],
             output_path=output,
             overwrite=True,
             cog=self.parameterAsBoolean(parameters, self.COG, context),
