@@ -385,3 +385,32 @@ def warped_view(path: str | os.PathLike, grid: Grid, resample: str, layer: str) 
         dstNodata=float("nan"),
         outputType=gdal.GDT_Float32,
     )
+
+
+def epsg_wkt(code: int) -> str:
+    """The WKT of an EPSG coordinate reference system."""
+    require_gdal()
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(code)
+    return srs.ExportToWkt()
+
+
+def write_stack(
+    path: str | os.PathLike,
+    grid: Grid,
+    values: np.ndarray,
+    names: tuple[str, ...] = (),
+    nodata: float | None = None,
+    options: tuple[str, ...] = (),
+) -> Path:
+    """Write (C, H, W) or (H, W) values as a float32 GeoTIFF on ``grid``, bands described by ``names``."""
+    require_gdal()
+    bands = values if values.ndim == 3 else values[None]
+    dataset = create_geotiff(path, grid, options, nodata=nodata, bands=len(bands))
+    for index, band in enumerate(bands):
+        out = dataset.GetRasterBand(index + 1)
+        out.WriteArray(band.astype(np.float32))
+        if names:
+            out.SetDescription(names[index])
+    dataset.FlushCache()
+    return Path(path)

@@ -90,21 +90,15 @@ def area_average(values: np.ndarray, scale: int) -> np.ndarray:
 def read_lst(path: str | Path, lst_units: str) -> tuple[np.ndarray, Grid]:
     """The first band of an LST raster in Kelvin (NaN where nodata), read as the engine reads it:
     in any unit Downscale LST accepts, "auto" included."""
-    try:
-        with gdal_session():
-            lst_kelvin, grid, _ = read_lst_kelvin(path, 1, lst_units, f"LST {Path(path).name}")
-    except InputError as exc:
-        raise ValueError(str(exc)) from exc
+    with gdal_session():
+        lst_kelvin, grid, _ = read_lst_kelvin(path, 1, lst_units, f"LST {Path(path).name}")
     return lst_kelvin, grid
 
 
 def read_guidance(path: str | Path) -> tuple[np.ndarray, Grid, tuple[str, ...]]:
     """A guidance raster's bands (C, H, W) with nodata as NaN, its grid and band descriptions."""
-    try:
-        with gdal_session():
-            return read_stack_values(path, f"Guidance {Path(path).name}")
-    except InputError as exc:
-        raise ValueError(str(exc)) from exc
+    with gdal_session():
+        return read_stack_values(path, f"Guidance {Path(path).name}")
 
 
 def resolve_bands(

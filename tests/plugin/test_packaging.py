@@ -5,6 +5,7 @@ import configparser
 import json
 import os
 import subprocess
+import sys
 import sysconfig
 import zipfile
 
@@ -196,3 +197,31 @@ def test_missing_runtime_keeps_the_algorithm_and_explains_the_install(
     assert says in text and f"-m pip install --user {blocked}" in text
     assert "Traceback" not in text
     assert not output.exists()
+
+
+def test_the_installed_zip_offers_fine_tune_but_cannot_execute_it_and_says_it_lacks_the_training_package(
+    qgis_config, tmp_path
+):
+    """The zip ships no `training`: the Toolbox shows Fine-tune greyed out with this message."""
+    plugins = qgis_config / "profiles" / "default" / "python" / "plugins"
+    script = (
+        "import json\n"
+        "from mocolsk_qgis.algorithms.finetune import FinetuneAlgorithm\n"
+        "print(json.dumps(FinetuneAlgorithm().canExecute()))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(plugins), sysconfig.get_paths()["purelib"]]),
+            "QT_QPA_PLATFORM": "offscreen",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    can, message = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert can is False
+    assert "training package" in message and "plugin zip does not ship" in message

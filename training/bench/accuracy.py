@@ -139,19 +139,17 @@ def pydms_predictor(scale: int, log) -> Predictor | None:
 
 def pydms_prediction(sharpener_class, scale: int, sample: Sample) -> np.ndarray:
     """pyDMS's decision-tree sharpener with its residual correction, through GeoTIFF files as its script runs it."""
-    from osgeo import gdal
+    from engine.grids import Grid
+    from engine.raster import write_stack
 
     def write(path: Path, bands: np.ndarray, pixel_m: float) -> str:
-        ds = gdal.GetDriverByName("GTiff").Create(
-            str(path), bands.shape[2], bands.shape[1], bands.shape[0], gdal.GDT_Float32
+        grid = Grid(
+            'LOCAL_CS["metres",UNIT["metre",1]]',
+            (500000.0, pixel_m, 0.0, 9000000.0, 0.0, -pixel_m),
+            bands.shape[2],
+            bands.shape[1],
         )
-        ds.SetGeoTransform((500000.0, pixel_m, 0.0, 9000000.0, 0.0, -pixel_m))
-        ds.SetProjection('LOCAL_CS["metres",UNIT["metre",1]]')
-        for i, band in enumerate(bands):
-            ds.GetRasterBand(i + 1).WriteArray(band.astype(np.float32))
-            ds.GetRasterBand(i + 1).SetNoDataValue(float("nan"))
-        ds.FlushCache()
-        return str(path)
+        return str(write_stack(path, grid, bands, nodata=float("nan")))
 
     with tempfile.TemporaryDirectory() as folder:
         guidance = np.stack([filled(b, float(np.nanmean(b))) for b in sample.guidance])

@@ -50,12 +50,12 @@ def write_scene(
     folder: Path, size_px: int, scale: int, mtl: Path = SAMPLE_MTL
 ) -> tuple[Path, Path, tuple[str, ...]]:
     """Coarse LST (Kelvin, 30*scale m) and named guidance (30 m) GeoTIFFs of a mirrored real scene."""
-    from osgeo import gdal, osr
+    from engine.grids import Grid
+    from engine.raster import epsg_wkt, gdal_session, write_stack
 
     from ..landsat import read_landsat_scene
     from ..scenes import area_average
 
-    gdal.UseExceptions()
     scene = read_landsat_scene(mtl)
     size_px -= size_px % scale
     lst = mirrored(
@@ -64,29 +64,19 @@ def write_scene(
     guidance = mirrored(
         np.stack([np.where(np.isfinite(b), b, np.nanmean(b)) for b in scene.guidance]), size_px
     )
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32622)
 
     def write(path: Path, bands: np.ndarray, pixel_m: float, names: tuple[str, ...] = ()) -> Path:
-        ds = gdal.GetDriverByName("GTiff").Create(
-            str(path),
+        grid = Grid(
+            epsg_wkt(32622),
+            (500000.0, pixel_m, 0.0, 9000000.0, 0.0, -pixel_m),
             bands.shape[2],
             bands.shape[1],
-            bands.shape[0],
-            gdal.GDT_Float32,
-            ["TILED=YES", "BIGTIFF=IF_SAFER"],
         )
-        ds.SetGeoTransform((500000.0, pixel_m, 0.0, 9000000.0, 0.0, -pixel_m))
-        ds.SetProjection(srs.ExportToWkt())
-        for i, band in enumerate(bands):
-            ds.GetRasterBand(i + 1).WriteArray(band.astype(np.float32))
-            if names:
-                ds.GetRasterBand(i + 1).SetDescription(names[i])
-        ds = None
-        return path
+        return write_stack(path, grid, bands, names, options=("TILED=YES", "BIGTIFF=IF_SAFER"))
 
-    lst_path = write(folder / "lst_coarse.tif", area_average(lst, scale)[None], 30.0 * scale)
-    guidance_path = write(folder / "guidance.tif", guidance, 30.0, scene.band_names)
+    with gdal_session():
+        lst_path = write(folder / "lst_coarse.tif", area_average(lst, scale)[None], 30.0 * scale)
+        guidance_path = write(folder / "guidance.tif", guidance, 30.0, scene.band_names)
     return lst_path, guidance_path, scene.band_names
 
 
