@@ -21,17 +21,19 @@ TINY_BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
 
 # The `qgis` marker: every test under these folders, and any test using a pytest-qgis fixture.
 QGIS_FOLDERS = {"plugin", "newcomer"}
-QGIS_FIXTURES = {
-    "qgis_app",
-    "qgis_processing",
-    "qgis_iface",
-    "qgis_parent",
-    "qgis_canvas",
-    "qgis_new_project",
+# (pytest-qgis's autouse fixtures pull qgis_app, qgis_iface and qgis_parent into every test,
+# so only fixtures that nothing requests implicitly tell a QGIS test.)
+QGIS_FIXTURES = {"qgis_processing", "qgis_canvas", "qgis_new_project", "qgis_bot"}
+# The `slow` marker: modules whose tests build the plugin zip, train or score networks on whole
+# scenes, or run QGIS processes (tens of seconds each on two CPU cores, measured with --durations).
+SLOW_MODULES = {
+    "test_packaging.py",
+    "test_demo.py",
+    "test_benchmark.py",
+    "test_finetune.py",
+    "test_bundled_cards.py",
+    "test_export_evaluate.py",
 }
-# The `slow` marker: modules whose tests build the plugin zip, train networks, or run whole
-# scenes or QGIS processes (each takes tens of seconds on two CPU cores).
-SLOW_MODULES = {"test_packaging.py", "test_demo.py", "test_benchmark.py", "test_finetune.py", "test_zoo.py"}
 # and single tests that run the paper-sized network on full tiles.
 SLOW_TESTS = {"test_onnx_and_torch_agree_within_a_millikelvin_on_real_sized_tiles"}
 
