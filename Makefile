@@ -41,7 +41,7 @@ bench: env
 	$(PY) -m training.bench
 
 benchmark: env
-	$(PY) -m training.benchmark
+	$(PY) -m training.bench.accuracy
 
 # The installable plugin: one folder with the plugin, the engine, styles, icons, bundled
 # model packages and the example model. QGIS_PROFILE selects the profile `install` deploys to.

@@ -142,7 +142,7 @@ class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
         self.addOutput(QgsProcessingOutputString("BAND_NAMES", self.tr("Band names, in order")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        guidance = load_engine_module("guidance")
+        guidance = load_engine_module("guidance_stack")
         band_list = self.parameterAsString(parameters, self.BANDS, context).strip()
         if band_list:
             names, units = [name.strip() for name in band_list.split(",") if name.strip()], None

@@ -43,6 +43,12 @@ def help_html(algorithm: str, **values) -> str:
     return path.read_text(encoding="utf-8").strip().format(**values)
 
 
+# (engine value, label) pairs of the LST units every algorithm that reads an LST offers;
+# Processing stores the index, the engine wants the value. The engine's errors use the same labels.
+_units = engine_module("units")
+LST_UNIT_CHOICES = tuple((name, _units.UNIT_LABELS[name]) for name in _units.LST_UNITS)
+
+
 class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
     """Base class: common metadata and helpers; subclasses declare parameters and run."""
 

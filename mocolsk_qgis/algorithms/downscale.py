@@ -24,6 +24,7 @@ from .._engine import engine_module
 from ..auto_model import AUTO_LABEL, downscale_dialog
 from ..style import style_on_load
 from .common import (
+    LST_UNIT_CHOICES,
     MoCoLSKAlgorithm,
     auto_models_text,
     bundled_accuracy_help,
@@ -39,9 +40,7 @@ from .common import (
 )
 
 _units = engine_module("units")
-# (engine value, label) pairs; Processing stores the index, the engine wants the value. The engine's
-# errors name units by the same labels.
-LST_UNITS = tuple((name, _units.UNIT_LABELS[name]) for name in _units.LST_UNITS)
+# (engine value, label) pairs; Processing stores the index, the engine wants the value.
 METHODS = (
     ("mocolsk", "MoCoLSK-Net (deep network, needs a model)"),
     ("bicubic", "Bicubic interpolation (ignores the guidance)"),
@@ -51,7 +50,7 @@ METHODS = (
 METHOD_NAMES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
 DEVICES = (("auto", "Auto (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
 BACKENDS = (("onnxruntime", "ONNX Runtime"), ("torch", "PyTorch"))
-OUTPUT_UNITS = (("kelvin", "Kelvin"), ("celsius", "Celsius"))
+OUTPUT_UNIT_CHOICES = (("kelvin", "Kelvin"), ("celsius", "Celsius"))
 UNIT_SYMBOLS = {"kelvin": "K", "celsius": "°C"}
 QA_MASK_KINDS = (
     ("auto", "Auto (Landsat QA_PIXEL by name, else non-zero)"),
@@ -136,7 +135,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                 QgsProcessingParameterEnum(
                     self.LST_UNITS,
                     self.tr("LST units"),
-                    options=[self.tr(label) for _, label in LST_UNITS],
+                    options=[self.tr(label) for _, label in LST_UNIT_CHOICES],
                     defaultValue=0,
                 ),
                 self.tr(
@@ -206,7 +205,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                 QgsProcessingParameterEnum(
                     self.OUTPUT_UNITS,
                     self.tr("Output units"),
-                    options=[self.tr(label) for _, label in OUTPUT_UNITS],
+                    options=[self.tr(label) for _, label in OUTPUT_UNIT_CHOICES],
                     defaultValue=0,
                 ),
                 self.tr("Units of the output raster; the loaded layer's legend uses them too."),
@@ -356,7 +355,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         request = pipeline.DownscaleRequest(
             lst_path=file_path(self.parameterAsRasterLayer(parameters, self.INPUT_LST, context), "LST"),
             lst_band=self.parameterAsInt(parameters, self.LST_BAND, context),
-            lst_units=LST_UNITS[self.parameterAsEnum(parameters, self.LST_UNITS, context)][0],
+            lst_units=LST_UNIT_CHOICES[self.parameterAsEnum(parameters, self.LST_UNITS, context)][0],
             guidance_paths=[file_path(layer, "guidance") for layer in guidance],
             guidance_band_names=[name.strip() for name in names.split(",")] if names.strip() else None,
             qa_mask_path=file_path(qa_mask, "QA mask") if qa_mask else None,
@@ -369,7 +368,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             threads=self.parameterAsInt(parameters, self.THREADS, context) or None,
             tile_size_px=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             conserve_coarse_means=self.parameterAsBoolean(parameters, self.CONSERVE, context),
-            output_units=OUTPUT_UNITS[self.parameterAsEnum(parameters, self.OUTPUT_UNITS, context)][0],
+            output_units=OUTPUT_UNIT_CHOICES[self.parameterAsEnum(parameters, self.OUTPUT_UNITS, context)][0],
             output_path=output,
             overwrite=True,
             cog=self.parameterAsBoolean(parameters, self.COG, context),

@@ -13,21 +13,20 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from .._engine import engine_module
 from ..style import style_on_load
-from .common import MoCoLSKAlgorithm, file_path, help_html, load_engine_module, run_engine, with_help
-from .downscale import LST_UNITS
-
-# (output name, engine metric key, label, unit)
-METRICS = (
-    ("RMSE", "rmse_k", "Root-mean-square error", "K"),
-    ("MAE", "mae_k", "Mean absolute error", "K"),
-    ("BIAS", "bias_k", "Bias (prediction minus reference)", "K"),
-    ("CC", "cc", "Correlation coefficient", ""),
-    ("RSD", "rsd_k", "Residual standard deviation", "K"),
-    ("SSIM", "ssim", "Structural similarity", ""),
-    ("PSNR", "psnr_db", "Peak signal-to-noise ratio", "dB"),
-    ("PIXELS", "pixels", "Pixels compared", ""),
+from .common import (
+    LST_UNIT_CHOICES,
+    MoCoLSKAlgorithm,
+    file_path,
+    help_html,
+    load_engine_module,
+    run_engine,
+    with_help,
 )
+
+# The engine's metric descriptors (key, output name, label, unit): one table for every report.
+METRICS = engine_module("metrics").METRICS
 
 
 class EvaluateAlgorithm(MoCoLSKAlgorithm):
@@ -53,7 +52,7 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
         return ["lst", "evaluation", "accuracy", "rmse", "ssim", "psnr", "validation", "mocolsk"]
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        unit_labels = [label for _, label in LST_UNITS]
+        unit_labels = [label for _, label in LST_UNIT_CHOICES]
         for layer, band, units, what in (
             (self.PREDICTION, self.PREDICTION_BAND, self.PREDICTION_UNITS, self.tr("Downscaled LST")),
             (self.REFERENCE, self.REFERENCE_BAND, self.REFERENCE_UNITS, self.tr("Reference LST")),
@@ -100,8 +99,8 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
                 self.tr("Optional GeoTIFF of prediction minus reference in Kelvin, nodata -9999."),
             )
         )
-        for name, _, label, unit in METRICS:
-            self.addOutput(QgsProcessingOutputNumber(name, f"{label} ({unit})" if unit else label))
+        for metric in METRICS:
+            self.addOutput(QgsProcessingOutputNumber(metric.name, metric.describe()))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         evaluation = load_engine_module("evaluation")
@@ -119,15 +118,20 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
             reference,
             prediction_band=self.parameterAsInt(parameters, self.PREDICTION_BAND, context),
             reference_band=self.parameterAsInt(parameters, self.REFERENCE_BAND, context),
-            prediction_units=LST_UNITS[self.parameterAsEnum(parameters, self.PREDICTION_UNITS, context)][0],
-            reference_units=LST_UNITS[self.parameterAsEnum(parameters, self.REFERENCE_UNITS, context)][0],
+            prediction_units=LST_UNIT_CHOICES[
+                self.parameterAsEnum(parameters, self.PREDICTION_UNITS, context)
+            ][0],
+            reference_units=LST_UNIT_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_UNITS, context)][
+                0
+            ],
             difference_path=difference,
         )
-        for _, key, label, unit in METRICS:
-            feedback.pushInfo(f"{label}: {result.metrics[key]:.4g}{' ' + unit if unit else ''}")
+        for metric in METRICS:
+            unit = f" {metric.unit}" if metric.unit else ""
+            feedback.pushInfo(f"{metric.label}: {result.metrics[metric.key]:.4g}{unit}")
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         Path(report).write_text(_report_html(prediction, reference, result), encoding="utf-8")
-        outputs = {self.REPORT: report, **{name: result.metrics[key] for name, key, _, _ in METRICS}}
+        outputs = {self.REPORT: report, **{metric.name: result.metrics[metric.key] for metric in METRICS}}
         if difference:
             style_on_load(context, difference, "difference")
             outputs[self.DIFFERENCE] = difference
@@ -136,8 +140,8 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
 
 def _report_html(prediction: str, reference: str, result) -> str:
     rows = "\n".join(
-        f"<tr><td>{html.escape(label)}</td><td>{result.metrics[key]:.4g}</td><td>{unit}</td></tr>"
-        for _, key, label, unit in METRICS
+        f"<tr><td>{html.escape(metric.label)}</td><td>{result.metrics[metric.key]:.4g}</td><td>{metric.unit}</td></tr>"
+        for metric in METRICS
     )
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>MoCoLSK evaluation</title>

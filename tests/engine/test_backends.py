@@ -10,10 +10,10 @@ import torch
 from engine.backends import create_backend, describe_runtime
 from engine.card import BandSpec
 from engine.errors import BackendError
-from engine.export import export_package
 from engine.inference import Downscaler
 from engine.model import MoCoLSKConfig, MoCoLSKNet
 from tests.conftest import REPO
+from training.packaging import export_package
 
 GROKLST_BANDS = [
     BandSpec("dem", "m", 2569.38, 1254.35),
@@ -217,3 +217,29 @@ def test_a_pt_with_other_weights_names_the_file_and_the_fix(tiny_package_x4, tmp
         PackageError, match="does not hold the weights its card describes.*python -m training export"
     ):
         create_backend(package, "torch", "cpu")
+
+
+def cuda_available(backend: str) -> bool:
+    if backend == "torch":
+        return torch.cuda.is_available()
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_a_gpu_predicts_what_the_cpu_predicts_within_a_hundredth_of_a_kelvin(backend, tmp_path):
+    if not cuda_available(backend):
+        pytest.skip(f"no CUDA device for {backend} on this machine")
+    torch.manual_seed(4)
+    package = export_package(
+        MoCoLSKNet(MoCoLSKConfig(scale=4)), tmp_path, "paper_x4", "0", GROKLST_BANDS, 282.51, 14.59
+    )
+    lst_kelvin, guidance = realistic_inputs(4, np.random.default_rng(4))
+    on_gpu = Downscaler(package, backend=backend, device="cuda")
+    assert "CUDA" in on_gpu.device_description
+    via_gpu = on_gpu.predict_kelvin(lst_kelvin, guidance)
+    via_cpu = Downscaler(package, backend=backend, device="cpu").predict_kelvin(lst_kelvin, guidance)
+    assert np.isfinite(via_gpu).all()
+    assert np.abs(via_gpu - via_cpu).max() < 1e-2

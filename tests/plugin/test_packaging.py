@@ -5,6 +5,7 @@ import configparser
 import json
 import os
 import subprocess
+import sys
 import sysconfig
 import zipfile
 
@@ -292,3 +293,31 @@ def test_qgis_process_runs_mocolsk_with_onnx_runtime_from_the_headless_installer
     results = json.loads(completed.stdout[completed.stdout.index("{") :])
     assert results["results"]["DEVICE_USED"] == "onnxruntime CPU (1 threads)"
     assert gdal.Open(str(output)).ReadAsArray().shape == (64, 64)
+
+
+def test_the_installed_zip_offers_fine_tune_but_cannot_execute_it_and_says_it_lacks_the_training_package(
+    qgis_config, tmp_path
+):
+    """The zip ships no `training`: the Toolbox shows Fine-tune greyed out with this message."""
+    plugins = qgis_config / "profiles" / "default" / "python" / "plugins"
+    script = (
+        "import json\n"
+        "from mocolsk_qgis.algorithms.finetune import FinetuneAlgorithm\n"
+        "print(json.dumps(FinetuneAlgorithm().canExecute()))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(plugins), sysconfig.get_paths()["purelib"]]),
+            "QT_QPA_PLATFORM": "offscreen",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    can, message = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert can is False
+    assert "training package" in message and "plugin zip does not ship" in message

@@ -93,11 +93,11 @@ def test_dialog_choices_are_exactly_the_engines_options():
     def values(pairs):
         return {value for value, _ in pairs}
 
-    assert values(downscale.LST_UNITS) == set(units.LST_UNITS)
+    assert values(downscale.LST_UNIT_CHOICES) == set(units.LST_UNITS)
     assert values(downscale.METHODS) == set(pipeline.METHODS)
     assert values(downscale.DEVICES) == set(backends.DEVICES)
     assert values(downscale.BACKENDS) == set(backends.BACKENDS)
-    assert values(downscale.OUTPUT_UNITS) == set(units.OUTPUT_UNITS)
+    assert values(downscale.OUTPUT_UNIT_CHOICES) == set(units.OUTPUT_UNITS)
     assert values(downscale.QA_MASK_KINDS) == set(masks.QA_MASK_KINDS)
 
 
