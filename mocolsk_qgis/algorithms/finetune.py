@@ -139,7 +139,8 @@ class FinetuneAlgorithm(MoCoLSKAlgorithm):
         self.addParameter(
             with_help(
                 QgsProcessingParameterRasterLayer(LST, "Land surface temperature (coarse)"),
-                "The scene's LST raster (first band), in Kelvin or Celsius; nodata pixels are ignored.",
+                "The scene's LST raster (first band), in any of the units Downscale LST reads (see LST units); "
+                "nodata pixels are ignored.",
             )
         )
         self.addParameter(
@@ -147,7 +148,8 @@ class FinetuneAlgorithm(MoCoLSKAlgorithm):
                 QgsProcessingParameterEnum(
                     LST_UNITS, "LST units", options=[label for _, label in LST_UNIT_CHOICES], defaultValue=0
                 ),
-                "Units of the LST raster values.",
+                "Units of the LST raster values; Auto-detect reads the product name, the band's unit, then the value "
+                "range, as Downscale LST does.",
             )
         )
         self.addParameter(
