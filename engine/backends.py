@@ -7,28 +7,32 @@ back to the CPU silently.
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from .errors import BackendError, PackageError
+from .errors import BackendError, PackageError, RuntimeMissing
 from .package import ModelPackage
 
 BACKENDS = ("onnxruntime", "torch")
 DEVICES = ("auto", "cpu", "cuda")
 
-ONNXRUNTIME_HINT = (
-    "Install ONNX Runtime into the Python that runs QGIS: on Linux `python3 -m pip install "
-    "--user onnxruntime`; on Windows, in the OSGeo4W Shell, `python -m pip install onnxruntime`; "
-    "on macOS `/Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install onnxruntime`. "
-    "For an NVIDIA GPU install `onnxruntime-gpu` instead. Then restart QGIS."
-)
-TORCH_HINT = (
-    "Install PyTorch into the Python that runs QGIS (`python3 -m pip install torch`, see "
-    "https://pytorch.org/get-started for the CUDA build), or choose the ONNX Runtime backend."
-)
+
+def install_hint(module: str) -> str:
+    """The pip command that installs ``module`` (onnxruntime or torch) into this Python."""
+    command = f"`{sys.executable} -m pip install {module}`"
+    if module == "onnxruntime":
+        return f"Install it into this Python: {command} (`onnxruntime-gpu` for an NVIDIA GPU)."
+    return (
+        f"Install it into this Python: {command} (see https://pytorch.org/get-started for the CUDA "
+        "build), or choose the ONNX Runtime backend."
+    )
 
 
 class Backend(Protocol):
@@ -63,8 +67,10 @@ def create_onnxruntime_backend(
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        raise BackendError(
-            f"ONNX Runtime is not installed, so model {package.name!r} cannot run. {ONNXRUNTIME_HINT}"
+        raise RuntimeMissing(
+            "onnxruntime",
+            f"ONNX Runtime is not installed, so model {package.name!r} cannot run.",
+            install_hint("onnxruntime"),
         ) from exc
     device = _check_device(device)
     available = ort.get_available_providers()
@@ -149,8 +155,8 @@ def create_torch_backend(
 
         from .model import MoCoLSKConfig, MoCoLSKNet
     except ImportError as exc:
-        raise BackendError(
-            f"PyTorch is not installed, so the PyTorch backend cannot run. {TORCH_HINT}"
+        raise RuntimeMissing(
+            "torch", "PyTorch is not installed, so the PyTorch backend cannot run.", install_hint("torch")
         ) from exc
     device = _check_device(device)
     if package.torch_weights_path is None:
@@ -201,6 +207,52 @@ def create_torch_backend(
     else:
         description = f"torch CPU ({torch.get_num_threads()} threads)"
     return TorchBackend(model=model, device=target, device_description=description)
+
+
+def nvidia_gpu_name() -> str | None:
+    """The first GPU ``nvidia-smi -L`` lists (e.g. "NVIDIA H100 80GB HBM3"), or None."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in listed.stdout.splitlines():
+        if line.startswith("GPU "):
+            return line.split(":", 1)[1].split("(UUID")[0].strip()
+    return None
+
+
+def describe_runtime(backend: str = "onnxruntime", device: str = "auto", threads: int | None = None) -> str:
+    """Which backend and device a run with these settings would use, said before any model is
+    opened, e.g. "ONNX Runtime CUDA on NVIDIA H100" or "ONNX Runtime CPU, 2 threads"."""
+    device = _check_device(device)
+    cpu_threads = f"{threads or os.cpu_count()} threads"
+    if backend == "onnxruntime":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return "ONNX Runtime is not installed (the classic methods need none)"
+        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        if device == "cuda" and not has_cuda:
+            return f"ONNX Runtime {ort.__version__} has no CUDA provider: a GPU run would stop"
+        if has_cuda and device != "cpu":
+            return f"ONNX Runtime CUDA on {nvidia_gpu_name() or 'an NVIDIA GPU'}"
+        return f"ONNX Runtime CPU, {cpu_threads}"
+    if backend == "torch":
+        try:
+            import torch
+        except ImportError:
+            return "PyTorch is not installed"
+
+        has_cuda = torch.cuda.is_available()
+        if device == "cuda" and not has_cuda:
+            return f"PyTorch {torch.__version__} sees no CUDA device: a GPU run would stop"
+        if has_cuda and device != "cpu":
+            return f"PyTorch CUDA on {torch.cuda.get_device_name(0)}"
+        return f"PyTorch CPU, {threads or torch.get_num_threads()} threads"
+    raise BackendError(f"Backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}.")
 
 
 def create_backend(

@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument(
         "--out", required=True, help="output raster: .tif GeoTIFF, or .nc netCDF, .img Erdas Imagine"
     )
+    down.add_argument(
+        "--uncertainty",
+        metavar="PATH",
+        help="also write the per-pixel uncertainty (K, one sigma) here; MoCoLSK and DMS (see the README)",
+    )
     down.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     down.add_argument("--cog", action="store_true", help="write a Cloud Optimized GeoTIFF")
     down.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
@@ -187,6 +192,7 @@ def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         output_path=args.out,
         overwrite=args.overwrite,
         cog=args.cog,
+        uncertainty_path=args.uncertainty,
     )
     interrupted = []
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))

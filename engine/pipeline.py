@@ -21,6 +21,7 @@ an existing output unless ``overwrite`` is set.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -35,7 +36,7 @@ from .scene.inputs import open_guidance, open_lst, resolution_ratio
 from .scene.method import open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
-from .scene.write import OUTPUT_NODATA, write_output
+from .scene.write import OUTPUT_NODATA, stage_uncertainty, write_output
 
 __all__ = [
     "CONVERSION_BLOCK_PX",
@@ -139,7 +140,8 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
     context.progress(FITTED_PERCENT)
 
     start = time.perf_counter()
-    blended, stats = predict_tiles(
+    uncertainty = bool(request.uncertainty_path)
+    blended, stats, spread = predict_tiles(
         plan,
         reader,
         method,
@@ -148,6 +150,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
         scratch,
         context,
         _between(context, FITTED_PERCENT, TILES_DONE_PERCENT),
+        uncertainty,
     )
     timings["tiles_s"] = time.perf_counter() - start
     context.log(
@@ -179,10 +182,29 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
         detail_clipped_px=stats.detail_clipped_px if method.bounds_detail else None,
         detail_clipped_percent=stats.detail_clipped_percent if method.bounds_detail else None,
     )
+    if uncertainty:
+        result.uncertainty_sigma_scale = method.sigma_scale if method.sigma_calibrated else None
+        staged_uncertainty = stage_uncertainty(request, spread, guidance.grid, result, scratch, context)
     write_output(request, blended, coarse_band, guidance.grid, scale, result, scratch, context)
+    if uncertainty:
+        result.uncertainty_path = str(Path(request.uncertainty_path).resolve())
+        os.replace(staged_uncertainty, result.uncertainty_path)
+        context.log(f"Wrote {result.uncertainty_path} ({uncertainty_note(request.method, result)})")
     timings["write_s"] = time.perf_counter() - start
     context.progress(100)
     return result
+
+
+def uncertainty_note(method: str, result: DownscaleResult) -> str:
+    """What the uncertainty layer holds, for the log."""
+    what = (
+        "spread of MoCoLSK over the 8 orientations of its input"
+        if method == "mocolsk"
+        else "spread of DMS's regression trees"
+    )
+    if result.uncertainty_sigma_scale is None:
+        return f"{what}, not calibrated: see the README before reading it as one sigma"
+    return f"{what} x {result.uncertainty_sigma_scale:.2f}, the factor the model card fitted on validation blocks"
 
 
 def _between(context: RunContext, start_percent: float, end_percent: float):

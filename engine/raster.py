@@ -502,3 +502,105 @@ def translate_to_format(source: str, folder: Path, name: str, driver: str) -> li
     dataset.FlushCache()
     dataset = None
     return sorted(folder.iterdir(), key=lambda f: f == destination)
+
+
+def dataset_grid(dataset: gdal.Dataset) -> Grid:
+    """A dataset's grid as it is, CRS or not (``grid_of`` refuses a raster without one)."""
+    return Grid(
+        dataset.GetProjection(), tuple(dataset.GetGeoTransform()), dataset.RasterXSize, dataset.RasterYSize
+    )
+
+
+def band_as_float(band: gdal.Band) -> np.ndarray:
+    """A whole band as float32 with its nodata value as NaN."""
+    raw = band.ReadAsArray()
+    values = raw.astype(np.float32)
+    nodata = band_nodata(band)
+    if nodata is not None:
+        values[raw == nodata] = np.nan
+    return values
+
+
+def read_band_values(
+    path: str | os.PathLike, band_index: int = 1, layer: str = ""
+) -> tuple[np.ndarray, Grid]:
+    """One band of a raster as float32 with nodata as NaN, and the raster's grid."""
+    layer = layer or f"Raster {path}"
+    dataset = open_raster(path, layer)
+    return band_as_float(get_band(dataset, band_index, layer)), dataset_grid(dataset)
+
+
+def read_stack_values(path: str | os.PathLike, layer: str = "") -> tuple[np.ndarray, Grid, tuple[str, ...]]:
+    """All bands of a raster as (C, H, W) float32 with nodata as NaN, its grid and band descriptions."""
+    dataset = open_raster(path, layer or f"Raster {path}")
+    bands = [dataset.GetRasterBand(index) for index in range(1, dataset.RasterCount + 1)]
+    stack = np.stack([band_as_float(band) for band in bands])
+    return stack, dataset_grid(dataset), tuple(band.GetDescription() for band in bands)
+
+
+def warp_stack_onto(path: str | os.PathLike, grid: Grid, layer: str, resample: str = "average") -> np.ndarray:
+    """Every band of a raster warped in memory onto ``grid`` (any CRS or ratio), NaN where nothing maps."""
+    source = open_raster(path, layer)
+    x0, dx, _, y0, _, dy = grid.geotransform
+    warped = gdal.Warp(
+        "",
+        source,
+        format="MEM",
+        outputBounds=(x0, y0 + dy * grid.height, x0 + dx * grid.width, y0),
+        width=grid.width,
+        height=grid.height,
+        dstSRS=grid.crs_wkt,
+        resampleAlg=resample,
+        dstNodata=np.nan,
+        outputType=gdal.GDT_Float32,
+    )
+    return np.stack([warped.GetRasterBand(i + 1).ReadAsArray() for i in range(warped.RasterCount)]).astype(
+        np.float32
+    )
+
+
+def warped_view(path: str | os.PathLike, grid: Grid, resample: str, layer: str) -> gdal.Dataset:
+    """A virtual (VRT) dataset of a raster warped onto ``grid``, read lazily window by window."""
+    source = open_raster(path, layer)
+    x0, dx, _, y0, _, dy = grid.geotransform
+    return gdal.Warp(
+        "",
+        source,
+        format="VRT",
+        dstSRS=grid.crs_wkt,
+        outputBounds=(x0, y0 + dy * grid.height, x0 + dx * grid.width, y0),
+        width=grid.width,
+        height=grid.height,
+        resampleAlg=resample,
+        dstNodata=float("nan"),
+        outputType=gdal.GDT_Float32,
+    )
+
+
+def epsg_wkt(code: int) -> str:
+    """The WKT of an EPSG coordinate reference system."""
+    require_gdal()
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(code)
+    return srs.ExportToWkt()
+
+
+def write_stack(
+    path: str | os.PathLike,
+    grid: Grid,
+    values: np.ndarray,
+    names: tuple[str, ...] = (),
+    nodata: float | None = None,
+    options: tuple[str, ...] = (),
+) -> Path:
+    """Write (C, H, W) or (H, W) values as a float32 GeoTIFF on ``grid``, bands described by ``names``."""
+    require_gdal()
+    bands = values if values.ndim == 3 else values[None]
+    dataset = create_geotiff(path, grid, options, nodata=nodata, bands=len(bands))
+    for index, band in enumerate(bands):
+        out = dataset.GetRasterBand(index + 1)
+        out.WriteArray(band.astype(np.float32))
+        if names:
+            out.SetDescription(names[index])
+    dataset.FlushCache()
+    return Path(path)

@@ -18,6 +18,7 @@ from ..grids import choose_scale, matching_scale
 from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values
 from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
+from ..uncertainty import card_sigma_scale, oriented_predictions
 from .context import RunContext
 from .inputs import Guidance
 from .request import DownscaleRequest
@@ -36,6 +37,9 @@ class Method:
     model_name: str = ""
     model_version: str = ""
     device: str = "cpu (numpy)"
+    # Factor on the raw uncertainty spread, from the model card's calibration (1 when none).
+    sigma_scale: float = 1.0
+    sigma_calibrated: bool = False
     # Input guidance band index -> how its stored values become reflectance (none: used as they are).
     guidance_conversions: dict[int, ReflectanceEncoding] = field(default_factory=dict)
 
@@ -56,6 +60,10 @@ class NetworkSharpener(Sharpener):
 
     def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
         return self.downscaler.predict_kelvin(lst_coarse, guidance)
+
+    def predict_members(self, lst_coarse, coarse_valid, guidance, guidance_valid):
+        """The 8 orientations' predictions (test-time augmentation), equally weighted; member 0 is ``predict``'s."""
+        return oriented_predictions(self.downscaler.predict_kelvin, lst_coarse, guidance), None
 
 
 def open_method(
@@ -103,6 +111,7 @@ def open_method(
     conversions = guidance_conversions(
         request, guidance, mapping, card.guidance_bands, guidance_layer, f"model {card.name!r}", context
     )
+    sigma_scale = card_sigma_scale(card.uncertainty_calibration)
     return Method(
         scale,
         mapping,
@@ -110,7 +119,9 @@ def open_method(
         card.name,
         card.version,
         downscaler.device_description,
-        conversions,
+        sigma_scale or 1.0,
+        sigma_scale is not None,
+        guidance_conversions=conversions,
     )
 
 

@@ -142,3 +142,43 @@ def describe(request: DownscaleRequest, dataset, band, result: DownscaleResult) 
             "MOCOLSK_DEVICE": result.device,
         }
     )
+
+
+def stage_uncertainty(
+    request: DownscaleRequest, spread, grid: Grid, result: DownscaleResult, scratch: Path, context: RunContext
+) -> Path:
+    """Write the uncertainty GeoTIFF (K, one sigma) into the scratch folder; the caller moves it into
+    place once the LST output is written, so that a failed run leaves neither."""
+    name = Path(request.uncertainty_path).name
+    staged = scratch / f"staged-uncertainty-{name}"
+    dataset = create_geotiff(staged, grid, OUTPUT_CREATION_OPTIONS, nodata=OUTPUT_NODATA)
+    band = dataset.GetRasterBand(1)
+    source = spread.GetRasterBand(1)
+    for block in blocks(grid.width, grid.height, WRITE_BLOCK_TARGET_PX):
+        context.check_cancelled()
+        values = source.ReadAsArray(block.x0, block.y0, block.width, block.height)
+        band.WriteArray(
+            np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), block.x0, block.y0
+        )
+    band.SetDescription("Uncertainty of the land surface temperature (K, one sigma)")
+    band.SetUnitType("K")
+    scale = result.uncertainty_sigma_scale
+    dataset.SetMetadata(
+        {
+            "MOCOLSK_ENGINE_VERSION": __version__,
+            "MOCOLSK_METHOD": result.method,
+            "MOCOLSK_MODEL": result.model_name,
+            "MOCOLSK_UNCERTAINTY": "spread of the 8 orientations of the input (test-time augmentation)"
+            if result.method == "mocolsk"
+            else "spread of the bagged regression trees",
+            "MOCOLSK_UNCERTAINTY_SIGMA_SCALE": "" if scale is None else f"{scale:.4f}",
+            "MOCOLSK_LST_OUTPUT": str(Path(request.output_path).resolve()),
+        }
+    )
+    dataset.FlushCache()
+    dataset = band = None
+    if request.cog:
+        translate_to_cog(str(staged), str(scratch / f"cog-uncertainty-{name}"))
+        staged.unlink()
+        staged = scratch / f"cog-uncertainty-{name}"
+    return staged

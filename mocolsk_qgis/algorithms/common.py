@@ -5,9 +5,6 @@ and every engine error into a QgsProcessingException carrying the engine's messa
 """
 
 import functools
-import platform
-import sys
-from pathlib import Path
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -18,8 +15,10 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingUtils,
 )
+from qgis.PyQt.QtCore import QCoreApplication, QLocale
 from qgis.PyQt.QtGui import QIcon
 
+from .. import install_runtime
 from .._engine import engine_module, errors, package, resource
 
 MODEL = "MODEL"
@@ -28,6 +27,28 @@ MODEL_FILE = "MODEL_FILE"
 AUTO_MODEL = "auto"
 
 OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
+# The translation context of every user-visible string of the algorithms (Qt Linguist groups by it).
+TR_CONTEXT = "MoCoLSK"
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's QGIS language when a translation is installed."""
+    return QCoreApplication.translate(TR_CONTEXT, text)
+
+
+def help_html(algorithm: str, **values) -> str:
+    """The algorithm's help page, ``resources/help/<algorithm>.html``, in the QGIS language when a
+    ``<algorithm>.<lang>.html`` exists; ``values`` fill its ``{placeholders}``."""
+    language = QLocale().name().split("_")[0]
+    localized = resource("help", f"{algorithm}.{language}.html")
+    path = localized if localized.is_file() else resource("help", f"{algorithm}.html")
+    return path.read_text(encoding="utf-8").strip().format(**values)
+
+
+# (engine value, label) pairs of the LST units every algorithm that reads an LST offers;
+# Processing stores the index, the engine wants the value. The engine's errors use the same labels.
+_units = engine_module("units")
+LST_UNIT_CHOICES = tuple((name, _units.UNIT_LABELS[name]) for name in _units.LST_UNITS)
 
 
 def releases_layers_on_error(process_algorithm):
@@ -67,6 +88,9 @@ class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):  # noqa: N802 (QGIS API)
         return type(self)()
+
+    def tr(self, text: str) -> str:
+        return tr(text)
 
     def group(self):
         return ""
@@ -131,10 +155,14 @@ def bundled_models_help() -> str:
         try:
             card = package.load_package(card_path, verify=False).card
         except errors.PackageError as error:
-            lines.append(f"{name}: unusable ({error})")
+            lines.append(tr("{name}: unusable ({error})").format(name=name, error=error))
             continue
-        lines.append(f"{name}: x{card.scale}, guidance bands {', '.join(card.guidance_band_names)}")
-    return "; ".join(lines) or "none installed"
+        lines.append(
+            tr("{name}: x{scale}, guidance bands {bands}").format(
+                name=name, scale=card.scale, bands=", ".join(card.guidance_band_names)
+            )
+        )
+    return "; ".join(lines) or tr("none installed")
 
 
 def bundled_accuracy_help() -> str:
@@ -153,31 +181,38 @@ def bundled_accuracy_help() -> str:
     if not items:
         return ""
     return (
-        "<p><b>Which method?</b> Measured on whole real Landsat scenes never used in training (see the "
-        "README's "
-        "accuracy section); choose the recommended method for your scale:</p><ul>" + "".join(items) + "</ul>"
+        tr(
+            "<p><b>Which method?</b> Measured on whole real Landsat scenes never used in training (see the "
+            "README's accuracy section); choose the recommended method for your scale:</p>"
+        )
+        + "<ul>"
+        + "".join(items)
+        + "</ul>"
     )
 
 
-def model_parameters(auto: bool = False) -> list:
+def auto_models() -> dict[int, str]:
+    """The bundled package that Model "auto" runs for each scale (the engine takes the first by name)."""
+    chosen: dict[int, str] = {}
+    for name, scale in package.bundled_scales().items():
+        chosen.setdefault(scale, name)
+    return dict(sorted(chosen.items()))
+
+
+def auto_models_text() -> str:
+    """E.g. "x2: mocolsk-x2-landsat-light, x4: mocolsk-x4-landsat-light"."""
+    return ", ".join(f"x{scale}: {name}" for scale, name in auto_models().items()) or tr("none installed")
+
+
+def model_parameters(auto_label: str | None = None, auto_help: str = "") -> list:
     """The bundled-model choice and the optional custom package file.
 
-    With ``auto`` the first option and default is "auto": the engine picks the bundled package whose scale
-    matches the LST/guidance pixel ratio, so that a first run needs no model choice.
+    With ``auto_label`` (the choice's label, saying what "auto" does) the first option and default is "auto",
+    so that a first run needs no model choice; ``auto_help`` explains it in the tooltip.
     """
     names = list(package.bundled_packages())
-    options = [AUTO_MODEL, *names] if auto else names
-    auto_help = (
-        f"{AUTO_MODEL} (the default) uses the bundled model whose scale matches the pixel ratio, e.g. "
-        "x4 for a 120 m LST with 30 m guidance; the log says which. "
-        if auto
-        else ""
-    )
-    label = (
-        "Model (bundled package; auto: the one matching the pixel ratio)"
-        if auto
-        else "Model (bundled package)"
-    )
+    options = [AUTO_MODEL, *names] if auto_label else names
+    label = auto_label or tr("Model (bundled package)")
     choice = with_help(
         QgsProcessingParameterEnum(
             MODEL,
@@ -187,20 +222,25 @@ def model_parameters(auto: bool = False) -> list:
             optional=True,
             usesStaticStrings=True,
         ),
-        "A model package shipped with the plugin, chosen by name; its card fixes the scale factor and the "
-        "guidance "
-        f"bands it expects, in order. {auto_help}Bundled: {bundled_models_help()}.",
+        tr(
+            "A model package shipped with the plugin, chosen by name; its card fixes the scale factor and the "
+            "guidance bands it expects, in order. "
+        )
+        + auto_help
+        + tr("Bundled: {models}.").format(models=bundled_models_help()),
     )
     custom = with_help(
         QgsProcessingParameterFile(
             MODEL_FILE,
-            "Model package file (overrides the bundled choice)",
+            tr("Model package file (overrides the bundled choice)"),
             behavior=QgsProcessingParameterFile.File,
-            fileFilter="MoCoLSK model package (*.json *.onnx)",
+            fileFilter=tr("MoCoLSK model package (*.json *.onnx)"),
             optional=True,
         ),
-        "A model package exported with `python -m training export`: the NAME.json card beside its "
-        "NAME.onnx weights. Either file may be chosen.",
+        tr(
+            "A model package exported with `python -m training export`: the NAME.json card beside its "
+            "NAME.onnx weights. Either file may be chosen."
+        ),
     )
     return [choice, custom]
 
@@ -219,8 +259,10 @@ def chosen_model(
     if name:
         return name
     raise QgsProcessingException(
-        "No model chosen: pick a bundled model package, or give a model package file "
-        "(NAME.json beside NAME.onnx)."
+        tr(
+            "No model chosen: pick a bundled model package, or give a model package file "
+            "(NAME.json beside NAME.onnx)."
+        )
     )
 
 
@@ -229,9 +271,11 @@ def unloadable_layer_error(role: str, source) -> QgsProcessingException:
     raster."""
     if isinstance(source, str) and source:
         reason = load_engine_module("raster").unreadable_reason(source)
-        return QgsProcessingException(f"The {role} layer could not be loaded: {reason}.")
+        return QgsProcessingException(
+            tr("The {role} layer could not be loaded: {reason}.").format(role=role, reason=reason)
+        )
     return QgsProcessingException(
-        f"The {role} layer could not be loaded; check that it exists and is a raster."
+        tr("The {role} layer could not be loaded; check that it exists and is a raster.").format(role=role)
     )
 
 
@@ -243,22 +287,28 @@ def file_path(layer, role: str, source=None) -> str:
         raise unloadable_layer_error(role, source)
     if layer.providerType() != "gdal":
         raise QgsProcessingException(
-            f"The {role} layer {layer.name()!r} is not a file-based raster (provider "
-            f"{layer.providerType()!r}); "
-            f"save it as a GeoTIFF first (Raster > Conversion > Translate) and use that file."
+            tr(
+                "The {role} layer {name!r} is not a file-based raster (provider {provider!r}); save it as a "
+                "GeoTIFF first (Raster > Conversion > Translate) and use that file."
+            ).format(role=role, name=layer.name(), provider=layer.providerType())
         )
     return layer.source()
 
 
+@functools.lru_cache(maxsize=1)
+def runtime_description() -> str:
+    """What Downscale LST's default backend and device would run on here (engine.backends), looked up
+    once per session; the installer clears it."""
+    return load_engine_module("backends").describe_runtime("onnxruntime", "auto")
+
+
 def install_hint(module: str) -> str:
-    """The command that installs ``module`` into the Python this QGIS runs."""
-    if platform.system() == "Windows":
-        return f"For this QGIS: in its OSGeo4W Shell run `python -m pip install {module}`, then restart QGIS."
-    python = Path(sys.exec_prefix, "bin", "python3")
+    """How to install ``module`` (onnxruntime, torch) for this QGIS: the plugin's menu action, or
+    headless (qgis_process) its installer run with this QGIS's Python."""
+    package = install_runtime.recommended_package(module, install_runtime.nvidia_gpu())
     return (
-        f"For this QGIS (Python {sys.version_info.major}.{sys.version_info.minor} in {sys.exec_prefix}): run "
-        f"`{python} -m pip install --user {module}` (on Debian/Ubuntu add --break-system-packages), then "
-        "restart QGIS."
+        f"Install it with Plugins > {install_runtime.MENU} > Install runtime (ONNX Runtime, PyTorch)…, or from a shell: "
+        f"{install_runtime.headless_command(package)} ; then run the algorithm again."
     )
 
 
@@ -273,6 +323,8 @@ def missing_module(error: BaseException) -> str | None:
 
 def processing_error(error: Exception) -> QgsProcessingException:
     """The engine's message, plus the exact install command when a runtime is missing."""
+    if isinstance(error, errors.RuntimeMissing):
+        return QgsProcessingException(f"{error.summary} {install_hint(error.module)}")
     module = missing_module(error)
     return QgsProcessingException(f"{error} {install_hint(module)}" if module else str(error))
 
@@ -321,16 +373,18 @@ def run_engine(feedback, function, *args, **kwargs):
             **kwargs,
         )
     except errors.Cancelled as error:
-        raise QgsProcessingException(f"Cancelled: {error}") from error
+        raise QgsProcessingException(tr("Cancelled: {error}").format(error=error)) from error
     except errors.EngineError as error:
         raise processing_error(error) from error
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""
         raise QgsProcessingException(
-            f"{error.strerror or error}{where}; check that the file exists and is readable, and that the "
-            "output folder is writable and has free space."
+            tr(
+                "{error}{where}; check that the file exists and is readable, and that the output folder is "
+                "writable and has free space."
+            ).format(error=error.strerror or error, where=where)
         ) from error
     except MemoryError as error:
         raise QgsProcessingException(
-            "Not enough memory for this run; lower the tile size (Advanced) or close other programs."
+            tr("Not enough memory for this run; lower the tile size (Advanced) or close other programs.")
         ) from error

@@ -173,3 +173,29 @@ def test_an_output_named_like_a_scratch_file_is_written_whole(small_scene, tmp_p
     assert np.array_equal(
         gdal.Open(str(tmp_path / name)).ReadAsArray(), gdal.Open(str(tmp_path / "lst.tif")).ReadAsArray()
     )
+
+
+def test_progress_moves_while_a_single_tile_is_predicted(small_scene, tmp_path):
+    from engine.pipeline import FITTED_PERCENT, TILES_DONE_PERCENT
+
+    seen = []
+    result, lines = run_downscale(small_scene, tmp_path / "out.tif", tile_size_px=512, progress=seen.append)
+    assert result.tiles == 1
+    inside_the_tile = [p for p in seen if FITTED_PERCENT < p < TILES_DONE_PERCENT]
+    assert len(inside_the_tile) >= 2 and inside_the_tile == sorted(inside_the_tile)
+    assert any(line.startswith("Tiles: 1/1 done in ") for line in lines)
+
+
+def test_a_fast_many_tile_run_logs_one_tiles_line_at_the_end(small_scene, tmp_path):
+    result, lines = run_downscale(small_scene, tmp_path / "out.tif", tile_size_px=32)
+    tile_lines = [line for line in lines if line.startswith("Tiles: ")]
+    assert result.tiles == 12 and len(tile_lines) == 1 and tile_lines[0].startswith("Tiles: 12/12 done in ")
+
+
+def test_tile_lines_estimate_the_time_left_on_long_runs():
+    from engine.scene.tiles import tile_done_line
+
+    assert tile_done_line(10, 40, 30.0) == "Tiles: 10/40 done in 30 s, about 1 min 30 s left"
+    assert tile_done_line(300, 400, 3 * 3600.0) == "Tiles: 300/400 done in 3 h 0 min, about 1 h 0 min left"
+    assert tile_done_line(1, 4, 2.0) == "Tiles: 1/4 done in 2.0 s"  # short: no estimate
+    assert tile_done_line(4, 4, 65.0) == "Tiles: 4/4 done in 1 min 5 s"

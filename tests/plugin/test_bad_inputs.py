@@ -509,7 +509,7 @@ def test_missing_onnxruntime_is_an_install_command_not_a_traceback(sample_scene,
         "MESSAGE: ONNX Runtime is not installed, so model 'mocolsk-x4-landsat-light' cannot run"
         in completed.stdout
     ), completed.stdout + completed.stderr
-    assert "-m pip install --user onnxruntime" in completed.stdout
+    assert "Plugins > MoCoLSK > Install runtime" in completed.stdout
     assert "Traceback" not in completed.stdout + completed.stderr
     assert list(output.parent.iterdir()) == []
 
