@@ -269,7 +269,7 @@ CASES = {
     ),
     "Celsius labelled Kelvin": Case(
         lambda s, i, o, p: {"INPUT_LST": write_lst(s, i, "lst_c.tif", lst_values(s) - 273.15, unit="K")},
-        r"LST .*lst_c\.tif: read as kelvin .*outside the plausible 149-400 K; set the",
+        r"LST .*lst_c\.tif: read as [Kk]elvin .*outside the plausible 149-400 K; set the",
     ),
     "nodata, NaN and cloud mask": Case(with_holes, check=lambda s: holes_are_nodata),
     "all nodata": Case(
