@@ -113,11 +113,11 @@ def validate_request(request: DownscaleRequest) -> None:
             )
         if Path(request.uncertainty_path).resolve() == Path(request.output_path).resolve():
             raise InputError("The uncertainty output must be another file than the LST output.")
-        if output_driver(request.uncertainty_path) != "GTiff":
-            uncertainty = Path(request.uncertainty_path)
+        uncertainty = Path(request.uncertainty_path)
+        if uncertainty.suffix.lower() not in (".tif", ".tiff"):
             raise OutputError(
-                f"Uncertainty output {uncertainty.name}: it is written as a GeoTIFF; name it "
-                f"{uncertainty.stem}.tif."
+                f"Uncertainty output {uncertainty.name}: it is written as a GeoTIFF, so its name must end in "
+                f".tif; name it {uncertainty.stem or 'sigma'}.tif."
             )
         validate_output_path(replace(request, output_path=request.uncertainty_path))
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from engine.errors import Cancelled, InputError
+from engine.errors import Cancelled, InputError, OutputError
 from engine.package import resolve_package
 from engine.pipeline import OUTPUT_NODATA
 
@@ -71,7 +71,7 @@ def test_the_uncertainty_output_must_be_a_new_tif_other_than_the_lst(small_scene
         run_downscale(
             small_scene, tmp_path / "lst.tif", method="dms", uncertainty_path=str(tmp_path / "lst.tif")
         )
-    with pytest.raises(InputError, match=r"must end in \.tif"):
+    with pytest.raises(OutputError, match=r"must end in \.tif"):
         run_downscale(
             small_scene, tmp_path / "lst.tif", method="dms", uncertainty_path=str(tmp_path / "sigma.png")
         )
