@@ -498,7 +498,7 @@ def test_finetune_algorithm_can_execute_where_pytorch_and_the_training_package_i
 @pytest.mark.parametrize(
     "hidden, says",
     [
-        ("torch", "PyTorch, which is not installed.*install_runtime.py\" torch"),
+        ("torch", 'PyTorch, which is not installed.*install_runtime.py" torch'),
         ("training.finetune", "training package .* plugin zip does not ship.*PYTHONPATH"),
     ],
 )
