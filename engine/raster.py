@@ -84,6 +84,12 @@ def open_raster(path: str | os.PathLike, layer: str) -> gdal.Dataset:
     return dataset
 
 
+def open_scratch_for_update(path: str | os.PathLike) -> gdal.Dataset:
+    """Open a scratch raster the engine wrote, for rewriting it in place."""
+    require_gdal()
+    return gdal.Open(str(path), gdal.GA_Update)
+
+
 def grid_of(dataset: gdal.Dataset, layer: str) -> Grid:
     wkt = dataset.GetProjection()
     if not wkt:

@@ -9,6 +9,7 @@ constant within a coarse pixel so that blending keeps coarse means that each til
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,23 @@ def plan_tiles(width: int, height: int, core: int, halo: int) -> list[Tile]:
         for cols in plan_axis(width, core, halo):
             tiles.append(Tile(len(tiles), rows, cols))
     return tiles
+
+
+@dataclass(frozen=True)
+class Block:
+    """A window of a raster in pixels, for streaming a whole raster in bounded memory."""
+
+    x0: int
+    y0: int
+    width: int
+    height: int
+
+
+def blocks(width: int, height: int, block_px: int) -> Iterator[Block]:
+    """Non-overlapping windows of at most ``block_px`` square covering a raster, row by row."""
+    for y0 in range(0, height, block_px):
+        for x0 in range(0, width, block_px):
+            yield Block(x0, y0, min(block_px, width - x0), min(block_px, height - y0))
 
 
 def _ramp_up(t: np.ndarray) -> np.ndarray:

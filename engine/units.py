@@ -6,6 +6,7 @@ value range second, and always says why, so a wrong guess is visible in the log.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,6 +100,28 @@ class UnitHints:
     file_name: str = ""
     is_integer: bool = False
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def to_kelvin_where_valid(values: np.ndarray, valid: np.ndarray, units: LstUnits) -> np.ndarray:
+    """``values`` in Kelvin as float32, NaN where not ``valid`` (nodata, masked or fill)."""
+    return np.where(valid, units.to_kelvin(values), np.nan).astype(np.float32)
+
+
+@dataclass
+class KelvinRange:
+    """The lowest and highest Kelvin seen over blocks of a raster, for the plausibility check."""
+
+    low_kelvin: float = math.inf
+    high_kelvin: float = -math.inf
+
+    @property
+    def is_empty(self) -> bool:
+        return self.low_kelvin > self.high_kelvin
+
+    def add(self, kelvin: np.ndarray) -> None:
+        if np.isfinite(kelvin).any():
+            self.low_kelvin = min(self.low_kelvin, float(np.nanmin(kelvin)))
+            self.high_kelvin = max(self.high_kelvin, float(np.nanmax(kelvin)))
 
 
 def kelvin_to(values_kelvin: np.ndarray, output_units: str) -> np.ndarray:

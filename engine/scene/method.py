@@ -1,0 +1,150 @@
+"""Choosing the method: the predictor, its scale and the guidance bands it reads.
+
+MoCoLSK's scale is its model package's (the bundled package for the pixel ratio when none is
+given); a classic sharpener takes the integer scale nearest to the ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bands import BandMapping, map_bands, units_warnings
+from ..card import METHOD_TITLES, accuracy_summary, recommended_method
+from ..classic import Sharpener, create_sharpener
+from ..errors import InputError
+from ..grids import choose_scale, matching_scale
+from ..package import bundled_scales
+from ..raster import pixel_size_label, sample_values, valid_mask
+from .context import RunContext
+from .inputs import Guidance
+from .request import DownscaleRequest
+
+# The model value (besides None or empty) that asks for the bundled package matching the pixel ratio.
+AUTO_MODEL = "auto"
+CLASSIC_SCALES = tuple(range(2, 17))
+GUIDANCE_SAMPLE_PX = 1 << 14
+
+
+@dataclass
+class Method:
+    scale: int
+    mapping: BandMapping
+    predictor: Sharpener
+    model_name: str = ""
+    model_version: str = ""
+    device: str = "cpu (numpy)"
+
+    @property
+    def bounds_detail(self) -> bool:
+        """Whether the predictor's detail is bounded by the local coarse range (the network's is)."""
+        return isinstance(self.predictor, NetworkSharpener)
+
+
+class NetworkSharpener(Sharpener):
+    """MoCoLSK through the engine's Downscaler, with the tile interface of the classic methods."""
+
+    name = "mocolsk"
+
+    def __init__(self, downscaler):
+        super().__init__(downscaler.scale)
+        self.downscaler = downscaler
+
+    def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
+        return self.downscaler.predict_kelvin(lst_coarse, guidance)
+
+
+def open_method(
+    request: DownscaleRequest, guidance: Guidance, ratio: float, lst_pixel: str, context: RunContext
+) -> Method:
+    """The predictor, its scale and its guidance bands; MoCoLSK's scale is the model's.
+
+    ``lst_pixel`` is the LST pixel size in the guidance CRS, for the messages.
+    """
+    layer = f"LST {request.lst_path}"
+    if request.method != "mocolsk":
+        scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
+        mapping = classic_mapping(request.method, guidance.names)
+        return Method(scale, mapping, create_sharpener(request.method, scale, len(mapping.sources)))
+
+    from ..inference import Downscaler
+
+    bundled = bundled_scales()
+    model = request.model
+    if not model or model == AUTO_MODEL:
+        model = bundled_model_for(ratio, bundled, layer, lst_pixel, pixel_size_label(guidance.grid), context)
+    downscaler = Downscaler(model, backend=request.backend, device=request.device, threads=request.threads)
+    card = downscaler.card
+    context.log(f"Model {card.name} {card.version} (x{card.scale}) on {downscaler.device_description}")
+    summary = accuracy_summary(card)
+    if summary:
+        context.log(summary)
+    recommended = recommended_method(card)
+    if recommended and recommended != "mocolsk":
+        context.log(
+            f"Note: on held-out scenes {METHOD_TITLES.get(recommended, recommended)} was more accurate than "
+            f"{card.name} at x{card.scale}; choose that method unless you have checked MoCoLSK on "
+            "your data."
+        )
+    try:
+        scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
+    except InputError as error:
+        fit = matching_scale(ratio, tuple(bundled.values()))
+        fitting = [f"{name} (x{s})" for name, s in bundled.items() if s == fit]
+        if not fitting:
+            raise
+        raise InputError(f"{error} For this LST use {' or '.join(fitting)} instead.") from None
+    mapping = map_bands(card.guidance_band_names, guidance.names, "Guidance", f"model {card.name!r}")
+    check_guidance_units(guidance, mapping, card.guidance_bands, context)
+    return Method(
+        scale, mapping, NetworkSharpener(downscaler), card.name, card.version, downscaler.device_description
+    )
+
+
+def bundled_model_for(
+    ratio: float,
+    bundled: dict[str, int],
+    layer: str,
+    lst_pixel: str,
+    guidance_pixel: str,
+    context: RunContext,
+) -> str:
+    """The bundled package whose scale matches the LST/guidance pixel ratio (no model given), or an error."""
+    scales = sorted(set(bundled.values()))
+    scale = matching_scale(ratio, tuple(scales))
+    if scale is None:
+        listed = ", ".join(f"{name} (x{s})" for name, s in bundled.items()) or "none are installed"
+        multiples = " or ".join(filter(None, (", ".join(map(str, scales[:-1])), *map(str, scales[-1:]))))
+        resample = f"resample the LST to {multiples} times the guidance pixel, or " if scales else ""
+        raise InputError(
+            f"{layer}: its pixel is {ratio:.3g} times the guidance pixel ({lst_pixel} / "
+            f"{guidance_pixel}) and no model was given, but no bundled model has that scale (bundled: "
+            f"{listed}); {resample}give a model package trained for this scale."
+        )
+    name = next(n for n, s in bundled.items() if s == scale)
+    context.log(
+        f"Model: {name}, the bundled package for x{scale} (LST pixel {lst_pixel} / guidance pixel "
+        f"{guidance_pixel})"
+    )
+    return name
+
+
+def check_guidance_units(guidance: Guidance, mapping: BandMapping, specs, context: RunContext) -> None:
+    """Log a warning for bands that look like other units than the model was trained on."""
+    samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
+        np.float32
+    )
+    valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    for warning in units_warnings(*mapping.compose(samples, valid), specs):
+        context.log(warning)
+
+
+def classic_mapping(method: str, names: list) -> BandMapping:
+    """The guidance bands a classic method uses: none, NDVI (or red and NIR), or all of them."""
+    if method == "bicubic":
+        return BandMapping((), (), "not used (bicubic ignores the guidance values)")
+    if method == "tsharp":
+        return map_bands(("ndvi",), names, "Guidance", "TsHARP", order_fallbacks=[("red", "nir")])
+    labels = tuple(n or f"band {i + 1}" for i, n in enumerate(names))
+    return BandMapping(labels, tuple(range(len(names))), "all as predictors")

@@ -1,0 +1,124 @@
+"""What a scene run is asked, checked before anything is read, and what it reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..classic import CLASSIC_METHODS
+from ..errors import InputError
+from ..masks import QA_MASK_KINDS
+from ..units import LST_UNITS, OUTPUT_UNITS
+
+METHODS = ("mocolsk", *CLASSIC_METHODS)
+DEFAULT_TILE_SIZE_PX = 512
+MIN_TILE_SIZE_PX = 16
+MAX_QA_MASK_GROW_PX = 50
+OUTPUT_SUFFIXES = (".tif", ".tiff")
+
+
+@dataclass
+class DownscaleRequest:
+    """Everything a downscaling run needs; paths are GDAL-readable rasters."""
+
+    lst_path: str
+    guidance_paths: list[str]
+    output_path: str
+    lst_band: int = 1
+    lst_units: str = "auto"
+    qa_mask_path: str | None = None
+    qa_mask_kind: str = "auto"
+    qa_mask_grow_px: int = 0  # LST pixels
+    guidance_band_names: list[str] | None = None
+    method: str = "mocolsk"
+    model: str | None = (
+        None  # bundled name or package path; None, "" or "auto": the bundled one for the ratio
+    )
+    backend: str = "onnxruntime"
+    device: str = "auto"
+    threads: int | None = None
+    tile_size_px: int = DEFAULT_TILE_SIZE_PX
+    conserve_coarse_means: bool = True
+    output_units: str = "kelvin"
+    overwrite: bool = False
+    cog: bool = False
+
+
+@dataclass
+class DownscaleResult:
+    """What a run did, for the log, the plugin's feedback and reproducibility."""
+
+    output_path: str
+    method: str
+    model_name: str
+    model_version: str
+    device: str
+    scale: int
+    lst_units: str
+    lst_units_reason: str
+    warped: bool
+    warp_reason: str
+    guidance_mapping: str
+    max_conservation_residual_k: float
+    tiles: int
+    # Fine pixels whose network detail was clipped to the local coarse range; None for classic methods.
+    detail_clipped_px: int | None = None
+    detail_clipped_percent: float | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def validate_request(request: DownscaleRequest) -> None:
+    """Refuse a request that cannot run, before any input is opened or anything written."""
+    if request.method not in METHODS:
+        raise InputError(f"Unknown method {request.method!r}; use one of {', '.join(METHODS)}.")
+    if request.lst_units not in LST_UNITS:
+        raise InputError(f"Unknown LST units {request.lst_units!r}; use one of {', '.join(LST_UNITS)}.")
+    if request.output_units not in OUTPUT_UNITS:
+        raise InputError(
+            f"Unknown output units {request.output_units!r}; use one of {', '.join(OUTPUT_UNITS)}."
+        )
+    if request.qa_mask_kind not in QA_MASK_KINDS:
+        raise InputError(
+            f"Unknown QA mask kind {request.qa_mask_kind!r}; use one of {', '.join(QA_MASK_KINDS)}."
+        )
+    if not 0 <= request.qa_mask_grow_px <= MAX_QA_MASK_GROW_PX:
+        raise InputError(
+            f"QA mask growth {request.qa_mask_grow_px} px is out of range; "
+            f"use 0 to {MAX_QA_MASK_GROW_PX} LST pixels."
+        )
+    if request.qa_mask_grow_px > 0 and not request.qa_mask_path:
+        raise InputError(
+            f"QA mask growth of {request.qa_mask_grow_px} px needs a QA mask; "
+            f"give a QA mask or set the growth to 0."
+        )
+    if not request.guidance_paths:
+        raise InputError("No guidance raster given; the guidance defines the output grid.")
+    if request.tile_size_px < MIN_TILE_SIZE_PX:
+        raise InputError(
+            f"Tile size {request.tile_size_px} px is too small; use at least {MIN_TILE_SIZE_PX} (default "
+            f"{DEFAULT_TILE_SIZE_PX})."
+        )
+    validate_output_path(request)
+
+
+def validate_output_path(request: DownscaleRequest) -> None:
+    """The output must be a GeoTIFF in an existing folder, not an input, and new unless overwriting."""
+    output = Path(request.output_path).resolve()
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(
+            f"Output {output.name}: the result is written as a GeoTIFF, so its name must end in .tif "
+            f"(or .tiff); rename it, e.g. {output.stem or 'lst_30m'}.tif, and convert afterwards if needed."
+        )
+    if not output.parent.is_dir():
+        raise InputError(
+            f"Output folder {output.parent} does not exist; create it or choose another output path."
+        )
+    inputs = [
+        request.lst_path,
+        *request.guidance_paths,
+        *([request.qa_mask_path] if request.qa_mask_path else []),
+    ]
+    if any(Path(p).resolve() == output for p in inputs):
+        raise InputError(f"Output {output} is one of the inputs; choose another output path.")
+    if output.exists() and not request.overwrite:
+        raise InputError(f"Output {output} already exists; choose another path or allow overwriting.")

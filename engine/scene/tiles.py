@@ -1,0 +1,204 @@
+"""The tile loop: overlapping tiles on the coarse grid, predicted and blended into a scratch raster.
+
+Each tile is read with a halo of context: masked pixels are filled, the method predicts, the
+network's detail is bounded by the local coarse range, the coarse means are restored, and the
+tile's core plus blend margin is added, weighted, into the blended raster. Methods with a
+scene-wide regression first collect coarse samples tile by tile and fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..bands import BandMapping
+from ..classic import Sharpener, coarse_samples
+from ..conservation import conserve_coarse_means
+from ..detail import bound_detail, detail_bounds
+from ..grids import Grid
+from ..masks import expand, fill_invalid
+from ..raster import SCRATCH_CREATION_OPTIONS, create_geotiff, read_window, valid_mask
+from ..tiling import Tile, plan_tiles
+from .context import RunContext
+from .inputs import Guidance
+from .method import Method
+
+# Context read around each tile, in fine pixels; the network pools globally, so be generous.
+HALO_FINE_PX = 96
+MIN_HALO_COARSE_PX = 8
+MIN_CORE_COARSE_PX = 2
+# Masked pixels within this many pixels of data are filled from their neighbourhood only,
+# so that overlapping tiles fill them alike (the coarse LST uses the halo minus the blend margin).
+GUIDANCE_FILL_STEPS_COARSE_PX = 2
+
+# Called with the share of the stage done, 0..1 (after each tile; a stage may report finer).
+StageProgress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Tiles of at most ``core`` coarse pixels read with ``halo`` coarse pixels of context."""
+
+    tiles: list[Tile]
+    core: int
+    halo: int
+    scale: int
+
+    @property
+    def coarse_fill_steps(self) -> int:
+        return self.halo - self.halo // 2
+
+
+def plan_scene_tiles(coarse_grid: Grid, scale: int, tile_size_px: int) -> TilePlan:
+    halo = max(MIN_HALO_COARSE_PX, math.ceil(HALO_FINE_PX / scale))
+    core = max(MIN_CORE_COARSE_PX, tile_size_px // scale)
+    return TilePlan(plan_tiles(coarse_grid.width, coarse_grid.height, core, halo), core, halo, scale)
+
+
+@dataclass
+class Window:
+    lst: np.ndarray  # (h, w) Kelvin, NaN where masked
+    coarse_valid: np.ndarray
+    guidance: np.ndarray  # (C, h*s, w*s) in the order the method needs
+    guidance_valid: np.ndarray  # (h*s, w*s), False also past the raster's edge
+
+
+class TileReader:
+    """Reads aligned coarse LST and fine guidance windows given in coarse pixels."""
+
+    def __init__(self, guidance: Guidance, mapping: BandMapping, coarse_band, scale: int):
+        self.guidance = guidance
+        self.mapping = mapping
+        self.coarse_band = coarse_band
+        self.scale = scale
+        sources = {i for src in mapping.sources for i in (src if isinstance(src, tuple) else (src,))}
+        # Methods that use no guidance values (bicubic) still honour every band's nodata.
+        self.used = sorted(sources) if sources else list(range(len(guidance.bands)))
+
+    def read(self, row0: int, row1: int, col0: int, col1: int) -> Window:
+        s = self.scale
+        lst = self.coarse_band.ReadAsArray(col0, row0, col1 - col0, row1 - row0).astype(np.float32)
+        coarse_valid = np.isfinite(lst)
+        height, width = (row1 - row0) * s, (col1 - col0) * s
+        stack = np.zeros((len(self.guidance.bands), height, width), np.float32)
+        valid = np.ones((height, width), bool)
+        for i in self.used:
+            values, inside = read_window(self.guidance.bands[i], col0 * s, row0 * s, width, height)
+            stack[i] = values
+            valid &= inside & valid_mask(values, self.guidance.nodata[i])
+        guidance, guidance_valid = self.mapping.compose(stack, valid)
+        return Window(lst, coarse_valid, guidance, guidance_valid)
+
+
+def fit_scene(
+    predictor: Sharpener,
+    reader: TileReader,
+    coarse_grid: Grid,
+    plan: TilePlan,
+    context: RunContext,
+    progress: StageProgress,
+) -> None:
+    """Collect coarse samples over the whole scene (tiles without halo) and fit the regression."""
+    tiles = plan_tiles(coarse_grid.width, coarse_grid.height, plan.core, 0)
+    for done, tile in enumerate(tiles, 1):
+        context.check_cancelled()
+        window = reader.read(tile.rows.start, tile.rows.stop, tile.cols.start, tile.cols.stop)
+        predictor.add_samples(
+            coarse_samples(
+                window.lst, window.coarse_valid, window.guidance, window.guidance_valid, reader.scale
+            )
+        )
+        progress(done / len(tiles))
+    context.log(predictor.finish_fit())
+
+
+@dataclass
+class BlendStats:
+    """What the tile loop counted: valid output pixels and those whose detail was clipped."""
+
+    valid_px: int = 0
+    detail_clipped_px: int = 0
+
+    @property
+    def detail_clipped_percent(self) -> float:
+        return 100.0 * self.detail_clipped_px / max(self.valid_px, 1)
+
+
+def predict_tiles(
+    plan: TilePlan,
+    reader: TileReader,
+    method: Method,
+    grid: Grid,
+    conserve: bool,
+    scratch: Path,
+    context: RunContext,
+    progress: StageProgress,
+):
+    """Predict every tile and blend it into a scratch raster on ``grid``; the raster and the counts."""
+    blended = create_geotiff(scratch / "blended.tif", grid, SCRATCH_CREATION_OPTIONS)
+    band = blended.GetRasterBand(1)
+    stats = BlendStats()
+    for done, tile in enumerate(plan.tiles, 1):
+        context.check_cancelled()
+        fine = predict_tile(tile, reader, method, plan.coarse_fill_steps, conserve, stats)
+        blend_tile(fine, tile, band, grid, plan.scale)
+        progress(done / len(plan.tiles))
+    blended.FlushCache()
+    return blended, stats
+
+
+def predict_tile(
+    tile: Tile, reader: TileReader, method: Method, coarse_fill_steps: int, conserve: bool, stats: BlendStats
+) -> np.ndarray:
+    """The fine LST in Kelvin over a tile's read window, NaN where there is no output."""
+    scale, predictor = method.scale, method.predictor
+    rows, cols = tile.rows, tile.cols
+    window = reader.read(rows.read_start, rows.read_stop, cols.read_start, cols.read_stop)
+    fine_valid = window.guidance_valid & expand(window.coarse_valid, scale)
+    # Tile cores partition the grid, so counting there counts every output pixel once.
+    core = (
+        slice((rows.start - rows.read_start) * scale, (rows.stop - rows.read_start) * scale),
+        slice((cols.start - cols.read_start) * scale, (cols.stop - cols.read_start) * scale),
+    )
+    stats.valid_px += int(fine_valid[core].sum())
+    if window.coarse_valid.any():
+        lst = fill_invalid(window.lst, window.coarse_valid, coarse_fill_steps)
+        guidance = window.guidance
+        if len(guidance) and not window.guidance_valid.all():
+            steps = GUIDANCE_FILL_STEPS_COARSE_PX * scale
+            guidance = np.stack([fill_invalid(band, window.guidance_valid, steps) for band in guidance])
+        fine = predictor.predict(lst, window.coarse_valid, guidance, window.guidance_valid)
+        low = high = None
+        if method.bounds_detail:
+            low, high = detail_bounds(lst, window.coarse_valid, scale)
+            fine, clipped = bound_detail(fine, low, high)
+            stats.detail_clipped_px += int((clipped & fine_valid)[core].sum())
+        if conserve:
+            fine = conserve_coarse_means(
+                fine,
+                fine_valid,
+                window.lst,
+                window.coarse_valid,
+                scale,
+                fine_low_kelvin=low,
+                fine_high_kelvin=high,
+            )
+    else:
+        fine = np.zeros(fine_valid.shape, np.float32)
+    return np.where(fine_valid, fine, np.nan)
+
+
+def blend_tile(fine: np.ndarray, tile: Tile, blended, grid: Grid, scale: int) -> None:
+    """Add a tile's write window, weighted by its blend weights, into the blended band."""
+    rows, cols = tile.rows, tile.cols
+    r0, r1 = (rows.write_start - rows.read_start) * scale, (rows.write_stop - rows.read_start) * scale
+    c0, c1 = (cols.write_start - cols.read_start) * scale, (cols.write_stop - cols.read_start) * scale
+    weighted = fine[r0:r1, c0:c1] * expand(tile.weights(), scale)
+    x0, y0 = cols.write_start * scale, rows.write_start * scale
+    width, height = min(c1 - c0, grid.width - x0), min(r1 - r0, grid.height - y0)
+    current = blended.ReadAsArray(x0, y0, width, height)
+    blended.WriteArray((current + weighted[:height, :width]).astype(np.float32), x0, y0)

@@ -1,0 +1,124 @@
+"""Writing the output: from the blended scratch raster to the final GeoTIFF (or COG).
+
+The output is staged in the scratch folder, described (band, units, run metadata) and moved
+into place atomically, so that a failed or cancelled run leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..conservation import max_abs_residual
+from ..grids import Grid
+from ..raster import OUTPUT_BLOCK_PX, OUTPUT_CREATION_OPTIONS, create_geotiff, translate_to_cog
+from ..tiling import blocks
+from ..units import kelvin_to
+from .context import RunContext
+from .request import DownscaleRequest, DownscaleResult
+
+OUTPUT_NODATA = -9999.0
+# Write blocks of about this many fine pixels square, a multiple of the output block and the scale.
+WRITE_BLOCK_TARGET_PX = 512
+# Progress once the GeoTIFF is written, before its conversion to a COG.
+COG_START_PERCENT = 95
+
+
+def write_output(
+    request: DownscaleRequest,
+    blended,
+    coarse_band,
+    grid: Grid,
+    scale: int,
+    result: DownscaleResult,
+    scratch: Path,
+    context: RunContext,
+) -> None:
+    """Write the final raster from the blended scratch raster, measuring coarse conservation."""
+    output = Path(request.output_path).resolve()
+    staged = scratch / ("staged.tif" if request.cog else output.name)
+    dataset = create_geotiff(staged, grid, OUTPUT_CREATION_OPTIONS, nodata=OUTPUT_NODATA)
+    out_band = dataset.GetRasterBand(1)
+    result.max_conservation_residual_k = _write_values(
+        request, blended.GetRasterBand(1), coarse_band, out_band, grid, scale, context
+    )
+    context.log(
+        "Largest difference between the output averaged onto the coarse grid and the input LST: "
+        f"{result.max_conservation_residual_k:.4f} K"
+        + ("" if request.conserve_coarse_means else " (coarse-pixel conservation off)")
+    )
+    describe(request, dataset, out_band, result)
+    dataset.FlushCache()
+    dataset, out_band = None, None
+    if request.cog:
+        context.progress(COG_START_PERCENT)
+        translate_to_cog(str(staged), str(scratch / output.name))
+        staged.unlink()
+        staged = scratch / output.name
+    context.check_cancelled()
+    os.replace(staged, output)
+    context.log(f"Wrote {output}")
+
+
+def _write_values(
+    request: DownscaleRequest,
+    blended_band,
+    coarse_band,
+    out_band,
+    grid: Grid,
+    scale: int,
+    context: RunContext,
+) -> float:
+    """Copy the blended values in the output units; the largest coarse residual, in Kelvin."""
+    step = math.lcm(OUTPUT_BLOCK_PX, scale) * max(
+        1, WRITE_BLOCK_TARGET_PX // math.lcm(OUTPUT_BLOCK_PX, scale)
+    )
+    worst = 0.0
+    for block in blocks(grid.width, grid.height, step):
+        context.check_cancelled()
+        x0, y0, width, height = block.x0, block.y0, block.width, block.height
+        fine = blended_band.ReadAsArray(x0, y0, width, height)
+        coarse_w, coarse_h = math.ceil(width / scale), math.ceil(height / scale)
+        coarse = coarse_band.ReadAsArray(x0 // scale, y0 // scale, coarse_w, coarse_h)
+        padded = np.full((coarse_h * scale, coarse_w * scale), np.nan, np.float32)
+        padded[:height, :width] = fine
+        worst = max(worst, max_abs_residual(padded, np.isfinite(padded), coarse, np.isfinite(coarse), scale))
+        values = kelvin_to(fine, request.output_units)
+        out_band.WriteArray(np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), x0, y0)
+    return worst
+
+
+def describe(request: DownscaleRequest, dataset, band, result: DownscaleResult) -> None:
+    """Band description and unit, and the run's inputs, choices and measures as metadata."""
+    celsius = request.output_units == "celsius"
+    clipped_px, clipped_percent = result.detail_clipped_px, result.detail_clipped_percent
+    band.SetDescription(f"Land surface temperature ({'degC' if celsius else 'K'})")
+    band.SetUnitType("degC" if celsius else "K")
+    dataset.SetMetadata(
+        {
+            "MOCOLSK_ENGINE_VERSION": __version__,
+            "MOCOLSK_METHOD": result.method,
+            "MOCOLSK_MODEL": result.model_name,
+            "MOCOLSK_MODEL_VERSION": result.model_version,
+            "MOCOLSK_SCALE": str(result.scale),
+            "MOCOLSK_LST": f"{Path(request.lst_path).resolve()} band {request.lst_band}",
+            "MOCOLSK_LST_UNITS": f"{result.lst_units} ({result.lst_units_reason})",
+            "MOCOLSK_QA_MASK": str(Path(request.qa_mask_path).resolve()) if request.qa_mask_path else "",
+            "MOCOLSK_QA_MASK_GROW_PX": str(request.qa_mask_grow_px),
+            "MOCOLSK_GUIDANCE": ";".join(str(Path(p).resolve()) for p in request.guidance_paths),
+            "MOCOLSK_GUIDANCE_BANDS": result.guidance_mapping,
+            "MOCOLSK_WARP": result.warp_reason,
+            "MOCOLSK_CONSERVE_COARSE_MEANS": "yes" if request.conserve_coarse_means else "no",
+            "MOCOLSK_MAX_CONSERVATION_RESIDUAL_K": f"{result.max_conservation_residual_k:.6f}",
+            "MOCOLSK_DETAIL_BOUND_CLIPPED_PX": "" if clipped_px is None else str(clipped_px),
+            "MOCOLSK_DETAIL_BOUND_CLIPPED_PERCENT": ""
+            if clipped_percent is None
+            else f"{clipped_percent:.6f}",
+            "MOCOLSK_OUTPUT_UNITS": request.output_units,
+            "MOCOLSK_DEVICE": result.device,
+        }
+    )
