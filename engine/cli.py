@@ -25,6 +25,10 @@ from .units import LST_UNITS, OUTPUT_UNITS
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
+class UsageError(Exception):
+    """Arguments that do not fit together (exit code 2, like argparse's own errors)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m engine", description="Downscale land surface temperature with MoCoLSK."
@@ -120,6 +124,9 @@ def main(
         if args.command == "info":
             return _info(args, stdout)
         return _evaluate(args, stdout)
+    except UsageError as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_USAGE
     except Cancelled as exc:
         print(f"cancelled: {exc}", file=stderr)
         return EXIT_INTERRUPTED
@@ -180,17 +187,17 @@ def scene_pairs(args: argparse.Namespace) -> list[tuple[str, list[str], str]]:
     batch = bool(args.pair or args.folder)
     if not batch:
         if not (args.lst and args.guidance and args.out):
-            raise InputError(
+            raise UsageError(
                 "give --lst, --guidance and --out for one scene, or --pair LST GUIDANCE (repeated) or "
                 "--folder with --lst-pattern and --guidance-pattern, and --out-dir, for several."
             )
         return [(args.lst, list(args.guidance), args.out)]
     if args.lst or args.guidance or args.out or not args.out_dir:
-        raise InputError(
+        raise UsageError(
             "--pair/--folder write into --out-dir: give --out-dir and drop --lst, --guidance and --out."
         )
     if args.qa_mask:
-        raise InputError("a QA mask belongs to one LST: run scenes with a --qa-mask one at a time.")
+        raise UsageError("a QA mask belongs to one LST: run scenes with a --qa-mask one at a time.")
     pairs = [(lst, [guidance]) for lst, guidance in args.pair or []]
     if args.folder:
         pairs += folder_pairs(Path(args.folder), args.lst_pattern, args.guidance_pattern)

@@ -169,6 +169,8 @@ def whole_scene_tables(args: argparse.Namespace) -> None:
 
     if "gdalwarp" not in args.skip:
         bench_full.gdalwarp_ratio(4000, args.repeats)
+    if "tiles" not in args.skip:
+        bench_full.bundled_tile_rate(repeats=args.repeats)
     if args.full:
         bench_full.full_scene()
         bench_full.paper_estimate()

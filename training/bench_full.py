@@ -9,7 +9,7 @@ full-size Landsat scene end to end, and the paper-sized network's expected time.
   time, Mpx/s, peak RSS (limit ``MAX_PEAK_RSS_MIB``), fraction of the float32 matmul peak;
 - ``paper_estimate``: the paper-sized network timed on one pipeline tile, times the scene's tiles.
 
-    python -m training.bench_full [--ratio-px 4000] [--full-px 7904] [--full] [--repeats 3]
+    python -m training.bench_full [--ratio-px 4000] [--full-px 7904] [--full] [--repeats 3] [--tile-rate]
 """
 
 from __future__ import annotations
@@ -94,6 +94,39 @@ def bundled_macs(package: str = BUNDLED_X4) -> float:
     return multiply_adds_per_output_pixel(
         MoCoLSKConfig.from_dict(resolve_package(package).card.hyperparameters)
     )
+
+
+def bundled_tile_rate(package: str = BUNDLED_X4, tile_px: int = 704, repeats: int = 3, log=print) -> dict:
+    """The bundled model on one pipeline-sized tile (512 px core + 96 px halo each side) through
+    the engine's ONNX Runtime CPU backend, with the matmul peak measured between repeats."""
+    import numpy as np
+
+    from engine.inference import Downscaler
+
+    from .bench import measure_peak_gflops
+
+    downscaler = Downscaler(package, backend="onnxruntime", device="cpu")
+    rng = np.random.default_rng(0)
+    lst = (295 + rng.normal(0, 2, (tile_px // 4, tile_px // 4))).astype(np.float32)
+    guidance = np.stack(
+        [b.mean + b.std * rng.normal(size=(tile_px, tile_px)) for b in downscaler.card.guidance_bands]
+    ).astype(np.float32)
+    downscaler.predict_kelvin(lst, guidance)
+    timings, peaks = [], []
+    for _ in range(repeats):
+        peaks.append(measure_peak_gflops(2048, 3))
+        start = time.perf_counter()
+        downscaler.predict_kelvin(lst, guidance)
+        timings.append(time.perf_counter() - start)
+    seconds, peak = statistics.median(timings), statistics.median(peaks)
+    mpx = tile_px * tile_px / seconds / 1e6
+    fraction = 2 * bundled_macs(package) * mpx * 1e6 / (peak * 1e9)
+    log(
+        f"\n{package} on a {tile_px}x{tile_px} px tile, {downscaler.device_description}: {seconds:.2f} s, "
+        f"{mpx:.4f} Mpx/s, {100 * fraction:.0f} % of the float32 matmul peak ({peak:.1f} GFLOP/s, "
+        f"torch 2048^3), medians of {repeats}"
+    )
+    return {"seconds": seconds, "mpx_per_s": mpx, "peak_gflops": peak, "fraction_of_peak": fraction}
 
 
 def full_scene(
@@ -189,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="also the full-size scene with the bundled model")
     parser.add_argument("--full-px", type=int, default=FULL_SCENE_PX)
     parser.add_argument("--no-model", action="store_true", help="full scene: bicubic and gdalwarp only")
+    parser.add_argument("--tile-rate", action="store_true", help="only the bundled model's rate on one tile")
     args = parser.parse_args(argv)
+    if args.tile_rate:
+        print(json.dumps(bundled_tile_rate(repeats=args.repeats)))
+        return 0
     results = {"gdalwarp_ratio": gdalwarp_ratio(args.ratio_px, args.repeats)}
     if args.full:
         results["full_scene"] = full_scene(args.full_px, model=not args.no_model)

@@ -9,7 +9,7 @@ import numpy as np
 from osgeo import gdal
 
 from engine import backends
-from engine.cli import EXIT_ERROR, EXIT_OK, main
+from engine.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 
 
 def run_cli(*argv):
@@ -85,6 +85,6 @@ def test_mixing_one_scene_and_batch_arguments_says_which_to_give(small_scene, tm
         "downscale", "--pair", small_scene.lst_path, small_scene.guidance_path,
         "--out", tmp_path / "x.tif", "--method", "bicubic",
     )  # fmt: skip
-    assert code == EXIT_ERROR and "give --out-dir and drop --lst, --guidance and --out" in stderr
+    assert code == EXIT_USAGE and "give --out-dir and drop --lst, --guidance and --out" in stderr
     code, _, stderr = run_cli("downscale", "--method", "bicubic")
-    assert code == EXIT_ERROR and "give --lst, --guidance and --out for one scene" in stderr
+    assert code == EXIT_USAGE and "give --lst, --guidance and --out for one scene" in stderr
