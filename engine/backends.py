@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
+import subprocess
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import BackendError, PackageError
+from .errors import BackendError, PackageError, RuntimeMissing
 from .package import ModelPackage
 
 BACKENDS = ("onnxruntime", "torch")
@@ -29,16 +32,16 @@ GPU_TOLERANCE_K = 0.05
 # Opened backends kept for reuse (QGIS batch rows, several scenes in one command).
 CACHE_SIZE = 2
 
-ONNXRUNTIME_HINT = (
-    "Install ONNX Runtime into the Python that runs QGIS: on Linux `python3 -m pip install "
-    "--user onnxruntime`; on Windows, in the OSGeo4W Shell, `python -m pip install onnxruntime`; "
-    "on macOS `/Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install onnxruntime`. "
-    "For an NVIDIA GPU install `onnxruntime-gpu` instead. Then restart QGIS."
-)
-TORCH_HINT = (
-    "Install PyTorch into the Python that runs QGIS (`python3 -m pip install torch`, see "
-    "https://pytorch.org/get-started for the CUDA build), or choose the ONNX Runtime backend."
-)
+
+def install_hint(module: str) -> str:
+    """The pip command that installs ``module`` (onnxruntime or torch) into this Python."""
+    command = f"`{sys.executable} -m pip install {module}`"
+    if module == "onnxruntime":
+        return f"Install it into this Python: {command} (`onnxruntime-gpu` for an NVIDIA GPU)."
+    return (
+        f"Install it into this Python: {command} (see https://pytorch.org/get-started for the CUDA "
+        "build), or choose the ONNX Runtime backend."
+    )
 
 
 class Backend(Protocol):
@@ -73,12 +76,12 @@ class OnnxRuntimeBackend:
         lst = np.ascontiguousarray(lst_norm, np.float32)
         guidance = np.ascontiguousarray(guidance_norm, np.float32)
         if not self.on_cuda:
-            return self.session.run(["lst_fine"], {"lst": lst, "guidance": guidance})[0]
+            return self.session.run([ONNX_OUTPUT], {"lst": lst, "guidance": guidance})[0]
         # IO binding: the output stays on the GPU until the one copy back, with no host staging.
         binding = self.session.io_binding()
         binding.bind_cpu_input("lst", lst)
         binding.bind_cpu_input("guidance", guidance)
-        binding.bind_output("lst_fine", "cuda")
+        binding.bind_output(ONNX_OUTPUT, "cuda")
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0].astype(np.float32)
 
@@ -149,8 +152,10 @@ def create_onnxruntime_backend(
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        raise BackendError(
-            f"ONNX Runtime is not installed, so model {package.name!r} cannot run. {ONNXRUNTIME_HINT}"
+        raise RuntimeMissing(
+            "onnxruntime",
+            f"ONNX Runtime is not installed, so model {package.name!r} cannot run.",
+            install_hint("onnxruntime"),
         ) from exc
     device = _check_device(device)
     precision = _check_precision(precision)
@@ -166,7 +171,10 @@ def create_onnxruntime_backend(
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
     options = cpu_session_options(ort, threads)
     weights = Path(onnx_path or package.onnx_path)
-    session = ort.InferenceSession(str(weights), sess_options=options, providers=providers)
+    if onnx_path is None:
+        session = _onnx_session(ort, package, options, providers)
+    else:
+        session = ort.InferenceSession(str(weights), sess_options=options, providers=providers)
     on_cuda = "CUDAExecutionProvider" in session.get_providers()
     if device == "cuda" and not on_cuda:
         raise BackendError(
@@ -219,6 +227,35 @@ def _reduced_if_accurate(reference, candidate, package: ModelPackage, precision:
     return reference
 
 
+ONNX_INPUTS = ("lst", "guidance")
+ONNX_OUTPUT = "lst_fine"
+
+
+def _onnx_session(ort, package: ModelPackage, options, providers: list[str]):
+    """An inference session on the package's ONNX file, or the engine's error naming the file and the fix."""
+    source = f"Model package {package.name!r}: {package.onnx_path}"
+    try:
+        session = ort.InferenceSession(str(package.onnx_path), sess_options=options, providers=providers)
+    except (
+        Exception
+    ) as exc:  # onnxruntime's errors (InvalidProtobuf, InvalidGraph, Fail) derive from Exception
+        # ONNX Runtime's text is "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : <what happened>".
+        reason = str(exc).strip().splitlines()[0].split(" : ")[-1] if str(exc).strip() else "no detail"
+        raise PackageError(
+            f"{source} is not a model ONNX Runtime can load ({type(exc).__name__}: {reason}); the file is "
+            "damaged or not an ONNX model. Download or export the package again (`python -m training export`)."
+        ) from exc
+    inputs = tuple(i.name for i in session.get_inputs())
+    outputs = tuple(o.name for o in session.get_outputs())
+    if sorted(inputs) != sorted(ONNX_INPUTS) or ONNX_OUTPUT not in outputs:
+        raise PackageError(
+            f"{source} is not a MoCoLSK network (inputs {', '.join(inputs) or 'none'}, outputs "
+            f"{', '.join(outputs) or 'none'}; expected inputs {', '.join(ONNX_INPUTS)} and output "
+            f"{ONNX_OUTPUT}); export the package with `python -m training export`."
+        )
+    return session
+
+
 @dataclass
 class TorchBackend:
     model: object
@@ -261,8 +298,8 @@ def create_torch_backend(
 
         from .model import MoCoLSKConfig, MoCoLSKNet
     except ImportError as exc:
-        raise BackendError(
-            f"PyTorch is not installed, so the PyTorch backend cannot run. {TORCH_HINT}"
+        raise RuntimeMissing(
+            "torch", "PyTorch is not installed, so the PyTorch backend cannot run.", install_hint("torch")
         ) from exc
     device = _check_device(device)
     precision = _check_precision(precision)
@@ -291,6 +328,11 @@ def create_torch_backend(
             f"{source} holds Python objects besides plain tensors, and such files are never loaded: they "
             "could run "
             f"code. Use the ONNX Runtime backend, or re-export the package with `python -m training export`."
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise PackageError(
+            f"{source} cannot be read as PyTorch weights ({exc}); the file is damaged. Use the ONNX Runtime "
+            "backend, or download or export the package again (`python -m training export`)."
         ) from exc
     try:
         model.load_state_dict(state, strict=True)
@@ -344,6 +386,52 @@ def backend_cache_key(
 def clear_backend_cache() -> None:
     """Forget every opened backend (frees their memory)."""
     _cache.clear()
+
+
+def nvidia_gpu_name() -> str | None:
+    """The first GPU ``nvidia-smi -L`` lists (e.g. "NVIDIA H100 80GB HBM3"), or None."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in listed.stdout.splitlines():
+        if line.startswith("GPU "):
+            return line.split(":", 1)[1].split("(UUID")[0].strip()
+    return None
+
+
+def describe_runtime(backend: str = "onnxruntime", device: str = "auto", threads: int | None = None) -> str:
+    """Which backend and device a run with these settings would use, said before any model is
+    opened, e.g. "ONNX Runtime CUDA on NVIDIA H100" or "ONNX Runtime CPU, 2 threads"."""
+    device = _check_device(device)
+    cpu_threads = f"{threads or os.cpu_count()} threads"
+    if backend == "onnxruntime":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return "ONNX Runtime is not installed (the classic methods need none)"
+        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        if device == "cuda" and not has_cuda:
+            return f"ONNX Runtime {ort.__version__} has no CUDA provider: a GPU run would stop"
+        if has_cuda and device != "cpu":
+            return f"ONNX Runtime CUDA on {nvidia_gpu_name() or 'an NVIDIA GPU'}"
+        return f"ONNX Runtime CPU, {cpu_threads}"
+    if backend == "torch":
+        try:
+            import torch
+        except ImportError:
+            return "PyTorch is not installed"
+
+        has_cuda = torch.cuda.is_available()
+        if device == "cuda" and not has_cuda:
+            return f"PyTorch {torch.__version__} sees no CUDA device: a GPU run would stop"
+        if has_cuda and device != "cpu":
+            return f"PyTorch CUDA on {torch.cuda.get_device_name(0)}"
+        return f"PyTorch CPU, {threads or torch.get_num_threads()} threads"
+    raise BackendError(f"Backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}.")
 
 
 def create_backend(

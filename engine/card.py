@@ -47,6 +47,9 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     lst_anchor: str = "global"
+    # How the "Uncertainty (K)" layer compares with errors on held-out data, and its fitted
+    # ``sigma_scale`` (engine.uncertainty); empty when never measured.
+    uncertainty_calibration: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     @property

@@ -227,18 +227,25 @@ class Dms(_Sampled):
         )
 
     def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
+        members, weights = self.predict_members(lst_coarse, coarse_valid, guidance, guidance_valid)
+        return np.tensordot(weights / weights.sum(), members, axes=1).astype(np.float32)
+
+    def predict_members(
+        self, lst_coarse, coarse_valid, guidance, guidance_valid
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every tree's prediction (M, H, W) and its weight (M,) in ``predict``'s weighted mean: the
+        global trees and, where the tile has enough coarse samples, the local ones, each model
+        weighted by the inverse of its out-of-bag error."""
         channels, height, width = guidance.shape
         pixels = guidance.reshape(channels, -1).T
-        prediction = self.global_model.predict(pixels)
+        members = [self.global_model.predict_each(pixels)]
+        weights = [np.full(len(members[0]), 1.0 / max(self.global_model.oob_mse, 1e-6) / len(members[0]))]
         local = coarse_samples(lst_coarse, coarse_valid, guidance, guidance_valid, self.scale)
         if len(local.lst_kelvin) >= self.settings.min_local_samples:
             local_model = self._fit(local, seed=1)
-            weight_global = 1.0 / max(self.global_model.oob_mse, 1e-6)
-            weight_local = 1.0 / max(local_model.oob_mse, 1e-6)
-            prediction = (weight_global * prediction + weight_local * local_model.predict(pixels)) / (
-                weight_global + weight_local
-            )
-        return prediction.reshape(height, width).astype(np.float32)
+            members.append(local_model.predict_each(pixels))
+            weights.append(np.full(len(members[-1]), 1.0 / max(local_model.oob_mse, 1e-6) / len(members[-1])))
+        return np.concatenate(members).reshape(-1, height, width), np.concatenate(weights)
 
 
 def create_sharpener(method: str, scale: int, channels: int) -> Sharpener:

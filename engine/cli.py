@@ -89,7 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     down.add_argument("--no-conserve", action="store_true", help="skip the coarse-pixel residual correction")
     down.add_argument("--output-units", choices=OUTPUT_UNITS, default="kelvin")
-    down.add_argument("--out", help="output GeoTIFF (one scene)")
+    down.add_argument(
+        "--out", help="output raster (one scene): .tif GeoTIFF, or .nc netCDF, .img Erdas Imagine"
+    )
+    down.add_argument(
+        "--uncertainty",
+        metavar="PATH",
+        help="also write the per-pixel uncertainty (K, one sigma) here; MoCoLSK and DMS (see the README)",
+    )
     down.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     down.add_argument("--cog", action="store_true", help="write a Cloud Optimized GeoTIFF")
     down.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
@@ -275,6 +282,7 @@ def _downscale_one(
         output_path=out,
         overwrite=args.overwrite,
         cog=args.cog,
+        uncertainty_path=args.uncertainty,
     )
     interrupted = []
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))

@@ -13,7 +13,14 @@ import numpy as np
 from . import metrics
 from .errors import Cancelled, InputError
 from .grids import Grid, same_shape_and_transform
-from .raster import OUTPUT_CREATION_OPTIONS, create_geotiff, gdal_session, read_lst_kelvin, same_crs
+from .raster import (
+    OUTPUT_CREATION_OPTIONS,
+    create_geotiff,
+    gdal_session,
+    io_errors,
+    read_lst_kelvin,
+    same_crs,
+)
 from .units import LstUnits, check_plausible_kelvin
 
 DIFFERENCE_NODATA = -9999.0
@@ -54,7 +61,8 @@ def evaluate_rasters(
         raise InputError(
             f"Difference raster {difference_path} is one of the inputs; choose another output path."
         )
-    with gdal_session():
+    layers = {prediction_path: prediction_layer, reference_path: reference_layer}
+    with gdal_session(), io_errors(layers, difference_path or prediction_path):
         prediction, grid, pred_units = read_lst_kelvin(
             prediction_path, prediction_band, prediction_units, prediction_layer
         )

@@ -109,3 +109,17 @@ def same_shape_and_transform(a: Grid, b: Grid) -> bool:
         and math.isclose(a.origin_x, b.origin_x, abs_tol=ALIGNMENT_TOLERANCE_PX * a.pixel_width)
         and math.isclose(a.origin_y, b.origin_y, abs_tol=ALIGNMENT_TOLERANCE_PX * a.pixel_height)
     )
+
+
+def shared_corner_scale(coarse: Grid, fine: Grid) -> int | None:
+    """The integer ratio (2 or more) of ``coarse``'s pixel to ``fine``'s when both grids share their
+    upper-left corner, else None."""
+    ratio = coarse.pixel_width / fine.pixel_width
+    scale = round(ratio)
+    tolerance = 1e-6 * abs(coarse.pixel_width)
+    same_corner = math.isclose(
+        coarse.origin_x, fine.origin_x, rel_tol=1e-5, abs_tol=tolerance
+    ) and math.isclose(coarse.origin_y, fine.origin_y, rel_tol=1e-5, abs_tol=tolerance)
+    if scale < 2 or abs(ratio - scale) > 1e-6 or not same_corner:
+        return None
+    return scale

@@ -2,14 +2,13 @@
 top-of-atmosphere reflectance (Level-1 with its MTL file), and a DEM.
 
 A model card lists its guidance bands by name, in order; this module knows how to compute
-each name (reflectances, normalised-difference indices, elevation) and writes the stack in
-that order, one band per name, with the name as band description and the units as metadata.
-Reflectance is unitless (0-1), indices are unitless (-1..1), elevation is in metres.
+each name (reflectances, normalised-difference indices, elevation) from arrays: pure numpy.
+`engine.guidance_stack` reads the input rasters and writes the stack in that order, one band per
+name. Reflectance is unitless (0-1), indices are unitless (-1..1), elevation is in metres.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .bands import normalise_band_name
-from .errors import Cancelled, InputError
+from .errors import InputError
 from .landsat import read_mtl, reflective_band_files, toa_reflectance
-from .raster import gdal_session
 
 # Collection 2 Level-2 surface reflectance: reflectance = DN * scale + offset, DN 0 is fill.
 C2_SR_SCALE = 0.0000275
@@ -49,8 +47,6 @@ LANDSAT_457_TM_ETM_BANDS = {
     "swir1": "SR_B5",
     "swir2": "SR_B7",
 }
-
-ROWS_PER_BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -177,197 +173,7 @@ def compute_guidance(band_names: Sequence[str], inputs: Mapping[str, np.ndarray]
     return np.stack(layers)
 
 
-def build_guidance_stack(
-    out_path: str | Path,
-    band_names: Sequence[str],
-    reflectance_paths: Mapping[str, str | Path],
-    dem_path: str | Path | None = None,
-    encoding: str = "c2l2_dn",
-    expected_units: Sequence[str] | None = None,
-    mtl_path: str | Path | None = None,
-    progress: Callable[[float], None] = lambda percent: None,
-    is_cancelled: Callable[[], bool] = lambda: False,
-    log: Callable[[str], None] = lambda message: None,
-) -> Path:
-    """Write the guidance GeoTIFF for ``band_names`` on the grid of the reflectance rasters.
-
-    ``reflectance_paths`` maps reflectance names (``red``, ``nir``, ...) to single-band
-    rasters sharing one grid; the DEM is resampled bilinearly onto that grid. With
-    ``encoding="landsat_l1_toa"`` the values are Level-1 digital numbers turned into TOA
-    reflectance with ``mtl_path``, and missing reflectance paths are taken from the MTL. With
-    ``expected_units`` (a model card's units per band) the units are checked first. Works in
-    blocks of rows so a full scene never sits in memory; ``progress`` gets percent. The file
-    appears only when complete: a failure or a cancellation leaves nothing at ``out_path``.
-    """
-    with gdal_session():
-        return _build_guidance_stack(
-            Path(out_path),
-            band_names,
-            reflectance_paths,
-            dem_path,
-            encoding,
-            expected_units,
-            mtl_path,
-            progress,
-            is_cancelled,
-            log,
-        )
-
-
-def _build_guidance_stack(
-    out_path,
-    band_names,
-    reflectance_paths,
-    dem_path,
-    encoding,
-    expected_units,
-    mtl_path,
-    progress,
-    is_cancelled,
-    log,
-) -> Path:
-    from osgeo import gdal
-
-    if encoding not in ENCODINGS:
-        raise InputError(f"Unknown reflectance encoding {encoding!r}; use one of {', '.join(ENCODINGS)}.")
-    to_reflectance = _reflectance_converter(encoding, mtl_path)
-    if encoding == L1_TOA_ENCODING:
-        reflectance_paths = {
-            **{name: path for name, (path, _) in reflective_band_files(mtl_path).items()},
-            **reflectance_paths,
-        }
-    if expected_units is not None:
-        check_units(band_names, expected_units)
-        if encoding != L1_TOA_ENCODING and any("toa" in unit.lower() for unit in expected_units):
-            log(
-                "Note: the model was trained on top-of-atmosphere reflectance; surface reflectance is "
-                "usually a little darker in the visible bands, which the model has not seen."
-            )
-    needed = required_inputs(band_names)
-    missing = [name for name in needed if name != "dem" and name not in reflectance_paths]
-    if missing:
-        names = ", ".join(
-            f"{name} ({LANDSAT_89_OLI_BANDS.get(name, '?')} on Landsat 8/9)" for name in missing
-        )
-        raise InputError(
-            f"The guidance bands {', '.join(band_names)} need the surface reflectance band(s) {names}; add "
-            "them."
-        )
-    if "dem" in needed and dem_path is None:
-        raise InputError(f"The guidance bands {', '.join(band_names)} include elevation: give a DEM layer.")
-    for path in (*reflectance_paths.values(), *([dem_path] if dem_path else [])):
-        if Path(path).resolve() == out_path.resolve():
-            raise InputError(f"The output {out_path} is one of the inputs; choose another output file.")
-    sources = {name: _open_single_band(reflectance_paths[name], name) for name in needed if name != "dem"}
-    grid_name, grid = next(iter(sources.items()))
-    for name, dataset in sources.items():
-        _require_same_grid(dataset, grid, name, grid_name)
-    if "dem" in needed:
-        sources["dem"] = _dem_on_grid(gdal, dem_path, grid)
-
-    width, height = grid.RasterXSize, grid.RasterYSize
-    partial = out_path.with_name(f".{out_path.name}.partial")
-    log(
-        f"Building {len(band_names)} guidance band(s) {', '.join(band_names)} on a {width} x {height} grid "
-        f"from {', '.join(needed)}."
-    )
-    driver = gdal.GetDriverByName("GTiff")
-    out = driver.Create(
-        str(partial),
-        width,
-        height,
-        len(band_names),
-        gdal.GDT_Float32,
-        ["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES", "BIGTIFF=IF_SAFER"],
-    )
-    try:
-        out.SetGeoTransform(grid.GetGeoTransform())
-        out.SetProjection(grid.GetProjection())
-        for index, name in enumerate(band_names, start=1):
-            band = out.GetRasterBand(index)
-            recipe = guidance_band(name)
-            band.SetDescription(name)
-            band.SetNoDataValue(float("nan"))
-            band.SetMetadata({"units": recipe.units, "description": recipe.description})
-            if recipe.units == "m":
-                band.SetUnitType("m")
-        out.SetMetadata({"guidance_bands": ",".join(band_names), "sr_encoding": encoding})
-        for row in range(0, height, ROWS_PER_BLOCK):
-            if is_cancelled():
-                raise Cancelled("Building the guidance stack was cancelled; no output was written.")
-            rows = min(ROWS_PER_BLOCK, height - row)
-            inputs = {
-                name: _read_rows(dataset, row, rows, name, to_reflectance)
-                for name, dataset in sources.items()
-            }
-            stack = compute_guidance(band_names, inputs)
-            for index in range(len(band_names)):
-                out.GetRasterBand(index + 1).WriteArray(stack[index], 0, row)
-            progress(100.0 * (row + rows) / height)
-        out.FlushCache()
-        out = None
-        os.replace(partial, out_path)
-    except BaseException:
-        out = None
-        partial.unlink(missing_ok=True)
-        raise
-    return out_path
-
-
-def _open_single_band(path: str | Path, name: str):
-    from osgeo import gdal
-
-    try:
-        dataset = gdal.Open(str(path))
-    except RuntimeError as exc:
-        raise InputError(f"The {name} layer {path} cannot be read as a raster ({exc}).") from exc
-    if dataset.RasterCount < 1:
-        raise InputError(f"The {name} layer {path} has no band.")
-    if dataset.RasterXSize == 0 or dataset.RasterYSize == 0:
-        raise InputError(f"The {name} layer {path} is empty (0 pixels).")
-    return dataset
-
-
-def _require_same_grid(dataset, reference, name: str, reference_name: str) -> None:
-    from osgeo import osr
-
-    crs, reference_crs = (
-        osr.SpatialReference(dataset.GetProjection()),
-        osr.SpatialReference(reference.GetProjection()),
-    )
-    same = (
-        (dataset.RasterXSize, dataset.RasterYSize) == (reference.RasterXSize, reference.RasterYSize)
-        and np.allclose(dataset.GetGeoTransform(), reference.GetGeoTransform(), rtol=0, atol=1e-6)
-        and bool(crs.IsSame(reference_crs))
-    )
-    if not same:
-        raise InputError(
-            f"The {name} layer ({dataset.RasterXSize} x {dataset.RasterYSize}, geotransform "
-            f"{dataset.GetGeoTransform()}) is not on the grid of the {reference_name} layer "
-            f"({reference.RasterXSize} x {reference.RasterYSize}, {reference.GetGeoTransform()}); "
-            f"use the bands of one Landsat scene, or clip them to the same extent first."
-        )
-
-
-def _dem_on_grid(gdal, dem_path: str | Path, grid):
-    _open_single_band(dem_path, "DEM")
-    x0, dx, _, y0, _, dy = grid.GetGeoTransform()
-    bounds = (x0, y0 + dy * grid.RasterYSize, x0 + dx * grid.RasterXSize, y0)
-    return gdal.Warp(
-        "",
-        str(dem_path),
-        format="VRT",
-        dstSRS=grid.GetProjection(),
-        outputBounds=bounds,
-        width=grid.RasterXSize,
-        height=grid.RasterYSize,
-        resampleAlg="bilinear",
-        dstNodata=float("nan"),
-        outputType=gdal.GDT_Float32,
-    )
-
-
-def _reflectance_converter(
+def reflectance_converter(
     encoding: str, mtl_path: str | Path | None
 ) -> Callable[[str, np.ndarray, float | None], np.ndarray]:
     """(reflectance name, raw values, nodata) -> reflectance, for ``encoding``."""
@@ -389,15 +195,3 @@ def _reflectance_converter(
         )
 
     return convert
-
-
-def _read_rows(dataset, row: int, rows: int, name: str, to_reflectance) -> np.ndarray:
-    band = dataset.GetRasterBand(1)
-    values = band.ReadAsArray(0, row, dataset.RasterXSize, rows)
-    nodata = band.GetNoDataValue()
-    if name == "dem":
-        elevation = values.astype(np.float32)
-        if nodata is not None and np.isfinite(nodata):
-            elevation[values == nodata] = np.nan
-        return elevation
-    return to_reflectance(name, values, nodata)

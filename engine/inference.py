@@ -8,7 +8,7 @@ import numpy as np
 
 from .backends import create_backend
 from .card import ModelCard
-from .errors import InputError
+from .errors import InputError, PackageError
 from .package import ModelPackage, resolve_package
 
 
@@ -18,6 +18,22 @@ def lst_centre_kelvin(lst_kelvin: np.ndarray, anchor: str, mean_kelvin: float) -
     if anchor == "coarse_mean":
         return lst_kelvin.astype(np.float64).mean(axis=(-2, -1), keepdims=True).astype(np.float32)
     return np.full((lst_kelvin.shape[0], 1, 1), mean_kelvin, np.float32)
+
+
+def zscore(values: np.ndarray, mean, std) -> np.ndarray:
+    """``(values - mean) / std`` as float32; ``mean`` and ``std`` broadcast (scalars, per sample or
+    per channel). The one normalisation of network inputs, shared by inference and training."""
+    return ((values - mean) / std).astype(np.float32)
+
+
+def from_zscore(normalised: np.ndarray, mean, std) -> np.ndarray:
+    """The inverse of `zscore`: ``normalised * std + mean`` as float32."""
+    return (normalised * std + mean).astype(np.float32)
+
+
+def per_channel(stats, ndim: int) -> np.ndarray:
+    """Per-channel statistics shaped to broadcast over (C, ...) arrays of ``ndim`` dimensions."""
+    return np.asarray(stats, np.float32).reshape(-1, *[1] * (ndim - 1))
 
 
 class Downscaler:
@@ -38,8 +54,8 @@ class Downscaler:
         self.package = package if isinstance(package, ModelPackage) else resolve_package(package)
         self.backend = create_backend(self.package, backend, device, threads, precision, onnx_path)
         bands = self.card.guidance_bands
-        self._guidance_mean = np.array([b.mean for b in bands], np.float32)[:, None, None]
-        self._guidance_std = np.array([b.std for b in bands], np.float32)[:, None, None]
+        self._guidance_mean = per_channel([b.mean for b in bands], 3)
+        self._guidance_std = per_channel([b.std for b in bands], 3)
 
     @property
     def card(self) -> ModelCard:
@@ -62,7 +78,14 @@ class Downscaler:
         self._check_shapes(lst_kelvin, guidance)
         lst_norm, guidance_norm, centre = self.normalised(lst_kelvin, guidance)
         fine_norm = self.backend.run(lst_norm, guidance_norm)[:, 0]
-        return fine_norm * np.float32(self.card.lst_std_kelvin) + centre
+        if not np.isfinite(fine_norm).all():
+            raise PackageError(
+                f"Model {self.card.name!r} ({self.package.card_path}) returned non-finite values (NaN or "
+                f"infinity, {np.size(fine_norm) - int(np.isfinite(fine_norm).sum())} of {np.size(fine_norm)} "
+                "pixels) for finite inputs: its weights are damaged. Download or export the package again, or "
+                "use another model or method."
+            )
+        return from_zscore(fine_norm, centre, np.float32(self.card.lst_std_kelvin))
 
     def normalised(
         self, lst_kelvin: np.ndarray, guidance: np.ndarray
@@ -71,8 +94,8 @@ class Downscaler:
         (B, 1, h, w) and (B, C, H, W) z-scores and the (B, 1, 1) LST centre in K."""
         centre = lst_centre_kelvin(lst_kelvin, self.card.lst_anchor, self.card.lst_mean_kelvin)
         std = np.float32(self.card.lst_std_kelvin)
-        lst_norm = (lst_kelvin.astype(np.float32) - centre) / std
-        guidance_norm = (guidance.astype(np.float32) - self._guidance_mean) / self._guidance_std
+        lst_norm = zscore(lst_kelvin.astype(np.float32), centre, std)
+        guidance_norm = zscore(guidance.astype(np.float32), self._guidance_mean, self._guidance_std)
         return lst_norm[:, None], guidance_norm, centre
 
     def predict_kelvin(self, lst_kelvin: np.ndarray, guidance: np.ndarray) -> np.ndarray:

@@ -7,12 +7,47 @@ the benchmark so that every reported number means the same thing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 SSIM_SIGMA_PX = 1.5
 SSIM_RADIUS_PX = 5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How one metric is named and reported everywhere: its key in result dicts and model cards,
+    a short name (the Processing output's), a label and its unit ("" when unitless)."""
+
+    key: str
+    name: str
+    label: str
+    unit: str
+
+    def heading(self) -> str:
+        """The metric's short name with its unit, e.g. "RMSE (K)", for table headings."""
+        return f"{self.name} ({self.unit})" if self.unit else self.name
+
+    def describe(self) -> str:
+        """The label with its unit, e.g. "Root-mean-square error (K)"."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+
+# The metrics `evaluate` returns, in the order reports list them.
+METRICS = (
+    Metric("rmse_k", "RMSE", "Root-mean-square error", "K"),
+    Metric("mae_k", "MAE", "Mean absolute error", "K"),
+    Metric("bias_k", "BIAS", "Bias (prediction minus reference)", "K"),
+    Metric("cc", "CC", "Correlation coefficient", ""),
+    Metric("rsd_k", "RSD", "Residual standard deviation", "K"),
+    Metric("ssim", "SSIM", "Structural similarity", ""),
+    Metric("psnr_db", "PSNR", "Peak signal-to-noise ratio", "dB"),
+    Metric("pixels", "PIXELS", "Pixels compared", ""),
+)
+METRIC_BY_KEY = {metric.key: metric for metric in METRICS}
 
 
 def valid_pixels(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -111,7 +146,7 @@ def ssim(
 def evaluate(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:
     """All metrics at once: RMSE, MAE, bias, CC, RSD (K), SSIM, PSNR (dB), and the pixel count."""
     mask = valid_pixels(pred, ref, valid)
-    return {
+    values = {
         "rmse_k": rmse(pred, ref, mask),
         "mae_k": mae(pred, ref, mask),
         "bias_k": bias(pred, ref, mask),
@@ -121,6 +156,7 @@ def evaluate(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None)
         "psnr_db": psnr(pred, ref, mask),
         "pixels": int(mask.sum()),
     }
+    return {metric.key: values[metric.key] for metric in METRICS}
 
 
 def _gaussian(a: np.ndarray) -> np.ndarray:

@@ -21,20 +21,22 @@ an existing output unless ``overwrite`` is set.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
 import traceback
 from pathlib import Path
 
-from .raster import gdal_session, open_raster, pixel_size_label
+from .errors import InputError
+from .raster import gdal_session, io_errors, open_raster, pixel_size_label
 from .scene.coarse import prepare_coarse_lst
 from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContext
 from .scene.inputs import open_guidance, open_lst, resolution_ratio
 from .scene.method import open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
-from .scene.write import OUTPUT_NODATA, write_output
+from .scene.write import OUTPUT_NODATA, stage_uncertainty, write_output
 
 __all__ = [
     "CONVERSION_BLOCK_PX",
@@ -51,6 +53,8 @@ CONVERSION_BLOCK_PX = 512
 PREPARED_PERCENT = 5
 FITTED_PERCENT = 15
 TILES_DONE_PERCENT = 90
+# The network's smallest input, in coarse pixels a side.
+MIN_NETWORK_COARSE_PX = 2
 
 
 def downscale_scene(
@@ -64,7 +68,7 @@ def downscale_scene(
         progress or (lambda _: None), is_cancelled or (lambda: False), log or (lambda _: None)
     )
     validate_request(request)
-    with gdal_session():
+    with gdal_session(), io_errors(input_layers(request), request.output_path):
         scratch = Path(tempfile.mkdtemp(prefix=".mocolsk-", dir=Path(request.output_path).resolve().parent))
         try:
             return _run(request, context, scratch)
@@ -74,6 +78,27 @@ def downscale_scene(
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def input_layers(request: DownscaleRequest) -> dict[str, str]:
+    """Each input file and its layer label, for the messages of failed reads."""
+    layers = {path: f"Guidance {path}" for path in request.guidance_paths}
+    if request.qa_mask_path:
+        layers[request.qa_mask_path] = f"QA mask {request.qa_mask_path}"
+    layers[request.lst_path] = f"LST {request.lst_path}"
+    return layers
+
+
+def require_network_extent(request: DownscaleRequest, method, coarse_grid, lst_pixel: str) -> None:
+    """The network needs at least 2 x 2 coarse pixels over the guidance; refuse a smaller area up front."""
+    if method.bounds_detail and min(coarse_grid.width, coarse_grid.height) < MIN_NETWORK_COARSE_PX:
+        side = MIN_NETWORK_COARSE_PX * method.scale
+        raise InputError(
+            f"LST {request.lst_path}: over the guidance it covers only {coarse_grid.width}x{coarse_grid.height} "
+            f"coarse pixel(s) of {lst_pixel}; MoCoLSK needs at least {MIN_NETWORK_COARSE_PX}x"
+            f"{MIN_NETWORK_COARSE_PX}. Give an LST and guidance covering at least {side}x{side} guidance pixels, "
+            "or use the bicubic method (TsHARP and DMS need at least 10 coarse pixels)."
+        )
 
 
 def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> DownscaleResult:
@@ -91,6 +116,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
         f"{', '.join(mapping.names) or 'none used'}"
     )
     coarse_grid = guidance.grid.coarsened(scale)
+    require_network_extent(request, method, coarse_grid, lst_pixel)
     context.check_cancelled()
     coarse = prepare_coarse_lst(request, lst, coarse_grid, scale, scratch, context, CONVERSION_BLOCK_PX)
     timings["prepare_s"] = time.perf_counter() - start
@@ -99,7 +125,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
     plan = plan_scene_tiles(coarse_grid, scale, request.tile_size_px, network=method.bounds_detail)
     coarse_dataset = open_raster(coarse.path, "coarse LST")
     coarse_band = coarse_dataset.GetRasterBand(1)
-    reader = TileReader(guidance, mapping, coarse_band, scale)
+    reader = TileReader(guidance, mapping, coarse_band, scale, method.guidance_conversions)
     if method.predictor.needs_fit:
         start = time.perf_counter()
         fit_scene(
@@ -114,7 +140,8 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
     context.progress(FITTED_PERCENT)
 
     start = time.perf_counter()
-    blended, stats = predict_tiles(
+    uncertainty = bool(request.uncertainty_path)
+    blended, stats, spread = predict_tiles(
         plan,
         reader,
         method,
@@ -123,6 +150,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
         scratch,
         context,
         _between(context, FITTED_PERCENT, TILES_DONE_PERCENT),
+        uncertainty,
     )
     timings["tiles_s"] = time.perf_counter() - start
     context.log(
@@ -154,10 +182,29 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
         detail_clipped_px=stats.detail_clipped_px if method.bounds_detail else None,
         detail_clipped_percent=stats.detail_clipped_percent if method.bounds_detail else None,
     )
+    if uncertainty:
+        result.uncertainty_sigma_scale = method.sigma_scale if method.sigma_calibrated else None
+        staged_uncertainty = stage_uncertainty(request, spread, guidance.grid, result, scratch, context)
     write_output(request, blended, coarse_band, guidance.grid, scale, result, scratch, context)
+    if uncertainty:
+        result.uncertainty_path = str(Path(request.uncertainty_path).resolve())
+        os.replace(staged_uncertainty, result.uncertainty_path)
+        context.log(f"Wrote {result.uncertainty_path} ({uncertainty_note(request.method, result)})")
     timings["write_s"] = time.perf_counter() - start
     context.progress(100)
     return result
+
+
+def uncertainty_note(method: str, result: DownscaleResult) -> str:
+    """What the uncertainty layer holds, for the log."""
+    what = (
+        "spread of MoCoLSK over the 8 orientations of its input"
+        if method == "mocolsk"
+        else "spread of DMS's regression trees"
+    )
+    if result.uncertainty_sigma_scale is None:
+        return f"{what}, not calibrated: see the README before reading it as one sigma"
+    return f"{what} x {result.uncertainty_sigma_scale:.2f}, the factor the model card fitted on validation blocks"
 
 
 def _between(context: RunContext, start_percent: float, end_percent: float):

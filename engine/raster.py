@@ -7,14 +7,16 @@ and small dataclasses.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import EngineError, InputError, OutputError
 from .grids import Grid
 from .units import LstUnits, UnitHints, detect_lst_units, lst_units
 
@@ -53,27 +55,170 @@ def require_gdal() -> None:
         )
 
 
+NO_SPACE_MARKERS = ("no space left on device", "disk full", "not enough space on the disk")
+PERMISSION_MARKERS = ("permission denied", "read-only file system", "access is denied")
+RECENT_FAILURES = 32
+
+
+class _FailureLog:
+    """GDAL failures (CE_Failure and worse) reported under a ``gdal_session``, counted and the latest kept.
+
+    GDAL reports "No space left on device" once and then raises a vaguer error ("Write error at
+    scanline ..."), and it fails while closing a dataset without raising at all; the log keeps both.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.recent: list[str] = []
+
+    def __call__(self, error_class: int, _error_number: int, message: str) -> None:
+        if error_class >= gdal.CE_Failure:
+            self.count += 1
+            self.recent = [*self.recent[-(RECENT_FAILURES - 1) :], str(message)]
+
+    def since(self, count: int) -> list[str]:
+        return self.recent[-min(self.count - count, len(self.recent)) :] if self.count > count else []
+
+
+GDAL_FAILURES = _FailureLog()
+
+
 @contextlib.contextmanager
 def gdal_session(cache_bytes: int = GDAL_CACHE_BYTES) -> Iterator[None]:
-    """GDAL with exceptions on and a bounded block cache, restored afterwards."""
+    """GDAL with exceptions on, a bounded block cache and its failures logged, restored afterwards."""
     require_gdal()
     previous_cache = gdal.GetCacheMax()
     previous_exceptions = gdal.GetUseExceptions()
     gdal.UseExceptions()
     gdal.SetCacheMax(cache_bytes)
+    gdal.PushErrorHandler(GDAL_FAILURES)
     try:
         yield
     finally:
+        gdal.PopErrorHandler()
         gdal.SetCacheMax(previous_cache)
         if not previous_exceptions:
             gdal.DontUseExceptions()
 
 
+def _free_space_label(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free"
+    except OSError:
+        return "free space unknown"
+
+
+def io_failure(
+    messages: list[str],
+    error_number: int | None,
+    file_name: str | None,
+    inputs: dict[str, str],
+    output_path: str | os.PathLike,
+) -> EngineError:
+    """The engine's error for a failed read or write: the file at fault, what happened and the fix.
+
+    ``messages`` are GDAL's or the OS's, oldest first; ``inputs`` maps input paths to their layer
+    labels. A failure that names no input concerns the output (or its scratch files beside it).
+    """
+    text = " ".join(messages)
+    lower = text.lower()
+    output = Path(output_path).resolve()
+    folder = output.parent
+    if error_number == errno.ENOSPC or any(m in lower for m in NO_SPACE_MARKERS):
+        return OutputError(
+            f"No space left on the disk of the output folder {folder} ({_free_space_label(folder)}) while "
+            f"writing {output.name}; nothing was written. Free some space there, or choose an output in "
+            "another folder."
+        )
+    denied = error_number in (errno.EACCES, errno.EPERM, errno.EROFS) or any(
+        m in lower for m in PERMISSION_MARKERS
+    )
+    culprit = next(
+        (
+            path
+            for path in inputs
+            if (file_name and Path(file_name).resolve() == Path(path).resolve())
+            or path in text
+            or Path(path).name in text
+        ),
+        None,
+    )
+    last = messages[-1].strip() if messages else "unknown error"
+    if culprit is not None:
+        layer = inputs[culprit]
+        if denied:
+            return InputError(
+                f"{layer}: permission denied reading {culprit}; make the file readable for you, or copy it "
+                "to a folder you own and use the copy."
+            )
+        return InputError(
+            f"{layer}: GDAL could not read {culprit} ({last}); the file is damaged or truncated (e.g. an "
+            "interrupted download or copy). Download or export it again, and check that it opens in QGIS."
+        )
+    if denied:
+        return OutputError(
+            f"Permission denied writing {output.name} in the output folder {folder}; choose a folder you can "
+            "write to."
+        )
+    return OutputError(
+        f"Writing {output.name} in {folder} failed ({last}); nothing was written. Check that the disk is "
+        "healthy and the folder writable, or choose another output folder."
+    )
+
+
+@contextlib.contextmanager
+def io_errors(inputs: dict[str, str], output_path: str | os.PathLike) -> Iterator[None]:
+    """GDAL and file-system failures inside the block become ``io_failure``'s engine errors.
+
+    Use it inside ``gdal_session`` around everything that reads the inputs or writes the output.
+    Other errors pass through unchanged.
+    """
+    start = GDAL_FAILURES.count
+    try:
+        yield
+    except EngineError:
+        raise
+    except OSError as exc:
+        messages = [*GDAL_FAILURES.since(start), exc.strerror or str(exc)]
+        raise io_failure(messages, exc.errno, exc.filename, inputs, output_path) from exc
+    except RuntimeError as exc:
+        reported = GDAL_FAILURES.since(start)
+        # GDAL raises with the message it reported last; other RuntimeErrors are not I/O failures.
+        if not any(message and message in str(exc) for message in reported):
+            raise
+        raise io_failure([*reported, str(exc)], None, None, inputs, output_path) from exc
+
+
+def gdal_failure_mark() -> int:
+    """A mark for ``require_no_gdal_failures_since``."""
+    return GDAL_FAILURES.count
+
+
+def require_no_gdal_failures_since(mark: int, output_path: str | os.PathLike) -> None:
+    """Raise for failures GDAL reported without raising since ``mark``: closing a dataset whose last
+    blocks could not be written fails that way. Call it before moving a written file into place."""
+    reported = GDAL_FAILURES.since(mark)
+    if reported:
+        raise io_failure(reported, None, None, {}, output_path)
+
+
+def unreadable_reason(path: str | os.PathLike) -> str:
+    """Why ``path`` cannot be opened as a raster, in words: missing, empty or not a raster."""
+    path = Path(path)
+    if not path.exists():
+        return f"file {path} does not exist"
+    if path.stat().st_size == 0:
+        return f"file {path} is empty (0 bytes), not a raster; copy or download it again"
+    return f"GDAL cannot read {path} as a raster (not a raster format, or damaged)"
+
+
 def open_raster(path: str | os.PathLike, layer: str) -> gdal.Dataset:
     """Open a raster read-only, or say which layer could not be read and why."""
     require_gdal()
-    if not Path(path).exists() and not str(path).startswith("/vsi"):
-        raise InputError(f"{layer}: file {path} does not exist.")
+    if not str(path).startswith("/vsi") and (
+        not Path(path).exists() or (Path(path).is_file() and Path(path).stat().st_size == 0)
+    ):
+        raise InputError(f"{layer}: {unreadable_reason(path)}.")
     try:
         dataset = gdal.Open(str(path), gdal.GA_ReadOnly)
     except RuntimeError as exc:
@@ -318,3 +463,150 @@ def translate_to_cog(source: str, destination: str) -> None:
             "BIGTIFF=IF_SAFER",
         ],
     )
+
+
+# Formats the output may take, by extension: single-file formats that hold Float32 values with a CRS, a
+# geotransform and nodata. A .vrt is not among them: it only points at other files.
+OUTPUT_DRIVERS = {".tif": "GTiff", ".tiff": "GTiff", ".nc": "netCDF", ".img": "HFA", ".kea": "KEA"}
+OUTPUT_FORMAT_OPTIONS = {"netCDF": ("FORMAT=NC4", "COMPRESS=DEFLATE"), "HFA": ("COMPRESSED=YES",)}
+
+
+def output_formats() -> dict[str, str]:
+    """Extensions the output may have and their GDAL drivers, for the drivers this GDAL has."""
+    require_gdal()
+    return {ext: name for ext, name in OUTPUT_DRIVERS.items() if gdal.GetDriverByName(name) is not None}
+
+
+def output_driver(path: str | os.PathLike) -> str:
+    """The GDAL driver that writes ``path``, chosen by its extension, or an error listing the extensions."""
+    path = Path(path)
+    formats = output_formats()
+    extension = path.suffix.lower()
+    if extension in formats:
+        return formats[extension]
+    what = f"the extension {path.suffix}" if path.suffix else "no extension"
+    why = (
+        " (a .vrt only points at other files: write a .tif and build the VRT on it)"
+        if extension == ".vrt"
+        else ""
+    )
+    raise OutputError(
+        f"Output {path.name} has {what}, which is not a format the result can be written in{why}; name it "
+        f"with one of {', '.join(formats)} (GeoTIFF, .tif, by default), e.g. {path.stem or 'lst_30m'}.tif."
+    )
+
+
+def translate_to_format(source: str, folder: Path, name: str, driver: str) -> list[Path]:
+    """Copy the raster ``source`` into ``driver``'s format as ``folder/name`` (``folder`` empty, made if
+    missing); returns every file written there (sidecars such as .aux.xml too), ``name`` last, so that
+    moving them in that order reveals the main file only when all is in place."""
+    folder.mkdir(exist_ok=True)
+    destination = folder / name
+    dataset = gdal.Translate(
+        str(destination), source, format=driver, creationOptions=list(OUTPUT_FORMAT_OPTIONS.get(driver, ()))
+    )
+    dataset.FlushCache()
+    dataset = None
+    return sorted(folder.iterdir(), key=lambda f: f == destination)
+
+
+def dataset_grid(dataset: gdal.Dataset) -> Grid:
+    """A dataset's grid as it is, CRS or not (``grid_of`` refuses a raster without one)."""
+    return Grid(
+        dataset.GetProjection(), tuple(dataset.GetGeoTransform()), dataset.RasterXSize, dataset.RasterYSize
+    )
+
+
+def band_as_float(band: gdal.Band) -> np.ndarray:
+    """A whole band as float32 with its nodata value as NaN."""
+    raw = band.ReadAsArray()
+    values = raw.astype(np.float32)
+    nodata = band_nodata(band)
+    if nodata is not None:
+        values[raw == nodata] = np.nan
+    return values
+
+
+def read_band_values(
+    path: str | os.PathLike, band_index: int = 1, layer: str = ""
+) -> tuple[np.ndarray, Grid]:
+    """One band of a raster as float32 with nodata as NaN, and the raster's grid."""
+    layer = layer or f"Raster {path}"
+    dataset = open_raster(path, layer)
+    return band_as_float(get_band(dataset, band_index, layer)), dataset_grid(dataset)
+
+
+def read_stack_values(path: str | os.PathLike, layer: str = "") -> tuple[np.ndarray, Grid, tuple[str, ...]]:
+    """All bands of a raster as (C, H, W) float32 with nodata as NaN, its grid and band descriptions."""
+    dataset = open_raster(path, layer or f"Raster {path}")
+    bands = [dataset.GetRasterBand(index) for index in range(1, dataset.RasterCount + 1)]
+    stack = np.stack([band_as_float(band) for band in bands])
+    return stack, dataset_grid(dataset), tuple(band.GetDescription() for band in bands)
+
+
+def warp_stack_onto(path: str | os.PathLike, grid: Grid, layer: str, resample: str = "average") -> np.ndarray:
+    """Every band of a raster warped in memory onto ``grid`` (any CRS or ratio), NaN where nothing maps."""
+    source = open_raster(path, layer)
+    x0, dx, _, y0, _, dy = grid.geotransform
+    warped = gdal.Warp(
+        "",
+        source,
+        format="MEM",
+        outputBounds=(x0, y0 + dy * grid.height, x0 + dx * grid.width, y0),
+        width=grid.width,
+        height=grid.height,
+        dstSRS=grid.crs_wkt,
+        resampleAlg=resample,
+        dstNodata=np.nan,
+        outputType=gdal.GDT_Float32,
+    )
+    return np.stack([warped.GetRasterBand(i + 1).ReadAsArray() for i in range(warped.RasterCount)]).astype(
+        np.float32
+    )
+
+
+def warped_view(path: str | os.PathLike, grid: Grid, resample: str, layer: str) -> gdal.Dataset:
+    """A virtual (VRT) dataset of a raster warped onto ``grid``, read lazily window by window."""
+    source = open_raster(path, layer)
+    x0, dx, _, y0, _, dy = grid.geotransform
+    return gdal.Warp(
+        "",
+        source,
+        format="VRT",
+        dstSRS=grid.crs_wkt,
+        outputBounds=(x0, y0 + dy * grid.height, x0 + dx * grid.width, y0),
+        width=grid.width,
+        height=grid.height,
+        resampleAlg=resample,
+        dstNodata=float("nan"),
+        outputType=gdal.GDT_Float32,
+    )
+
+
+def epsg_wkt(code: int) -> str:
+    """The WKT of an EPSG coordinate reference system."""
+    require_gdal()
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(code)
+    return srs.ExportToWkt()
+
+
+def write_stack(
+    path: str | os.PathLike,
+    grid: Grid,
+    values: np.ndarray,
+    names: tuple[str, ...] = (),
+    nodata: float | None = None,
+    options: tuple[str, ...] = (),
+) -> Path:
+    """Write (C, H, W) or (H, W) values as a float32 GeoTIFF on ``grid``, bands described by ``names``."""
+    require_gdal()
+    bands = values if values.ndim == 3 else values[None]
+    dataset = create_geotiff(path, grid, options, nodata=nodata, bands=len(bands))
+    for index, band in enumerate(bands):
+        out = dataset.GetRasterBand(index + 1)
+        out.WriteArray(band.astype(np.float32))
+        if names:
+            out.SetDescription(names[index])
+    dataset.FlushCache()
+    return Path(path)

@@ -111,4 +111,8 @@ class BaggedTrees:
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.mean([tree.predict(x) for tree in self.trees], axis=0)
+        return self.predict_each(x).mean(axis=0)
+
+    def predict_each(self, x: np.ndarray) -> np.ndarray:
+        """(n_trees, n): every tree's prediction; their spread measures the ensemble's uncertainty."""
+        return np.stack([tree.predict(x) for tree in self.trees])

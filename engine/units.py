@@ -18,6 +18,15 @@ from .landsat import TM_K1_K2
 
 LST_UNITS = ("auto", "kelvin", "celsius", "landsat_c2_st_dn", "modis_lst_dn", "landsat5_tm_b6_dn")
 OUTPUT_UNITS = ("kelvin", "celsius")
+# What the QGIS dialog's LST units dropdown shows; errors name units by these labels.
+UNIT_LABELS = {
+    "auto": "Auto-detect (from the product name, the band's unit, then the value range)",
+    "kelvin": "Kelvin",
+    "celsius": "Celsius",
+    "landsat_c2_st_dn": "Landsat 8/9 Collection 2 Level-2 ST_B10 (DN x 0.00341802 + 149)",
+    "modis_lst_dn": "MODIS MOD11/MYD11 LST (DN x 0.02)",
+    "landsat5_tm_b6_dn": "Landsat 4/5 TM band 6 digital numbers (brightness temperature)",
+}
 
 # Physically possible LST after conversion: the floor of the Landsat Collection 2 ST encoding
 # (DN 1 is 149 K), up to hot targets such as active lava at 30 m (Landsat ST saturates near 373 K).
@@ -153,10 +162,10 @@ def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUni
 
     ``sample`` holds valid (non-nodata) values of the band, e.g. a decimated read.
     """
-    from_metadata = _units_from_metadata(hints)
+    values = sample[np.isfinite(sample)].astype(np.float64)
+    from_metadata = _units_from_metadata(hints, values)
     if from_metadata is not None:
         return lst_units(from_metadata[0], hints, from_metadata[1])
-    values = sample[np.isfinite(sample)].astype(np.float64)
     if values.size == 0:
         raise InputError(f"{layer} has no valid pixels (all nodata); check the band and its nodata value.")
     low, high = float(np.percentile(values, 1)), float(np.percentile(values, 99))
@@ -167,8 +176,8 @@ def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUni
             as_tm_kelvin = lst_units("landsat5_tm_b6_dn").to_kelvin(np.array([low, high]))
             raise InputError(
                 f"{layer}: the integer {span} could be Kelvin or Landsat 4/5 TM band 6 digital numbers "
-                f"({as_tm_kelvin[0]:.0f}-{as_tm_kelvin[1]:.0f} K); set the LST units explicitly "
-                f"(kelvin or landsat5_tm_b6_dn)."
+                f"({as_tm_kelvin[0]:.0f}-{as_tm_kelvin[1]:.0f} K); set the LST units explicitly to "
+                f"{_quoted_labels(('kelvin', 'landsat5_tm_b6_dn'), 'or')}."
             )
         return LstUnits(
             "kelvin", f"{span} lie in {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f}, read as Kelvin"
@@ -188,8 +197,8 @@ def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUni
                 candidates[0], f"integer {span} with a median of {median:.0f} fit only {candidates[0]}"
             )
     raise InputError(
-        f"{layer}: cannot tell the units of the LST ({span}); set the LST units explicitly "
-        f"(one of {', '.join(u for u in LST_UNITS if u != 'auto')})."
+        f"{layer}: cannot tell the units of the LST ({span}); set the LST units to the one that applies: "
+        f"{_quoted_labels(tuple(u for u in LST_UNITS if u != 'auto'), 'or')}."
     )
 
 
@@ -197,7 +206,7 @@ def check_plausible_kelvin(low_kelvin: float, high_kelvin: float, layer: str, un
     """Refuse an LST whose converted values cannot be land surface temperatures."""
     if not (PLAUSIBLE_MIN_KELVIN <= low_kelvin and high_kelvin <= PLAUSIBLE_MAX_KELVIN):
         raise InputError(
-            f"{layer}: read as {units.name} ({units.reason}), the LST spans "
+            f"{layer}: read as {UNIT_LABELS[units.name]} ({units.reason}), the LST spans "
             f"{low_kelvin:.1f}..{high_kelvin:.1f} K, "
             f"outside the plausible {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f} K; set the "
             "correct LST "
@@ -205,21 +214,50 @@ def check_plausible_kelvin(low_kelvin: float, high_kelvin: float, layer: str, un
         )
 
 
-def _units_from_metadata(hints: UnitHints) -> tuple[str, str] | None:
+def _units_from_metadata(hints: UnitHints, values: np.ndarray) -> tuple[str, str] | None:
+    """Units named by the raster itself: a product name (file, band description, metadata) or the band's unit.
+
+    A product's digital numbers are taken only from an integer band or from values that cannot be Kelvin,
+    so that a product band already converted (and renamed nothing) is still read by its unit or values.
+    """
+    median = float(np.median(values)) if values.size else float("nan")
+    product_numbers = hints.is_integer or median > PLAUSIBLE_MAX_KELVIN
+    names = " ".join(
+        (
+            hints.file_name,
+            hints.description,
+            _metadata_item(hints.metadata, "SHORTNAME"),
+            _metadata_item(hints.metadata, "long_name"),
+        )
+    ).upper()
+    if product_numbers and re.search(r"ST_B10|ST_B6\b", names):
+        return "landsat_c2_st_dn", f"the name says Landsat Collection 2 ST ({_cue(names, r'ST_B10|ST_B6')})"
+    if product_numbers and re.search(r"LST_(DAY|NIGHT)|M[OY]D11|M[OY]D21", names):
+        return (
+            "modis_lst_dn",
+            f"the name says MODIS LST ({_cue(names, r'LST_(DAY|NIGHT)|M[OY]D11|M[OY]D21')})",
+        )
+    if re.search(r"TM_?B6_?DN", names):
+        return "landsat5_tm_b6_dn", "the name says Landsat TM band 6 digital numbers"
     unit = hints.unit_type.strip().lower()
     if unit in _UNIT_TYPE_ALIASES:
         return _UNIT_TYPE_ALIASES[unit], f"the band's unit is {hints.unit_type!r}"
-    names = f"{hints.file_name} {hints.description}".upper()
-    if hints.is_integer and "ST_B10" in names:
-        return "landsat_c2_st_dn", "the name says Landsat Collection 2 ST_B10"
-    if hints.is_integer and re.search(r"LST_(DAY|NIGHT)|M[OY]D11|M[OY]D21", names):
-        return "modis_lst_dn", "the name says MODIS LST"
-    if re.search(r"TM_?B6_?DN", names):
-        return "landsat5_tm_b6_dn", "the name says Landsat TM band 6 digital numbers"
+    tm_numbers = hints.is_integer or (values.size > 0 and float(np.max(values)) <= TM_B6_DN_MAX)
     spacecraft = _metadata_item(hints.metadata, "SPACECRAFT_ID").upper()
-    if hints.is_integer and spacecraft in ("LANDSAT_4", "LANDSAT_5") and re.search(r"_B6(\.TIF+)?\b", names):
+    if tm_numbers and spacecraft in ("LANDSAT_4", "LANDSAT_5") and re.search(r"_B6(\.TIF+)?\b", names):
         return "landsat5_tm_b6_dn", f"the MTL says {spacecraft} and the file is band 6"
+    if tm_numbers and re.search(r"\bLT0?[45]\w*_B6(?!\d)", names):
+        return "landsat5_tm_b6_dn", "the file name is a Landsat 4/5 TM band 6 file (LT04/LT05 ..._B6)"
     return None
+
+
+def _cue(names: str, pattern: str) -> str:
+    return re.search(pattern, names).group(0)
+
+
+def _quoted_labels(units: tuple[str, ...], conjunction: str) -> str:
+    labels = [f'"{UNIT_LABELS[name]}"' for name in units]
+    return ", ".join(labels[:-1]) + f" {conjunction} " + labels[-1] if len(labels) > 1 else labels[0]
 
 
 def _metadata_item(metadata: Mapping[str, str], key: str) -> str:

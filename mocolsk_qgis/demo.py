@@ -20,10 +20,16 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-TM_B6_DN_UNITS = 5  # index of "Landsat 4/5 TM band 6 digital numbers" in the units enum
-L1_TOA_ENCODING = 2  # index of "Landsat Level-1 digital numbers, to TOA reflectance"
-METHODS = {"mocolsk": 0, "bicubic": 1}
+# Engine values of the dropdown choices the demo makes; Processing takes their indexes.
+LST_UNITS = "landsat5_tm_b6_dn"
+SR_ENCODING = "landsat_l1_toa"
+COMPARED_METHODS = ("mocolsk", "bicubic")
 REPORTED = ("RMSE", "MAE", "BIAS", "CC", "SSIM", "PSNR")
+
+
+def option_index(choices, value: str) -> int:
+    """The index Processing stores for ``value`` in an algorithm's (value, label) choices."""
+    return [choice for choice, _ in choices].index(value)
 
 
 def start_qgis():
@@ -110,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="mocolsk-x4-landsat-light")
     args = parser.parse_args(argv)
     from mocolsk_qgis._engine import engine_module, resource
+    from mocolsk_qgis.algorithms.build_guidance import ENCODINGS
+    from mocolsk_qgis.algorithms.common import LST_UNIT_CHOICES
+    from mocolsk_qgis.algorithms.downscale import METHODS
+
+    tm_b6_dn_units = option_index(LST_UNIT_CHOICES, LST_UNITS)
 
     sample = resource("sample", "landsat5-tm-1988")
     if not sample.is_dir():
@@ -137,20 +148,20 @@ def main(argv: list[str] | None = None) -> int:
         "mocolsk:buildguidance",
         {
             "LANDSAT_MTL": str(sample / "LT52240631988227CUB02_MTL.txt"),
-            "SR_ENCODING": L1_TOA_ENCODING,
+            "SR_ENCODING": option_index(ENCODINGS, SR_ENCODING),
             "MODEL": args.model,
             "OUTPUT": str(out / "guidance_30m_toa.tif"),
         },
     )["OUTPUT"]
     metrics = {}
-    for method, index in METHODS.items():
+    for method in COMPARED_METHODS:
         fine = run(
             "mocolsk:downscalelst",
             {
                 "INPUT_LST": coarse,
-                "LST_UNITS": TM_B6_DN_UNITS,
+                "LST_UNITS": tm_b6_dn_units,
                 "GUIDANCE": [guidance],
-                "METHOD": index,
+                "METHOD": option_index(METHODS, method),
                 "MODEL": args.model,
                 "DEVICE": 0,
                 "OUTPUT": str(out / f"lst_30m_{method}.tif"),
@@ -161,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "PREDICTION": fine,
                 "REFERENCE": str(thermal_30m),
-                "REFERENCE_UNITS": TM_B6_DN_UNITS,
+                "REFERENCE_UNITS": tm_b6_dn_units,
                 "OUTPUT_HTML": str(out / f"report_{method}.html"),
             },
         )

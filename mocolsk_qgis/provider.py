@@ -1,6 +1,9 @@
 """The "MoCoLSK" Processing provider."""
 
+from pathlib import Path
+
 from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingProvider
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ._engine import engine, resource
@@ -9,16 +12,37 @@ from .algorithms.downscale import DownscaleAlgorithm
 from .algorithms.evaluate import EvaluateAlgorithm
 from .algorithms.finetune import FinetuneAlgorithm
 
+# The example model's algorithm name: its file's stem without the provider prefix.
+EXAMPLE_MODEL = "guidance_downscale_evaluate"
+
+
+class BundledModel(QgsProcessingModelAlgorithm):
+    """A .model3 shipped with the plugin, listed under its title but with an id free of spaces and commas
+    (``mocolsk:<file stem without "mocolsk_">``), so that scripts and batch files can name it."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        self.loaded = self.fromFile(str(path))
+
+    def name(self):
+        return self.path.stem.removeprefix("mocolsk_")
+
+    def createInstance(self):  # noqa: N802 (QGIS API)
+        return BundledModel(self.path)
+
 
 class MoCoLSKProvider(QgsProcessingProvider):
     def id(self):
         return "mocolsk"
 
     def name(self):
-        return "MoCoLSK LST downscaling"
+        return QCoreApplication.translate("MoCoLSK", "MoCoLSK LST downscaling")
 
     def longName(self):  # noqa: N802
-        return f"MoCoLSK land surface temperature downscaling (engine {engine.__version__})"
+        return QCoreApplication.translate(
+            "MoCoLSK", "MoCoLSK land surface temperature downscaling (engine {version})"
+        ).format(version=engine.__version__)
 
     def icon(self):
         return QIcon(str(resource("icons", "mocolsk.svg")))
@@ -38,8 +62,8 @@ class MoCoLSKProvider(QgsProcessingProvider):
         ):
             self.addAlgorithm(algorithm)
         for path in sorted(resource("models").glob("*.model3")):
-            model = QgsProcessingModelAlgorithm()
-            if model.fromFile(str(path)):
+            model = BundledModel(path)
+            if model.loaded:
                 self.addAlgorithm(model)
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802

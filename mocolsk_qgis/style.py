@@ -5,8 +5,14 @@ is re-fitted to each output (the cumulative cut the QML records), because a fixe
 cannot suit both a tropical afternoon and a polar night.
 """
 
-from qgis.core import QgsColorRampShader, QgsProcessingLayerPostProcessorInterface, QgsRasterLayer
+from qgis.core import (
+    QgsColorRampShader,
+    QgsMultiBandColorRenderer,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsRasterLayer,
+)
 from qgis.PyQt import sip
+from qgis.PyQt.QtCore import QCoreApplication
 
 from ._engine import resource
 
@@ -48,6 +54,42 @@ def stretch_to_data(layer: QgsRasterLayer, symmetric: bool = False) -> None:
     layer.setRenderer(renderer)
 
 
+def band_descriptions(layer: QgsRasterLayer) -> list[str]:
+    """The band descriptions ("red", "nir", ...) of a raster layer, "" for an unnamed band."""
+    names = (layer.bandName(band) for band in range(1, layer.bandCount() + 1))
+    return [name.split(": ", 1)[1].strip().lower() if ": " in name else "" for name in names]
+
+
+def natural_colour(layer: QgsRasterLayer) -> bool:
+    """Show a guidance stack as natural colour: its bands described red, green and blue as R, G, B,
+    stretched as QGIS stretches multiband layers. False (layer untouched) when it lacks one of them."""
+    names = band_descriptions(layer)
+    if not {"red", "green", "blue"} <= set(names):
+        return False
+    red, green, blue = (names.index(colour) + 1 for colour in ("red", "green", "blue"))
+    layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), red, green, blue))
+    layer.setDefaultContrastEnhancement()
+    return True
+
+
+def shows_default_bands(layer: QgsRasterLayer) -> bool:
+    """Whether a multiband layer still shows QGIS's default bands 1, 2, 3 (nobody chose its colours)."""
+    renderer = layer.renderer()
+    return isinstance(renderer, QgsMultiBandColorRenderer) and (
+        renderer.redBand(),
+        renderer.greenBand(),
+        renderer.blueBand(),
+    ) == (1, 2, 3)
+
+
+class NaturalColour(QgsProcessingLayerPostProcessorInterface):
+    """Shows a guidance stack loaded by Processing in natural colour."""
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS interface)
+        if isinstance(layer, QgsRasterLayer) and layer.isValid() and natural_colour(layer):
+            layer.triggerRepaint()
+
+
 class TemperatureStyle(QgsProcessingLayerPostProcessorInterface):
     """Applies one of the QML styles to a result layer and fits its stretch."""
 
@@ -60,7 +102,11 @@ class TemperatureStyle(QgsProcessingLayerPostProcessorInterface):
             return
         message, ok = layer.loadNamedStyle(str(resource("styles", STYLES[self.style])))
         if not ok:
-            feedback.reportError(f"Could not apply the temperature style: {message}")
+            feedback.reportError(
+                QCoreApplication.translate(
+                    "MoCoLSK", "Could not apply the temperature style: {message}"
+                ).format(message=message)
+            )
             return
         stretch_to_data(layer, symmetric=self.style == "difference")
         layer.triggerRepaint()
@@ -73,8 +119,16 @@ _PENDING: list = []
 
 def style_on_load(context, output_path: str, style: str) -> None:
     """Style the layer at ``output_path`` when Processing loads it into the project."""
+    post_process_on_load(context, output_path, TemperatureStyle(style))
+
+
+def natural_colour_on_load(context, output_path: str) -> None:
+    """Show the guidance stack at ``output_path`` in natural colour when Processing loads it."""
+    post_process_on_load(context, output_path, NaturalColour())
+
+
+def post_process_on_load(context, output_path: str, post_processor) -> None:
     if context.willLoadLayerOnCompletion(output_path):
         _PENDING[:] = [processor for processor in _PENDING if not sip.isdeleted(processor)]
-        post_processor = TemperatureStyle(style)
         _PENDING.append(post_processor)
         context.layerToLoadOnCompletionDetails(output_path).setPostProcessor(post_processor)

@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from engine.units import LST_UNITS
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import TrainConfig
@@ -136,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
         default=200,
         help="most optimisation steps; it stops early when validation stops improving",
     )
-    f.add_argument("--lst-units", choices=("kelvin", "celsius"), default="kelvin")
+    f.add_argument("--lst-units", choices=LST_UNITS, default="kelvin", help="as Downscale LST reads them")
     f.add_argument("--threads", type=int)
     f.add_argument("--overwrite", action="store_true", help="replace an existing package at OUT")
     f.add_argument(

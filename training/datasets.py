@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from engine.card import BandSpec
-from engine.inference import lst_centre_kelvin
+from engine.inference import from_zscore, lst_centre_kelvin, per_channel, zscore
 
 from .scenes import BandInfo, Scene, area_average
 from .splits import Block, training_area
@@ -70,17 +70,17 @@ class Normalizer:
         return float(lst_centre_kelvin(finite[None, None], self.anchor, self.lst_mean_kelvin)[0, 0, 0])
 
     def lst(self, kelvin: np.ndarray, centre: float | None = None) -> np.ndarray:
-        centre = self.lst_mean_kelvin if centre is None else centre
-        return ((kelvin - centre) / self.lst_std_kelvin).astype(np.float32)
+        return zscore(kelvin, self.lst_mean_kelvin if centre is None else centre, self.lst_std_kelvin)
 
     def lst_kelvin(self, normalised: np.ndarray, centre: float | None = None) -> np.ndarray:
-        centre = self.lst_mean_kelvin if centre is None else centre
-        return (normalised * self.lst_std_kelvin + centre).astype(np.float32)
+        return from_zscore(
+            normalised, self.lst_mean_kelvin if centre is None else centre, self.lst_std_kelvin
+        )
 
     def guidance(self, values: np.ndarray) -> np.ndarray:
-        mean = np.asarray(self.guidance_mean, np.float32).reshape(-1, *[1] * (values.ndim - 1))
-        std = np.asarray(self.guidance_std, np.float32).reshape(-1, *[1] * (values.ndim - 1))
-        return ((values - mean) / std).astype(np.float32)
+        return zscore(
+            values, per_channel(self.guidance_mean, values.ndim), per_channel(self.guidance_std, values.ndim)
+        )
 
     def to_dict(self) -> dict:
         return {

@@ -160,6 +160,7 @@ def format_report(report: dict[str, dict], titles: dict[str, str] | None = None)
     """Markdown: per protocol, pooled RMSE with its 95 % interval for each method, the
     difference of MoCoLSK to the best classic method, and per-scene RMSE."""
     titles = titles or {}
+    rmse = metrics.METRIC_BY_KEY["rmse_k"]
     lines = []
     for protocol, summary in report.items():
         methods = list(summary["methods"])
@@ -168,7 +169,7 @@ def format_report(report: dict[str, dict], titles: dict[str, str] | None = None)
             f"{len(summary['scenes'])} "
             f"scene(s); best classic: {summary.get('best_classic', 'not scored')})",
             "",
-            "| method | RMSE (K) | 95 % interval | " + " | ".join(summary["per_scene"]) + " |",
+            f"| method | {rmse.heading()} | 95 % interval | " + " | ".join(summary["per_scene"]) + " |",
             "|---|---:|---:|" + "---:|" * len(summary["per_scene"]),
         ]
         for m in methods:

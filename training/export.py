@@ -114,7 +114,7 @@ def export_checkpoint(
     carries both protocols' metrics of the package (through ONNX Runtime), bicubic, TsHARP
     and DMS on the config's whole test scenes, and the package must score as the checkpoint
     does before it is moved into ``out_dir`` (card last)."""
-    from engine.export import export_package
+    from .packaging import export_package
 
     checkpoint = Path(checkpoint)
     state = load_checkpoint(checkpoint)

@@ -21,16 +21,17 @@ import numpy as np
 import torch
 
 from engine.errors import Cancelled, EngineError, InputError
-from engine.export import TORCH_WEIGHTS_SUFFIX, export_package
 from engine.model import MoCoLSKConfig, MoCoLSKNet
 from engine.package import CARD_SUFFIX, WEIGHTS_SUFFIX, ModelPackage, resolve_package
-from engine.units import PLAUSIBLE_MAX_KELVIN, PLAUSIBLE_MIN_KELVIN
+from engine.raster import gdal_session, read_lst_kelvin, warp_stack_onto
+from engine.units import LST_UNITS, PLAUSIBLE_MAX_KELVIN, PLAUSIBLE_MIN_KELVIN
 
 from .datasets import Normalizer, Sample, ScenePatches, held_out_samples, sample_from_fine
 from .evaluate import predict_classic, predict_samples, score_predictions
 from .loop import masked_l1
+from .packaging import TORCH_WEIGHTS_SUFFIX, export_package
 from .protocol import conserved
-from .scenes import BandInfo, Scene, read_band, to_kelvin
+from .scenes import BandInfo, Scene
 from .splits import Block
 
 MAX_STEPS = 5000
@@ -56,55 +57,25 @@ class NoGainOverParent(EngineError):
     """The best fine-tuned model did not beat its parent on the validation blocks; nothing was written."""
 
 
-def guidance_on_grid(guidance_path: str | Path, lst_path: str | Path) -> np.ndarray:
-    """The guidance raster area-averaged onto the LST raster's grid (any CRS or ratio)."""
-    from osgeo import gdal
-
-    lst = gdal.Open(str(lst_path))
-    guidance = gdal.Open(str(guidance_path))
-    if guidance is None:
-        raise InputError(f"Guidance raster {guidance_path} cannot be opened.")
-    x0, dx, _, y0, _, dy = lst.GetGeoTransform()
-    bounds = (x0, y0 + dy * lst.RasterYSize, x0 + dx * lst.RasterXSize, y0)
-    warped = gdal.Warp(
-        "",
-        guidance,
-        format="MEM",
-        outputBounds=bounds,
-        width=lst.RasterXSize,
-        height=lst.RasterYSize,
-        dstSRS=lst.GetProjection(),
-        resampleAlg="average",
-        dstNodata=np.nan,
-        outputType=gdal.GDT_Float32,
-    )
-    return np.stack([warped.GetRasterBand(i + 1).ReadAsArray() for i in range(warped.RasterCount)]).astype(
-        np.float32
-    )
-
-
 def scene_for_finetuning(
     lst_path: str | Path, guidance_path: str | Path, package: ModelPackage, lst_units: str
 ) -> Scene:
-    """The self-supervised scene on the LST grid, checked against the model's bands and units."""
-    from osgeo import gdal
+    """The self-supervised scene on the LST grid, checked against the model's bands and units.
 
-    if gdal.Open(str(lst_path)) is None:
-        raise InputError(f"LST raster {lst_path} cannot be opened.")
-    lst, _ = read_band(lst_path)
-    try:
-        lst_kelvin = to_kelvin(lst, lst_units, f"LST {Path(lst_path).name}")
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
+    The LST is read as Downscale LST reads it (any of its units, "auto" included); the guidance is
+    area-averaged onto the LST grid (any CRS or ratio)."""
+    layer = f"LST {Path(lst_path).name}"
+    with gdal_session():
+        lst_kelvin, lst_grid, units = read_lst_kelvin(lst_path, 1, lst_units, layer)
+        guidance = warp_stack_onto(guidance_path, lst_grid, f"Guidance {Path(guidance_path).name}")
     low, high = np.nanpercentile(lst_kelvin, [1, 99]) if np.isfinite(lst_kelvin).any() else (np.nan, np.nan)
     if not (PLAUSIBLE_MIN_KELVIN <= low and high <= PLAUSIBLE_MAX_KELVIN):
         raise InputError(
-            f"LST {Path(lst_path).name}: values {low:.1f}..{high:.1f} are outside the plausible "
+            f"{layer}: values {low:.1f}..{high:.1f} are outside the plausible "
             f"{PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f} K that Downscale LST accepts "
-            f"after reading it as {lst_units}; set the LST units (kelvin or celsius) or convert the raster "
-            "first."
+            f"after reading it as {units.name} ({units.reason}); set the LST units (one of "
+            f"{', '.join(LST_UNITS)}) or convert the raster first."
         )
-    guidance = guidance_on_grid(guidance_path, lst_path)
     bands = package.card.guidance_bands
     if guidance.shape[0] != len(bands):
         raise InputError(

@@ -33,8 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from engine import metrics
+from engine.grids import Grid
 from engine.guidance import normalized_difference
 from engine.landsat import brightness_temperature_kelvin, read_mtl, toa_reflectance
+from engine.raster import read_band_values, write_stack
 
 from .finetune import MIN_GAIN
 from .scenes import area_average
@@ -82,33 +84,14 @@ class StudyScene:
 def write_raster(
     path: Path, bands: np.ndarray, geotransform: tuple, projection: str, names: tuple[str, ...] = ()
 ) -> Path:
-    from osgeo import gdal
-
     bands = bands if bands.ndim == 3 else bands[None]
-    dataset = gdal.GetDriverByName("GTiff").Create(
-        str(path), bands.shape[2], bands.shape[1], bands.shape[0], gdal.GDT_Float32
-    )
-    dataset.SetGeoTransform(geotransform)
-    dataset.SetProjection(projection)
-    for index, band in enumerate(bands):
-        out = dataset.GetRasterBand(index + 1)
-        out.WriteArray(band.astype(np.float32))
-        out.SetNoDataValue(float("nan"))
-        if names:
-            out.SetDescription(names[index])
-    dataset.FlushCache()
-    return path
+    grid = Grid(projection, tuple(geotransform), bands.shape[2], bands.shape[1])
+    return write_stack(path, grid, bands, names, nodata=float("nan"))
 
 
 def read_raster(path: Path) -> tuple[np.ndarray, tuple, str]:
-    from osgeo import gdal
-
-    dataset = gdal.Open(str(path))
-    values = dataset.GetRasterBand(1).ReadAsArray().astype(np.float32)
-    nodata = dataset.GetRasterBand(1).GetNoDataValue()
-    if nodata is not None and not np.isnan(nodata):
-        values[values == nodata] = np.nan
-    return values, dataset.GetGeoTransform(), dataset.GetProjection()
+    values, grid = read_band_values(path)
+    return values, grid.geotransform, grid.crs_wkt
 
 
 def write_inputs(

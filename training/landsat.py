@@ -25,8 +25,9 @@ from engine.landsat import (
     sensor_of,
     toa_reflectance,
 )
+from engine.raster import gdal_session, read_band_values
 
-from .scenes import BandInfo, Scene, read_band
+from .scenes import BandInfo, Scene
 
 GUIDANCE_BANDS: tuple[BandInfo, ...] = (
     *(
@@ -125,7 +126,8 @@ def read_landsat_scene(mtl_path: str | Path | None, options: LandsatOptions = La
         return mtl_path.parent / options.band_pattern.format(band=band)
 
     def read(path: Path) -> tuple[np.ndarray, object]:
-        dn, grid = read_band(path)
+        with gdal_session():
+            dn, grid = read_band_values(path)
         if options.nodata is not None:
             dn[dn == np.float32(options.nodata)] = np.nan
         if options.crop is not None:
@@ -147,7 +149,7 @@ def read_landsat_scene(mtl_path: str | Path | None, options: LandsatOptions = La
     blue, green, red, nir, swir1, swir2 = reflectance
     guidance = np.stack([*reflectance, normalized_difference(nir, red), normalized_difference(green, nir)])
     native_m = THERMAL_NATIVE_RESOLUTION_M[sensor]
-    pixel_m = options.pixel_size_m or grid.pixel_size_m
+    pixel_m = options.pixel_size_m or grid.pixel_width
     quantisation = thermal_quantisation_kelvin(thermal_dn, mtl, thermal)
     return Scene(
         name=mtl_path.stem.removesuffix("_MTL"),

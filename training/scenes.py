@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import InputError
+from engine.grids import Grid, shared_corner_scale
 from engine.masks import block_mean
-from engine.units import CELSIUS_OFFSET
+from engine.raster import gdal_session, read_lst_kelvin, read_stack_values
 
 
 @dataclass(frozen=True)
@@ -30,20 +32,6 @@ class BandInfo:
     name: str
     units: str
     description: str = ""
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Raster geometry: size, GDAL geotransform and CRS as WKT."""
-
-    rows: int
-    cols: int
-    geotransform: tuple[float, ...]
-    crs_wkt: str
-
-    @property
-    def pixel_size_m(self) -> float:
-        return abs(self.geotransform[1])
 
 
 @dataclass(frozen=True)
@@ -99,46 +87,18 @@ def area_average(values: np.ndarray, scale: int) -> np.ndarray:
     return np.where(count == scale * scale, mean, np.nan).astype(np.float32)
 
 
-def read_band(path: str | Path, band: int = 1) -> tuple[np.ndarray, Grid]:
-    """One raster band as float32 with nodata as NaN, and its grid."""
-    from osgeo import gdal
-
-    dataset = gdal.Open(str(path))
-    if dataset is None:
-        raise FileNotFoundError(f"cannot open raster {path}")
-    raster = dataset.GetRasterBand(band)
-    raw = raster.ReadAsArray()
-    values = raw.astype(np.float32)
-    nodata = raster.GetNoDataValue()
-    if nodata is not None:
-        values[raw == nodata] = np.nan
-    grid = Grid(
-        dataset.RasterYSize, dataset.RasterXSize, tuple(dataset.GetGeoTransform()), dataset.GetProjection()
-    )
-    return values, grid
+def read_lst(path: str | Path, lst_units: str) -> tuple[np.ndarray, Grid]:
+    """The first band of an LST raster in Kelvin (NaN where nodata), read as the engine reads it:
+    in any unit Downscale LST accepts, "auto" included."""
+    with gdal_session():
+        lst_kelvin, grid, _ = read_lst_kelvin(path, 1, lst_units, f"LST {Path(path).name}")
+    return lst_kelvin, grid
 
 
-def read_stack(path: str | Path) -> tuple[np.ndarray, Grid, tuple[str, ...]]:
-    """All bands of a raster as (C, H, W) float32 with nodata as NaN, and band descriptions."""
-    from osgeo import gdal
-
-    dataset = gdal.Open(str(path))
-    if dataset is None:
-        raise FileNotFoundError(f"cannot open raster {path}")
-    stack, names, grid = [], [], None
-    for index in range(1, dataset.RasterCount + 1):
-        values, grid = read_band(path, index)
-        stack.append(values)
-        names.append(dataset.GetRasterBand(index).GetDescription())
-    return np.stack(stack), grid, tuple(names)
-
-
-def to_kelvin(lst: np.ndarray, units: str, source: str) -> np.ndarray:
-    if units == "kelvin":
-        return lst
-    if units == "celsius":
-        return lst + np.float32(CELSIUS_OFFSET)
-    raise ValueError(f"{source}: LST units must be 'kelvin' or 'celsius', got {units!r}")
+def read_guidance(path: str | Path) -> tuple[np.ndarray, Grid, tuple[str, ...]]:
+    """A guidance raster's bands (C, H, W) with nodata as NaN, its grid and band descriptions."""
+    with gdal_session():
+        return read_stack_values(path, f"Guidance {Path(path).name}")
 
 
 def resolve_bands(
@@ -147,7 +107,6 @@ def resolve_bands(
     """The declared guidance bands, or the raster's band descriptions with the units the
     engine builds those bands in; checked against the raster's band count."""
     if bands is None:
-        from engine.errors import InputError
         from engine.guidance import guidance_band
 
         try:
@@ -171,22 +130,22 @@ def read_geotiff_scene(
     name: str | None = None,
 ) -> Scene:
     """A fine LST raster and a multi-band guidance raster on the same grid."""
-    lst, lst_grid = read_band(lst_path)
-    guidance, guidance_grid, names = read_stack(guidance_path)
-    if (lst_grid.rows, lst_grid.cols, lst_grid.geotransform) != (
-        guidance_grid.rows,
-        guidance_grid.cols,
+    lst_kelvin, lst_grid = read_lst(lst_path, lst_units)
+    guidance, guidance_grid, names = read_guidance(guidance_path)
+    if (lst_grid.width, lst_grid.height, lst_grid.geotransform) != (
+        guidance_grid.width,
+        guidance_grid.height,
         guidance_grid.geotransform,
     ):
         raise ValueError(
-            f"LST {Path(lst_path).name} ({lst_grid.cols}x{lst_grid.rows}) and guidance "
+            f"LST {Path(lst_path).name} ({lst_grid.width}x{lst_grid.height}) and guidance "
             f"{Path(guidance_path).name} "
-            f"({guidance_grid.cols}x{guidance_grid.rows}) are not on the same grid; warp one onto the other "
+            f"({guidance_grid.width}x{guidance_grid.height}) are not on the same grid; warp one onto the other "
             "first"
         )
     return Scene(
         name=name or Path(lst_path).stem,
-        lst_kelvin=to_kelvin(lst, lst_units, str(lst_path)),
+        lst_kelvin=lst_kelvin,
         guidance=guidance,
         bands=resolve_bands(names, bands, str(guidance_path)),
         grid=lst_grid,
@@ -195,19 +154,15 @@ def read_geotiff_scene(
 
 def coarse_grid_scale(coarse: Grid, fine: Grid, source: str) -> int:
     """The integer ratio of a coarse grid to a fine grid that shares its origin."""
-    ratio = coarse.geotransform[1] / fine.geotransform[1]
-    scale = int(round(ratio))
-    aligned = np.allclose(
-        coarse.geotransform[::3], fine.geotransform[::3], atol=1e-6 * abs(coarse.geotransform[1])
-    )
-    if scale < 2 or abs(ratio - scale) > 1e-6 or not aligned:
+    scale = shared_corner_scale(coarse, fine)
+    if scale is None:
         raise ValueError(
-            f"{source}: the LST pixel ({coarse.geotransform[1]:g}) must be an integer multiple (2 or more) "
+            f"{source}: the LST pixel ({coarse.pixel_width:g}) must be an integer multiple (2 or more) "
             "of the "
-            f"guidance pixel ({fine.geotransform[1]:g}) with the same upper-left corner; warp the guidance "
+            f"guidance pixel ({fine.pixel_width:g}) with the same upper-left corner; warp the guidance "
             "first"
         )
-    if fine.rows < coarse.rows * scale or fine.cols < coarse.cols * scale:
+    if fine.height < coarse.height * scale or fine.width < coarse.width * scale:
         raise ValueError(f"{source}: the guidance does not cover the LST extent")
     return scale
 
@@ -241,13 +196,13 @@ def read_coarse_scene(
 ) -> tuple[Scene, int]:
     """A coarse LST raster and a fine guidance raster sharing its corner, as a
     self-supervised scene, with the grid ratio (the scale)."""
-    lst, lst_grid = read_band(lst_path)
-    guidance, guidance_grid, names = read_stack(guidance_path)
+    lst_kelvin, lst_grid = read_lst(lst_path, lst_units)
+    guidance, guidance_grid, names = read_guidance(guidance_path)
     scale = coarse_grid_scale(
         lst_grid, guidance_grid, f"LST {Path(lst_path).name} / guidance {Path(guidance_path).name}"
     )
     scene = self_supervised_scene(
-        to_kelvin(lst, lst_units, str(lst_path)),
+        lst_kelvin,
         guidance,
         scale,
         resolve_bands(names, bands, str(guidance_path)),

@@ -89,7 +89,7 @@ def read_scene(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | N
         )
         return replace(
             scene,
-            pixel_size_m=scene.grid.pixel_size_m,
+            pixel_size_m=scene.grid.pixel_width,
             native_pixel_m=entry.get("native_pixel_m"),
             quantisation_k=entry.get("quantisation_k"),
             sensor=entry.get("sensor", ""),

@@ -6,7 +6,7 @@ given); a classic sharpener takes the integer scale nearest to the ratio.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,8 +15,10 @@ from ..card import METHOD_TITLES, accuracy_summary, recommended_method
 from ..classic import Sharpener, create_sharpener
 from ..errors import InputError
 from ..grids import choose_scale, matching_scale
+from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values
 from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
+from ..uncertainty import card_sigma_scale, oriented_predictions
 from .context import RunContext
 from .inputs import Guidance
 from .request import DownscaleRequest
@@ -35,6 +37,11 @@ class Method:
     model_name: str = ""
     model_version: str = ""
     device: str = "cpu (numpy)"
+    # Factor on the raw uncertainty spread, from the model card's calibration (1 when none).
+    sigma_scale: float = 1.0
+    sigma_calibrated: bool = False
+    # Input guidance band index -> how its stored values become reflectance (none: used as they are).
+    guidance_conversions: dict[int, ReflectanceEncoding] = field(default_factory=dict)
 
     @property
     def bounds_detail(self) -> bool:
@@ -53,6 +60,10 @@ class NetworkSharpener(Sharpener):
 
     def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
         return self.downscaler.predict_kelvin(lst_coarse, guidance)
+
+    def predict_members(self, lst_coarse, coarse_valid, guidance, guidance_valid):
+        """The 8 orientations' predictions (test-time augmentation), equally weighted; member 0 is ``predict``'s."""
+        return oriented_predictions(self.downscaler.predict_kelvin, lst_coarse, guidance), None
 
 
 def open_method(
@@ -95,10 +106,22 @@ def open_method(
         if not fitting:
             raise
         raise InputError(f"{error} For this LST use {' or '.join(fitting)} instead.") from None
-    mapping = map_bands(card.guidance_band_names, guidance.names, "Guidance", f"model {card.name!r}")
-    check_guidance_units(guidance, mapping, card.guidance_bands, context)
+    guidance_layer = f"Guidance {', '.join(request.guidance_paths)}"
+    mapping = map_bands(card.guidance_band_names, guidance.names, guidance_layer, f"model {card.name!r}")
+    conversions = guidance_conversions(
+        request, guidance, mapping, card.guidance_bands, guidance_layer, f"model {card.name!r}", context
+    )
+    sigma_scale = card_sigma_scale(card.uncertainty_calibration)
     return Method(
-        scale, mapping, NetworkSharpener(downscaler), card.name, card.version, downscaler.device_description
+        scale,
+        mapping,
+        NetworkSharpener(downscaler),
+        card.name,
+        card.version,
+        downscaler.device_description,
+        sigma_scale or 1.0,
+        sigma_scale is not None,
+        guidance_conversions=conversions,
     )
 
 
@@ -130,14 +153,44 @@ def bundled_model_for(
     return name
 
 
-def check_guidance_units(guidance: Guidance, mapping: BandMapping, specs, context: RunContext) -> None:
-    """Log a warning for bands that look like other units than the model was trained on."""
+def guidance_conversions(
+    request: DownscaleRequest,
+    guidance: Guidance,
+    mapping: BandMapping,
+    specs,
+    layer: str,
+    model: str,
+    context: RunContext,
+) -> dict[int, ReflectanceEncoding]:
+    """Check the guidance values against the card's units: scaled reflectance (Landsat C2 SR, x10000) is
+    recognised and converted (logged), other out-of-range values refused. Returns the conversions per input
+    band; bands that still look unlike the training data are logged as warnings."""
     samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
         np.float32
     )
     valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    checked, reflectance = [], set()
+    for name, spec, source in zip(mapping.names, specs, mapping.sources):
+        if isinstance(source, tuple):
+            # An index the engine derives: check the reflectance bands it is computed from.
+            bands = [(guidance.names[part] or f"band {part + 1}", part) for part in source]
+            units = f"reflectance (to derive {name})"
+        else:
+            bands, units = [(name, source)], spec.units
+        for label, part in bands:
+            if band_kind(units) == "reflectance":
+                reflectance.add(part)
+            checked.append((label, units, samples[part][valid]))
+    hints = [*request.guidance_paths, *(n for n in guidance.names if n)]
+    encoding = check_guidance_values(checked, layer, model, hints)
+    conversions = {} if encoding is PLAIN else {index: encoding for index in sorted(reflectance)}
+    if conversions:
+        context.log(f"Guidance read as {encoding.reason}; converted to reflectance for the {model}")
+        for index, conversion in conversions.items():
+            samples[index] = conversion.to_reflectance(samples[index])
     for warning in units_warnings(*mapping.compose(samples, valid), specs):
         context.log(warning)
+    return conversions
 
 
 def classic_mapping(method: str, names: list) -> BandMapping:

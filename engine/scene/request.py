@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..classic import CLASSIC_METHODS
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..masks import QA_MASK_KINDS
+from ..raster import output_driver
 from ..units import LST_UNITS, OUTPUT_UNITS
 
 METHODS = ("mocolsk", *CLASSIC_METHODS)
 DEFAULT_TILE_SIZE_PX = 512
 MIN_TILE_SIZE_PX = 16
 MAX_QA_MASK_GROW_PX = 50
-OUTPUT_SUFFIXES = (".tif", ".tiff")
+UNCERTAINTY_METHODS = ("mocolsk", "dms")
 
 
 @dataclass
@@ -42,6 +43,8 @@ class DownscaleRequest:
     output_units: str = "kelvin"
     overwrite: bool = False
     cog: bool = False
+    # Optional second GeoTIFF: the per-pixel uncertainty in K (engine.uncertainty); MoCoLSK and DMS only.
+    uncertainty_path: str | None = None
 
 
 @dataclass
@@ -64,6 +67,9 @@ class DownscaleResult:
     # Fine pixels whose network detail was clipped to the local coarse range; None for classic methods.
     detail_clipped_px: int | None = None
     detail_clipped_percent: float | None = None
+    uncertainty_path: str | None = None
+    # The factor on the raw spread from the model card's calibration; None when never calibrated.
+    uncertainty_sigma_scale: float | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -99,15 +105,32 @@ def validate_request(request: DownscaleRequest) -> None:
             f"{DEFAULT_TILE_SIZE_PX})."
         )
     validate_output_path(request)
+    if request.uncertainty_path:
+        if request.method not in UNCERTAINTY_METHODS:
+            raise InputError(
+                f"An uncertainty layer is available for {' and '.join(UNCERTAINTY_METHODS)} only, not "
+                f"{request.method}; leave the uncertainty output empty or choose one of those methods."
+            )
+        if Path(request.uncertainty_path).resolve() == Path(request.output_path).resolve():
+            raise InputError("The uncertainty output must be another file than the LST output.")
+        uncertainty = Path(request.uncertainty_path)
+        if uncertainty.suffix.lower() not in (".tif", ".tiff"):
+            raise OutputError(
+                f"Uncertainty output {uncertainty.name}: it is written as a GeoTIFF, so its name must end in "
+                f".tif; name it {uncertainty.stem or 'sigma'}.tif."
+            )
+        validate_output_path(replace(request, output_path=request.uncertainty_path))
 
 
 def validate_output_path(request: DownscaleRequest) -> None:
-    """The output must be a GeoTIFF in an existing folder, not an input, and new unless overwriting."""
+    """The output must have a format's extension (GeoTIFF by default), be in an existing folder, not be an
+    input, and be new unless overwriting."""
     output = Path(request.output_path).resolve()
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(
-            f"Output {output.name}: the result is written as a GeoTIFF, so its name must end in .tif "
-            f"(or .tiff); rename it, e.g. {output.stem or 'lst_30m'}.tif, and convert afterwards if needed."
+    driver = output_driver(output)
+    if request.cog and driver != "GTiff":
+        raise OutputError(
+            f"Output {output.name}: a Cloud Optimized GeoTIFF is a GeoTIFF; name it {output.stem}.tif, or "
+            "turn the COG option off to write this format."
         )
     if not output.parent.is_dir():
         raise InputError(

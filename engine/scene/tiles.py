@@ -9,6 +9,7 @@ scene-wide regression first collect coarse samples tile by tile and fit.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,11 @@ from ..classic import Sharpener, coarse_samples
 from ..conservation import conserve_coarse_means
 from ..detail import bound_detail, detail_bounds
 from ..grids import Grid
+from ..guidance_values import ReflectanceEncoding
 from ..masks import expand, fill_invalid
 from ..raster import SCRATCH_CREATION_OPTIONS, create_geotiff, read_bands_window, valid_mask
 from ..tiling import Tile, plan_tiles
+from ..uncertainty import spread_kelvin
 from .context import RunContext
 from .inputs import Guidance
 from .method import Method
@@ -39,6 +42,12 @@ GUIDANCE_FILL_STEPS_COARSE_PX = 2
 
 # Called with the share of the stage done, 0..1 (after each tile; a stage may report finer).
 StageProgress = Callable[[float], None]
+# Share of a tile's work done after each of its steps, so that a run of a few large tiles moves too.
+TILE_READ_SHARE = 0.1
+TILE_PREDICTED_SHARE = 0.85
+# At most one "tile done" log line per this many seconds (and always the last); the time left is
+# estimated once a run has taken this long.
+TILE_LOG_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,17 @@ class Window:
 class TileReader:
     """Reads aligned coarse LST and fine guidance windows given in coarse pixels."""
 
-    def __init__(self, guidance: Guidance, mapping: BandMapping, coarse_band, scale: int):
+    def __init__(
+        self,
+        guidance: Guidance,
+        mapping: BandMapping,
+        coarse_band,
+        scale: int,
+        conversions: dict[int, ReflectanceEncoding] | None = None,
+    ):
         self.guidance = guidance
+        # Input band index -> how its stored values become reflectance (Landsat C2 SR, x10000).
+        self.conversions = conversions or {}
         self.mapping = mapping
         self.coarse_band = coarse_band
         self.scale = scale
@@ -102,7 +120,7 @@ class TileReader:
             )
             valid &= inside
             for (i, _), band in zip(own, values):
-                stack[i] = band
+                stack[i] = self.conversions[i].to_reflectance(band) if i in self.conversions else band
                 valid &= valid_mask(band, self.guidance.nodata[i])
         guidance, guidance_valid = self.mapping.compose(stack, valid)
         return Window(lst, coarse_valid, guidance, guidance_valid)
@@ -151,27 +169,77 @@ def predict_tiles(
     scratch: Path,
     context: RunContext,
     progress: StageProgress,
+    uncertainty: bool = False,
 ):
-    """Predict every tile and blend it into a scratch raster on ``grid``; the raster and the counts."""
+    """Predict every tile and blend it into a scratch raster on ``grid``; the raster, the counts and,
+    with ``uncertainty``, a second scratch raster of the per-pixel uncertainty in K (else None)."""
     blended = create_geotiff(scratch / "blended.tif", grid, SCRATCH_CREATION_OPTIONS)
     band = blended.GetRasterBand(1)
+    spread = (
+        create_geotiff(scratch / "uncertainty.tif", grid, SCRATCH_CREATION_OPTIONS) if uncertainty else None
+    )
     stats = BlendStats()
+    count = len(plan.tiles)
+    started = last_log = time.perf_counter()
     for done, tile in enumerate(plan.tiles, 1):
         context.check_cancelled()
-        fine = predict_tile(tile, reader, method, plan.coarse_fill_steps, conserve, stats)
+
+        def within_tile(share: float, done: int = done) -> None:
+            progress((done - 1 + share) / count)
+
+        fine, sigma = predict_tile(
+            tile, reader, method, plan.coarse_fill_steps, conserve, stats, within_tile, uncertainty
+        )
         blend_tile(fine, tile, band, grid, plan.scale)
-        progress(done / len(plan.tiles))
+        if spread is not None:
+            blend_tile(sigma, tile, spread.GetRasterBand(1), grid, plan.scale)
+        progress(done / count)
+        now = time.perf_counter()
+        if done == count or now - last_log >= TILE_LOG_EVERY_S:
+            context.log(tile_done_line(done, count, now - started))
+            last_log = now
     blended.FlushCache()
-    return blended, stats
+    if spread is not None:
+        spread.FlushCache()
+    return blended, stats, spread
+
+
+def tile_done_line(done: int, count: int, elapsed_s: float) -> str:
+    """E.g. "Tiles: 12/40 done in 31 s, about 1 min 12 s left" (the time left once the run is long)."""
+    line = f"Tiles: {done}/{count} done in {format_duration(elapsed_s)}"
+    if done < count and elapsed_s >= TILE_LOG_EVERY_S:
+        line += f", about {format_duration(elapsed_s / done * (count - done))} left"
+    return line
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def predict_tile(
-    tile: Tile, reader: TileReader, method: Method, coarse_fill_steps: int, conserve: bool, stats: BlendStats
-) -> np.ndarray:
-    """The fine LST in Kelvin over a tile's read window, NaN where there is no output."""
+    tile: Tile,
+    reader: TileReader,
+    method: Method,
+    coarse_fill_steps: int,
+    conserve: bool,
+    stats: BlendStats,
+    progress: StageProgress = lambda _: None,
+    uncertainty: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The fine LST in Kelvin over a tile's read window, NaN where there is no output; ``progress`` gets the
+    share of the tile done after reading and after predicting. With ``uncertainty``, also the spread of the
+    method's members (engine.uncertainty), each bounded and conserved like the output, times the method's
+    sigma scale."""
     scale, predictor = method.scale, method.predictor
     rows, cols = tile.rows, tile.cols
     window = reader.read(rows.read_start, rows.read_stop, cols.read_start, cols.read_stop)
+    progress(TILE_READ_SHARE)
     fine_valid = window.guidance_valid & expand(window.coarse_valid, scale)
     # Tile cores partition the grid, so counting there counts every output pixel once.
     core = (
@@ -185,25 +253,46 @@ def predict_tile(
         if len(guidance) and not window.guidance_valid.all():
             steps = GUIDANCE_FILL_STEPS_COARSE_PX * scale
             guidance = np.stack([fill_invalid(band, window.guidance_valid, steps) for band in guidance])
-        fine = predictor.predict(lst, window.coarse_valid, guidance, window.guidance_valid)
         low = high = None
         if method.bounds_detail:
             low, high = detail_bounds(lst, window.coarse_valid, scale)
-            fine, clipped = bound_detail(fine, low, high)
-            stats.detail_clipped_px += int((clipped & fine_valid)[core].sum())
-        if conserve:
-            fine = conserve_coarse_means(
-                fine,
-                fine_valid,
-                window.lst,
-                window.coarse_valid,
-                scale,
-                fine_low_kelvin=low,
-                fine_high_kelvin=high,
+
+        def finished(prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+            clipped = None
+            if low is not None:
+                prediction, clipped = bound_detail(prediction, low, high)
+            if conserve:
+                prediction = conserve_coarse_means(
+                    prediction,
+                    fine_valid,
+                    window.lst,
+                    window.coarse_valid,
+                    scale,
+                    fine_low_kelvin=low,
+                    fine_high_kelvin=high,
+                )
+            return prediction, clipped
+
+        if uncertainty:
+            members, weights = predictor.predict_members(
+                lst, window.coarse_valid, guidance, window.guidance_valid
             )
+            raw = members[0] if weights is None else np.tensordot(weights / weights.sum(), members, axes=1)
+            fine, clipped = finished(raw.astype(np.float32))
+            sigma = spread_kelvin(np.stack([finished(m.astype(np.float32))[0] for m in members]), weights)
+            sigma = np.where(fine_valid, sigma * method.sigma_scale, np.nan)
+        else:
+            fine, clipped = finished(
+                predictor.predict(lst, window.coarse_valid, guidance, window.guidance_valid)
+            )
+            sigma = None
+        progress(TILE_PREDICTED_SHARE)
+        if clipped is not None:
+            stats.detail_clipped_px += int((clipped & fine_valid)[core].sum())
     else:
         fine = np.zeros(fine_valid.shape, np.float32)
-    return np.where(fine_valid, fine, np.nan)
+        sigma = np.full(fine_valid.shape, np.nan, np.float32) if uncertainty else None
+    return np.where(fine_valid, fine, np.nan), sigma
 
 
 def blend_tile(fine: np.ndarray, tile: Tile, blended, grid: Grid, scale: int) -> None:

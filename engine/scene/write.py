@@ -15,7 +15,16 @@ import numpy as np
 from .. import __version__
 from ..conservation import max_abs_residual
 from ..grids import Grid
-from ..raster import OUTPUT_BLOCK_PX, OUTPUT_CREATION_OPTIONS, create_geotiff, translate_to_cog
+from ..raster import (
+    OUTPUT_BLOCK_PX,
+    OUTPUT_CREATION_OPTIONS,
+    create_geotiff,
+    gdal_failure_mark,
+    output_driver,
+    require_no_gdal_failures_since,
+    translate_to_cog,
+    translate_to_format,
+)
 from ..tiling import blocks
 from ..units import kelvin_to
 from .context import RunContext
@@ -40,7 +49,12 @@ def write_output(
 ) -> None:
     """Write the final raster from the blended scratch raster, measuring coarse conservation."""
     output = Path(request.output_path).resolve()
-    staged = scratch / ("staged.tif" if request.cog else output.name)
+    driver = output_driver(output)
+    # The final files get a folder of their own, so that no output name can clash with a scratch file.
+    final = scratch / "final"
+    final.mkdir()
+    staged = final / output.name if driver == "GTiff" and not request.cog else scratch / "staged.tif"
+    mark = gdal_failure_mark()
     dataset = create_geotiff(staged, grid, OUTPUT_CREATION_OPTIONS, nodata=OUTPUT_NODATA)
     out_band = dataset.GetRasterBand(1)
     result.max_conservation_residual_k = _write_values(
@@ -54,13 +68,19 @@ def write_output(
     describe(request, dataset, out_band, result)
     dataset.FlushCache()
     dataset, out_band = None, None
+    require_no_gdal_failures_since(mark, output)
+    files = [staged]
     if request.cog:
         context.progress(COG_START_PERCENT)
-        translate_to_cog(str(staged), str(scratch / output.name))
+        translate_to_cog(str(staged), str(final / output.name))
         staged.unlink()
-        staged = scratch / output.name
+        files = [final / output.name]
+    elif driver != "GTiff":
+        files = translate_to_format(str(staged), final, output.name, driver)
+    require_no_gdal_failures_since(mark, output)
     context.check_cancelled()
-    os.replace(staged, output)
+    for written in files:
+        os.replace(written, output if written.name == output.name else output.parent / written.name)
     context.log(f"Wrote {output}")
 
 
@@ -122,3 +142,43 @@ def describe(request: DownscaleRequest, dataset, band, result: DownscaleResult) 
             "MOCOLSK_DEVICE": result.device,
         }
     )
+
+
+def stage_uncertainty(
+    request: DownscaleRequest, spread, grid: Grid, result: DownscaleResult, scratch: Path, context: RunContext
+) -> Path:
+    """Write the uncertainty GeoTIFF (K, one sigma) into the scratch folder; the caller moves it into
+    place once the LST output is written, so that a failed run leaves neither."""
+    name = Path(request.uncertainty_path).name
+    staged = scratch / f"staged-uncertainty-{name}"
+    dataset = create_geotiff(staged, grid, OUTPUT_CREATION_OPTIONS, nodata=OUTPUT_NODATA)
+    band = dataset.GetRasterBand(1)
+    source = spread.GetRasterBand(1)
+    for block in blocks(grid.width, grid.height, WRITE_BLOCK_TARGET_PX):
+        context.check_cancelled()
+        values = source.ReadAsArray(block.x0, block.y0, block.width, block.height)
+        band.WriteArray(
+            np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), block.x0, block.y0
+        )
+    band.SetDescription("Uncertainty of the land surface temperature (K, one sigma)")
+    band.SetUnitType("K")
+    scale = result.uncertainty_sigma_scale
+    dataset.SetMetadata(
+        {
+            "MOCOLSK_ENGINE_VERSION": __version__,
+            "MOCOLSK_METHOD": result.method,
+            "MOCOLSK_MODEL": result.model_name,
+            "MOCOLSK_UNCERTAINTY": "spread of the 8 orientations of the input (test-time augmentation)"
+            if result.method == "mocolsk"
+            else "spread of the bagged regression trees",
+            "MOCOLSK_UNCERTAINTY_SIGMA_SCALE": "" if scale is None else f"{scale:.4f}",
+            "MOCOLSK_LST_OUTPUT": str(Path(request.output_path).resolve()),
+        }
+    )
+    dataset.FlushCache()
+    dataset = band = None
+    if request.cog:
+        translate_to_cog(str(staged), str(scratch / f"cog-uncertainty-{name}"))
+        staged.unlink()
+        staged = scratch / f"cog-uncertainty-{name}"
+    return staged

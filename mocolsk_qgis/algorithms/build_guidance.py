@@ -12,12 +12,15 @@ from qgis.core import (
 )
 
 from .._engine import errors, package
+from ..style import natural_colour_on_load
 from .common import (
     MoCoLSKAlgorithm,
     chosen_model,
     file_path,
+    help_html,
     load_engine_module,
     model_parameters,
+    releases_layers_on_error,
     run_engine,
     with_help,
 )
@@ -38,11 +41,6 @@ ENCODINGS = (
     ("landsat_l1_toa", "Landsat Level-1 digital numbers, to TOA reflectance (needs the MTL file)"),
 )
 
-HELP = """<p>Builds the multiband guidance raster for "Downscale LST" from Landsat Collection 2 Level-2 surface reflectance bands (Landsat 8/9 OLI, or Landsat 4-7 TM/ETM+) and an optional DEM.</p>
-<p>The bands are written in the order, and in the units, the chosen model's card lists (reflectance 0-1, unitless indices such as NDVI = (NIR - red) / (NIR + red), elevation in metres); each band's description is its name, so "Downscale LST" matches them without further input. Give only the reflectance bands the model needs; the log and any error name the missing ones. Instead of a model, a comma-separated band list (e.g. red,nir,ndvi) can be given under Advanced.</p>
-<p>For Landsat Level-1 scenes (what the bundled models were trained on) give the scene's *_MTL.txt file and choose "Landsat Level-1": the band files beside it are found and converted to top-of-atmosphere reflectance with the MTL's gains and sun elevation; band layers given explicitly take precedence.</p>
-<p>The reflectance bands must share one grid (one Landsat scene, clipped alike); the DEM is resampled bilinearly onto it. Fill pixels (DN 0) become nodata (NaN).</p>"""
-
 
 class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
     MTL = "LANDSAT_MTL"
@@ -55,10 +53,10 @@ class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
         return "buildguidance"
 
     def displayName(self):  # noqa: N802
-        return "Build guidance stack"
+        return self.tr("Build guidance stack")
 
     def shortHelpString(self):  # noqa: N802
-        return HELP
+        return help_html(self.name())
 
     def tags(self):
         return ["guidance", "landsat", "surface reflectance", "ndvi", "dem", "stack", "mocolsk"]
@@ -67,70 +65,102 @@ class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
         for parameter, _, label in REFLECTANCE_INPUTS:
             self.addParameter(
                 with_help(
-                    QgsProcessingParameterRasterLayer(parameter, label, optional=True),
-                    f"{label.split(' (')[0]} surface reflectance, band 1 of the layer. Needed only if the "
-                    "model uses "
-                    f"it directly or through an index.",
+                    QgsProcessingParameterRasterLayer(parameter, self.tr(label), optional=True),
+                    self.tr(
+                        "{band} surface reflectance, band 1 of the layer. Needed only if the model uses it "
+                        "directly or through an index."
+                    ).format(band=self.tr(label.split(" (")[0])),
                 )
             )
         self.addParameter(
             with_help(
                 QgsProcessingParameterFile(
-                    self.MTL, "Landsat Level-1 metadata (*_MTL.txt)", extension="txt", optional=True
+                    self.MTL,
+                    self.tr("Landsat Level-1 metadata (*_MTL.txt)"),
+                    extension="txt",
+                    optional=True,
                 ),
-                "Only for Level-1 digital numbers: the scene's MTL file; its band files must lie beside it.",
+                self.tr(
+                    "Only for Level-1 digital numbers: the scene's MTL file; its band files must lie "
+                    "beside it."
+                ),
             )
         )
         self.addParameter(
             with_help(
-                QgsProcessingParameterRasterLayer(self.DEM, "Elevation (DEM, metres)", optional=True),
-                "Needed when the model uses elevation; any grid and CRS, it is resampled onto the "
-                "reflectance grid.",
+                QgsProcessingParameterRasterLayer(
+                    self.DEM, self.tr("Elevation (DEM, metres)"), optional=True
+                ),
+                self.tr(
+                    "Needed when the model uses elevation; any grid and CRS, it is resampled onto the"
+                    " reflectance grid."
+                ),
             )
         )
         self.addParameter(
             with_help(
                 QgsProcessingParameterEnum(
                     self.ENCODING,
-                    "Reflectance values are",
-                    options=[label for _, label in ENCODINGS],
+                    self.tr("Reflectance values are"),
+                    options=[self.tr(label) for _, label in ENCODINGS],
                     defaultValue=0,
                 ),
-                "Collection 2 Level-2 SR_B* files hold scaled integers; choose 0-1 reflectance for rasters "
-                "already converted.",
+                self.tr(
+                    "Collection 2 Level-2 SR_B* files hold scaled integers; choose 0-1 reflectance "
+                    "for rasters already converted."
+                ),
             )
         )
-        for parameter in model_parameters():
+        auto_label = self.tr("Model (auto: the bands the bundled packages expect)")
+        auto_help = self.tr(
+            "auto (the default) writes the guidance bands every bundled package expects, so the stack suits "
+            "whichever one Downscale LST picks. "
+        )
+        for parameter in model_parameters(auto_label, auto_help):
             self.addParameter(parameter)
         self.addParameter(
             with_help(
                 QgsProcessingParameterString(
-                    self.BANDS, "Band list instead of a model (comma separated)", optional=True
+                    self.BANDS, self.tr("Band list instead of a model (comma separated)"), optional=True
                 ),
-                "E.g. red,nir,ndvi for TsHARP or blue,green,red,nir,swir1,swir2 for DMS; overrides the "
-                "model's list. "
-                "Known names: deepblue, blue, green, red, nir, swir1, swir2, ndvi, ndwi, mndwi, ndbi, ndmi, "
-                "dem.",
+                self.tr(
+                    "E.g. red,nir,ndvi for TsHARP or blue,green,red,nir,swir1,swir2 for DMS; "
+                    "overrides the model's list. Known names: deepblue, blue, green, red, nir, swir1,"
+                    " swir2, ndvi, ndwi, mndwi, ndbi, ndmi, dem."
+                ),
                 advanced=True,
             )
         )
         self.addParameter(
             with_help(
-                QgsProcessingParameterRasterDestination(self.OUTPUT, "Guidance stack"),
-                "Float32 GeoTIFF on the reflectance grid, one named band per guidance band, NaN as nodata.",
+                QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Guidance stack")),
+                self.tr(
+                    "Float32 GeoTIFF on the reflectance grid, one named band per guidance band, NaN "
+                    "as nodata."
+                ),
             )
         )
-        self.addOutput(QgsProcessingOutputString("BAND_NAMES", "Band names, in order"))
+        self.addOutput(QgsProcessingOutputString("BAND_NAMES", self.tr("Band names, in order")))
 
+    @releases_layers_on_error
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        guidance = load_engine_module("guidance")
+        guidance = load_engine_module("guidance_stack")
         band_list = self.parameterAsString(parameters, self.BANDS, context).strip()
         if band_list:
             names, units = [name.strip() for name in band_list.split(",") if name.strip()], None
         else:
             card = self.model_card(parameters, context)
             names, units = list(card.guidance_band_names), [band.units for band in card.guidance_bands]
-            feedback.pushInfo(f"Model {card.name} {card.version} expects: {', '.join(names)}")
+            if chosen_model(self, parameters, context, auto=True) is None:
+                feedback.pushInfo(
+                    self.tr("Model auto: the bundled packages expect {bands}").format(bands=", ".join(names))
+                )
+            else:
+                feedback.pushInfo(
+                    self.tr("Model {name} {version} expects: {bands}").format(
+                        name=card.name, version=card.version, bands=", ".join(names)
+                    )
+                )
         reflectance = {}
         for parameter, reflectance_name, label in REFLECTANCE_INPUTS:
             layer = self.parameterAsRasterLayer(parameters, parameter, context)
@@ -149,10 +179,29 @@ class BuildGuidanceAlgorithm(MoCoLSKAlgorithm):
             expected_units=units,
             mtl_path=self.parameterAsFile(parameters, self.MTL, context) or None,
         )
+        natural_colour_on_load(context, output)
         return {self.OUTPUT: output, "BAND_NAMES": ",".join(names)}
 
     def model_card(self, parameters, context):
+        """The card of the chosen package; for "auto" the card of the bundled packages, which must agree on
+        their guidance bands."""
         try:
-            return package.resolve_package(chosen_model(self, parameters, context), verify=False).card
+            model = chosen_model(self, parameters, context, auto=True)
+            if model is not None:
+                return package.resolve_package(model, verify=False).card
+            cards = [
+                package.load_package(path, verify=False).card for path in package.bundled_packages().values()
+            ]
         except errors.PackageError as error:
             raise QgsProcessingException(str(error)) from error
+        band_lists = {tuple(card.guidance_band_names) for card in cards}
+        if len(band_lists) != 1:
+            raise QgsProcessingException(
+                self.tr(
+                    "The bundled packages expect different guidance bands ({lists}); choose the model you will "
+                    "downscale with."
+                ).format(
+                    lists="; ".join(", ".join(bands) for bands in sorted(band_lists)) or "none installed"
+                )
+            )
+        return cards[0]

@@ -4,9 +4,7 @@ The bridge turns QgsProcessingFeedback into the engine's progress, cancel and lo
 and every engine error into a QgsProcessingException carrying the engine's message.
 """
 
-import platform
-import sys
-from pathlib import Path
+import functools
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -14,9 +12,13 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingUtils,
 )
+from qgis.PyQt.QtCore import QCoreApplication, QLocale
 from qgis.PyQt.QtGui import QIcon
 
+from .. import install_runtime
 from .._engine import engine_module, errors, package, resource
 
 MODEL = "MODEL"
@@ -25,6 +27,60 @@ MODEL_FILE = "MODEL_FILE"
 AUTO_MODEL = "auto"
 
 OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
+# The translation context of every user-visible string of the algorithms (Qt Linguist groups by it).
+TR_CONTEXT = "MoCoLSK"
+
+
+def tr(text: str) -> str:
+    """``text`` in the user's QGIS language when a translation is installed."""
+    return QCoreApplication.translate(TR_CONTEXT, text)
+
+
+def help_html(algorithm: str, **values) -> str:
+    """The algorithm's help page, ``resources/help/<algorithm>.html``, in the QGIS language when a
+    ``<algorithm>.<lang>.html`` exists; ``values`` fill its ``{placeholders}``."""
+    language = QLocale().name().split("_")[0]
+    localized = resource("help", f"{algorithm}.{language}.html")
+    path = localized if localized.is_file() else resource("help", f"{algorithm}.html")
+    return path.read_text(encoding="utf-8").strip().format(**values)
+
+
+# (engine value, label) pairs of the LST units every algorithm that reads an LST offers;
+# Processing stores the index, the engine wants the value. The engine's errors use the same labels.
+_units = engine_module("units")
+LST_UNIT_CHOICES = tuple((name, _units.UNIT_LABELS[name]) for name in _units.LST_UNITS)
+
+
+def releases_layers_on_error(process_algorithm):
+    """Wraps ``processAlgorithm`` so that a failed run closes the input layers it loaded.
+
+    After a run whose ``processAlgorithm`` raised, QGIS 3.22 keeps that run's processing context, and the
+    layers loaded for its raster parameters, alive: two more open files with every failed Downscale LST run
+    (measured by the soak test). Removing those layers from the context's temporary store closes them and
+    lets the context go.
+    """
+
+    @functools.wraps(process_algorithm)
+    def wrapper(self, parameters, context, feedback):
+        try:
+            return process_algorithm(self, parameters, context, feedback)
+        except Exception:
+            store = context.temporaryLayerStore()
+            used = {}
+            for definition in self.parameterDefinitions():
+                if definition.type() == "raster":
+                    layers = [self.parameterAsRasterLayer(parameters, definition.name(), context)]
+                elif definition.type() == "multilayer":
+                    layers = self.parameterAsLayerList(parameters, definition.name(), context)
+                else:
+                    continue
+                used.update({layer.id(): layer for layer in layers if layer is not None})
+            for layer_id in used:
+                if store.mapLayer(layer_id) is not None:
+                    store.removeMapLayer(store.mapLayer(layer_id))
+            raise
+
+    return wrapper
 
 
 class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
@@ -32,6 +88,9 @@ class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):  # noqa: N802 (QGIS API)
         return type(self)()
+
+    def tr(self, text: str) -> str:
+        return tr(text)
 
     def group(self):
         return ""
@@ -47,6 +106,38 @@ class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
 
     def helpUrl(self):  # noqa: N802
         return "https://github.com/mocolsk/mocolsk-qgis#readme"
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """QGIS's checks; where a raster file does not load, say why (missing, empty, not a raster)
+        instead of QGIS's "not found"."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if ok:
+            return ok, message
+        for definition in self.parameterDefinitions():
+            if definition.type() not in ("raster", "multilayer"):
+                continue
+            values = parameters.get(definition.name())
+            for value in values if isinstance(values, (list, tuple)) else [values]:
+                if (
+                    isinstance(value, str)
+                    and value
+                    and not QgsProcessingUtils.mapLayerFromString(
+                        value, context, True, QgsProcessingUtils.LayerHint.Raster
+                    )
+                ):
+                    reason = load_engine_module("raster").unreadable_reason(value)
+                    return False, f"{definition.description()}: {reason}."
+        return ok, message
+
+
+class RasterDestination(QgsProcessingParameterRasterDestination):
+    """A raster destination whose file dialog offers the formats the engine writes (GeoTIFF first)."""
+
+    def supportedOutputRasterLayerExtensions(self):  # noqa: N802
+        return [extension.lstrip(".") for extension in load_engine_module("raster").output_formats()]
+
+    def defaultFileExtension(self):  # noqa: N802
+        return "tif"
 
 
 def with_help(parameter: QgsProcessingParameterDefinition, text: str, advanced: bool = False):
@@ -64,10 +155,14 @@ def bundled_models_help() -> str:
         try:
             card = package.load_package(card_path, verify=False).card
         except errors.PackageError as error:
-            lines.append(f"{name}: unusable ({error})")
+            lines.append(tr("{name}: unusable ({error})").format(name=name, error=error))
             continue
-        lines.append(f"{name}: x{card.scale}, guidance bands {', '.join(card.guidance_band_names)}")
-    return "; ".join(lines) or "none installed"
+        lines.append(
+            tr("{name}: x{scale}, guidance bands {bands}").format(
+                name=name, scale=card.scale, bands=", ".join(card.guidance_band_names)
+            )
+        )
+    return "; ".join(lines) or tr("none installed")
 
 
 def bundled_accuracy_help() -> str:
@@ -86,31 +181,38 @@ def bundled_accuracy_help() -> str:
     if not items:
         return ""
     return (
-        "<p><b>Which method?</b> Measured on whole real Landsat scenes never used in training (see the "
-        "README's "
-        "accuracy section); choose the recommended method for your scale:</p><ul>" + "".join(items) + "</ul>"
+        tr(
+            "<p><b>Which method?</b> Measured on whole real Landsat scenes never used in training (see the "
+            "README's accuracy section); choose the recommended method for your scale:</p>"
+        )
+        + "<ul>"
+        + "".join(items)
+        + "</ul>"
     )
 
 
-def model_parameters(auto: bool = False) -> list:
+def auto_models() -> dict[int, str]:
+    """The bundled package that Model "auto" runs for each scale (the engine takes the first by name)."""
+    chosen: dict[int, str] = {}
+    for name, scale in package.bundled_scales().items():
+        chosen.setdefault(scale, name)
+    return dict(sorted(chosen.items()))
+
+
+def auto_models_text() -> str:
+    """E.g. "x2: mocolsk-x2-landsat-light, x4: mocolsk-x4-landsat-light"."""
+    return ", ".join(f"x{scale}: {name}" for scale, name in auto_models().items()) or tr("none installed")
+
+
+def model_parameters(auto_label: str | None = None, auto_help: str = "") -> list:
     """The bundled-model choice and the optional custom package file.
 
-    With ``auto`` the first option and default is "auto": the engine picks the bundled package whose scale
-    matches the LST/guidance pixel ratio, so that a first run needs no model choice.
+    With ``auto_label`` (the choice's label, saying what "auto" does) the first option and default is "auto",
+    so that a first run needs no model choice; ``auto_help`` explains it in the tooltip.
     """
     names = list(package.bundled_packages())
-    options = [AUTO_MODEL, *names] if auto else names
-    auto_help = (
-        f"{AUTO_MODEL} (the default) uses the bundled model whose scale matches the pixel ratio, e.g. "
-        "x4 for a 120 m LST with 30 m guidance; the log says which. "
-        if auto
-        else ""
-    )
-    label = (
-        "Model (bundled package; auto: the one matching the pixel ratio)"
-        if auto
-        else "Model (bundled package)"
-    )
+    options = [AUTO_MODEL, *names] if auto_label else names
+    label = auto_label or tr("Model (bundled package)")
     choice = with_help(
         QgsProcessingParameterEnum(
             MODEL,
@@ -120,20 +222,25 @@ def model_parameters(auto: bool = False) -> list:
             optional=True,
             usesStaticStrings=True,
         ),
-        "A model package shipped with the plugin, chosen by name; its card fixes the scale factor and the "
-        "guidance "
-        f"bands it expects, in order. {auto_help}Bundled: {bundled_models_help()}.",
+        tr(
+            "A model package shipped with the plugin, chosen by name; its card fixes the scale factor and the "
+            "guidance bands it expects, in order. "
+        )
+        + auto_help
+        + tr("Bundled: {models}.").format(models=bundled_models_help()),
     )
     custom = with_help(
         QgsProcessingParameterFile(
             MODEL_FILE,
-            "Model package file (overrides the bundled choice)",
+            tr("Model package file (overrides the bundled choice)"),
             behavior=QgsProcessingParameterFile.File,
-            fileFilter="MoCoLSK model package (*.json *.onnx)",
+            fileFilter=tr("MoCoLSK model package (*.json *.onnx)"),
             optional=True,
         ),
-        "A model package exported with `python -m training export`: the NAME.json card beside its "
-        "NAME.onnx weights. Either file may be chosen.",
+        tr(
+            "A model package exported with `python -m training export`: the NAME.json card beside its "
+            "NAME.onnx weights. Either file may be chosen."
+        ),
     )
     return [choice, custom]
 
@@ -152,35 +259,56 @@ def chosen_model(
     if name:
         return name
     raise QgsProcessingException(
-        "No model chosen: pick a bundled model package, or give a model package file "
-        "(NAME.json beside NAME.onnx)."
+        tr(
+            "No model chosen: pick a bundled model package, or give a model package file "
+            "(NAME.json beside NAME.onnx)."
+        )
     )
 
 
-def file_path(layer, role: str) -> str:
-    """The file behind a raster layer; the engine reads files with GDAL, not QGIS layers."""
-    if layer is None:
-        raise QgsProcessingException(
-            f"The {role} layer could not be loaded; check that it exists and is a raster."
+def unloadable_layer_error(role: str, source) -> QgsProcessingException:
+    """Why the ``role`` layer given as ``source`` (a path, usually) did not load: missing, empty or not a
+    raster."""
+    if isinstance(source, str) and source:
+        reason = load_engine_module("raster").unreadable_reason(source)
+        return QgsProcessingException(
+            tr("The {role} layer could not be loaded: {reason}.").format(role=role, reason=reason)
         )
+    return QgsProcessingException(
+        tr("The {role} layer could not be loaded; check that it exists and is a raster.").format(role=role)
+    )
+
+
+def file_path(layer, role: str, source=None) -> str:
+    """The file behind a raster layer; the engine reads files with GDAL, not QGIS layers.
+
+    ``source`` is the parameter's raw value, to say why a layer did not load."""
+    if layer is None:
+        raise unloadable_layer_error(role, source)
     if layer.providerType() != "gdal":
         raise QgsProcessingException(
-            f"The {role} layer {layer.name()!r} is not a file-based raster (provider "
-            f"{layer.providerType()!r}); "
-            f"save it as a GeoTIFF first (Raster > Conversion > Translate) and use that file."
+            tr(
+                "The {role} layer {name!r} is not a file-based raster (provider {provider!r}); save it as a "
+                "GeoTIFF first (Raster > Conversion > Translate) and use that file."
+            ).format(role=role, name=layer.name(), provider=layer.providerType())
         )
     return layer.source()
 
 
+@functools.lru_cache(maxsize=1)
+def runtime_description() -> str:
+    """What Downscale LST's default backend and device would run on here (engine.backends), looked up
+    once per session; the installer clears it."""
+    return load_engine_module("backends").describe_runtime("onnxruntime", "auto")
+
+
 def install_hint(module: str) -> str:
-    """The command that installs ``module`` into the Python this QGIS runs."""
-    if platform.system() == "Windows":
-        return f"For this QGIS: in its OSGeo4W Shell run `python -m pip install {module}`, then restart QGIS."
-    python = Path(sys.exec_prefix, "bin", "python3")
+    """How to install ``module`` (onnxruntime, torch) for this QGIS: the plugin's menu action, or
+    headless (qgis_process) its installer run with this QGIS's Python."""
+    package = install_runtime.recommended_package(module, install_runtime.nvidia_gpu())
     return (
-        f"For this QGIS (Python {sys.version_info.major}.{sys.version_info.minor} in {sys.exec_prefix}): run "
-        f"`{python} -m pip install --user {module}` (on Debian/Ubuntu add --break-system-packages), then "
-        "restart QGIS."
+        f"Install it with Plugins > {install_runtime.MENU} > Install runtime (ONNX Runtime, PyTorch)…, or from a shell: "
+        f"{install_runtime.headless_command(package)} ; then run the algorithm again."
     )
 
 
@@ -195,6 +323,8 @@ def missing_module(error: BaseException) -> str | None:
 
 def processing_error(error: Exception) -> QgsProcessingException:
     """The engine's message, plus the exact install command when a runtime is missing."""
+    if isinstance(error, errors.RuntimeMissing):
+        return QgsProcessingException(f"{error.summary} {install_hint(error.module)}")
     module = missing_module(error)
     return QgsProcessingException(f"{error} {install_hint(module)}" if module else str(error))
 
@@ -230,8 +360,9 @@ class EngineCallbacks:
 
 
 def run_engine(feedback, function, *args, **kwargs):
-    """Call an engine function with the feedback callbacks; engine errors become
-    QgsProcessingException, a cancellation says that nothing was written."""
+    """Call an engine function with the feedback callbacks; engine errors and file-system failures become
+    QgsProcessingException (a message, no traceback), a cancellation says that nothing was written.
+    Other exceptions are internal errors and keep their traceback."""
     callbacks = EngineCallbacks(feedback)
     try:
         return function(
@@ -242,6 +373,18 @@ def run_engine(feedback, function, *args, **kwargs):
             **kwargs,
         )
     except errors.Cancelled as error:
-        raise QgsProcessingException(f"Cancelled: {error}") from error
+        raise QgsProcessingException(tr("Cancelled: {error}").format(error=error)) from error
     except errors.EngineError as error:
         raise processing_error(error) from error
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise QgsProcessingException(
+            tr(
+                "{error}{where}; check that the file exists and is readable, and that the output folder is "
+                "writable and has free space."
+            ).format(error=error.strerror or error, where=where)
+        ) from error
+    except MemoryError as error:
+        raise QgsProcessingException(
+            tr("Not enough memory for this run; lower the tile size (Advanced) or close other programs.")
+        ) from error

@@ -13,24 +13,21 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from .._engine import engine_module
 from ..style import style_on_load
-from .common import MoCoLSKAlgorithm, file_path, load_engine_module, run_engine, with_help
-from .downscale import LST_UNITS
-
-# (output name, engine metric key, label, unit)
-METRICS = (
-    ("RMSE", "rmse_k", "Root-mean-square error", "K"),
-    ("MAE", "mae_k", "Mean absolute error", "K"),
-    ("BIAS", "bias_k", "Bias (prediction minus reference)", "K"),
-    ("CC", "cc", "Correlation coefficient", ""),
-    ("RSD", "rsd_k", "Residual standard deviation", "K"),
-    ("SSIM", "ssim", "Structural similarity", ""),
-    ("PSNR", "psnr_db", "Peak signal-to-noise ratio", "dB"),
-    ("PIXELS", "pixels", "Pixels compared", ""),
+from .common import (
+    LST_UNIT_CHOICES,
+    MoCoLSKAlgorithm,
+    file_path,
+    help_html,
+    load_engine_module,
+    releases_layers_on_error,
+    run_engine,
+    with_help,
 )
 
-HELP = """<p>Compares a downscaled LST raster with a reference LST on the same grid (e.g. the original 30 m LST when the input was degraded from it) and reports RMSE, MAE, bias, correlation (CC), residual standard deviation (RSD), SSIM and PSNR.</p>
-<p>Both rasters are converted to Kelvin first (units auto-detected or chosen), and only pixels valid in both count. Bias is prediction minus reference: positive means too warm. The metrics become outputs (usable in the modeler), an HTML report is written, and a difference raster (prediction minus reference, K) on request.</p>"""
+# The engine's metric descriptors (key, output name, label, unit): one table for every report.
+METRICS = engine_module("metrics").METRICS
 
 
 class EvaluateAlgorithm(MoCoLSKAlgorithm):
@@ -47,19 +44,19 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
         return "evaluate"
 
     def displayName(self):  # noqa: N802
-        return "Evaluate downscaled LST"
+        return self.tr("Evaluate downscaled LST")
 
     def shortHelpString(self):  # noqa: N802
-        return HELP
+        return help_html(self.name())
 
     def tags(self):
         return ["lst", "evaluation", "accuracy", "rmse", "ssim", "psnr", "validation", "mocolsk"]
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        unit_labels = [label for _, label in LST_UNITS]
+        unit_labels = [label for _, label in LST_UNIT_CHOICES]
         for layer, band, units, what in (
-            (self.PREDICTION, self.PREDICTION_BAND, self.PREDICTION_UNITS, "Downscaled LST"),
-            (self.REFERENCE, self.REFERENCE_BAND, self.REFERENCE_UNITS, "Reference LST"),
+            (self.PREDICTION, self.PREDICTION_BAND, self.PREDICTION_UNITS, self.tr("Downscaled LST")),
+            (self.REFERENCE, self.REFERENCE_BAND, self.REFERENCE_UNITS, self.tr("Reference LST")),
         ):
             self.addParameter(
                 with_help(
@@ -78,32 +75,35 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
             self.addParameter(
                 with_help(
                     QgsProcessingParameterEnum(units, f"{what} units", options=unit_labels, defaultValue=0),
-                    "How to read the values; auto-detect uses the band's unit, the file name and the value "
-                    "range.",
+                    self.tr(
+                        "How to read the values; auto-detect uses the product name, the band's unit and "
+                        "the value range."
+                    ),
                 )
             )
         self.addParameter(
             with_help(
                 QgsProcessingParameterFileDestination(
-                    self.REPORT, "Evaluation report", fileFilter="HTML files (*.html)"
+                    self.REPORT, self.tr("Evaluation report"), fileFilter=self.tr("HTML files (*.html)")
                 ),
-                "HTML page with the metrics and how each raster was read.",
+                self.tr("HTML page with the metrics and how each raster was read."),
             )
         )
         self.addParameter(
             with_help(
                 QgsProcessingParameterRasterDestination(
                     self.DIFFERENCE,
-                    "Difference raster (prediction minus reference)",
+                    self.tr("Difference raster (prediction minus reference)"),
                     optional=True,
                     createByDefault=False,
                 ),
-                "Optional GeoTIFF of prediction minus reference in Kelvin, nodata -9999.",
+                self.tr("Optional GeoTIFF of prediction minus reference in Kelvin, nodata -9999."),
             )
         )
-        for name, _, label, unit in METRICS:
-            self.addOutput(QgsProcessingOutputNumber(name, f"{label} ({unit})" if unit else label))
+        for metric in METRICS:
+            self.addOutput(QgsProcessingOutputNumber(metric.name, metric.describe()))
 
+    @releases_layers_on_error
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         evaluation = load_engine_module("evaluation")
         difference = self.parameterAsOutputLayer(parameters, self.DIFFERENCE, context) or None
@@ -120,15 +120,20 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
             reference,
             prediction_band=self.parameterAsInt(parameters, self.PREDICTION_BAND, context),
             reference_band=self.parameterAsInt(parameters, self.REFERENCE_BAND, context),
-            prediction_units=LST_UNITS[self.parameterAsEnum(parameters, self.PREDICTION_UNITS, context)][0],
-            reference_units=LST_UNITS[self.parameterAsEnum(parameters, self.REFERENCE_UNITS, context)][0],
+            prediction_units=LST_UNIT_CHOICES[
+                self.parameterAsEnum(parameters, self.PREDICTION_UNITS, context)
+            ][0],
+            reference_units=LST_UNIT_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_UNITS, context)][
+                0
+            ],
             difference_path=difference,
         )
-        for _, key, label, unit in METRICS:
-            feedback.pushInfo(f"{label}: {result.metrics[key]:.4g}{' ' + unit if unit else ''}")
+        for metric in METRICS:
+            unit = f" {metric.unit}" if metric.unit else ""
+            feedback.pushInfo(f"{metric.label}: {result.metrics[metric.key]:.4g}{unit}")
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         Path(report).write_text(_report_html(prediction, reference, result), encoding="utf-8")
-        outputs = {self.REPORT: report, **{name: result.metrics[key] for name, key, _, _ in METRICS}}
+        outputs = {self.REPORT: report, **{metric.name: result.metrics[metric.key] for metric in METRICS}}
         if difference:
             style_on_load(context, difference, "difference")
             outputs[self.DIFFERENCE] = difference
@@ -137,17 +142,21 @@ class EvaluateAlgorithm(MoCoLSKAlgorithm):
 
 def _report_html(prediction: str, reference: str, result) -> str:
     rows = "\n".join(
-        f"<tr><td>{html.escape(label)}</td><td>{result.metrics[key]:.4g}</td><td>{unit}</td></tr>"
-        for _, key, label, unit in METRICS
+        f"<tr><td>{html.escape(metric.label)}</td><td>{result.metrics[metric.key]:.4g}</td><td>{metric.unit}</td></tr>"
+        for metric in METRICS
     )
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>MoCoLSK evaluation</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}} td,th{{border:1px solid #bbb;padding:.3em .8em}} td:nth-child(2){{text-align:right}}</style>
+<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #bbb;padding:.3em .8em}} td:nth-child(2){{text-align:right}}</style>
 </head><body>
 <h1>Downscaled LST evaluation</h1>
-<p>Prediction: <code>{html.escape(prediction)}</code>, read as {html.escape(result.prediction_units.name)} ({html.escape(result.prediction_units.reason)}).<br>
-Reference: <code>{html.escape(reference)}</code>, read as {html.escape(result.reference_units.name)} ({html.escape(result.reference_units.reason)}).<br>
-Grid: {result.grid.width} x {result.grid.height} px. Metrics in Kelvin over pixels valid in both rasters; bias is prediction minus reference.</p>
+<p>Prediction: <code>{html.escape(prediction)}</code>,
+read as {html.escape(result.prediction_units.name)} ({html.escape(result.prediction_units.reason)}).<br>
+Reference: <code>{html.escape(reference)}</code>,
+read as {html.escape(result.reference_units.name)} ({html.escape(result.reference_units.reason)}).<br>
+Grid: {result.grid.width} x {result.grid.height} px. Metrics in Kelvin over pixels valid in both rasters;
+bias is prediction minus reference.</p>
 <table><tr><th>Metric</th><th>Value</th><th>Unit</th></tr>
 {rows}
 </table>

@@ -5,6 +5,9 @@ layers for a bounded number of steps and writes a new model package. Needs PyTor
 the MoCoLSK training package in QGIS's Python; says how to get them when they are missing.
 """
 
+import sys
+from importlib.util import find_spec
+
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputFile,
@@ -16,11 +19,13 @@ from qgis.core import (
 )
 
 from .common import (
+    LST_UNIT_CHOICES,
     MoCoLSKAlgorithm,
     chosen_model,
     file_path,
     install_hint,
     model_parameters,
+    releases_layers_on_error,
     run_engine,
     with_help,
 )
@@ -31,7 +36,6 @@ GUIDANCE = "GUIDANCE"
 STEPS = "STEPS"
 OVERWRITE = "OVERWRITE"
 OUTPUT = "OUTPUT"
-UNITS = ["kelvin", "celsius"]
 MAX_STEPS = 5000
 # Measured with `python -m training.finetune_study` (training/README.md).
 FINDINGS = (
@@ -47,25 +51,49 @@ FINDINGS = (
 )
 
 
+NO_TORCH = (
+    "Fine-tuning trains the network with PyTorch, which is not installed in the Python that QGIS runs. "
+)
+NO_TRAINING = (
+    "Fine-tuning needs the MoCoLSK training package (the training/ folder of the MoCoLSK source "
+    "repository), which the plugin zip does not ship. Get the repository and add its folder to "
+    "QGIS's "
+    "Python path (Settings > Options > System > Environment: PYTHONPATH), or run "
+    "`python -m training finetune MODEL LST GUIDANCE OUT.json` from that folder."
+)
+
+
+def missing_requirement() -> str | None:
+    """What fine-tuning needs and this QGIS's Python lacks (PyTorch, the training package), or None.
+
+    Looked up without importing either, so that listing the algorithms stays fast."""
+    if not importable("torch"):
+        return NO_TORCH + install_hint("torch")
+    if not importable("training.finetune"):
+        return NO_TRAINING
+    return None
+
+
+def importable(name: str) -> bool:
+    """Whether ``name`` can be imported (its parent packages are imported to find it)."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def finetune_function():
     """``training.finetune.finetune_on_scene``, or an exception saying what to install."""
     try:
         import torch  # noqa: F401
     except ImportError as error:
-        raise QgsProcessingException(
-            "Fine-tuning trains the network with PyTorch, which is not installed in the Python that QGIS "
-            "runs. " + install_hint("torch")
-        ) from error
+        raise QgsProcessingException(NO_TORCH + install_hint("torch")) from error
     try:
         from training.finetune import finetune_on_scene
     except ImportError as error:
-        raise QgsProcessingException(
-            "Fine-tuning needs the MoCoLSK training package (the training/ folder of the MoCoLSK source "
-            "repository), which the plugin zip does not ship. Get the repository and add its folder to "
-            "QGIS's "
-            "Python path (Settings > Options > System > Environment: PYTHONPATH), or run "
-            "`python -m training finetune MODEL LST GUIDANCE OUT.json` from that folder."
-        ) from error
+        raise QgsProcessingException(NO_TRAINING) from error
     return finetune_on_scene
 
 
@@ -101,21 +129,28 @@ class FinetuneAlgorithm(MoCoLSKAlgorithm):
             "writes nothing; the source package is never changed."
         )
 
+    def canExecute(self):  # noqa: N802
+        """Whether PyTorch and the training package are importable; if not, what to install."""
+        missing = missing_requirement()
+        return missing is None, missing or ""
+
     def initAlgorithm(self, config=None):  # noqa: N802
         for parameter in model_parameters():
             self.addParameter(parameter)
         self.addParameter(
             with_help(
                 QgsProcessingParameterRasterLayer(LST, "Land surface temperature (coarse)"),
-                "The scene's LST raster (first band), in Kelvin or Celsius; nodata pixels are ignored.",
+                "The scene's LST raster (first band), in any of the units Downscale LST reads (see LST units); "
+                "nodata pixels are ignored.",
             )
         )
         self.addParameter(
             with_help(
                 QgsProcessingParameterEnum(
-                    LST_UNITS, "LST units", options=UNITS, defaultValue="kelvin", usesStaticStrings=True
+                    LST_UNITS, "LST units", options=[label for _, label in LST_UNIT_CHOICES], defaultValue=0
                 ),
-                "Units of the LST raster values.",
+                "Units of the LST raster values; Auto-detect reads the product name, the band's unit, then the value "
+                "range, as Downscale LST does.",
             )
         )
         self.addParameter(
@@ -154,6 +189,7 @@ class FinetuneAlgorithm(MoCoLSKAlgorithm):
         )
         self.addOutput(QgsProcessingOutputFile(OUTPUT, "Fine-tuned model package"))
 
+    @releases_layers_on_error
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         finetune = finetune_function()
         model = chosen_model(self, parameters, context)
@@ -167,7 +203,7 @@ class FinetuneAlgorithm(MoCoLSKAlgorithm):
             guidance,
             self.parameterAsFileOutput(parameters, OUTPUT, context),
             steps=self.parameterAsInt(parameters, STEPS, context),
-            lst_units=self.parameterAsEnumString(parameters, LST_UNITS, context),
+            lst_units=LST_UNIT_CHOICES[self.parameterAsEnum(parameters, LST_UNITS, context)][0],
             overwrite=self.parameterAsBoolean(parameters, OVERWRITE, context),
         )
         return {OUTPUT: str(result.card_path)}

@@ -170,8 +170,8 @@ def amplified_package(out_dir: Path, gain: float, name: str):
     import torch
 
     from engine.card import BandSpec
-    from engine.export import export_package
     from engine.model import MoCoLSKConfig, MoCoLSKNet
+    from training.packaging import export_package
 
     torch.manual_seed(0)
     config = MoCoLSKConfig(

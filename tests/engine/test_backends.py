@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import textwrap
@@ -6,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine.backends import create_backend
+from engine.backends import create_backend, describe_runtime
 from engine.card import BandSpec
 from engine.errors import BackendError
-from engine.export import export_package
 from engine.inference import Downscaler
 from engine.model import MoCoLSKConfig, MoCoLSKNet
 from tests.conftest import REPO
+from training.packaging import export_package
 
 GROKLST_BANDS = [
     BandSpec("dem", "m", 2569.38, 1254.35),
@@ -139,7 +140,40 @@ def test_missing_onnxruntime_explains_what_to_install(tiny_package_x4):
         """,
     )
     assert "ONNX Runtime is not installed" in result.stdout
-    assert "pip install" in result.stdout and "onnxruntime-gpu" in result.stdout
+    assert (
+        f"{sys.executable} -m pip install onnxruntime" in result.stdout and "onnxruntime-gpu" in result.stdout
+    )
+
+
+def test_the_runtime_is_described_before_any_model_is_opened():
+    import onnxruntime
+
+    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    if has_cuda:
+        assert describe_runtime().startswith("ONNX Runtime CUDA on ")
+    else:
+        assert describe_runtime("onnxruntime", "auto") == f"ONNX Runtime CPU, {os.cpu_count()} threads"
+        assert describe_runtime("onnxruntime", "cuda").endswith("has no CUDA provider: a GPU run would stop")
+    assert describe_runtime("onnxruntime", "cpu", threads=3) == "ONNX Runtime CPU, 3 threads"
+    expected_torch = "PyTorch CUDA on " if torch.cuda.is_available() else "PyTorch CPU, 2 threads"
+    assert describe_runtime("torch", "auto", threads=2).startswith(expected_torch)
+    with pytest.raises(BackendError, match="Backend 'tensorflow' is unknown"):
+        describe_runtime("tensorflow")
+
+
+def test_a_missing_runtime_is_described_as_missing():
+    result = run_with_modules_hidden(
+        ["onnxruntime", "torch"],
+        """
+        from engine.backends import describe_runtime
+        print(describe_runtime("onnxruntime"))
+        print(describe_runtime("torch"))
+        """,
+    )
+    assert result.stdout.splitlines() == [
+        "ONNX Runtime is not installed (the classic methods need none)",
+        "PyTorch is not installed",
+    ], result.stderr
 
 
 class _Payload:
@@ -183,3 +217,29 @@ def test_a_pt_with_other_weights_names_the_file_and_the_fix(tiny_package_x4, tmp
         PackageError, match="does not hold the weights its card describes.*python -m training export"
     ):
         create_backend(package, "torch", "cpu")
+
+
+def cuda_available(backend: str) -> bool:
+    if backend == "torch":
+        return torch.cuda.is_available()
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_a_gpu_predicts_what_the_cpu_predicts_within_a_hundredth_of_a_kelvin(backend, tmp_path):
+    if not cuda_available(backend):
+        pytest.skip(f"no CUDA device for {backend} on this machine")
+    torch.manual_seed(4)
+    package = export_package(
+        MoCoLSKNet(MoCoLSKConfig(scale=4)), tmp_path, "paper_x4", "0", GROKLST_BANDS, 282.51, 14.59
+    )
+    lst_kelvin, guidance = realistic_inputs(4, np.random.default_rng(4))
+    on_gpu = Downscaler(package, backend=backend, device="cuda")
+    assert "CUDA" in on_gpu.device_description
+    via_gpu = on_gpu.predict_kelvin(lst_kelvin, guidance)
+    via_cpu = Downscaler(package, backend=backend, device="cpu").predict_kelvin(lst_kelvin, guidance)
+    assert np.isfinite(via_gpu).all()
+    assert np.abs(via_gpu - via_cpu).max() < 1e-2

@@ -10,12 +10,12 @@ from engine.errors import Cancelled, InputError
 from engine.guidance import (
     C2_SR_OFFSET,
     C2_SR_SCALE,
-    build_guidance_stack,
     check_units,
     compute_guidance,
     required_inputs,
     sr_to_reflectance,
 )
+from engine.guidance_stack import build_guidance_stack
 
 gdal.UseExceptions()
 UTM22N = 32622

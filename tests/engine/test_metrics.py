@@ -87,3 +87,15 @@ def test_shape_mismatch_and_empty_masks_are_errors(reference):
         metrics.rmse(reference, reference[:-1])
     with pytest.raises(ValueError, match="no pixel is valid"):
         metrics.rmse(reference, reference, np.zeros(reference.shape, bool))
+
+
+def test_evaluate_returns_exactly_the_metrics_of_the_descriptor_table_in_its_order():
+    from engine.metrics import METRIC_BY_KEY, METRICS, evaluate
+
+    rng = np.random.default_rng(0)
+    ref = (290 + rng.normal(0, 2, (32, 32))).astype(np.float32)
+    values = evaluate(ref + 0.5, ref)
+    assert list(values) == [metric.key for metric in METRICS]
+    assert values["bias_k"] == pytest.approx(0.5, abs=1e-4)
+    assert METRIC_BY_KEY["rmse_k"].heading() == "RMSE (K)"
+    assert METRIC_BY_KEY["cc"].heading() == "CC"

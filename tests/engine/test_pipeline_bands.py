@@ -123,18 +123,18 @@ def test_tsharp_without_red_is_an_error_saying_how_to_derive_ndvi(small_scene, s
         )
 
 
-def test_guidance_in_other_units_than_the_model_expects_is_flagged_in_the_log(
+def test_guidance_in_reflectance_range_but_unlike_the_training_data_is_flagged_in_the_log(
     small_scene, tiny_package_x4, tmp_path
 ):
-    digital_numbers = small_scene.write_guidance(
-        "guidance_dn.tif", small_scene.guidance / 0.0025, nodata=-400.0, descriptions=list(GUIDANCE_BANDS)
+    brightened = small_scene.write_guidance(
+        "guidance_bright.tif", small_scene.guidance + 0.9, nodata=-400.0, descriptions=list(GUIDANCE_BANDS)
     )
     _, lines = run_downscale(
         small_scene,
         tmp_path / "out.tif",
         method="mocolsk",
         model=str(tiny_package_x4.card_path),
-        guidance_paths=[digital_numbers],
+        guidance_paths=[brightened],
     )
     warnings = [line for line in lines if line.startswith("Warning: guidance band")]
     assert len(warnings) == 6
@@ -143,3 +143,24 @@ def test_guidance_in_other_units_than_the_model_expects_is_flagged_in_the_log(
         small_scene, tmp_path / "again.tif", method="mocolsk", model=str(tiny_package_x4.card_path)
     )
     assert not any(line.startswith("Warning") for line in lines)
+
+
+def test_guidance_in_digital_numbers_is_refused_naming_the_band_and_the_fix(
+    small_scene, tiny_package_x4, tmp_path
+):
+    digital_numbers = small_scene.write_guidance(
+        "guidance_dn.tif", small_scene.guidance / 0.0025, nodata=-400.0, descriptions=list(GUIDANCE_BANDS)
+    )
+    with pytest.raises(
+        InputError,
+        match=r"Guidance .*guidance_dn\.tif: guidance band 'blue' has values .* outside the -0\.5 to 2 .*"
+        r"Convert the band to reflectance",
+    ):
+        run_downscale(
+            small_scene,
+            tmp_path / "out.tif",
+            method="mocolsk",
+            model=str(tiny_package_x4.card_path),
+            guidance_paths=[digital_numbers],
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from engine.errors import Cancelled, InputError
+from engine.errors import Cancelled, InputError, OutputError
 from engine.pipeline import OUTPUT_NODATA
 
 from .conftest import read, run_downscale
@@ -130,15 +130,72 @@ def test_progress_rises_from_0_to_100_and_cancel_is_checked_every_tile(small_sce
     assert len(checks) >= result.tiles == 12
 
 
-@pytest.mark.parametrize("name", ["lst.nc", "lst.png", "lst"])
-def test_an_output_name_that_is_not_a_geotiff_is_refused_before_anything_is_written(
+@pytest.mark.parametrize("name", ["lst.png", "lst.vrt", "lst"])
+def test_an_output_name_without_a_writable_format_is_refused_before_anything_is_written(
     small_scene, tmp_path, name
 ):
-    with pytest.raises(InputError, match=r"written as a GeoTIFF, so its name must end in \.tif.*lst\.tif"):
+    with pytest.raises(
+        OutputError, match=r"not a format the result can be written in.*\.tif, .*e\.g\. lst\.tif"
+    ):
         run_downscale(small_scene, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cog_must_be_named_tif(small_scene, tmp_path):
+    with pytest.raises(OutputError, match=r"a Cloud Optimized GeoTIFF is a GeoTIFF; name it lst\.tif"):
+        run_downscale(small_scene, tmp_path / "lst.nc", cog=True)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_missing_output_folder_is_an_error(small_scene, tmp_path):
     with pytest.raises(InputError, match="Output folder .* does not exist"):
         run_downscale(small_scene, tmp_path / "missing" / "out.tif")
+
+
+@pytest.mark.parametrize(("name", "driver"), [("lst.nc", "netCDF"), ("lst.img", "HFA")])
+def test_the_output_format_follows_the_extension_with_grid_nodata_and_values(
+    small_scene, tmp_path, name, driver
+):
+    run_downscale(small_scene, tmp_path / "lst.tif")
+    run_downscale(small_scene, tmp_path / name)
+    geotiff, other = gdal.Open(str(tmp_path / "lst.tif")), gdal.Open(str(tmp_path / name))
+    assert other.GetDriver().ShortName == driver
+    assert other.GetGeoTransform() == geotiff.GetGeoTransform()
+    assert other.GetRasterBand(1).GetNoDataValue() == OUTPUT_NODATA
+    assert np.array_equal(other.ReadAsArray(), geotiff.ReadAsArray())
+    assert not list(tmp_path.glob(".mocolsk-*"))
+
+
+@pytest.mark.parametrize("name", ["blended.tif", "staged.tif", "lst_coarse.tif", "lst_kelvin.tif"])
+def test_an_output_named_like_a_scratch_file_is_written_whole(small_scene, tmp_path, name):
+    run_downscale(small_scene, tmp_path / "lst.tif")
+    run_downscale(small_scene, tmp_path / name)
+    assert np.array_equal(
+        gdal.Open(str(tmp_path / name)).ReadAsArray(), gdal.Open(str(tmp_path / "lst.tif")).ReadAsArray()
+    )
+
+
+def test_progress_moves_while_a_single_tile_is_predicted(small_scene, tmp_path):
+    from engine.pipeline import FITTED_PERCENT, TILES_DONE_PERCENT
+
+    seen = []
+    result, lines = run_downscale(small_scene, tmp_path / "out.tif", tile_size_px=512, progress=seen.append)
+    assert result.tiles == 1
+    inside_the_tile = [p for p in seen if FITTED_PERCENT < p < TILES_DONE_PERCENT]
+    assert len(inside_the_tile) >= 2 and inside_the_tile == sorted(inside_the_tile)
+    assert any(line.startswith("Tiles: 1/1 done in ") for line in lines)
+
+
+def test_a_fast_many_tile_run_logs_one_tiles_line_at_the_end(small_scene, tmp_path):
+    result, lines = run_downscale(small_scene, tmp_path / "out.tif", tile_size_px=32)
+    tile_lines = [line for line in lines if line.startswith("Tiles: ")]
+    assert result.tiles == 12 and len(tile_lines) == 1 and tile_lines[0].startswith("Tiles: 12/12 done in ")
+
+
+def test_tile_lines_estimate_the_time_left_on_long_runs():
+    from engine.scene.tiles import tile_done_line
+
+    assert tile_done_line(10, 40, 30.0) == "Tiles: 10/40 done in 30 s, about 1 min 30 s left"
+    assert tile_done_line(300, 400, 3 * 3600.0) == "Tiles: 300/400 done in 3 h 0 min, about 1 h 0 min left"
+    assert tile_done_line(1, 4, 2.0) == "Tiles: 1/4 done in 2.0 s"  # short: no estimate
+    assert tile_done_line(4, 4, 65.0) == "Tiles: 4/4 done in 1 min 5 s"

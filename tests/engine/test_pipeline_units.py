@@ -64,7 +64,7 @@ def test_implausible_temperatures_are_an_error_not_an_output(small_scene, tmp_pa
     path = small_scene.write_lst("decikelvin.tif", small_scene.lst_kelvin * 10.0, unit="K")
     with pytest.raises(
         InputError,
-        match=r"decikelvin\.tif: read as kelvin \(the band's unit is 'K'\), the LST spans "
+        match=r"decikelvin\.tif: read as Kelvin \(the band's unit is 'K'\), the LST spans "
         r"2949\.4\.\.2987\.0 K, outside the plausible 149-400 K",
     ):
         run_downscale(small_scene, tmp_path / "out.tif", lst_path=path)
@@ -73,7 +73,7 @@ def test_implausible_temperatures_are_an_error_not_an_output(small_scene, tmp_pa
 
 def test_explicit_units_that_contradict_the_values_are_refused(small_scene, tmp_path):
     with pytest.raises(
-        InputError, match="read as celsius .* outside the plausible 149-400 K; set the correct LST units"
+        InputError, match="read as Celsius .* outside the plausible 149-400 K; set the correct LST units"
     ):
         run_downscale(small_scene, tmp_path / "out.tif", lst_units="celsius")
 

@@ -105,7 +105,7 @@ def test_auto_units_refuse_a_band_without_valid_pixels():
 def test_implausible_kelvin_is_an_error_naming_the_layer_and_units():
     with pytest.raises(
         InputError,
-        match=r"LST x\.tif: read as celsius \(given\), the LST spans 563\.1\.\.583\.1 K, "
+        match=r"LST x\.tif: read as Celsius \(given\), the LST spans 563\.1\.\.583\.1 K, "
         r"outside the plausible 149-400 K",
     ):
         check_plausible_kelvin(563.15, 583.15, "LST x.tif", lst_units("celsius", reason="given"))
@@ -178,7 +178,7 @@ def test_celsius_labelled_kelvin_is_refused_with_the_clear_message():
     units = detect_lst_units(np.linspace(20.0, 35.0, 50), UnitHints(unit_type="K"), "LST c.tif")
     assert units.name == "kelvin"
     message = (
-        r"LST c\.tif: read as kelvin \(the band's unit is 'K'\), the LST spans 20\.0\.\.35\.0 K, "
+        r"LST c\.tif: read as Kelvin \(the band's unit is 'K'\), the LST spans 20\.0\.\.35\.0 K, "
         r"outside the plausible 149-400 K; set the correct LST units"
     )
     with pytest.raises(InputError, match=message):
@@ -202,3 +202,63 @@ def test_celsius_raster_with_nodata_reads_as_kelvin_with_nan(tmp_path):
     kelvin, _, units = read_lst_kelvin(path, 1, "auto", "LST c")
     assert units.name == "celsius"
     np.testing.assert_allclose(kelvin, [[293.15, np.nan], [303.15, 298.15]], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "hints, values, expected",
+    [
+        # area-averaged products are float, their names still say what the numbers are
+        (
+            UnitHints(file_name="LC09_L2SP_ST_B10_120m.tif"),
+            np.linspace(38000.0, 46000.0, 20),
+            "landsat_c2_st_dn",
+        ),
+        (
+            UnitHints(file_name="LE07_L2SP_ST_B6.TIF", is_integer=True),
+            np.arange(40000, 40020),
+            "landsat_c2_st_dn",
+        ),
+        (
+            UnitHints(file_name="MYD11A2.A2021001.h18v04.tif"),
+            np.linspace(13500.0, 15500.0, 20),
+            "modis_lst_dn",
+        ),
+        # a MODIS HDF band says "K" but holds numbers x 0.02
+        (
+            UnitHints(unit_type="K", is_integer=True, metadata={"SHORTNAME": "MOD11A1"}),
+            np.arange(14000, 14020),
+            "modis_lst_dn",
+        ),
+        (
+            UnitHints(file_name="LT05_L1TP_224063_19880814_B6.TIF", is_integer=True),
+            np.arange(130, 150),
+            "landsat5_tm_b6_dn",
+        ),
+        (
+            UnitHints(file_name="LT04_L1TP_B6_area_mean.tif"),
+            np.linspace(130.0, 150.0, 20),
+            "landsat5_tm_b6_dn",
+        ),
+    ],
+)
+def test_auto_units_read_the_product_names_the_help_promises(hints, values, expected):
+    assert detect_lst_units(values, hints, "LST test").name == expected
+
+
+def test_a_product_name_on_values_already_in_kelvin_does_not_force_digital_numbers():
+    hints = UnitHints(file_name="LC08_ST_B10_kelvin.tif", unit_type="K")
+    assert detect_lst_units(np.linspace(290.0, 310.0, 20), hints, "LST test").name == "kelvin"
+
+
+def test_units_errors_name_the_dropdown_labels_not_internal_ids():
+    with pytest.raises(InputError) as refused:
+        detect_lst_units(np.linspace(500.0, 900.0, 20), UnitHints(), "LST test")
+    message = str(refused.value)
+    for name in ("kelvin", "celsius", "landsat_c2_st_dn", "modis_lst_dn", "landsat5_tm_b6_dn"):
+        assert name not in message
+    assert '"Landsat 4/5 TM band 6 digital numbers (brightness temperature)"' in message
+    assert '"MODIS MOD11/MYD11 LST (DN x 0.02)"' in message
+    with pytest.raises(InputError, match=r'set the LST units explicitly to "Kelvin" or "Landsat 4/5 TM'):
+        detect_lst_units(np.arange(150, 201), UnitHints(is_integer=True), "LST test")
+    with pytest.raises(InputError, match=r"read as Celsius \(given\)"):
+        check_plausible_kelvin(563.1, 583.1, "LST x.tif", lst_units("celsius"))

@@ -4,6 +4,7 @@ small real scene cut from the Landsat 5 TM sample (64 x 64 px at 30 m, LST area-
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,9 @@ LANDSAT_89_SR_FILES = {
     "swir2": "SR_B7",
 }
 C2_SR_SCALE, C2_SR_OFFSET = 0.0000275, -0.2
+# pip's wheel cache for the runtime installer's tests, kept across runs on one machine; a fresh CI
+# machine downloads the wheels once (about 50 MB).
+PIP_CACHE = Path(tempfile.gettempdir()) / "mocolsk-test-pip-cache"
 
 
 @dataclass(frozen=True)

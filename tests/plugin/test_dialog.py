@@ -1,13 +1,12 @@
 """The Toolbox dialog of "Downscale LST": it builds, shows the help, runs the algorithm in
-QGIS's background task and loads the styled result. Rendered offscreen, it is also the
-README's screenshot: `make screenshot` sets MOCOLSK_SCREENSHOT=docs/dialog.png."""
+QGIS's background task and loads the styled result. (The README's screenshots come from the desktop
+test, tests/desktop.)"""
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from osgeo import gdal
 from processing.gui.AlgorithmDialog import AlgorithmDialog
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSingleBandPseudoColorRenderer
 from qgis.gui import QgsBrowserGuiModel
@@ -53,7 +52,7 @@ def test_dialog_renders_with_the_algorithm_help(dialog, tmp_path):
     assert parameters["INPUT_LST"] == lst.id() or parameters["INPUT_LST"] == lst.source()
     image = dialog.grab().toImage()
     assert (image.width(), image.height()) == (1100, 820)
-    path = Path(os.environ.get("MOCOLSK_SCREENSHOT") or tmp_path / "dialog.png")
+    path = tmp_path / "dialog.png"
     assert image.save(str(path))
     pixels = np.frombuffer(image.constBits().asstring(image.sizeInBytes()), np.uint8)
     assert pixels.std() > 10  # widgets and text were drawn, not a blank window
@@ -72,3 +71,29 @@ def test_dialog_runs_the_algorithm_in_the_background_and_loads_the_styled_result
     )
     assert isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer)
     assert layer.renderer().shader().rasterShaderFunction().legendSettings().suffix() == " K"
+
+
+def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
+    mocolsk_provider, qgis_iface, qgis_parent, sample_scene, monkeypatch
+):
+    browser_model = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser_model, raising=False)
+    project = QgsProject.instance()
+    lst = QgsRasterLayer(str(sample_scene.lst_120m), "LST 120 m")
+    guidance = QgsRasterLayer(str(sample_scene.guidance_30m), "Guidance 30 m")
+    gdal.Translate(str(sample_scene.folder / "lst_60m.tif"), str(sample_scene.lst_120m), xRes=60, yRes=60)
+    lst_60m = QgsRasterLayer(str(sample_scene.folder / "lst_60m.tif"), "LST 60 m")
+    project.addMapLayers([lst, guidance, lst_60m])
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst")
+    dialog = algorithm.createCustomParametersWidget(qgis_parent)
+    try:
+        label = dialog.mainWidget().wrappers["MODEL"].wrappedLabel()
+        dialog.setParameters({"INPUT_LST": lst, "GUIDANCE": [guidance]})
+        assert label.text() == "Model (auto runs mocolsk-x4-landsat-light: LST 120 m / guidance 30 m = x4)"
+        dialog.setParameters({"INPUT_LST": lst_60m, "GUIDANCE": [guidance]})
+        assert label.text() == "Model (auto runs mocolsk-x2-landsat-light: LST 60 m / guidance 30 m = x2)"
+        dialog.setParameters({"MODEL": "mocolsk-x8-landsat-light"})
+        assert label.text() == "Model"
+    finally:
+        dialog.close()
+        project.removeAllMapLayers()

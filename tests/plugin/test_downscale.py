@@ -341,3 +341,55 @@ def test_gpu_requested_without_one_fails_with_an_explanation(
             downscale_parameters(sample_scene, output, MODEL_FILE=str(tiny_package_x4.card_path), DEVICE=2),
         )
     assert not output.exists()
+
+
+def test_the_uncertainty_output_is_skipped_unless_asked_and_written_when_asked(
+    run_algorithm, sample_scene, tmp_path
+):
+    from qgis.core import QgsApplication
+
+    parameter = (
+        QgsApplication.processingRegistry().algorithmById(ALGORITHM).parameterDefinition("UNCERTAINTY")
+    )
+    assert parameter.description() == "Uncertainty (K)"
+    assert parameter.flags() & parameter.FlagOptional and not parameter.createByDefault()
+    plain = run_algorithm(ALGORITHM, downscale_parameters(sample_scene, tmp_path / "plain.tif", THREADS=1))
+    assert not plain.get("UNCERTAINTY")
+    sigma_path = tmp_path / "sigma.tif"
+    results = run_algorithm(
+        ALGORITHM,
+        downscale_parameters(sample_scene, tmp_path / "lst.tif", THREADS=1, UNCERTAINTY=str(sigma_path)),
+    )
+    assert results["UNCERTAINTY"] == str(sigma_path)
+    dataset, band, sigma = read(sigma_path)
+    _, _, lst = read(tmp_path / "lst.tif")
+    assert band.GetUnitType() == "K" and sigma.shape == lst.shape
+    assert (sigma >= 0).all() and sigma.mean() > 0.001
+    assert dataset.GetMetadata()["MOCOLSK_METHOD"] == "mocolsk"
+
+
+def test_the_device_parameter_says_which_backend_and_device_will_run(mocolsk_provider):
+    from qgis.core import QgsApplication
+
+    from mocolsk_qgis._engine import engine_module
+
+    label = (
+        QgsApplication.processingRegistry()
+        .algorithmById(ALGORITHM)
+        .parameterDefinition("DEVICE")
+        .description()
+    )
+    expected = engine_module("backends").describe_runtime("onnxruntime", "auto")
+    assert label == f"Device (auto here: {expected})"
+    assert expected.startswith("ONNX Runtime CUDA on ") or expected.startswith("ONNX Runtime CPU, ")
+
+
+def test_a_method_without_uncertainty_refuses_the_uncertainty_output(run_algorithm, sample_scene, tmp_path):
+    with pytest.raises(QgsProcessingException, match="available for mocolsk and dms only"):
+        run_algorithm(
+            ALGORITHM,
+            downscale_parameters(
+                sample_scene, tmp_path / "lst.tif", METHOD=BICUBIC, UNCERTAINTY=str(tmp_path / "sigma.tif")
+            ),
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -44,10 +44,10 @@ def test_model_runs_on_the_landsat_sample(mocolsk_provider, sample_scene, tiny_p
             "build_guidance:Guidance stack": str(tmp_path / "guidance.tif"),
             "downscale:Downscaled LST": str(tmp_path / "lst_30m.tif"),
             "evaluate:Evaluation report": str(tmp_path / "report.html"),
-            "evaluate:Difference (prediction minus reference)": str(tmp_path / "difference.tif"),
+            "evaluate:Difference": str(tmp_path / "difference.tif"),
         }
     )
-    results = processing.run(load_model(), parameters)
+    results = processing.run("mocolsk:guidance_downscale_evaluate", parameters)
     downscaled = gdal.Open(results["downscale:Downscaled LST"]).ReadAsArray()
     assert downscaled.shape == (64, 64) and np.all(downscaled != -9999.0)
     assert "Root-mean-square error" in Path(results["evaluate:Evaluation report"]).read_text(encoding="utf-8")
@@ -57,8 +57,60 @@ def test_model_runs_on_the_landsat_sample(mocolsk_provider, sample_scene, tiny_p
     )
 
 
-def test_model_is_offered_by_the_provider(mocolsk_provider):
-    algorithm = QgsApplication.processingRegistry().algorithmById(
-        "mocolsk:Landsat guidance, downscale and evaluate"
-    )
+def test_model_is_offered_by_the_provider_under_an_id_without_spaces_or_commas(mocolsk_provider):
+    algorithm = QgsApplication.processingRegistry().algorithmById("mocolsk:guidance_downscale_evaluate")
     assert algorithm is not None and algorithm.group() == "MoCoLSK examples"
+    assert algorithm.displayName() == "Landsat guidance, downscale and evaluate"
+    instance = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:guidance_downscale_evaluate")
+    assert instance.id() == "mocolsk:guidance_downscale_evaluate"
+
+
+def test_model_dialog_lists_inputs_in_workflow_order_with_labelled_outputs(mocolsk_provider):
+    model = load_model()
+    order = [parameter.parameterName() for parameter in model.orderedParameters()]
+    workflow = ("blue", "swir2", "landsat_mtl", "dem", "model", "coarse_lst", "reference_lst")
+    assert [order.index(name) for name in workflow] == sorted(order.index(name) for name in workflow)
+    destinations = [p for p in model.parameterDefinitions() if p.isDestination()]
+    assert {p.description() for p in destinations} == {
+        "Guidance stack (fine grid)",
+        "Downscaled LST (guidance grid, K)",
+        "Evaluation report (HTML)",
+        "Difference to the reference (K)",
+    }
+    choice = model.parameterDefinition("model")
+    bundled = sorted(p.stem for p in (MODEL_FILE.parent).glob("mocolsk-*.json"))
+    assert choice.options() == ["auto", *bundled] and choice.defaultValue() == "auto"
+
+
+def test_model_diagram_boxes_are_wide_enough_for_their_labels(mocolsk_provider):
+    from qgis.PyQt.QtGui import QFont, QFontMetricsF
+
+    model = load_model()
+    font = QFont()
+    font.setPixelSize(12)  # the designer's box font
+    metrics = QFontMetricsF(font)
+    components = [*model.parameterComponents().values(), *model.childAlgorithms().values()]
+    for child in model.childAlgorithms().values():
+        components.extend(child.modelOutputs().values())
+    for component in components:
+        label = component.description() or model.parameterDefinition(component.parameterName()).description()
+        assert metrics.horizontalAdvance(label) + 40 < component.size().width(), label
+
+
+def test_toolbox_offers_open_in_model_designer_for_the_example_model_only(mocolsk_provider):
+    from processing.gui.ProviderActions import ProviderContextMenuActions
+
+    from mocolsk_qgis.plugin import editable_copy
+
+    registry = QgsApplication.processingRegistry()
+    model = registry.algorithmById("mocolsk:guidance_downscale_evaluate")
+    actions = [a for a in ProviderContextMenuActions.actions if a.name == "Open in Model Designer…"]
+    assert len(actions) == 1
+    action = actions[0]
+    action.itemData = model
+    assert action.isEnabled()
+    action.itemData = registry.algorithmById("mocolsk:downscalelst")
+    assert not action.isEnabled()
+    copy = editable_copy(model)
+    assert copy.sourceFilePath() == ""  # the designer's Save asks where to write; the plugin's file stays
+    assert set(copy.childAlgorithms()) == set(model.childAlgorithms())

@@ -4,7 +4,9 @@ qgis_process; without onnxruntime or torch the plugin still loads and says what 
 import configparser
 import json
 import os
+import shutil
 import subprocess
+import sys
 import sysconfig
 import zipfile
 
@@ -13,12 +15,16 @@ import pytest
 from osgeo import gdal
 
 from tests.conftest import REPO
+from tests.plugin.conftest import PIP_CACHE
+from tests.plugin.repository_rules import repository_problems
 
 # Debian's qgis_process wrapper passes an option the 3.22 binary rejects; the binary works.
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+QGIS_PYTHON = "/usr/bin/python3"
 BLOCKER = """
 import importlib.abc
 import os
+import shutil
 import sys
 
 BLOCKED = set(os.environ.get("MOCOLSK_TEST_BLOCK", "").split(","))
@@ -64,12 +70,17 @@ def make(*arguments):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def qgis_process(config, *arguments, block=(), tmp_path=None):
+def qgis_process(config, *arguments, block=(), tmp_path=None, venv=True, env_extra=None):
     """Run qgis_process on the given configuration folder, with this virtual environment's
-    packages (onnxruntime, torch) importable, and optionally some modules hidden. The
-    repository is not on the path, so the plugin runs the engine bundled in the zip."""
-    python_path = [sysconfig.get_paths()["purelib"]]
-    env = {**os.environ, "QGIS_CUSTOM_CONFIG_PATH": str(config), "QT_QPA_PLATFORM": "offscreen"}
+    packages (onnxruntime, torch) importable unless ``venv`` is False, and optionally some modules
+    hidden. The repository is not on the path, so the plugin runs the engine bundled in the zip."""
+    python_path = [sysconfig.get_paths()["purelib"]] if venv else []
+    env = {
+        **os.environ,
+        "QGIS_CUSTOM_CONFIG_PATH": str(config),
+        "QT_QPA_PLATFORM": "offscreen",
+        **(env_extra or {}),
+    }
     if block:
         blocker = tmp_path / "blocker"
         blocker.mkdir(exist_ok=True)
@@ -106,6 +117,10 @@ def test_zip_is_one_plugin_folder_with_engine_resources_and_metadata(plugin_zip)
     for card in bundled:
         assert f"mocolsk_qgis/resources/models/{card}" in names
         assert f"mocolsk_qgis/resources/models/{card[:-5]}.onnx" in names
+    help_pages = sorted(p.name for p in (REPO / "resources" / "help").glob("*.html"))
+    assert {"downscalelst.html", "buildguidance.html", "evaluate.html"} <= set(help_pages)
+    for page in help_pages:
+        assert f"mocolsk_qgis/resources/help/{page}" in names
 
 
 def test_metadata_has_what_the_plugin_repository_requires(plugin_zip):
@@ -131,6 +146,40 @@ def test_metadata_has_what_the_plugin_repository_requires(plugin_zip):
     assert general["qgisMinimumVersion"] == "3.22"
     assert general["hasProcessingProvider"] == "yes"
     assert f"mocolsk_qgis/{general['icon']}" in zipfile.ZipFile(plugin_zip).namelist()
+
+
+def test_zip_passes_the_plugin_repository_checks_and_carries_the_gpl(plugin_zip):
+    assert repository_problems(plugin_zip) == []
+    licence = zipfile.ZipFile(plugin_zip).read("mocolsk_qgis/LICENSE").decode("utf-8")
+    assert "GNU GENERAL PUBLIC LICENSE" in licence and "Version 2, June 1991" in licence
+    assert "or (at your option) any later version" in licence
+
+
+def test_the_repository_checks_name_each_defect_of_a_bad_zip(plugin_zip, tmp_path):
+    bad = tmp_path / "bad.zip"
+    source = zipfile.ZipFile(plugin_zip)
+    with zipfile.ZipFile(bad, "w") as out:
+        for name in source.namelist():
+            if name == "mocolsk_qgis/LICENSE":
+                continue
+            data = source.read(name)
+            if name == "mocolsk_qgis/metadata.txt":
+                data = data.replace(b"\nemail=", b"\nemail_removed=").replace(
+                    b"tracker=https://", b"tracker="
+                )
+            out.writestr(name, data)
+        out.writestr("mocolsk_qgis/engine/__pycache__/pipeline.cpython-311.pyc", b"compiled")
+        out.writestr("mocolsk_qgis/bin/helper", b"\x7fELF\x02\x01\x01")
+    problems = "\n".join(repository_problems(bad))
+    for expected in (
+        "mocolsk_qgis/LICENSE is missing",
+        "metadata email is missing or empty",
+        "metadata tracker",
+        "is compiled Python",
+        "inside a __pycache__ folder",
+        "mocolsk_qgis/bin/helper is a binary executable",
+    ):
+        assert expected in problems, problems
 
 
 def test_make_install_enables_the_plugin_in_the_profile(qgis_config):
@@ -193,6 +242,128 @@ def test_missing_runtime_keeps_the_algorithm_and_explains_the_install(
     )
     text = completed.stdout + completed.stderr
     assert completed.returncode != 0
-    assert says in text and f"-m pip install --user {blocked}" in text
+    assert says in text and "Plugins > MoCoLSK > Install runtime" in text
+    assert f'mocolsk_qgis/install_runtime.py" {blocked}' in text
     assert "Traceback" not in text
     assert not output.exists()
+
+
+def readme_qgis_process_commands() -> list[str]:
+    """The README's qgis_process example, one shell command per entry (continuation lines joined)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("- **qgis_process**") :]
+    block = block[block.index("```") + 3 :]
+    block = block[: block.index("```")]
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_the_readme_qgis_process_example_runs_as_written_on_a_fresh_install(
+    plugin_zip, sample_scene, tmp_path
+):
+    """The plugin unzipped into a new profile's plugins folder (not enabled, as after a manual install),
+    then the README's commands as they are written."""
+    qgis_config = tmp_path / "qgis_config"
+    plugins = qgis_config / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    zipfile.ZipFile(plugin_zip).extractall(plugins)
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(sample_scene.lst_120m, data / "lst_120m.tif")
+    shutil.copy(sample_scene.guidance_30m, data / "guidance_30m.tif")
+    commands = readme_qgis_process_commands()
+    assert any("plugins enable mocolsk_qgis" in c for c in commands)
+    env = {
+        **os.environ,
+        "QGIS_CUSTOM_CONFIG_PATH": str(qgis_config),
+        "PYTHONPATH": sysconfig.get_paths()["purelib"],
+    }
+    for command in commands:
+        completed = subprocess.run(
+            ["bash", "-c", command.replace("/data/", f"{data}/")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert completed.returncode == 0, command + completed.stdout + completed.stderr
+    values = gdal.Open(str(data / "lst_30m.tif")).ReadAsArray()
+    assert values.shape == (64, 64) and np.all(values != -9999.0)
+    assert "mocolsk-x4-landsat-light" in completed.stdout
+
+
+def test_qgis_process_runs_mocolsk_with_onnx_runtime_from_the_headless_installer(
+    qgis_config, sample_scene, tiny_package_x4, tmp_path
+):
+    """QGIS's own Python (/usr/bin/python3, without this virtual environment) gets ONNX Runtime only
+    through the installer; qgis_process then runs the network from that folder."""
+    target = tmp_path / "runtime"
+    installer = (
+        qgis_config / "profiles" / "default" / "python" / "plugins" / "mocolsk_qgis" / "install_runtime.py"
+    )
+    env = {**os.environ, "PIP_CACHE_DIR": str(PIP_CACHE), "PYTHONPATH": ""}
+    lacks = subprocess.run([QGIS_PYTHON, "-c", "import onnxruntime"], capture_output=True, env=env)
+    assert lacks.returncode != 0, "this test needs a QGIS Python without onnxruntime"
+    installed = subprocess.run(
+        [QGIS_PYTHON, str(installer), "onnxruntime", "--target", str(target)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (target / "onnxruntime" / "__init__.py").is_file()
+    output = tmp_path / "lst_30m.tif"
+    arguments = [
+        "--json",
+        "run",
+        "mocolsk:downscalelst",
+        "--",
+        f"INPUT_LST={sample_scene.lst_120m}",
+        f"GUIDANCE={sample_scene.guidance_30m}",
+        "METHOD=0",
+        f"MODEL_FILE={tiny_package_x4.card_path}",
+        "THREADS=1",
+        f"OUTPUT={output}",
+    ]
+    without = qgis_process(qgis_config, *arguments, tmp_path=tmp_path, venv=False)
+    assert without.returncode != 0 and "ONNX Runtime is not installed" in without.stdout + without.stderr
+    completed = qgis_process(
+        qgis_config,
+        *arguments,
+        tmp_path=tmp_path,
+        venv=False,
+        env_extra={"MOCOLSK_RUNTIME_DIR": str(target)},
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = json.loads(completed.stdout[completed.stdout.index("{") :])
+    assert results["results"]["DEVICE_USED"] == "onnxruntime CPU (1 threads)"
+    assert gdal.Open(str(output)).ReadAsArray().shape == (64, 64)
+
+
+def test_the_installed_zip_offers_fine_tune_but_cannot_execute_it_and_says_it_lacks_the_training_package(
+    qgis_config, tmp_path
+):
+    """The zip ships no `training`: the Toolbox shows Fine-tune greyed out with this message."""
+    plugins = qgis_config / "profiles" / "default" / "python" / "plugins"
+    script = (
+        "import json\n"
+        "from mocolsk_qgis.algorithms.finetune import FinetuneAlgorithm\n"
+        "print(json.dumps(FinetuneAlgorithm().canExecute()))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(plugins), sysconfig.get_paths()["purelib"]]),
+            "QT_QPA_PLATFORM": "offscreen",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    can, message = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert can is False
+    assert "training package" in message and "plugin zip does not ship" in message

@@ -93,9 +93,40 @@ def test_dialog_choices_are_exactly_the_engines_options():
     def values(pairs):
         return {value for value, _ in pairs}
 
-    assert values(downscale.LST_UNITS) == set(units.LST_UNITS)
+    assert values(downscale.LST_UNIT_CHOICES) == set(units.LST_UNITS)
     assert values(downscale.METHODS) == set(pipeline.METHODS)
     assert values(downscale.DEVICES) == set(backends.DEVICES)
     assert values(downscale.BACKENDS) == set(backends.BACKENDS)
-    assert values(downscale.OUTPUT_UNITS) == set(units.OUTPUT_UNITS)
+    assert values(downscale.OUTPUT_UNIT_CHOICES) == set(units.OUTPUT_UNITS)
     assert values(downscale.QA_MASK_KINDS) == set(masks.QA_MASK_KINDS)
+
+
+def test_help_pages_are_read_from_resources_help(mocolsk_provider):
+    from tests.conftest import REPO
+
+    registry = QgsApplication.processingRegistry()
+    for algorithm_id in ("mocolsk:downscalelst", "mocolsk:buildguidance", "mocolsk:evaluate"):
+        page = REPO / "resources" / "help" / f"{algorithm_id.split(':')[1]}.html"
+        first_paragraph = page.read_text(encoding="utf-8").split("</p>")[0]
+        assert first_paragraph in registry.algorithmById(algorithm_id).shortHelpString()
+
+
+def test_downscale_help_and_model_label_match_what_the_dialog_offers(mocolsk_provider):
+    import json
+
+    from tests.conftest import REPO
+
+    algorithm = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst")
+    help_text = algorithm.shortHelpString()
+    for cue in ("Landsat 4/5 TM band 6 digital numbers", "ST_B10", "MOD11/MYD11", "Landsat Level-1", "°C"):
+        assert cue in help_text, cue
+    assert "{" not in help_text  # every placeholder filled
+    assert algorithm.parameterDefinition("MODEL").description().startswith("Model (auto: the bundled package")
+    for card_path in sorted((REPO / "resources" / "models").glob("mocolsk-*.json")):
+        card = json.loads(card_path.read_text())
+        assert f"x{card['scale']}: {card['name']}" in help_text
+
+
+def test_guidance_help_names_both_landsat_sources(mocolsk_provider):
+    help_text = QgsApplication.processingRegistry().algorithmById("mocolsk:buildguidance").shortHelpString()
+    assert "Level-1" in help_text and "MTL" in help_text and "Level-2 surface reflectance" in help_text

@@ -12,8 +12,8 @@ from osgeo import gdal
 
 from tests.conftest import make_tiny_package
 from tests.training.conftest import write_config
-from training.bench_scene import mirrored, run_one, write_scene
-from training.benchmark import format_markdown, main, run_benchmark, write_figure
+from training.bench.accuracy import format_markdown, main, run_benchmark, write_figure
+from training.bench.scene import mirrored, run_one, write_scene
 from training.config import TrainConfig
 from training.loop import train
 from training.zoo import names

@@ -17,18 +17,27 @@ from engine.card import BandSpec
 from engine.classic import bicubic
 from engine.conservation import conserve_coarse_means
 from engine.errors import Cancelled, InputError
-from engine.export import export_package
 from engine.inference import Downscaler
 from engine.metrics import rmse
 from engine.model import MoCoLSKConfig, MoCoLSKNet
 from engine.package import ModelPackage, load_package
+from engine.raster import read_band_values
 from tests.conftest import TINY_BANDS
 from tests.training.conftest import CROP_PX, write_geotiff
 from training.__main__ import main as training_main
 from training.datasets import Normalizer
-from training.finetune import finetune_on_scene, finetune_split, guard_px, validation_meaning
-from training.scenes import area_average, read_band
+from training.finetune import (
+    finetune_on_scene,
+    finetune_split,
+    guard_px,
+    scene_for_finetuning,
+    validation_meaning,
+)
+from training.packaging import export_package
+from training.scenes import area_average
 
+# "Kelvin" in the LST units dropdown that Fine-tune shares with Downscale LST.
+KELVIN_OPTION = 1
 PARENT_HELD_OUT = {
     "held_out": {"mocolsk": {"rmse_k": 0.1}},
     "metric_notes": "the parent's own held-out blocks",
@@ -116,7 +125,7 @@ def tuned(
         {
             "MODEL_FILE": str(over_sharpening_parent.card_path),
             "LST": str(six_band_scene[0]),
-            "LST_UNITS": "kelvin",
+            "LST_UNITS": KELVIN_OPTION,
             "GUIDANCE": str(six_band_scene[1]),
             "STEPS": 3,
             "OVERWRITE": True,
@@ -187,8 +196,8 @@ def test_validation_scores_parent_finetuned_and_bicubic_with_conservation_and_sa
     assert any(meaning in m and "Validation summary" in m for m in recorder.messages)
     windows = validation_windows(package)
     assert len(windows) >= 2
-    lst, _ = read_band(six_band_scene[0])
-    guidance = np.stack([read_band(six_band_scene[1], band)[0] for band in range(1, 7)])
+    lst, _ = read_band_values(six_band_scene[0])
+    guidance = np.stack([read_band_values(six_band_scene[1], band)[0] for band in range(1, 7)])
     assert conserved_rmse(lambda c, g: bicubic(c, 4), lst, guidance, windows) == pytest.approx(
         validation["bicubic"]["rmse_k"], rel=1e-5
     )
@@ -277,8 +286,8 @@ def test_finetuning_keeps_the_best_step_and_stops_when_validation_stops_improvin
     assert any("Stopping early" in line for line in logged)
     assert validation["best_step"] < validation["steps_run"]
     assert checks[validation["best_step"]] == min(checks.values()) < checks[validation["steps_run"]]
-    lst, _ = read_band(six_band_scene[0])
-    guidance = np.stack([read_band(six_band_scene[1], band)[0] for band in range(1, 7)])
+    lst, _ = read_band_values(six_band_scene[0])
+    guidance = np.stack([read_band_values(six_band_scene[1], band)[0] for band in range(1, 7)])
     downscaler = Downscaler(package, backend="onnxruntime", device="cpu", threads=1)
     assert conserved_rmse(
         downscaler.predict_kelvin, lst, guidance, validation_windows(package)
@@ -388,7 +397,7 @@ def test_finetune_algorithm_reports_a_finetune_that_did_not_help_as_an_error(
             {
                 "MODEL_FILE": str(tiny_package_x4.card_path),
                 "LST": str(six_band_scene[0]),
-                "LST_UNITS": "kelvin",
+                "LST_UNITS": KELVIN_OPTION,
                 "GUIDANCE": str(six_band_scene[1]),
                 "STEPS": 3,
                 "OUTPUT": str(tmp_path / "tuned.json"),
@@ -412,7 +421,7 @@ def test_finetune_algorithm_leaves_an_existing_package_alone_by_default(
     parameters = {
         "MODEL_FILE": str(tiny_package_x4.card_path),
         "LST": str(six_band_scene[0]),
-        "LST_UNITS": "kelvin",
+        "LST_UNITS": KELVIN_OPTION,
         "GUIDANCE": str(six_band_scene[1]),
         "STEPS": 1,
         "OUTPUT": str(existing),
@@ -447,7 +456,7 @@ def test_finetune_algorithm_reports_a_cancel_as_nothing_written(
     parameters = {
         "MODEL_FILE": str(tiny_package_x4.card_path),
         "LST": str(six_band_scene[0]),
-        "LST_UNITS": "kelvin",
+        "LST_UNITS": KELVIN_OPTION,
         "GUIDANCE": str(six_band_scene[1]),
         "STEPS": 5,
         "OUTPUT": str(tmp_path / "x.json"),
@@ -463,7 +472,10 @@ def test_finetune_algorithm_explains_how_to_install_missing_pytorch(monkeypatch)
     from mocolsk_qgis.algorithms.finetune import finetune_function
 
     monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(QgsProcessingException, match="PyTorch, which is not installed.*pip install .*torch"):
+    with pytest.raises(
+        QgsProcessingException,
+        match='PyTorch, which is not installed.*Install runtime.*install_runtime.py" torch',
+    ):
         finetune_function()
 
 
@@ -475,3 +487,65 @@ def test_finetune_algorithm_explains_that_the_zip_lacks_the_training_package(mon
     monkeypatch.setitem(sys.modules, "training.finetune", None)
     with pytest.raises(QgsProcessingException, match="training package .* plugin zip does not ship"):
         finetune_function()
+
+
+def test_finetune_algorithm_can_execute_where_pytorch_and_the_training_package_import(qgis_processing):
+    from mocolsk_qgis.algorithms.finetune import FinetuneAlgorithm
+
+    assert FinetuneAlgorithm().canExecute() == (True, "")
+
+
+@pytest.mark.parametrize(
+    "hidden, says",
+    [
+        ("torch", 'PyTorch, which is not installed.*install_runtime.py" torch'),
+        ("training.finetune", "training package .* plugin zip does not ship.*PYTHONPATH"),
+    ],
+)
+def test_finetune_algorithm_cannot_execute_without_pytorch_or_the_training_package_and_says_why(
+    qgis_processing, monkeypatch, hidden, says
+):
+    from mocolsk_qgis.algorithms.finetune import FinetuneAlgorithm
+
+    monkeypatch.setitem(sys.modules, hidden, None)
+    can, message = FinetuneAlgorithm().canExecute()
+    assert can is False
+    assert re.search(says, message)
+
+
+def test_finetune_offers_the_lst_units_of_downscale_with_the_same_labels(qgis_processing):
+    from mocolsk_qgis.algorithms.common import LST_UNIT_CHOICES
+    from mocolsk_qgis.algorithms.downscale import DownscaleAlgorithm
+    from mocolsk_qgis.algorithms.finetune import FinetuneAlgorithm
+
+    finetune, downscale = FinetuneAlgorithm(), DownscaleAlgorithm()
+    finetune.initAlgorithm()
+    downscale.initAlgorithm()
+    options = finetune.parameterDefinition("LST_UNITS").options()
+    assert options == downscale.parameterDefinition("LST_UNITS").options()
+    assert len(options) == 6
+    assert LST_UNIT_CHOICES[KELVIN_OPTION][0] == "kelvin"
+
+
+@pytest.mark.parametrize("lst_units", ["landsat_c2_st_dn", "auto"])
+def test_finetuning_reads_landsat_st_digital_numbers_as_downscale_does(
+    tiny_package_x4, l5_scene, six_band_scene, tmp_path, lst_units
+):
+    from osgeo import gdal, osr
+
+    kelvin = l5_scene.lst_kelvin[:CROP_PX, :CROP_PX]
+    dn = np.where(np.isfinite(kelvin), np.round((kelvin - 149.0) / 0.00341802), 0).astype(np.uint16)
+    path = tmp_path / "lst_st_b10.tif"
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), CROP_PX, CROP_PX, 1, gdal.GDT_UInt16)
+    dataset.SetGeoTransform((500000.0, 30.0, 0.0, 9000000.0, 0.0, -30.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32622)
+    dataset.SetProjection(srs.ExportToWkt())
+    dataset.GetRasterBand(1).WriteArray(dn)
+    dataset.GetRasterBand(1).SetNoDataValue(0)
+    dataset = None
+
+    scene = scene_for_finetuning(path, six_band_scene[1], load_package(tiny_package_x4.card_path), lst_units)
+    valid = np.isfinite(kelvin)
+    assert np.array_equal(np.isfinite(scene.lst_kelvin), valid)
+    assert np.abs(scene.lst_kelvin[valid] - kelvin[valid]).max() < 0.002

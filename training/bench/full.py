@@ -9,7 +9,7 @@ full-size Landsat scene end to end, and the paper-sized network's expected time.
   time, Mpx/s, peak RSS (limit ``MAX_PEAK_RSS_MIB``), fraction of the float32 matmul peak;
 - ``paper_estimate``: the paper-sized network timed on one pipeline tile, times the scene's tiles.
 
-    python -m training.bench_full [--ratio-px 4000] [--full-px 7904] [--full] [--repeats 3] [--tile-rate]
+    python -m training.bench.full [--ratio-px 4000] [--full-px 7904] [--full] [--repeats 3] [--tile-rate]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 BUNDLED_X4 = "mocolsk-x4-landsat-light"
 FULL_SCENE_PX = 7904
 MAX_PEAK_RSS_MIB = 2.5 * 1024
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def gdalwarp_command(lst: Path, guidance: Path, out: Path) -> list[str]:
@@ -66,7 +66,7 @@ def timed(command: list[str]) -> tuple[float, float]:
 
 def gdalwarp_ratio(size_px: int = 4000, repeats: int = 3, log=print) -> dict:
     """Median wall time of the bicubic pipeline over gdalwarp's on a size_px scene."""
-    from .bench_scene import write_scene
+    from .scene import write_scene
 
     with tempfile.TemporaryDirectory(prefix="mocolsk-bench-warp-") as scratch:
         folder = Path(scratch)
@@ -103,7 +103,7 @@ def bundled_tile_rate(package: str = BUNDLED_X4, tile_px: int = 704, repeats: in
 
     from engine.inference import Downscaler
 
-    from .bench import measure_peak_gflops
+    from .measure import measure_peak_gflops
 
     downscaler = Downscaler(package, backend="onnxruntime", device="cpu")
     rng = np.random.default_rng(0)
@@ -133,8 +133,8 @@ def full_scene(
     size_px: int = FULL_SCENE_PX, package: str = BUNDLED_X4, model: bool = True, log=print
 ) -> list[dict]:
     """Bicubic (with gdalwarp beside it) and the bundled model on a full-size mirrored scene."""
-    from .bench import measure_peak_gflops
-    from .bench_scene import write_scene
+    from .measure import measure_peak_gflops
+    from .scene import write_scene
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="mocolsk-bench-full-") as scratch:
@@ -186,7 +186,7 @@ def paper_estimate(size_px: int = FULL_SCENE_PX, repeats: int = 1, log=print) ->
     from engine.inference import Downscaler
     from engine.scene.tiles import plan_scene_tiles
 
-    from .bench_scene import paper_package
+    from .scene import paper_package
 
     bands = ("blue", "green", "red", "nir", "swir1", "swir2", "ndvi", "ndwi")
     grid = Grid("", (0.0, 120.0, 0.0, 0.0, 0.0, -120.0), size_px // 4, size_px // 4)
@@ -215,7 +215,7 @@ def paper_estimate(size_px: int = FULL_SCENE_PX, repeats: int = 1, log=print) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m training.bench_full", description=__doc__.splitlines()[0]
+        prog="python -m training.bench.full", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--ratio-px", type=int, default=4000, help="scene edge for the gdalwarp ratio")
     parser.add_argument("--repeats", type=int, default=3)

@@ -7,7 +7,7 @@ pixels at 30 m (so its texture is real), with the coarse LST its area average by
 scale. Each measurement runs in its own process, so its peak resident memory (and, on a
 GPU, its peak allocated GPU memory) is its own.
 
-    python -m training.bench_scene [--size 4000] [--scale 4] [--package NAME.json] [--methods ...]
+    python -m training.bench.scene [--size 4000] [--scale 4] [--package NAME.json] [--methods ...]
 
 The default MoCoLSK is the paper configuration (randomly initialised: speed does not
 depend on the weights). At 4000 x 4000 px that is ~10^14 multiply-adds, about half an
@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+from .measure import available_backends, benchmark_package, measure_peak_gflops, peak_rss_mib
+
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE_MTL = REPO / "resources" / "sample" / "landsat5-tm-1988" / "LT52240631988227CUB02_MTL.txt"
 CLASSIC = ("bicubic", "tsharp", "dms")
 
@@ -48,12 +50,12 @@ def write_scene(
     folder: Path, size_px: int, scale: int, mtl: Path = SAMPLE_MTL
 ) -> tuple[Path, Path, tuple[str, ...]]:
     """Coarse LST (Kelvin, 30*scale m) and named guidance (30 m) GeoTIFFs of a mirrored real scene."""
-    from osgeo import gdal, osr
+    from engine.grids import Grid
+    from engine.raster import epsg_wkt, gdal_session, write_stack
 
-    from .landsat import read_landsat_scene
-    from .scenes import area_average
+    from ..landsat import read_landsat_scene
+    from ..scenes import area_average
 
-    gdal.UseExceptions()
     scene = read_landsat_scene(mtl)
     size_px -= size_px % scale
     lst = mirrored(
@@ -62,44 +64,28 @@ def write_scene(
     guidance = mirrored(
         np.stack([np.where(np.isfinite(b), b, np.nanmean(b)) for b in scene.guidance]), size_px
     )
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32622)
 
     def write(path: Path, bands: np.ndarray, pixel_m: float, names: tuple[str, ...] = ()) -> Path:
-        ds = gdal.GetDriverByName("GTiff").Create(
-            str(path),
+        grid = Grid(
+            epsg_wkt(32622),
+            (500000.0, pixel_m, 0.0, 9000000.0, 0.0, -pixel_m),
             bands.shape[2],
             bands.shape[1],
-            bands.shape[0],
-            gdal.GDT_Float32,
-            ["TILED=YES", "BIGTIFF=IF_SAFER"],
         )
-        ds.SetGeoTransform((500000.0, pixel_m, 0.0, 9000000.0, 0.0, -pixel_m))
-        ds.SetProjection(srs.ExportToWkt())
-        for i, band in enumerate(bands):
-            ds.GetRasterBand(i + 1).WriteArray(band.astype(np.float32))
-            if names:
-                ds.GetRasterBand(i + 1).SetDescription(names[i])
-        ds = None
-        return path
+        return write_stack(path, grid, bands, names, options=("TILED=YES", "BIGTIFF=IF_SAFER"))
 
-    lst_path = write(folder / "lst_coarse.tif", area_average(lst, scale)[None], 30.0 * scale)
-    guidance_path = write(folder / "guidance.tif", guidance, 30.0, scene.band_names)
+    with gdal_session():
+        lst_path = write(folder / "lst_coarse.tif", area_average(lst, scale)[None], 30.0 * scale)
+        guidance_path = write(folder / "guidance.tif", guidance, 30.0, scene.band_names)
     return lst_path, guidance_path, scene.band_names
 
 
 def paper_package(folder: Path, scale: int, band_names: tuple[str, ...], model: dict | None = None):
     """MoCoLSK-Net (paper configuration unless ``model`` overrides it) for these bands, as a package."""
-    import torch
-
     from engine.card import BandSpec
-    from engine.export import export_package
-    from engine.model import MoCoLSKConfig, MoCoLSKNet
 
-    torch.manual_seed(0)
-    config = MoCoLSKConfig(scale=scale, guidance_channels=len(band_names), **(model or {}))
     bands = [BandSpec(n, "unitless", 0.2, 0.1) for n in band_names]
-    return export_package(MoCoLSKNet(config), folder, f"bench_x{scale}", "bench", bands, 295.0, 5.0)
+    return benchmark_package(folder, f"bench_x{scale}", scale, bands, 295.0, 5.0, model)
 
 
 def run_one(
@@ -114,8 +100,6 @@ def run_one(
 ) -> dict:
     """Downscale the scene once through the engine pipeline (in this process) and time it."""
     from engine.pipeline import DownscaleRequest, downscale_scene
-
-    from .bench import peak_rss_mib
 
     with tempfile.TemporaryDirectory(dir=Path(lst).parent) as out:
         request = DownscaleRequest(
@@ -165,8 +149,6 @@ def scene_speed(
     from engine.model import MoCoLSKConfig, multiply_adds_per_output_pixel
     from engine.package import load_package, resolve_package
 
-    from .bench import available_backends, measure_peak_gflops
-
     pairs = backends or available_backends()
     rows = []
     with tempfile.TemporaryDirectory(prefix="mocolsk-bench-scene-") as scratch:
@@ -186,7 +168,7 @@ def scene_speed(
             command = [
                 sys.executable,
                 "-m",
-                "training.bench_scene",
+                "training.bench.scene",
                 "--one",
                 str(lst),
                 str(guidance),
@@ -267,7 +249,7 @@ def format_table(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m training.bench_scene", description=__doc__.splitlines()[0]
+        prog="python -m training.bench.scene", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--size", type=int, default=4000, help="output edge in fine pixels (default 4000)")
     parser.add_argument("--scale", type=int, default=4)

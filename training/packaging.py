@@ -1,4 +1,4 @@
-"""Export a trained PyTorch MoCoLSK-Net to a model package (needs torch and onnxscript)."""
+"""A trained PyTorch MoCoLSK-Net to a model package: ONNX, PyTorch weights and card (needs torch and onnxscript)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from .card import BandSpec, ModelCard
-from .model import MoCoLSKNet
-from .package import CARD_SUFFIX, WEIGHTS_SUFFIX, ModelPackage, load_package, sha256_of_file
+from engine.card import BandSpec, ModelCard
+from engine.model import MoCoLSKNet
+from engine.package import CARD_SUFFIX, WEIGHTS_SUFFIX, ModelPackage, load_package, sha256_of_file
 
 TORCH_WEIGHTS_SUFFIX = ".pt"
 OPSET = 18

@@ -7,10 +7,10 @@ Three tables, each measurement in its own process so that its peak resident memo
    machine's peak arithmetic rate reached (peak measured in the same run with a large
    float32 matrix multiply);
 2. the whole pipeline on a realistic scene for MoCoLSK per backend and each classic method,
-   with each time's ratio to bicubic's (`training.bench_scene`);
+   with each time's ratio to bicubic's (`training.bench.scene`);
 3. peak memory of the pipeline on a scene and on one four times larger (bounded memory);
 4. the bicubic pipeline against gdalwarp on the same grid, and with ``--full`` a full-size
-   scene end to end plus the paper-sized network's expected time (`training.bench_full`).
+   scene end to end plus the paper-sized network's expected time (`training.bench.full`).
 
 GPU rows appear wherever PyTorch or ONNX Runtime sees a CUDA device. ``--quick`` (what
 `make bench` runs) is the bundled x4 model on smaller scenes, a few minutes on two cores.
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,34 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
-
-def measure_peak_gflops(size: int = 4096, repeats: int = 5) -> float:
-    """Best float32 GFLOP/s of a size x size matrix multiply with PyTorch: the attainable peak."""
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        timings.append(time.perf_counter() - start)
-    return 2 * size**3 / min(timings) / 1e9
+from .measure import available_backends, benchmark_package, measure_peak_gflops, peak_rss_mib
+from .scene import scene_speed
 
 
 def paper_package(scale: int, out_dir: Path):
-    """The paper configuration at ``scale`` with GrokLST's bands, exported as a package."""
-    import torch
-
+    """The paper configuration at ``scale`` with GrokLST's ten bands, exported as a package."""
     from engine.card import BandSpec
-    from engine.export import export_package
-    from engine.model import MoCoLSKConfig, MoCoLSKNet
 
-    torch.manual_seed(0)
     bands = [BandSpec(f"band{i}", "reflectance", 0.15, 0.05) for i in range(10)]
-    return export_package(
-        MoCoLSKNet(MoCoLSKConfig(scale=scale)), out_dir, f"paper_x{scale}", "bench", bands, 282.51, 14.59
-    )
+    return benchmark_package(out_dir, f"paper_x{scale}", scale, bands, 282.51, 14.59)
 
 
 def run_one(
@@ -96,33 +77,8 @@ def run_one(
     }
 
 
-def peak_rss_mib() -> float:
-    """This process's resident-memory high-water mark. ``VmHWM`` rather than ``ru_maxrss``,
-    which a child inherits from the parent it was forked from."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def available_backends() -> list[tuple[str, str]]:
-    pairs = [("onnxruntime", "cpu"), ("torch", "cpu")]
-    try:
-        import onnxruntime
-
-        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            pairs.append(("onnxruntime", "cuda"))
-    except ImportError:
-        pass
-    import torch
-
-    if torch.cuda.is_available():
-        pairs.append(("torch", "cuda"))
-    return pairs
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--tile", type=int, default=1024, help="output tile edge in fine pixels")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 4, 8])
@@ -155,8 +111,6 @@ def main(argv: list[str] | None = None) -> None:
     if "tiles" not in args.skip:
         tile_table(args, pairs)
     if "scene" not in args.skip:
-        from .bench_scene import scene_speed
-
         print()
         scene_speed(args.scene_px, package=args.scene_package, backends=pairs, threads=args.threads)
     if "memory" not in args.skip:
@@ -165,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def whole_scene_tables(args: argparse.Namespace) -> None:
-    from . import bench_full
+    from . import full as bench_full
 
     if "gdalwarp" not in args.skip:
         bench_full.gdalwarp_ratio(4000, args.repeats)
@@ -198,7 +152,7 @@ def tile_table(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> None:
                 command = [
                     sys.executable,
                     "-m",
-                    "training.bench",
+                    "training.bench.speed",
                     "--tile",
                     str(args.tile),
                     "--repeats",
@@ -229,8 +183,6 @@ def tile_table(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> None:
 def memory_table(size_px: int, package: str | None, threads: int | None) -> None:
     """Peak RSS of the pipeline on a size_px scene and on a 2*size_px one (four times the
     pixels): tiled streaming should keep the two within 1.2x."""
-    from .bench_scene import scene_speed
-
     runs = {}
     for size in (size_px, 2 * size_px):
         print(f"\n## pipeline memory, {size}x{size} px scene")

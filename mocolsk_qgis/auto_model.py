@@ -1,0 +1,84 @@
+"""The Downscale LST dialog says which bundled model "auto" will run for the layers chosen, and updates it
+as the LST or guidance layers change."""
+
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsProcessingContext,
+    QgsProcessingParameters,
+    QgsProject,
+    QgsUnitTypes,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+
+from ._engine import engine_module, package
+
+AUTO_LABEL = "Model (auto: the bundled package for the LST/guidance pixel ratio)"
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("MoCoLSK", text)
+
+
+def lst_pixel_in_guidance_crs(lst, guidance) -> float:
+    """The LST pixel width in the guidance CRS's units (the pixel ratio the engine computes)."""
+    if lst.crs() == guidance.crs():
+        return lst.rasterUnitsPerPixelX()
+    transform = QgsCoordinateTransform(lst.crs(), guidance.crs(), QgsProject.instance())
+    return transform.transformBoundingBox(lst.extent()).width() / lst.width()
+
+
+def auto_model_label(lst, guidance) -> str:
+    """The Model label for these layers: the package auto runs, or why none fits."""
+    if lst is None or guidance is None or not lst.isValid() or not guidance.isValid():
+        return tr(AUTO_LABEL)
+    lst_pixel = lst_pixel_in_guidance_crs(lst, guidance)
+    guidance_pixel = guidance.rasterUnitsPerPixelX()
+    units = QgsUnitTypes.toAbbreviatedString(guidance.crs().mapUnits())
+    ratio = lst_pixel / guidance_pixel
+    pixels = f"LST {lst_pixel:.4g} {units} / guidance {guidance_pixel:.4g} {units}"
+    bundled = package.bundled_scales()
+    scale = engine_module("grids").matching_scale(ratio, tuple(sorted(set(bundled.values()))))
+    if scale is None:
+        return tr(
+            "Model (auto: no bundled package for {pixels} = x{ratio:.3g}; choose a package file)"
+        ).format(pixels=pixels, ratio=ratio)
+    name = next(name for name, s in bundled.items() if s == scale)
+    return tr("Model (auto runs {name}: {pixels} = x{scale})").format(name=name, pixels=pixels, scale=scale)
+
+
+def show_auto_model(dialog) -> None:
+    """Keep the Model label of a Processing AlgorithmDialog of Downscale LST up to date."""
+    panel = dialog.mainWidget()
+    wrappers = panel.wrappers
+    label = wrappers["MODEL"].wrappedLabel()
+    if label is None:
+        return
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    algorithm = dialog.algorithm()
+
+    def update(*_):
+        if wrappers["MODEL"].parameterValue() not in (None, "", "auto"):
+            label.setText(tr("Model"))
+            return
+        lst = QgsProcessingParameters.parameterAsRasterLayer(
+            algorithm.parameterDefinition("INPUT_LST"), wrappers["INPUT_LST"].parameterValue(), context
+        )
+        guidance = QgsProcessingParameters.parameterAsLayerList(
+            algorithm.parameterDefinition("GUIDANCE"), wrappers["GUIDANCE"].parameterValue(), context
+        )
+        label.setText(auto_model_label(lst, guidance[0] if guidance else None))
+
+    for name in ("INPUT_LST", "GUIDANCE", "MODEL"):
+        wrappers[name].widgetValueHasChanged.connect(update)
+    dialog.show_auto_model = update  # kept with the dialog; also lets setParameters() callers refresh
+    update()
+
+
+def downscale_dialog(algorithm, parent=None):
+    """The standard Processing dialog for Downscale LST, with the Model label saying what auto runs."""
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+
+    dialog = AlgorithmDialog(algorithm, parent=parent)
+    show_auto_model(dialog)
+    return dialog

@@ -1,0 +1,96 @@
+"""The optional uncertainty output of a scene run: written beside the LST for MoCoLSK and DMS,
+on its grid and mask, scaled by the card's calibration, without changing the LST itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from engine.errors import Cancelled, InputError, OutputError
+from engine.package import resolve_package
+from engine.pipeline import OUTPUT_NODATA
+
+from .conftest import read, run_downscale
+
+
+@pytest.mark.parametrize("method", ["mocolsk", "dms"])
+def test_uncertainty_is_written_on_the_output_grid_and_mask_and_leaves_the_lst_unchanged(
+    method, small_scene, tmp_path
+):
+    plain, _ = run_downscale(small_scene, tmp_path / "plain.tif", method=method)
+    result, lines = run_downscale(
+        small_scene, tmp_path / "lst.tif", method=method, uncertainty_path=str(tmp_path / "sigma.tif")
+    )
+    assert result.uncertainty_path == str((tmp_path / "sigma.tif").resolve())
+    np.testing.assert_array_equal(read(result.output_path), read(plain.output_path))
+    sigma, lst = read(result.uncertainty_path), read(result.output_path)
+    np.testing.assert_array_equal(sigma == OUTPUT_NODATA, lst == OUTPUT_NODATA)
+    valid = sigma != OUTPUT_NODATA
+    assert valid.sum() > 0.9 * valid.size
+    assert (sigma[valid] >= 0).all() and np.median(sigma[valid]) > 0.001
+    assert np.percentile(sigma[valid], 99) < 10.0
+    out, guidance = gdal.Open(result.uncertainty_path), gdal.Open(small_scene.guidance_path)
+    assert out.GetGeoTransform() == guidance.GetGeoTransform()
+    assert out.GetRasterBand(1).GetUnitType() == "K"
+    assert any("Wrote" in line and "sigma.tif" in line for line in lines)
+
+
+def test_mocolsk_uncertainty_is_the_raw_spread_times_the_cards_fitted_factor(small_scene, tmp_path):
+    result, lines = run_downscale(
+        small_scene, tmp_path / "lst.tif", method="mocolsk", uncertainty_path=str(tmp_path / "sigma.tif")
+    )
+    card = resolve_package(result.model_name).card
+    factor = card.uncertainty_calibration["mocolsk"]["sigma_scale"]
+    assert result.uncertainty_sigma_scale == pytest.approx(factor)
+    metadata = gdal.Open(result.uncertainty_path).GetMetadata()
+    assert float(metadata["MOCOLSK_UNCERTAINTY_SIGMA_SCALE"]) == pytest.approx(factor)
+    assert "test-time augmentation" in metadata["MOCOLSK_UNCERTAINTY"]
+    assert any(f"x {factor:.2f}" in line for line in lines)
+
+
+def test_dms_uncertainty_says_it_is_not_calibrated(small_scene, tmp_path):
+    result, lines = run_downscale(
+        small_scene, tmp_path / "lst.tif", method="dms", uncertainty_path=str(tmp_path / "sigma.tif")
+    )
+    assert result.uncertainty_sigma_scale is None
+    assert any("not calibrated" in line for line in lines)
+
+
+@pytest.mark.parametrize("method", ["bicubic", "tsharp"])
+def test_methods_without_an_uncertainty_refuse_the_output_before_writing(method, small_scene, tmp_path):
+    with pytest.raises(InputError, match="uncertainty layer is available for mocolsk and dms only"):
+        run_downscale(
+            small_scene, tmp_path / "lst.tif", method=method, uncertainty_path=str(tmp_path / "sigma.tif")
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_uncertainty_output_must_be_a_new_tif_other_than_the_lst(small_scene, tmp_path):
+    with pytest.raises(InputError, match="another file than the LST output"):
+        run_downscale(
+            small_scene, tmp_path / "lst.tif", method="dms", uncertainty_path=str(tmp_path / "lst.tif")
+        )
+    with pytest.raises(OutputError, match=r"must end in \.tif"):
+        run_downscale(
+            small_scene, tmp_path / "lst.tif", method="dms", uncertainty_path=str(tmp_path / "sigma.png")
+        )
+
+
+def test_a_cancelled_run_leaves_neither_output(small_scene, tmp_path):
+    calls = []
+
+    def cancel_late():
+        calls.append(1)
+        return len(calls) > 6
+
+    with pytest.raises(Cancelled):
+        run_downscale(
+            small_scene,
+            tmp_path / "lst.tif",
+            method="dms",
+            tile_size_px=32,
+            uncertainty_path=str(tmp_path / "sigma.tif"),
+            is_cancelled=cancel_late,
+        )
+    assert list(tmp_path.iterdir()) == []
