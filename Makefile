@@ -37,8 +37,9 @@ format: env
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# FULL=1 adds the full-size (~7,900 px) scene end to end: tens of minutes on two cores.
 bench: env
-	$(PY) -m training.bench
+	$(PY) -m training.bench --quick $(if $(FULL),--full)
 
 benchmark: env
 	$(PY) -m training.bench.accuracy

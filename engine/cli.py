@@ -13,15 +13,20 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from .card import accuracy_summary
 from .classic import CLASSIC_METHODS
-from .errors import Cancelled, EngineError
+from .errors import Cancelled, EngineError, InputError
 from .masks import QA_MASK_KINDS
 from .units import LST_UNITS, OUTPUT_UNITS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class UsageError(Exception):
+    """Arguments that do not fit together (exit code 2, like argparse's own errors)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     down = commands.add_parser("downscale", help="downscale an LST raster onto the guidance grid")
-    down.add_argument("--lst", required=True, help="coarse LST raster (any GDAL format)")
+    down.add_argument("--lst", help="coarse LST raster (any GDAL format)")
     down.add_argument("--lst-band", type=int, default=1, help="LST band number (default 1)")
     down.add_argument(
         "--lst-units", choices=LST_UNITS, default="auto", help="units of the LST values (default auto)"
@@ -51,9 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PX",
         help="grow the QA mask by PX LST pixels to cover cloud edges and thin cirrus (0-50, default 0)",
     )
+    down.add_argument("--guidance", nargs="+", help="fine guidance raster(s); their grid is the output grid")
     down.add_argument(
-        "--guidance", required=True, nargs="+", help="fine guidance raster(s); their grid is the output grid"
+        "--pair",
+        nargs=2,
+        action="append",
+        metavar=("LST", "GUIDANCE"),
+        help="one scene of several (repeat; outputs go to --out-dir): the model is loaded once",
     )
+    down.add_argument("--folder", help="folder of scenes, paired by --lst-pattern and --guidance-pattern")
+    down.add_argument("--lst-pattern", help="LST file names in --folder with one *, e.g. '*_lst.tif'")
+    down.add_argument(
+        "--guidance-pattern",
+        help="guidance file names with one *, the same text as the LST's, e.g. '*_refl.tif'",
+    )
+    down.add_argument("--out-dir", help="folder for the outputs of --pair/--folder: LSTNAME_downscaled.tif")
     down.add_argument(
         "--bands", help="comma-separated names of the guidance bands in the order given, e.g. red,nir"
     )
@@ -73,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--no-conserve", action="store_true", help="skip the coarse-pixel residual correction")
     down.add_argument("--output-units", choices=OUTPUT_UNITS, default="kelvin")
     down.add_argument(
-        "--out", required=True, help="output raster: .tif GeoTIFF, or .nc netCDF, .img Erdas Imagine"
+        "--out", help="output raster (one scene): .tif GeoTIFF, or .nc netCDF, .img Erdas Imagine"
     )
     down.add_argument(
         "--uncertainty",
@@ -114,6 +131,9 @@ def main(
         if args.command == "info":
             return _info(args, stdout)
         return _evaluate(args, stdout)
+    except UsageError as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_USAGE
     except Cancelled as exc:
         print(f"cancelled: {exc}", file=stderr)
         return EXIT_INTERRUPTED
@@ -169,17 +189,87 @@ class ProgressBar:
             self.stream.flush()
 
 
+def scene_pairs(args: argparse.Namespace) -> list[tuple[str, list[str], str]]:
+    """(LST, guidance list, output) for each scene the arguments name; one scene or a batch."""
+    batch = bool(args.pair or args.folder)
+    if not batch:
+        if not (args.lst and args.guidance and args.out):
+            raise UsageError(
+                "give --lst, --guidance and --out for one scene, or --pair LST GUIDANCE (repeated) or "
+                "--folder with --lst-pattern and --guidance-pattern, and --out-dir, for several."
+            )
+        return [(args.lst, list(args.guidance), args.out)]
+    if args.lst or args.guidance or args.out or not args.out_dir:
+        raise UsageError(
+            "--pair/--folder write into --out-dir: give --out-dir and drop --lst, --guidance and --out."
+        )
+    if args.qa_mask:
+        raise UsageError("a QA mask belongs to one LST: run scenes with a --qa-mask one at a time.")
+    pairs = [(lst, [guidance]) for lst, guidance in args.pair or []]
+    if args.folder:
+        pairs += folder_pairs(Path(args.folder), args.lst_pattern, args.guidance_pattern)
+    outputs = [str(Path(args.out_dir) / f"{Path(lst).stem}_downscaled.tif") for lst, _ in pairs]
+    if len(set(outputs)) != len(outputs):
+        raise InputError("two LST files share a name, so their outputs would collide; rename one of them.")
+    return [(lst, guidance, out) for (lst, guidance), out in zip(pairs, outputs)]
+
+
+def folder_pairs(
+    folder: Path, lst_pattern: str | None, guidance_pattern: str | None
+) -> list[tuple[str, list[str]]]:
+    """LST and guidance files of ``folder`` paired by the text their patterns' ``*`` stands for."""
+    if not folder.is_dir():
+        raise InputError(f"--folder {folder} is not a folder.")
+    if (
+        not (lst_pattern and guidance_pattern)
+        or lst_pattern.count("*") != 1
+        or guidance_pattern.count("*") != 1
+    ):
+        raise InputError(
+            "--folder needs --lst-pattern and --guidance-pattern, each with exactly one *, e.g. "
+            "--lst-pattern '*_lst.tif' --guidance-pattern '*_refl.tif'."
+        )
+    prefix, suffix = lst_pattern.split("*")
+    pairs = []
+    for lst in sorted(folder.glob(lst_pattern)):
+        key = lst.name[len(prefix) : len(lst.name) - len(suffix)]
+        guidance = folder / guidance_pattern.replace("*", key)
+        if not guidance.is_file():
+            raise InputError(
+                f"LST {lst} has no guidance {guidance.name} in {folder} (from --guidance-pattern "
+                f"{guidance_pattern!r}); add it or fix the pattern."
+            )
+        pairs.append((str(lst), [str(guidance)]))
+    if not pairs:
+        raise InputError(f"no file in {folder} matches --lst-pattern {lst_pattern!r}.")
+    return pairs
+
+
 def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    scenes = scene_pairs(args)
+    if args.out_dir and len(scenes) > 0:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    for number, (lst, guidance, out) in enumerate(scenes, 1):
+        if len(scenes) > 1:
+            print(f"Scene {number}/{len(scenes)}: {lst}", file=stdout)
+        _downscale_one(args, lst, guidance, out, stdout, stderr)
+    return EXIT_OK
+
+
+def _downscale_one(
+    args: argparse.Namespace, lst: str, guidance: list[str], out: str, stdout: TextIO, stderr: TextIO
+) -> None:
+    """One scene; the backend cache (``engine.backends``) keeps the model loaded for the next."""
     from .pipeline import DownscaleRequest, downscale_scene
 
     request = DownscaleRequest(
-        lst_path=args.lst,
+        lst_path=lst,
         lst_band=args.lst_band,
         lst_units=args.lst_units,
         qa_mask_path=args.qa_mask,
         qa_mask_kind=args.qa_kind,
         qa_mask_grow_px=args.qa_grow,
-        guidance_paths=list(args.guidance),
+        guidance_paths=guidance,
         guidance_band_names=[n.strip() for n in args.bands.split(",")] if args.bands else None,
         method=args.method,
         model=args.model,
@@ -189,7 +279,7 @@ def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         tile_size_px=args.tile_size,
         conserve_coarse_means=not args.no_conserve,
         output_units=args.output_units,
-        output_path=args.out,
+        output_path=out,
         overwrite=args.overwrite,
         cog=args.cog,
         uncertainty_path=args.uncertainty,
@@ -214,7 +304,6 @@ def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         f"{result.max_conservation_residual_k:.4f} K, {time.perf_counter() - start:.1f} s)",
         file=stdout,
     )
-    return EXIT_OK
 
 
 def _info(args: argparse.Namespace, stdout: TextIO) -> int:

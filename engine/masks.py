@@ -44,12 +44,16 @@ def grow_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
 def block_sum(values: np.ndarray, scale: int) -> np.ndarray:
     """Sum over each ``scale`` x ``scale`` block of the last two axes (their sizes divide by scale)."""
     *lead, height, width = values.shape
-    blocks = values.reshape(*lead, height // scale, scale, width // scale, scale)
-    return blocks.sum(axis=(-3, -1))
+    rows = values.reshape(*lead, height // scale, scale, width).sum(axis=-2)
+    return rows.reshape(*lead, height // scale, width // scale, scale).sum(axis=-1)
 
 
 def block_mean(values: np.ndarray, valid: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean over the valid fine pixels of each coarse block, and their count (mean NaN if none)."""
+    if valid.all():
+        height, width = valid.shape[-2] // scale, valid.shape[-1] // scale
+        count = np.full((*valid.shape[:-2], height, width), float(scale * scale))
+        return block_sum(values.astype(np.float64), scale) / count, count
     count = block_sum(valid.astype(np.float64), scale)
     total = block_sum(np.where(valid, values, 0.0).astype(np.float64), scale)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -59,7 +63,11 @@ def block_mean(values: np.ndarray, valid: np.ndarray, scale: int) -> tuple[np.nd
 
 def expand(coarse: np.ndarray, scale: int) -> np.ndarray:
     """Nearest-neighbour upsampling by an integer factor on the last two axes."""
-    return np.repeat(np.repeat(coarse, scale, axis=-2), scale, axis=-1)
+    if scale == 1:
+        return coarse.copy()
+    *lead, height, width = coarse.shape
+    spread = np.broadcast_to(coarse[..., :, None, :, None], (*lead, height, scale, width, scale))
+    return spread.reshape(*lead, height * scale, width * scale)
 
 
 def fill_invalid(values: np.ndarray, valid: np.ndarray, local_steps: int = 0) -> np.ndarray:

@@ -122,7 +122,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
     timings["prepare_s"] = time.perf_counter() - start
     context.progress(PREPARED_PERCENT)
 
-    plan = plan_scene_tiles(coarse_grid, scale, request.tile_size_px)
+    plan = plan_scene_tiles(coarse_grid, scale, request.tile_size_px, network=method.bounds_detail)
     coarse_dataset = open_raster(coarse.path, "coarse LST")
     coarse_band = coarse_dataset.GetRasterBand(1)
     reader = TileReader(guidance, mapping, coarse_band, scale, method.guidance_conversions)

@@ -35,6 +35,7 @@ OUTPUT_CREATION_OPTIONS = (
     f"BLOCKYSIZE={OUTPUT_BLOCK_PX}",
     "COMPRESS=DEFLATE",
     "PREDICTOR=3",
+    "NUM_THREADS=ALL_CPUS",
     "BIGTIFF=IF_SAFER",
 )
 SCRATCH_CREATION_OPTIONS = (
@@ -340,18 +341,23 @@ def valid_mask(values: np.ndarray, nodata: float | None) -> np.ndarray:
     return valid
 
 
-def read_window(band: gdal.Band, x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read a window that may reach past the right/bottom edge.
+def read_bands_window(
+    dataset: gdal.Dataset, band_numbers: list[int], x0: int, y0: int, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a window of several bands (1-based) that may reach past the right/bottom edge.
 
-    Returns the values, edge-replicated past the raster, and a mask of pixels inside it.
+    Returns the (bands, height, width) values, edge-replicated past the raster, and a mask of
+    pixels inside it. One read for all bands: a pixel-interleaved file's blocks are then
+    decoded once, not once per band.
     """
-    inside_w = max(0, min(width, band.XSize - x0))
-    inside_h = max(0, min(height, band.YSize - y0))
-    values = band.ReadAsArray(x0, y0, inside_w, inside_h)
+    inside_w = max(0, min(width, dataset.RasterXSize - x0))
+    inside_h = max(0, min(height, dataset.RasterYSize - y0))
+    values = dataset.ReadAsArray(x0, y0, inside_w, inside_h, band_list=band_numbers)
+    values = values.reshape(len(band_numbers), inside_h, inside_w)
     inside = np.ones((inside_h, inside_w), bool)
     pad = ((0, height - inside_h), (0, width - inside_w))
     if pad != ((0, 0), (0, 0)):
-        values = np.pad(values, pad, mode="edge")
+        values = np.pad(values, ((0, 0), *pad), mode="edge")
         inside = np.pad(inside, pad, constant_values=False)
     return values, inside
 

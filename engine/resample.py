@@ -25,30 +25,41 @@ def upsample_bicubic(coarse: np.ndarray, scale: int) -> np.ndarray:
 def _separable(coarse: np.ndarray, scale: int, taps) -> np.ndarray:
     out = coarse.astype(np.float64)
     for axis in (-2, -1):
-        indices, weights = taps(out.shape[axis], scale)
-        shape = [1] * out.ndim
-        shape[axis] = -1
-        out = sum(np.take(out, idx, axis=axis) * w.reshape(shape) for idx, w in zip(indices, weights))
+        out = _upsample_axis(out, scale, taps, axis)
     return out
 
 
-def _positions(size: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    position = (np.arange(size * scale) + 0.5) / scale - 0.5
-    base = np.floor(position).astype(np.int64)
-    return base, position - base
+def _upsample_axis(values: np.ndarray, scale: int, taps, axis: int) -> np.ndarray:
+    """Fine pixel ``i * scale + r`` lies at coarse ``i + base_r + t_r``: each phase ``r`` is a
+    weighted sum of shifted slices of the edge-padded array, and the phases interleave (stacked
+    just after ``axis``, so the final reshape needs no copy)."""
+    size = values.shape[axis]
+    pad = 2
+    widths = [(0, 0)] * values.ndim
+    widths[axis] = (pad, pad)
+    padded = np.pad(values, widths, mode="edge")
+    lead = (slice(None),) * (values.ndim + axis)
+    phases = []
+    for r in range(scale):
+        position = (r + 0.5) / scale - 0.5
+        base = int(np.floor(position))
+        offsets, weights = taps(np.array(position - base))
+        phase = 0
+        for offset, weight in zip(offsets, weights):
+            start = base + offset + pad
+            phase = phase + padded[(*lead, slice(start, start + size))] * float(weight)
+        phases.append(phase)
+    shape = list(values.shape)
+    shape[axis] = size * scale
+    return np.stack(phases, axis=axis).reshape(shape)
 
 
-def _linear_taps(size: int, scale: int):
-    base, t = _positions(size, scale)
-    indices = [np.clip(base + k, 0, size - 1) for k in (0, 1)]
-    return indices, [1.0 - t, t]
+def _linear_taps(t: np.ndarray):
+    return (0, 1), (1.0 - t, t)
 
 
-def _cubic_taps(size: int, scale: int):
-    base, t = _positions(size, scale)
-    indices = [np.clip(base + k, 0, size - 1) for k in (-1, 0, 1, 2)]
-    weights = [_keys(t + 1.0), _keys(t), _keys(1.0 - t), _keys(2.0 - t)]
-    return indices, weights
+def _cubic_taps(t: np.ndarray):
+    return (-1, 0, 1, 2), (_keys(t + 1.0), _keys(t), _keys(1.0 - t), _keys(2.0 - t))
 
 
 def _keys(x: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from ..detail import bound_detail, detail_bounds
 from ..grids import Grid
 from ..guidance_values import ReflectanceEncoding
 from ..masks import expand, fill_invalid
-from ..raster import SCRATCH_CREATION_OPTIONS, create_geotiff, read_window, valid_mask
+from ..raster import SCRATCH_CREATION_OPTIONS, create_geotiff, read_bands_window, valid_mask
 from ..tiling import Tile, plan_tiles
 from ..uncertainty import spread_kelvin
 from .context import RunContext
@@ -32,6 +32,8 @@ from .method import Method
 
 # Context read around each tile, in fine pixels; the network pools globally, so be generous.
 HALO_FINE_PX = 96
+# The classic methods reach a few coarse pixels (cubic support, conservation's smoothing), and
+# every method gets at least this much: halo read is pure overhead, 1.9x the work at 512 px.
 MIN_HALO_COARSE_PX = 8
 MIN_CORE_COARSE_PX = 2
 # Masked pixels within this many pixels of data are filled from their neighbourhood only,
@@ -62,8 +64,9 @@ class TilePlan:
         return self.halo - self.halo // 2
 
 
-def plan_scene_tiles(coarse_grid: Grid, scale: int, tile_size_px: int) -> TilePlan:
-    halo = max(MIN_HALO_COARSE_PX, math.ceil(HALO_FINE_PX / scale))
+def plan_scene_tiles(coarse_grid: Grid, scale: int, tile_size_px: int, network: bool = True) -> TilePlan:
+    """Tiles for a network (``HALO_FINE_PX`` of context) or a classic method (the minimum)."""
+    halo = max(MIN_HALO_COARSE_PX, math.ceil(HALO_FINE_PX / scale) if network else 0)
     core = max(MIN_CORE_COARSE_PX, tile_size_px // scale)
     return TilePlan(plan_tiles(coarse_grid.width, coarse_grid.height, core, halo), core, halo, scale)
 
@@ -96,6 +99,13 @@ class TileReader:
         sources = {i for src in mapping.sources for i in (src if isinstance(src, tuple) else (src,))}
         # Methods that use no guidance values (bicubic) still honour every band's nodata.
         self.used = sorted(sources) if sources else list(range(len(guidance.bands)))
+        # The used bands grouped by dataset, as (dataset, [(flat index, 1-based band number)]).
+        first, self.reads = 0, []
+        for dataset in guidance.datasets:
+            own = [(i, i - first + 1) for i in self.used if first <= i < first + dataset.RasterCount]
+            if own:
+                self.reads.append((dataset, own))
+            first += dataset.RasterCount
 
     def read(self, row0: int, row1: int, col0: int, col1: int) -> Window:
         s = self.scale
@@ -104,10 +114,14 @@ class TileReader:
         height, width = (row1 - row0) * s, (col1 - col0) * s
         stack = np.zeros((len(self.guidance.bands), height, width), np.float32)
         valid = np.ones((height, width), bool)
-        for i in self.used:
-            values, inside = read_window(self.guidance.bands[i], col0 * s, row0 * s, width, height)
-            stack[i] = self.conversions[i].to_reflectance(values) if i in self.conversions else values
-            valid &= inside & valid_mask(values, self.guidance.nodata[i])
+        for dataset, own in self.reads:
+            values, inside = read_bands_window(
+                dataset, [n for _, n in own], col0 * s, row0 * s, width, height
+            )
+            valid &= inside
+            for (i, _), band in zip(own, values):
+                stack[i] = self.conversions[i].to_reflectance(band) if i in self.conversions else band
+                valid &= valid_mask(band, self.guidance.nodata[i])
         guidance, guidance_valid = self.mapping.compose(stack, valid)
         return Window(lst, coarse_valid, guidance, guidance_valid)
 

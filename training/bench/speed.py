@@ -8,10 +8,16 @@ Three tables, each measurement in its own process so that its peak resident memo
    float32 matrix multiply);
 2. the whole pipeline on a realistic scene for MoCoLSK per backend and each classic method,
    with each time's ratio to bicubic's (`training.bench.scene`);
-3. peak memory of the pipeline on a scene and on one four times larger (bounded memory).
+3. peak memory of the pipeline on a scene and on one four times larger (bounded memory);
+4. the bicubic pipeline against gdalwarp on the same grid, and with ``--full`` a full-size
+   scene end to end plus the paper-sized network's expected time (`training.bench.full`).
+
+GPU rows appear wherever PyTorch or ONNX Runtime sees a CUDA device. ``--quick`` (what
+`make bench` runs) is the bundled x4 model on smaller scenes, a few minutes on two cores.
 
     python -m training.bench [--tile 1024] [--repeats 3] [--scales 2 4 8] [--backends onnxruntime torch]
-                             [--scene-px 4000] [--memory-px 1024] [--skip tiles scene memory]
+                             [--scene-px 4000] [--memory-px 1024] [--skip tiles scene memory gdalwarp]
+                             [--quick] [--full]
 """
 
 from __future__ import annotations
@@ -85,7 +91,11 @@ def main(argv: list[str] | None = None) -> None:
         help="MoCoLSK package for the scene tables (default: paper configuration)",
     )
     parser.add_argument("--memory-px", type=int, default=1024, help="smaller scene edge for the memory table")
-    parser.add_argument("--skip", nargs="+", default=[], choices=["tiles", "scene", "memory"])
+    parser.add_argument("--skip", nargs="+", default=[], choices=["tiles", "scene", "memory", "gdalwarp"])
+    parser.add_argument("--quick", action="store_true", help="x4 only, bundled model, 2048 px scene")
+    parser.add_argument(
+        "--full", action="store_true", help="also the full-size scene (long: tens of minutes)"
+    )
     parser.add_argument("--one", nargs=3, metavar=("CARD", "BACKEND", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -94,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
 
+    if args.quick:
+        args.scales, args.tile, args.scene_px = [4], 512, 2048
+        args.scene_package = args.scene_package or "mocolsk-x4-landsat-light"
     pairs = [p for p in available_backends() if args.backends is None or p[0] in args.backends]
     if "tiles" not in args.skip:
         tile_table(args, pairs)
@@ -102,6 +115,19 @@ def main(argv: list[str] | None = None) -> None:
         scene_speed(args.scene_px, package=args.scene_package, backends=pairs, threads=args.threads)
     if "memory" not in args.skip:
         memory_table(args.memory_px, args.scene_package, args.threads)
+    whole_scene_tables(args)
+
+
+def whole_scene_tables(args: argparse.Namespace) -> None:
+    from . import full as bench_full
+
+    if "gdalwarp" not in args.skip:
+        bench_full.gdalwarp_ratio(4000, args.repeats)
+    if "tiles" not in args.skip:
+        bench_full.bundled_tile_rate(repeats=args.repeats)
+    if args.full:
+        bench_full.full_scene()
+        bench_full.paper_estimate()
 
 
 def tile_table(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> None:
