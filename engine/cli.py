@@ -205,6 +205,8 @@ def scene_pairs(args: argparse.Namespace) -> list[tuple[str, list[str], str]]:
         )
     if args.qa_mask:
         raise UsageError("a QA mask belongs to one LST: run scenes with a --qa-mask one at a time.")
+    if args.uncertainty:
+        raise UsageError("--uncertainty names one file: run scenes with an uncertainty layer one at a time.")
     pairs = [(lst, [guidance]) for lst, guidance in args.pair or []]
     if args.folder:
         pairs += folder_pairs(Path(args.folder), args.lst_pattern, args.guidance_pattern)

@@ -88,3 +88,12 @@ def test_mixing_one_scene_and_batch_arguments_says_which_to_give(small_scene, tm
     assert code == EXIT_USAGE and "give --out-dir and drop --lst, --guidance and --out" in stderr
     code, _, stderr = run_cli("downscale", "--method", "bicubic")
     assert code == EXIT_USAGE and "give --lst, --guidance and --out for one scene" in stderr
+
+
+def test_an_uncertainty_file_in_a_batch_is_refused_before_any_scene_runs(small_scene, tmp_path):
+    code, _, stderr = run_cli(
+        "downscale", "--pair", small_scene.lst_path, small_scene.guidance_path,
+        "--out-dir", tmp_path / "out", "--method", "dms", "--uncertainty", tmp_path / "sigma.tif",
+    )  # fmt: skip
+    assert code == EXIT_USAGE and "run scenes with an uncertainty layer one at a time" in stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "sigma.tif").exists()
