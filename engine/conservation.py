@@ -24,9 +24,11 @@ def coarse_residual(
     coarse_kelvin: np.ndarray,
     coarse_valid: np.ndarray,
     scale: int,
+    dtype: type = np.float64,
 ) -> np.ndarray:
-    """Coarse LST minus the mean of its valid fine pixels; zero where either side has nothing."""
-    mean, count = block_mean(fine_kelvin, fine_valid, scale)
+    """Coarse LST minus the mean of its valid fine pixels (summed in ``dtype``); zero where either
+    side has nothing."""
+    mean, count = block_mean(fine_kelvin, fine_valid, scale, dtype)
     usable = coarse_valid & (count > 0)
     return np.where(usable, coarse_kelvin - np.where(usable, mean, 0.0), 0.0)
 
@@ -47,11 +49,13 @@ def conserve_coarse_means(
     shape, each coarse LST strictly inside the range of its block's bounds), the result
     lies within them.
     """
-    fine = fine_kelvin.astype(np.float64)
+    # The smoothing only has to remove most of the residual, so it runs in float32 (half the
+    # memory traffic); the block-wise step that makes the means exact runs in float64.
+    smooth = fine_kelvin.astype(np.float32)
     for _ in range(smooth_iterations):
-        fine += upsample_bilinear(
-            coarse_residual(fine, fine_valid, coarse_kelvin, coarse_valid, scale), scale
-        )
+        residual = coarse_residual(smooth, fine_valid, coarse_kelvin, coarse_valid, scale, np.float32)
+        smooth += upsample_bilinear(residual, scale, np.float32)
+    fine = smooth.astype(np.float64)
     shifted = fine + expand(coarse_residual(fine, fine_valid, coarse_kelvin, coarse_valid, scale), scale)
     if fine_low_kelvin is None or fine_high_kelvin is None:
         return shifted.astype(np.float32)

@@ -48,14 +48,17 @@ def block_sum(values: np.ndarray, scale: int) -> np.ndarray:
     return rows.reshape(*lead, height // scale, width // scale, scale).sum(axis=-1)
 
 
-def block_mean(values: np.ndarray, valid: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over the valid fine pixels of each coarse block, and their count (mean NaN if none)."""
+def block_mean(
+    values: np.ndarray, valid: np.ndarray, scale: int, dtype: type = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the valid fine pixels of each coarse block, and their count (mean NaN if none),
+    summed in ``dtype``."""
     if valid.all():
         height, width = valid.shape[-2] // scale, valid.shape[-1] // scale
         count = np.full((*valid.shape[:-2], height, width), float(scale * scale))
-        return block_sum(values.astype(np.float64), scale) / count, count
+        return block_sum(values.astype(dtype, copy=False), scale) / count, count
     count = block_sum(valid.astype(np.float64), scale)
-    total = block_sum(np.where(valid, values, 0.0).astype(np.float64), scale)
+    total = block_sum(np.where(valid, values, 0.0).astype(dtype, copy=False), scale)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     return mean, count

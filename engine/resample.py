@@ -12,9 +12,9 @@ import numpy as np
 KEYS_A = -0.5
 
 
-def upsample_bilinear(coarse: np.ndarray, scale: int) -> np.ndarray:
-    """Bilinear interpolation of the last two axes by an integer factor."""
-    return _separable(coarse, scale, _linear_taps)
+def upsample_bilinear(coarse: np.ndarray, scale: int, dtype: type = np.float64) -> np.ndarray:
+    """Bilinear interpolation of the last two axes by an integer factor, computed in ``dtype``."""
+    return _separable(coarse, scale, _linear_taps, dtype)
 
 
 def upsample_bicubic(coarse: np.ndarray, scale: int) -> np.ndarray:
@@ -22,8 +22,8 @@ def upsample_bicubic(coarse: np.ndarray, scale: int) -> np.ndarray:
     return _separable(coarse, scale, _cubic_taps)
 
 
-def _separable(coarse: np.ndarray, scale: int, taps) -> np.ndarray:
-    out = coarse.astype(np.float64)
+def _separable(coarse: np.ndarray, scale: int, taps, dtype: type = np.float64) -> np.ndarray:
+    out = coarse.astype(dtype)
     for axis in (-2, -1):
         out = _upsample_axis(out, scale, taps, axis)
     return out
