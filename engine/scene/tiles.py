@@ -98,6 +98,7 @@ class TileReader:
         self.scale = scale
         sources = {i for src in mapping.sources for i in (src if isinstance(src, tuple) else (src,))}
         # Methods that use no guidance values (bicubic) still honour every band's nodata.
+        self.needs_values = bool(sources)
         self.used = sorted(sources) if sources else list(range(len(guidance.bands)))
         # The used bands grouped by dataset, as (dataset, [(flat index, 1-based band number)]).
         first, self.reads = 0, []
@@ -120,8 +121,9 @@ class TileReader:
             )
             valid &= inside
             for (i, _), band in zip(own, values):
-                stack[i] = self.conversions[i].to_reflectance(band) if i in self.conversions else band
                 valid &= valid_mask(band, self.guidance.nodata[i])
+                if self.needs_values:
+                    stack[i] = self.conversions[i].to_reflectance(band) if i in self.conversions else band
         guidance, guidance_valid = self.mapping.compose(stack, valid)
         return Window(lst, coarse_valid, guidance, guidance_valid)
 
