@@ -189,6 +189,18 @@ def io_errors(inputs: dict[str, str], output_path: str | os.PathLike) -> Iterato
         raise io_failure([*reported, str(exc)], None, None, inputs, output_path) from exc
 
 
+@contextlib.contextmanager
+def gdal_failures_logged() -> Iterator[None]:
+    """Send this thread's GDAL failures to the session's log too, for the block only: GDAL's error
+    handlers are per thread, so a worker thread wraps each read it does under a ``gdal_session``
+    (and leaves no handler behind when it ends)."""
+    gdal.PushErrorHandler(GDAL_FAILURES)
+    try:
+        yield
+    finally:
+        gdal.PopErrorHandler()
+
+
 def gdal_failure_mark() -> int:
     """A mark for ``require_no_gdal_failures_since``."""
     return GDAL_FAILURES.count

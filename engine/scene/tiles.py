@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,13 @@ from ..detail import bound_detail, detail_bounds
 from ..grids import Grid
 from ..guidance_values import ReflectanceEncoding
 from ..masks import expand, fill_invalid
-from ..raster import SCRATCH_CREATION_OPTIONS, create_geotiff, read_bands_window, valid_mask
+from ..raster import (
+    SCRATCH_CREATION_OPTIONS,
+    create_geotiff,
+    gdal_failures_logged,
+    read_bands_window,
+    valid_mask,
+)
 from ..tiling import Tile, plan_tiles
 from ..uncertainty import spread_kelvin
 from .context import RunContext
@@ -108,6 +115,13 @@ class TileReader:
                 self.reads.append((dataset, own))
             first += dataset.RasterCount
 
+    def read_tile(self, tile: Tile) -> Window:
+        """The window a tile predicts from (its core plus halo); callable from a worker thread."""
+        with gdal_failures_logged():
+            return self.read(
+                tile.rows.read_start, tile.rows.read_stop, tile.cols.read_start, tile.cols.read_stop
+            )
+
     def read(self, row0: int, row1: int, col0: int, col1: int) -> Window:
         s = self.scale
         lst = self.coarse_band.ReadAsArray(col0, row0, col1 - col0, row1 - row0).astype(np.float32)
@@ -183,23 +197,29 @@ def predict_tiles(
     stats = BlendStats()
     count = len(plan.tiles)
     started = last_log = time.perf_counter()
-    for done, tile in enumerate(plan.tiles, 1):
-        context.check_cancelled()
+    # The next tile's window is read while this one is predicted: GDAL reads and numpy release the GIL.
+    # Only the reading thread touches the input datasets during the loop.
+    with ThreadPoolExecutor(1, "mocolsk-read") as prefetch:
+        pending = prefetch.submit(reader.read_tile, plan.tiles[0]) if count else None
+        for done, tile in enumerate(plan.tiles, 1):
+            context.check_cancelled()
+            window = pending.result()
+            pending = prefetch.submit(reader.read_tile, plan.tiles[done]) if done < count else None
 
-        def within_tile(share: float, done: int = done) -> None:
-            progress((done - 1 + share) / count)
+            def within_tile(share: float, done: int = done) -> None:
+                progress((done - 1 + share) / count)
 
-        fine, sigma = predict_tile(
-            tile, reader, method, plan.coarse_fill_steps, conserve, stats, within_tile, uncertainty
-        )
-        blend_tile(fine, tile, band, grid, plan.scale)
-        if spread is not None:
-            blend_tile(sigma, tile, spread.GetRasterBand(1), grid, plan.scale)
-        progress(done / count)
-        now = time.perf_counter()
-        if done == count or now - last_log >= TILE_LOG_EVERY_S:
-            context.log(tile_done_line(done, count, now - started))
-            last_log = now
+            fine, sigma = predict_tile(
+                tile, window, method, plan.coarse_fill_steps, conserve, stats, within_tile, uncertainty
+            )
+            blend_tile(fine, tile, band, grid, plan.scale)
+            if spread is not None:
+                blend_tile(sigma, tile, spread.GetRasterBand(1), grid, plan.scale)
+            progress(done / count)
+            now = time.perf_counter()
+            if done == count or now - last_log >= TILE_LOG_EVERY_S:
+                context.log(tile_done_line(done, count, now - started))
+                last_log = now
     blended.FlushCache()
     if spread is not None:
         spread.FlushCache()
@@ -226,7 +246,7 @@ def format_duration(seconds: float) -> str:
 
 def predict_tile(
     tile: Tile,
-    reader: TileReader,
+    window: Window,
     method: Method,
     coarse_fill_steps: int,
     conserve: bool,
@@ -240,7 +260,6 @@ def predict_tile(
     sigma scale."""
     scale, predictor = method.scale, method.predictor
     rows, cols = tile.rows, tile.cols
-    window = reader.read(rows.read_start, rows.read_stop, cols.read_start, cols.read_stop)
     progress(TILE_READ_SHARE)
     fine_valid = window.guidance_valid & expand(window.coarse_valid, scale)
     # Tile cores partition the grid, so counting there counts every output pixel once.

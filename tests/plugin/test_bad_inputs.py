@@ -175,6 +175,14 @@ CASES = {
         lambda s, i, o, p: {"INPUT_LST": str(truncated_copy(s.lst_120m, i / "lst_cut.tif"))},
         r"LST .*lst_cut\.tif: GDAL could not read .*lst_cut\.tif .*damaged or truncated.*again",
     ),
+    # Read by the tile loop's reading thread (bicubic checks no guidance values before the tiles).
+    "truncated guidance GeoTIFF": Case(
+        lambda s, i, o, p: {
+            "GUIDANCE": [str(truncated_copy(s.guidance_30m, i / "guidance_cut.tif"))],
+            "METHOD": 1,
+        },
+        r"GDAL could not read .*guidance_cut\.tif .*damaged or truncated.*again",
+    ),
     "garbled LST file": Case(
         lambda s, i, o, p: {"INPUT_LST": str(_garbled(i / "lst_garbled.tif"))},
         r"Coarse LST layer: GDAL cannot read .*lst_garbled\.tif as a raster",
