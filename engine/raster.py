@@ -91,11 +91,10 @@ def gdal_session(cache_bytes: int = GDAL_CACHE_BYTES) -> Iterator[None]:
     previous_exceptions = gdal.GetUseExceptions()
     gdal.UseExceptions()
     gdal.SetCacheMax(cache_bytes)
-    gdal.PushErrorHandler(GDAL_FAILURES)
     try:
-        yield
+        with gdal_failures_logged():
+            yield
     finally:
-        gdal.PopErrorHandler()
         gdal.SetCacheMax(previous_cache)
         if not previous_exceptions:
             gdal.DontUseExceptions()
@@ -191,9 +190,9 @@ def io_errors(inputs: dict[str, str], output_path: str | os.PathLike) -> Iterato
 
 @contextlib.contextmanager
 def gdal_failures_logged() -> Iterator[None]:
-    """Send this thread's GDAL failures to the session's log too, for the block only: GDAL's error
-    handlers are per thread, so a worker thread wraps each read it does under a ``gdal_session``
-    (and leaves no handler behind when it ends)."""
+    """Send this thread's GDAL failures to the session's log, for the block only. GDAL's error handlers
+    are per thread: ``gdal_session`` uses this for its own thread, and a worker thread wraps each read
+    it does under the session (so it leaves no handler behind when it ends)."""
     gdal.PushErrorHandler(GDAL_FAILURES)
     try:
         yield
