@@ -221,6 +221,22 @@ def train(
     )
     t0 = time.monotonic()
     best_rmse = best_validation_rmse(run_dir)
+
+    def current_payload() -> dict:
+        """The checkpoint of the model at the current step, with the time trained so far."""
+        return checkpoint_payload(
+            model,
+            optimizer,
+            scheduler,
+            step,
+            config,
+            data.normalizer,
+            data.bands,
+            data.description,
+            command,
+            elapsed + time.monotonic() - t0,
+        )
+
     for step in range(start + 1, config.iterations + 1):
         rng = np.random.default_rng([config.seed, world.rank, step])
         batch = {
@@ -248,35 +264,10 @@ def train(
                 record["val"] = validate(model, data.val, data.normalizer, device)
                 if record["val"]["rmse_k"] < best_rmse:
                     best_rmse = record["val"]["rmse_k"]
-                    save_atomic(
-                        checkpoint_payload(
-                            model,
-                            optimizer,
-                            scheduler,
-                            step,
-                            config,
-                            data.normalizer,
-                            data.bands,
-                            data.description,
-                            command,
-                            elapsed + time.monotonic() - t0,
-                        ),
-                        run_dir / CHECKPOINT_BEST,
-                    )
+                    save_atomic(current_payload(), run_dir / CHECKPOINT_BEST)
         if step % config.checkpoint_interval == 0 or step == config.iterations:
             if world.is_main:
-                payload = checkpoint_payload(
-                    model,
-                    optimizer,
-                    scheduler,
-                    step,
-                    config,
-                    data.normalizer,
-                    data.bands,
-                    data.description,
-                    command,
-                    elapsed + time.monotonic() - t0,
-                )
+                payload = current_payload()
                 save_atomic(payload, run_dir / f"step-{step}.pt")
                 save_atomic(payload, last)
         if step == config.iterations:
