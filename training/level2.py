@@ -1,8 +1,10 @@
 """Landsat products whose bands are already physical quantities, as training scenes.
 
 Level-2 products store surface reflectance and a temperature as scaled integers: USGS
-Collection 2 Level-2 (``SR_B*``, ``ST_B10``/``ST_B6``, ``QA_PIXEL``) and older LEDAPS
-stacks (reflectance x 10000, band 6 temperature in degrees Celsius x 100, an Fmask band).
+Collection 2 Level-2 (``SR_B*``, ``ST_B10``/``ST_B6``, ``QA_PIXEL``), the older ESPA
+surface reflectance products (``sr_band*`` x 10000, ``toa_band6`` brightness temperature in
+0.1 K, ``cfmask``) and LEDAPS stacks (reflectance x 10000, band 6 temperature in degrees
+Celsius x 100, an Fmask band).
 The bands may be separate files or bands of one stack; the scalings come from the product,
 so no MTL is needed. The thermal band keeps the sensor's native pixel (60-120 m), resampled
 by USGS onto the 30 m grid, as in Level-1 scenes.
@@ -45,6 +47,16 @@ PRODUCTS = {
         qa_kind="qa_pixel",
         nodata=0.0,
         thermal_quantity="Collection 2 Level-2 surface temperature",
+        reflectance_quantity="surface reflectance",
+    ),
+    "espa": Level2Product(
+        reflectance_scale=1e-4,
+        reflectance_offset=0.0,
+        thermal_scale=0.1,
+        thermal_offset_k=0.0,
+        qa_kind="fmask",
+        nodata=-9999.0,
+        thermal_quantity="ESPA (LEDAPS) band 6 brightness temperature",
         reflectance_quantity="surface reflectance",
     ),
     "ledaps_celsius": Level2Product(
@@ -125,7 +137,7 @@ def level_step(values: np.ndarray) -> float | None:
     levels = np.unique(values[np.isfinite(values)])
     if levels.size < 2:
         return None
-    return float(np.median(np.diff(levels)))
+    return round(float(np.median(np.diff(levels))), 6)
 
 
 def read_level2_scene(options: Level2Options, name: str = "") -> Scene:

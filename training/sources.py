@@ -10,7 +10,7 @@ trainval patch, never the test list). Scene entries:
   ``band_files``, ``metadata``, ``folder`` (a scene without MTL), ``pixel_size_m``, ``qa``,
   ``qa_kind``, ``qa_dilate_px``, ``crop``) and a ``landscape``
 - ``{"kind": "landsat_level2", "folder": PATH, "sensor": "LANDSAT_8", "product":
-  "collection2" | "ledaps_celsius", "reflective": [six files or stack bands], "thermal": ...,
+  "collection2" | "espa" | "ledaps_celsius", "reflective": [six files or stack bands], "thermal": ...,
   "qa": ...}`` with the ``training.level2.Level2Options`` keys (``stack``, ``saturated``,
   ``qa_dilate_px``, ``crop``, ``quantisation_k``): surface reflectance and a stored
   temperature scaled by the product's constants

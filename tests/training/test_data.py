@@ -320,6 +320,9 @@ ADDED_SCENES = (
     "LC08-elkton-va",
     "LE07-022049-1999-chiapas",
     "LE07-022049-2002-chiapas",
+    "LT04-013030-1987-vermont",
+    "LT05-013030-1994-vermont",
+    "LT05-012031-2002-massachusetts",
 )
 
 
@@ -348,8 +351,8 @@ def added_scenes():
 @pytest.mark.parametrize("name", ADDED_SCENES)
 def test_added_scenes_load_with_plausible_kelvin_and_reflectance(added_scenes, name):
     scene = added_scenes[name]
-    assert scene.site and scene.sensor in ("LANDSAT_7", "LANDSAT_8")
-    assert scene.valid.mean() > 0.6
+    assert scene.site and scene.sensor in ("LANDSAT_4", "LANDSAT_5", "LANDSAT_7", "LANDSAT_8", "LANDSAT_9")
+    assert scene.valid.mean() > 0.5
     lst = scene.lst_kelvin[scene.valid]
     assert 250.0 < lst.min() and lst.max() < 340.0 and 280.0 < np.median(lst) < 310.0
     assert scene.band_names == ("blue", "green", "red", "nir", "swir1", "swir2", "ndvi", "ndwi")
@@ -358,7 +361,7 @@ def test_added_scenes_load_with_plausible_kelvin_and_reflectance(added_scenes, n
     assert -0.05 < np.percentile(reflectance, 0.1) and np.percentile(reflectance, 99.9) < 1.05
     ndvi = scene.guidance[6][scene.valid]
     assert 0.2 < np.median(ndvi) < 0.9
-    assert scene.native_pixel_m in (60.0, 100.0) and 28.0 < scene.pixel_size_m < 31.0
+    assert scene.native_pixel_m in (60.0, 100.0, 120.0) and 28.0 < scene.pixel_size_m < 31.0
     assert scene.quantisation_k and scene.quantisation_k < 0.7
 
 
@@ -436,3 +439,18 @@ def test_corpus_configs_name_a_site_for_every_scene_and_list_the_same_scenes_at_
     assert all(entry.get("site") for entry in lists[0])
     assert len({entry["site"] for entry in lists[0]}) >= 10
     assert set(ADDED_SCENES) <= {entry["name"] for entry in lists[0]}
+
+
+def test_espa_product_temperature_is_tenths_of_kelvin_and_cfmask_cloud_is_masked(added_scenes):
+    from osgeo import gdal
+
+    from tests.conftest import REPO
+
+    folder = REPO / SATELLITE_DATA / "landsat4-tm-1987-vermont"
+    stored = gdal.Open(str(folder / "LT40130301987146XXX01_toa_band6.tif")).ReadAsArray()
+    cfmask = gdal.Open(str(folder / "LT40130301987146XXX01_cfmask.tif")).ReadAsArray()
+    scene = added_scenes["LT04-013030-1987-vermont"]
+    row, col = np.argwhere(cfmask == 0)[0]
+    assert scene.lst_kelvin[row, col] == pytest.approx(stored[row, col] * 0.1, abs=1e-3)
+    assert np.isnan(scene.lst_kelvin[cfmask == 4]).all() and np.isnan(scene.lst_kelvin[cfmask == 2]).all()
+    assert np.isfinite(scene.lst_kelvin[cfmask == 0]).all()
