@@ -29,6 +29,9 @@ from .pipeline_runs import PipelineMethod
 from .protocol import protocol_view, view_prediction
 
 FIT_VIEW = "native"
+ONE_SIGMA = 0.6827
+# Where every member agrees the spread is no measure of error; below this it counts as this.
+SPREAD_FLOOR_K = 0.01
 
 
 @dataclass
@@ -70,6 +73,41 @@ def leave_site_out(runs: list[MemberRun]) -> dict[str, dict[str, float]]:
 def blended_rmse(run: MemberRun, weights: dict[str, float]) -> float:
     mixed = np.array([weights[m] for m in BLEND_MEMBERS]) @ run.members_kelvin
     return float(np.sqrt(np.mean((mixed - run.truth_kelvin) ** 2)))
+
+
+def blended(run: MemberRun, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The blend and the weighted spread of its members (its raw uncertainty) on the scored pixels."""
+    w = np.array([weights[m] for m in BLEND_MEMBERS])[:, None]
+    mean = (w * run.members_kelvin).sum(axis=0)
+    spread = np.sqrt(np.maximum((w * (run.members_kelvin - mean) ** 2).sum(axis=0), 0.0))
+    return mean, spread
+
+
+def normalised_errors(run: MemberRun, weights: dict[str, float]) -> np.ndarray:
+    mean, spread = blended(run, weights)
+    return np.abs(mean - run.truth_kelvin) / np.maximum(spread, SPREAD_FLOOR_K)
+
+
+def sigma_scale(runs: list[MemberRun], folds: dict[str, dict[str, float]]) -> float:
+    """The factor on the spread that puts 68.3 % of the absolute errors of ``runs`` within one sigma
+    (split-conformal), each run blended with its own fold's weights."""
+    ratios = np.concatenate([normalised_errors(r, folds[r.scene]) for r in runs])
+    return float(np.quantile(ratios, ONE_SIGMA))
+
+
+def coverage_leave_site_out(runs: list[MemberRun], folds: dict[str, dict[str, float]]) -> dict[str, dict]:
+    """Per scene: the factor fitted on the other sites and the share of its errors within 1 and 2 sigma."""
+    out = {}
+    for run in runs:
+        factor = sigma_scale([o for o in runs if o.site != run.site], folds)
+        ratios = normalised_errors(run, folds[run.scene]) / factor
+        out[run.scene] = {
+            "sigma_scale": round(factor, 3),
+            "within_1_sigma": round(float(np.mean(ratios <= 1.0)), 3),
+            "within_2_sigma": round(float(np.mean(ratios <= 2.0)), 3),
+            "pixels": int(ratios.size),
+        }
+    return out
 
 
 def package_with_weights(card_path: str | Path, weights: dict[str, float], folder: Path) -> Path:
@@ -121,6 +159,21 @@ def main(argv: list[str] | None = None) -> int:
             )
         weights = fit_weights(runs)
         print(f"x{scale}: weights on all scenes {weights}", flush=True)
+        coverage = coverage_leave_site_out(runs, folds)
+        pixels = sum(c["pixels"] for c in coverage.values())
+        pooled = {
+            k: sum(c[k] * c["pixels"] for c in coverage.values()) / pixels
+            for k in ("within_1_sigma", "within_2_sigma")
+        }
+        factor = sigma_scale(runs, folds)
+        print(
+            f"x{scale}: uncertainty, leave-site-out: {pooled['within_1_sigma']:.1%} within 1 sigma, "
+            f"{pooled['within_2_sigma']:.1%} within 2 (factor on all scenes {factor:.2f})"
+        )
+        for scene, c in coverage.items():
+            print(
+                f"  {scene:34s} {c['within_1_sigma']:.1%} / {c['within_2_sigma']:.1%} (factor {c['sigma_scale']})"
+            )
         if args.write_card:
             path = Path(cards[scale])
             card = json.loads(path.read_text(encoding="utf-8"))
@@ -133,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 "scenes": [r.scene for r in runs],
                 "leave_site_out_weights": folds,
+                "sigma_scale": round(factor, 4),
+                "uncertainty_leave_site_out": {"pooled": pooled, "per_scene": coverage},
             }
             path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
             print(f"written: {path}")
