@@ -35,7 +35,7 @@ def test_a_scenes_fold_is_fitted_without_any_scene_of_its_site():
     runs[1].members_kelvin[1] = runs[1].truth_kelvin
     folds = leave_site_out(runs)
     assert folds["s0"] == folds["s1"]
-    assert folds["s2"]["bicubic"] > folds["s0"]["bicubic"] + 0.1
+    assert folds["s2"]["bicubic"] > folds["s0"]["bicubic"] + 0.05
 
 
 def test_the_sigma_factor_puts_68_percent_of_the_errors_within_one_sigma():
