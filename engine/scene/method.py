@@ -131,14 +131,16 @@ def open_method(
 def open_blend(
     request: DownscaleRequest, guidance: Guidance, ratio: float, lst_pixel: str, context: RunContext
 ) -> Method:
-    """MoCoLSK and the classic methods its card's blend weights name, all on the network's bands."""
+    """MoCoLSK and the classic methods its card's blend weights name, all on the network's bands;
+    MoCoLSK alone (said in the log, the result and the layer name) for a package without weights."""
     network = open_method(replace(request, method="mocolsk"), guidance, ratio, lst_pixel, context)
     card = network.predictor.downscaler.card
     if not card.blend:
-        raise InputError(
-            f"Model {card.name!r} carries no blend weights, so the blend cannot run with it; choose "
-            "MoCoLSK or a classic method, or a bundled package (they all carry weights)."
+        context.log(
+            f"Model {card.name!r} carries no blend weights (they are fitted for the bundled packages), so "
+            "MoCoLSK runs alone."
         )
+        return network
     weights = check_blend_weights(card.blend["weights"], f"Model card {card.name}")
     names = list(network.mapping.names)
     members, channels = {}, {}
