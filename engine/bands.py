@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .indices import NORMALISED_DIFFERENCES, IndexBounds, clip_index, clipped_message, normalized_difference
 
 _ALIASES = {
     "near_infrared": "nir",
@@ -51,22 +52,37 @@ class BandMapping:
     def compose(self, stack: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Required bands (C, H, W) float32 from the input stack (N, H, W) and its validity (H, W).
 
-        Returns the bands and where all of them are valid (an index is invalid where a + b = 0).
+        Returns the bands and where all of them are valid. Indices derived here are bounded to -1..1
+        and given ones clipped to it (`engine.indices`): negative reflectance over water pushes them beyond.
         """
         bands = []
-        joint = valid.copy()
-        for source in self.sources:
+        for name, source in zip(self.names, self.sources):
             if isinstance(source, tuple):
-                a, b = (stack[i].astype(np.float64) for i in source)
-                total = a + b
-                joint &= total != 0
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    bands.append(np.where(total != 0, (a - b) / np.where(total != 0, total, 1.0), 0.0))
+                bands.append(normalized_difference(stack[source[0]], stack[source[1]]))
+            elif is_index(name):
+                bands.append(clip_index(stack[source]))
             else:
                 bands.append(stack[source])
         height, width = stack.shape[1:]
         composed = np.stack(bands).astype(np.float32) if bands else np.zeros((0, height, width), np.float32)
-        return composed, joint
+        return composed, valid.copy()
+
+    def index_messages(self, stack: np.ndarray, valid: np.ndarray) -> list[str]:
+        """Log lines for the indices whose bounds change pixels of a sample (N, H, W) of the input bands."""
+        messages = []
+        for name, source in zip(self.names, self.sources):
+            if isinstance(source, tuple):
+                counter = IndexBounds(f"{name} (derived from {' and '.join(DERIVED_INDICES[name])})")
+                counter.add(stack[source[0]][valid], stack[source[1]][valid])
+                messages.append(counter.message(sampled=True))
+            elif is_index(name):
+                messages.append(clipped_message(name, stack[source][valid], sampled=True))
+        return [message for message in messages if message]
+
+
+def is_index(name: str) -> bool:
+    """Whether a band name is a normalised difference the engine knows (its values lie in -1..1)."""
+    return normalise_band_name(name) in NORMALISED_DIFFERENCES
 
 
 def map_bands(

@@ -77,6 +77,9 @@ def open_method(
     if request.method != "mocolsk":
         scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
         mapping = classic_mapping(request.method, guidance.names)
+        if mapping.sources:
+            for message in mapping.index_messages(*guidance_sample(guidance)):
+                context.log(message)
         return Method(scale, mapping, create_sharpener(request.method, scale, len(mapping.sources)))
 
     from ..inference import Downscaler
@@ -165,10 +168,7 @@ def guidance_conversions(
     """Check the guidance values against the card's units: scaled reflectance (Landsat C2 SR, x10000) is
     recognised and converted (logged), other out-of-range values refused. Returns the conversions per input
     band; bands that still look unlike the training data are logged as warnings."""
-    samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
-        np.float32
-    )
-    valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    samples, valid = guidance_sample(guidance)
     checked, reflectance = [], set()
     for name, spec, source in zip(mapping.names, specs, mapping.sources):
         if isinstance(source, tuple):
@@ -188,9 +188,20 @@ def guidance_conversions(
         context.log(f"Guidance read as {encoding.reason}; converted to reflectance for the {model}")
         for index, conversion in conversions.items():
             samples[index] = conversion.to_reflectance(samples[index])
+    for message in mapping.index_messages(samples, valid):
+        context.log(message)
     for warning in units_warnings(*mapping.compose(samples, valid), specs):
         context.log(warning)
     return conversions
+
+
+def guidance_sample(guidance: Guidance) -> tuple[np.ndarray, np.ndarray]:
+    """A sample (N, S) of every guidance band's values, float32, and where all of them are valid (S,)."""
+    samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
+        np.float32
+    )
+    valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    return samples, valid
 
 
 def classic_mapping(method: str, names: list) -> BandMapping:
