@@ -10,7 +10,10 @@ Two protocols, both on whole scenes never seen in training:
   grid), the guidance aggregated alike, and the coarse input that truth aggregated by the
   scale. Only here can guidance show that it adds information the thermal sensor resolved.
 
-Every method gets the same coarse input and the same coarse-mean conservation. Errors are
+Every method the plugin offers runs through the plugin's own pipeline
+(``training.pipeline_runs``: the same tiles, fill, detail bound and conservation as
+``python -m engine downscale``); peers the plugin does not ship (pyDMS, zoo networks, a network
+being trained) get the engine's conservation on the same coarse input. Errors are
 summed per block of ``EVAL_BLOCK_COARSE_PX`` coarse pixels; 95 % intervals come from a
 bootstrap that resamples scenes, then blocks within each scene.
 """
@@ -27,6 +30,7 @@ from engine.detail import bound_detail as clip_detail
 from engine.detail import detail_bounds
 
 from .datasets import Sample, filled, sample_from_fine
+from .pipeline_runs import PipelineMethod, run_pipeline
 from .scenes import Scene, area_average
 
 PROTOCOLS = ("ingrid", "native")
@@ -35,6 +39,8 @@ BOOTSTRAP_REPLICATES = 2000
 CONFIDENCE = 0.95
 
 Predictor = Callable[[Sample], np.ndarray]
+# A method of the plugin (run through its pipeline) or a peer's array predictor.
+Method = PipelineMethod | Predictor
 
 
 def native_factor(scene: Scene) -> int:
@@ -80,9 +86,9 @@ def truth_description(scene: Scene, protocol: str) -> str:
 
 
 def conserved(prediction: np.ndarray, sample: Sample, scale: int, bound_detail: bool = False) -> np.ndarray:
-    """A prediction whose coarse-cell means equal the coarse input, as the plugin writes it;
-    with ``bound_detail`` (the plugin's treatment of network output) first clipped to the
-    local coarse range (``engine.detail``), which conservation then respects."""
+    """A peer's prediction whose coarse-cell means equal the coarse input; with ``bound_detail``
+    (the plugin's treatment of network output) first clipped to the local coarse range
+    (``engine.detail``), which conservation then respects."""
     guidance_valid = np.isfinite(sample.guidance).all(axis=0)
     coarse_valid = np.isfinite(sample.coarse_kelvin)
     coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
@@ -130,22 +136,39 @@ def block_errors(
     return sse, count
 
 
+def view_prediction(
+    method: Method, sample: Sample, view: Scene, scale: int, bounded: bool = False
+) -> np.ndarray:
+    """``method``'s conserved fine LST for a protocol sample of ``view``: the pipeline's output
+    for a plugin method, the engine's conservation of a peer's prediction otherwise."""
+    if isinstance(method, PipelineMethod):
+        prediction, _ = run_pipeline(method, sample, view.band_names, view.pixel_size_m or 30.0)
+        missing = sample.mask & ~np.isfinite(prediction)
+        if missing.any():
+            raise ValueError(
+                f"scene {view.name}: {method.method} left {int(missing.sum())} scored pixels without a value"
+            )
+        return prediction
+    return conserved(method(sample), sample, scale, bounded)
+
+
 def evaluate_scene(
     scene: Scene,
     protocol: str,
     scale: int,
-    predictors: dict[str, Predictor],
+    predictors: dict[str, Method],
     bounded: frozenset[str] = frozenset(),
     block_coarse_px: int = EVAL_BLOCK_COARSE_PX,
 ) -> SceneErrors:
-    """Every predictor on the whole scene view, conserved (``bounded`` ones detail-bounded
-    first, as the plugin treats networks), scored per block."""
+    """Every method on the whole scene view, scored per block: plugin methods through the
+    pipeline, peers conserved (``bounded`` ones detail-bounded first, as the plugin treats
+    networks)."""
     view = protocol_view(scene, protocol)
     sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, scale)
     sse, count = {}, None
-    for method, predict in predictors.items():
-        prediction = conserved(predict(sample), sample, scale, method in bounded)
-        sse[method], count = block_errors(prediction, sample, scale, block_coarse_px)
+    for name, method in predictors.items():
+        prediction = view_prediction(method, sample, view, scale, name in bounded)
+        sse[name], count = block_errors(prediction, sample, scale, block_coarse_px)
     keep = count > 0
     if not keep.any():
         raise ValueError(f"scene {view.name}: no valid pixel to score at x{scale}")
