@@ -72,7 +72,7 @@ class BandMapping:
         messages = []
         for name, source in zip(self.names, self.sources):
             if isinstance(source, tuple):
-                counter = IndexBounds(f"{name} (derived from {' and '.join(DERIVED_INDICES[name])})")
+                counter = IndexBounds(f"{name}, derived from {' and '.join(DERIVED_INDICES[name])}")
                 counter.add(stack[source[0]][valid], stack[source[1]][valid])
                 messages.append(counter.message(sampled=True))
             elif is_index(name):

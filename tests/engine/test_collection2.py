@@ -107,6 +107,6 @@ def test_indices_left_out_of_the_stack_are_derived_bounded_and_the_run_succeeds(
     stack = build_guidance_stack(tmp_path / "six.tif", SIX_BANDS, c2_scene.sr)
     result, lines = downscale(c2_scene.st_b10_averaged(4), stack, tmp_path / "lst.tif", threads=1)
     derived = [line for line in lines if line.startswith("Index nd")]
-    assert [line.split(" (")[0] for line in derived] == ["Index ndvi", "Index ndwi"]
+    assert [line.split(",")[0] for line in derived] == ["Index ndvi", "Index ndwi"]
     assert all("derived from" in line and "bounded to -1..1" in line for line in derived)
     assert_plausible_kelvin(result.output_path, c2_scene)

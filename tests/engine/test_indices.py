@@ -87,5 +87,5 @@ def test_derived_indices_are_bounded_and_given_ones_clipped_and_every_pixel_stay
     np.testing.assert_array_equal(bands[2], red)
     assert joint.all()
     messages = mapping.index_messages(stack, valid)
-    assert messages[0].startswith("Index ndvi (derived from nir and red) (2 sampled pixels): 1 (50 %)")
+    assert messages[0].startswith("Index ndvi, derived from nir and red (2 sampled pixels): 1 (50 %)")
     assert messages[1].startswith("Index ndwi (2 sampled pixels): 1 (50 %) outside -1..1")
