@@ -7,7 +7,7 @@ indices a method needs but the user did not give are derived from their bands.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,18 +48,32 @@ class BandMapping:
     names: tuple[str, ...]
     sources: tuple[int | tuple[int, int], ...]
     how: str
+    # Positions (in ``names``) of given index bands clipped to -1..1 as they are read.
+    clipped: tuple[int, ...] = ()
+
+    def clipping(self, positions) -> BandMapping:
+        """This mapping with the given index bands at ``positions`` clipped to -1..1."""
+        return replace(self, clipped=tuple(positions))
+
+    def given_indices(self) -> list[int]:
+        """Positions of the bands read from an input band and named as a known index (ndvi, ndwi, ...)."""
+        return [
+            position
+            for position, (name, source) in enumerate(zip(self.names, self.sources))
+            if not isinstance(source, tuple) and is_index(name)
+        ]
 
     def compose(self, stack: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Required bands (C, H, W) float32 from the input stack (N, H, W) and its validity (H, W).
 
-        Returns the bands and where all of them are valid. Indices derived here are bounded to -1..1
-        and given ones clipped to it (`engine.indices`): negative reflectance over water pushes them beyond.
+        Returns the bands and where all of them are valid. Indices derived here are bounded to -1..1 and
+        the ``clipped`` ones clipped to it (`engine.indices`): negative reflectance over water pushes them beyond.
         """
         bands = []
-        for name, source in zip(self.names, self.sources):
+        for position, source in enumerate(self.sources):
             if isinstance(source, tuple):
                 bands.append(normalized_difference(stack[source[0]], stack[source[1]]))
-            elif is_index(name):
+            elif position in self.clipped:
                 bands.append(clip_index(stack[source]))
             else:
                 bands.append(stack[source])
@@ -70,12 +84,12 @@ class BandMapping:
     def index_messages(self, stack: np.ndarray, valid: np.ndarray) -> list[str]:
         """Log lines for the indices whose bounds change pixels of a sample (N, H, W) of the input bands."""
         messages = []
-        for name, source in zip(self.names, self.sources):
+        for position, (name, source) in enumerate(zip(self.names, self.sources)):
             if isinstance(source, tuple):
                 counter = IndexBounds(f"{name}, derived from {' and '.join(DERIVED_INDICES[name])}")
                 counter.add(stack[source[0]][valid], stack[source[1]][valid])
                 messages.append(counter.message(sampled=True))
-            elif is_index(name):
+            elif position in self.clipped:
                 messages.append(clipped_message(name, stack[source][valid], sampled=True))
         return [message for message in messages if message]
 

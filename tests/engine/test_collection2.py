@@ -103,6 +103,22 @@ def test_indices_a_raster_calculator_made_from_c2_sr_are_clipped_and_the_run_suc
     assert_plausible_kelvin(result.output_path, c2_scene)
 
 
+def test_tsharp_uses_an_ndvi_scaled_x10000_as_it_is_since_its_fit_does_not_depend_on_the_scale(
+    c2_scene, tmp_path
+):
+    stack = build_guidance_stack(tmp_path / "ndvi.tif", ["ndvi"], c2_scene.sr)
+    scaled = tmp_path / "ndvi_x10000.tif"
+    gdal.Translate(str(scaled), str(stack), scaleParams=[[-1, 1, -10000, 10000]], outputType=gdal.GDT_Float32)
+    unscaled, _ = downscale(
+        c2_scene.st_b10_averaged(4), stack, tmp_path / "a.tif", method="tsharp", threads=1
+    )
+    result, lines = downscale(
+        c2_scene.st_b10_averaged(4), scaled, tmp_path / "b.tif", method="tsharp", threads=1
+    )
+    assert any(line.startswith("Index ndvi: only") and "used as it is" in line for line in lines)
+    np.testing.assert_allclose(read(result.output_path), read(unscaled.output_path), atol=0.01)
+
+
 def test_indices_left_out_of_the_stack_are_derived_bounded_and_the_run_succeeds(c2_scene, tmp_path):
     stack = build_guidance_stack(tmp_path / "six.tif", SIX_BANDS, c2_scene.sr)
     result, lines = downscale(c2_scene.st_b10_averaged(4), stack, tmp_path / "lst.tif", threads=1)

@@ -75,12 +75,16 @@ def test_the_engine_and_the_guidance_builder_know_the_same_indices():
         assert GUIDANCE_BANDS[name].difference_of == parts
 
 
-def test_derived_indices_are_bounded_and_given_ones_clipped_and_every_pixel_stays_valid():
+def test_derived_indices_are_bounded_and_given_ones_clipped_when_told_and_every_pixel_stays_valid():
     red = np.array([[0.025, 0.1]], np.float32)
     nir = np.array([[-0.008, 0.4]], np.float32)
     given_ndwi = np.array([[2.85, -0.5]], np.float32)
     stack, valid = np.stack([red, nir, given_ndwi]), np.ones((1, 2), bool)
     mapping = map_bands(("ndvi", "ndwi", "red"), ["red", "nir", "NDWI"], "Guidance", "model")
+    assert mapping.given_indices() == [1]
+    unclipped, _ = mapping.compose(stack, valid)
+    assert unclipped[1, 0, 0] == np.float32(2.85)
+    mapping = mapping.clipping(mapping.given_indices())
     bands, joint = mapping.compose(stack, valid)
     np.testing.assert_allclose(bands[0], [[-1.0, 0.6]], rtol=1e-6)
     np.testing.assert_allclose(bands[1], [[1.0, -0.5]])
