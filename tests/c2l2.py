@@ -1,9 +1,10 @@
 """A Landsat 8 Collection 2 Level-2 file set as USGS delivers it, built from the real Florida crop.
 
-Files and encodings are those of a real C2 L2 product (compare /work/shared/data/
-landsat8-c2l2-600m-format-sample): ``SR_B2``..``SR_B7`` UInt16, reflectance = DN x 0.0000275 - 0.2,
-0 = fill; ``ST_B10`` UInt16, K = DN x 0.00341802 + 149, 0 = fill; ``QA_PIXEL`` UInt16 bit flags
-(1 = fill, 21824 clear land, 21952 clear water, 22280 high-confidence cloud), all on one 30 m grid.
+Files and encodings are those of the real product LC08_L2SP_001062_20201031_20201106_02_T2 (the
+team's shared copy of the rio-tiler-pds test fixture): ``SR_B2``..``SR_B7`` UInt16 with nodata 0,
+reflectance = DN x 0.0000275 - 0.2; ``ST_B10`` UInt16 with nodata 0, K = DN x 0.00341802 + 149;
+``QA_PIXEL`` UInt16 bit flags without a nodata tag (1 = fill, 21824 clear land, 21952 clear water,
+22280 high-confidence cloud); AREA_OR_POINT=Point; all on one 30 m grid named as USGS names them.
 
 The land is real: the 160 x 160 px Florida crop in tests/data (its reflective bands as TOA
 reflectance, its band 10 as brightness temperature). Two things are painted in, because the crop
@@ -82,6 +83,7 @@ def _write(path: Path, values: np.ndarray, like: gdal.Dataset, nodata: float | N
     )
     dataset.SetGeoTransform(like.GetGeoTransform())
     dataset.SetProjection(like.GetProjection())
+    dataset.SetMetadataItem("AREA_OR_POINT", "Point")
     band = dataset.GetRasterBand(1)
     if nodata is not None:
         band.SetNoDataValue(nodata)
