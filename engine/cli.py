@@ -76,9 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     down.add_argument(
         "--method",
-        choices=("mocolsk", *CLASSIC_METHODS, "auto"),
+        choices=("mocolsk", "blend", *CLASSIC_METHODS, "auto"),
         default="mocolsk",
-        help="auto: the method that best rebuilds the LST from a once-more coarsened copy (self-check)",
+        help="blend: MoCoLSK and the classic methods averaged with the model card's cross-validated weights; "
+        "auto: the method that best rebuilds the LST from a once-more coarsened copy (self-check)",
     )
     down.add_argument(
         "--model",

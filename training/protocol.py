@@ -34,6 +34,9 @@ from .pipeline_runs import PipelineMethod, run_pipeline
 from .scenes import Scene, area_average
 
 PROTOCOLS = ("ingrid", "native")
+# Also scored, never trained on: the in-grid run with output and truth averaged to the native pixel.
+INGRID_AT_NATIVE = "ingrid_native"
+SCORED_VIEWS = ("native", INGRID_AT_NATIVE, "ingrid")
 EVAL_BLOCK_COARSE_PX = 4
 BOOTSTRAP_REPLICATES = 2000
 CONFIDENCE = 0.95
@@ -57,10 +60,10 @@ def protocol_view(scene: Scene, protocol: str) -> Scene:
     """The scene as the protocol's truth grid: unchanged for ``ingrid``; for ``native`` the LST
     and guidance area-averaged to the native thermal pixel (a cell with any invalid pixel is
     invalid)."""
-    if protocol == "ingrid":
+    if protocol in ("ingrid", INGRID_AT_NATIVE):
         return scene
     if protocol != "native":
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        raise ValueError(f"protocol must be one of {SCORED_VIEWS}, got {protocol!r}")
     factor = native_factor(scene)
     if factor == 1:
         return replace(scene, name=f"{scene.name}@native")
@@ -78,6 +81,12 @@ def truth_description(scene: Scene, protocol: str) -> str:
     """What the reference of ``scene`` is under ``protocol``, for tables and cards."""
     view = protocol_view(scene, protocol)
     quantum = f"{scene.quantisation_k:.3f} K per DN" if scene.quantisation_k else "unknown quantisation"
+    if protocol == INGRID_AT_NATIVE:
+        native = scene.pixel_size_m * native_factor(scene)
+        return (
+            f"{scene.sensor or 'thermal'} band as delivered, run on the {scene.pixel_size_m:g} m grid, output "
+            f"and truth averaged to {native:g} m (sensed at {scene.native_pixel_m:g} m, {quantum})"
+        )
     return (
         f"{scene.sensor or 'thermal'} band at {view.pixel_size_m:g} m "
         f"({'as delivered' if protocol == 'ingrid' else 'native-pixel mean'}; "
@@ -125,9 +134,25 @@ def block_errors(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Squared-error sums and scored-pixel counts per block (blocks with no scored pixel dropped
     later); the blocks tile the scene in ``block_coarse_px`` coarse cells."""
-    mask = sample.mask
-    error = np.where(mask, (prediction.astype(np.float64) - np.nan_to_num(sample.fine_kelvin)) ** 2, 0.0)
-    side = block_coarse_px * scale
+    return block_sums(prediction, sample.fine_kelvin, sample.mask, block_coarse_px * scale)
+
+
+def averaged_errors(
+    prediction: np.ndarray, sample: Sample, scale: int, block_coarse_px: int, factor: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``block_errors`` after averaging prediction and truth by ``factor`` (a cell with any
+    unscored pixel is not scored): the in-grid run judged at the sensor's native pixel."""
+    truth = area_average(np.where(sample.mask, sample.fine_kelvin, np.nan), factor)
+    averaged = area_average(prediction, factor)
+    mask = np.isfinite(truth) & np.isfinite(averaged)
+    return block_sums(averaged, truth, mask, max(1, round(block_coarse_px * scale / factor)))
+
+
+def block_sums(
+    prediction: np.ndarray, truth: np.ndarray, mask: np.ndarray, side: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Squared-error sums and counts of the ``mask``ed pixels in blocks of ``side`` pixels."""
+    error = np.where(mask, (prediction.astype(np.float64) - np.nan_to_num(truth)) ** 2, 0.0)
     rows, cols = error.shape
     n_rows, n_cols = -(-rows // side), -(-cols // side)
     pad = ((0, n_rows * side - rows), (0, n_cols * side - cols))
@@ -142,7 +167,7 @@ def view_prediction(
     """``method``'s conserved fine LST for a protocol sample of ``view``: the pipeline's output
     for a plugin method, the engine's conservation of a peer's prediction otherwise."""
     if isinstance(method, PipelineMethod):
-        prediction, _ = run_pipeline(method, sample, view.band_names, view.pixel_size_m or 30.0)
+        prediction = run_pipeline(method, sample, view.band_names, view.pixel_size_m or 30.0).fine_kelvin
         missing = sample.mask & ~np.isfinite(prediction)
         if missing.any():
             raise ValueError(
@@ -168,7 +193,11 @@ def evaluate_scene(
     sse, count = {}, None
     for name, method in predictors.items():
         prediction = view_prediction(method, sample, view, scale, name in bounded)
-        sse[name], count = block_errors(prediction, sample, scale, block_coarse_px)
+        if protocol == INGRID_AT_NATIVE:
+            factor = native_factor(scene)
+            sse[name], count = averaged_errors(prediction, sample, scale, block_coarse_px, factor)
+        else:
+            sse[name], count = block_errors(prediction, sample, scale, block_coarse_px)
     keep = count > 0
     if not keep.any():
         raise ValueError(f"scene {view.name}: no valid pixel to score at x{scale}")
@@ -234,8 +263,10 @@ def summarise(
             "value": point[reference] - point[best],
             "ci95_k": interval(difference),
         }
-        result["ratio_to_best_classic"] = point[reference] / point[best]
-        result["ratio_to_bicubic"] = point[reference] / point["bicubic"] if "bicubic" in point else None
+        result["ratio_to_best_classic"] = point[reference] / point[best] if point[best] > 0 else None
+        result["ratio_to_bicubic"] = (
+            point[reference] / point["bicubic"] if point.get("bicubic", 0.0) > 0 else None
+        )
     result["per_scene"] = {}
     for scene in scenes:
         sse_s, count_s = _resampled_totals([scene], methods, replicates, rng)

@@ -12,11 +12,11 @@ from ..raster import output_driver
 from ..units import LST_UNITS, OUTPUT_UNITS
 
 # "auto": the method that best rebuilds the scene's own LST one scale coarser (engine.scene.selfcheck).
-METHODS = ("mocolsk", *CLASSIC_METHODS, "auto")
+METHODS = ("mocolsk", "blend", *CLASSIC_METHODS, "auto")
 DEFAULT_TILE_SIZE_PX = 512
 MIN_TILE_SIZE_PX = 16
 MAX_QA_MASK_GROW_PX = 50
-UNCERTAINTY_METHODS = ("mocolsk", "dms", "auto")
+UNCERTAINTY_METHODS = ("mocolsk", "blend", "dms", "auto")
 
 
 @dataclass

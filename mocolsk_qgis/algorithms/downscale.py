@@ -50,8 +50,17 @@ METHODS = (
     ("tsharp", "TsHARP (regression on NDVI)"),
     ("dms", "DMS (regression trees on all guidance bands)"),
     ("auto", "Auto (the method that best rebuilds this LST from a coarser copy)"),
+    ("blend", "Blend of MoCoLSK-Net and the classic methods (cross-validated weights)"),
 )
-METHOD_NAMES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
+METHOD_NAMES = {
+    "mocolsk": "MoCoLSK",
+    "blend": "MoCoLSK blend",
+    "bicubic": "bicubic",
+    "tsharp": "TsHARP",
+    "dms": "DMS",
+}
+# Methods that run a model package (its Model and Model file parameters apply).
+NETWORK_METHODS = ("mocolsk", "blend", "auto")
 DEVICES = (("auto", "Auto (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
 BACKENDS = (("onnxruntime", "ONNX Runtime"), ("torch", "PyTorch"))
 OUTPUT_UNIT_CHOICES = (("kelvin", "Kelvin"), ("celsius", "Celsius"))
@@ -373,7 +382,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             qa_mask_kind=QA_MASK_KINDS[self.parameterAsEnum(parameters, self.QA_MASK_KIND, context)][0],
             qa_mask_grow_px=self.parameterAsInt(parameters, self.QA_MASK_GROW, context),
             method=method,
-            model=chosen_model(self, parameters, context, auto=True) if method == "mocolsk" else None,
+            model=chosen_model(self, parameters, context, auto=True) if method in NETWORK_METHODS else None,
             backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)][0],
             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)][0],
             threads=self.parameterAsInt(parameters, self.THREADS, context) or None,
