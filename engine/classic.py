@@ -266,8 +266,10 @@ class Dms(_Sampled):
         )
 
     def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
-        members, _ = self.predict_members(lst_coarse, coarse_valid, guidance, guidance_valid)
-        return members.mean(axis=0)
+        members, weights = self.predict_members(lst_coarse, coarse_valid, guidance, guidance_valid)
+        # The weighted mean exactly as the pipeline forms it from the members, so that asking for
+        # the uncertainty leaves the LST bit for bit unchanged.
+        return np.tensordot(weights / weights.sum(), members, axes=1).astype(np.float32)
 
     def predict_members(
         self, lst_coarse, coarse_valid, guidance, guidance_valid
