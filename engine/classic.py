@@ -9,9 +9,11 @@ then predict tile by tile.
 - TsHARP (Agam et al. 2007): LST is linear in the fractional vegetation cover
   fc = 1 - ((NDVImax - NDVI) / (NDVImax - NDVImin))^0.625, fitted on coarse pixels and
   applied to fine NDVI.
-- DMS (after Gao et al. 2012): bagged regression trees from the guidance bands to LST, one
-  fitted on the whole scene and one per tile window, combined by the inverse of their
-  out-of-bag errors; the pipeline's residual correction then restores the coarse means.
+- DMS (after Gao et al. 2012 and its public implementation pyDMS): bagged regression trees
+  with linear leaves from the guidance bands to LST, fitted on coarse pixels weighted by the
+  homogeneity of their guidance; one ensemble for the whole scene and one per moving window of
+  a few coarse pixels, combined per coarse pixel by the inverse of their squared residuals; the
+  pipeline's conservation then adds the coarse residual back.
 """
 
 from __future__ import annotations
