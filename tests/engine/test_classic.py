@@ -269,3 +269,18 @@ def test_fit_sample_weighs_every_tile_by_its_size_whatever_the_order():
     shares = np.bincount(kept_tiles.astype(int), minlength=10) / len(kept_tiles)
     assert len(kept_tiles) == 1_000
     assert np.all(np.abs(shares - 0.1) < 0.04), shares
+
+
+def test_spread_scale_widens_the_members_about_their_mean_and_leaves_the_prediction():
+    _, lst, guidance = two_regimes()
+    valid, coarse_valid = np.ones(guidance.shape[1:], bool), np.ones(lst.shape, bool)
+    results = {}
+    for factor in (1.0, 3.0):
+        dms = Dms(4, 2, DmsSettings(spread_scale=factor))
+        dms.add_samples(coarse_samples(lst, coarse_valid, guidance, valid, 4))
+        dms.finish_fit()
+        members, _ = dms.predict_members(lst, coarse_valid, guidance, valid)
+        results[factor] = (dms.predict(lst, coarse_valid, guidance, valid), members.std(axis=0))
+    np.testing.assert_allclose(results[3.0][0], results[1.0][0], atol=1e-3)
+    np.testing.assert_allclose(results[3.0][1], 3.0 * results[1.0][1], rtol=1e-3, atol=1e-4)
+    assert results[1.0][1].mean() > 0.01
