@@ -27,8 +27,8 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..datasets import Sample, filled
-from ..evaluate import classic_predictor
-from ..protocol import Predictor, evaluate_scene, protocol_view
+from ..pipeline_runs import PipelineMethod
+from ..protocol import Method, Predictor, evaluate_scene, protocol_view
 from ..scenes import Scene
 from ..sources import declared_bands, read_scene
 
@@ -79,41 +79,31 @@ def pydms_predictor(sharpener_class, scale: int, window_coarse_px: int) -> Predi
     return predict
 
 
-def timed(predict: Predictor, seconds: dict[str, float], pixels: dict[str, int], method: str) -> Predictor:
-    def run(sample: Sample) -> np.ndarray:
-        start = time.perf_counter()
-        out = predict(sample)
-        seconds[method] = seconds.get(method, 0.0) + time.perf_counter() - start
-        pixels[method] = pixels.get(method, 0) + out.size
-        return out
-
-    return run
-
-
 def compare(scenes: list[Scene], scale: int, sharpener_class, window_coarse_px: int) -> dict:
-    """Per-scene and pooled RMSE (K) of each method at ``scale``, and seconds per output Mpx."""
-    bands = scenes[0].band_names
-    methods = {
-        "bicubic": classic_predictor("bicubic", bands, scale),
-        "dms": classic_predictor("dms", bands, scale),
+    """Per-scene and pooled RMSE (K) of each method at ``scale``, and seconds per output Mpx
+    (GeoTIFF writing and reading included for every method)."""
+    methods: dict[str, Method] = {
+        "bicubic": PipelineMethod("bicubic"),
+        "dms": PipelineMethod("dms"),
         "pydms": pydms_predictor(sharpener_class, scale, 0),
         f"pydms{window_coarse_px}": pydms_predictor(sharpener_class, scale, window_coarse_px),
     }
-    seconds: dict[str, float] = {}
-    pixels: dict[str, int] = {}
-    predictors = {m: timed(p, seconds, pixels, m) for m, p in methods.items()}
-    per_scene, sse, count = {}, dict.fromkeys(methods, 0.0), 0
+    per_scene = {scene.name: {} for scene in scenes}
+    sse, seconds, count, pixels = dict.fromkeys(methods, 0.0), dict.fromkeys(methods, 0.0), 0, 0
     for scene in scenes:
-        errors = evaluate_scene(scene, PROTOCOL, scale, predictors)
-        per_scene[scene.name] = {m: errors.rmse(m) for m in methods}
+        for name, method in methods.items():
+            start = time.perf_counter()
+            errors = evaluate_scene(scene, PROTOCOL, scale, {name: method})
+            seconds[name] += time.perf_counter() - start
+            per_scene[scene.name][name] = errors.rmse(name)
+            sse[name] += float(errors.sse[name].sum())
         count += int(errors.count.sum())
-        for m in methods:
-            sse[m] += float(errors.sse[m].sum())
+        pixels += int(np.prod(protocol_view(scene, PROTOCOL).shape))
     return {
         "per_scene": per_scene,
         "mean": {m: float(np.mean([r[m] for r in per_scene.values()])) for m in methods},
         "pooled": {m: float(np.sqrt(sse[m] / max(count, 1))) for m in methods},
-        "s_per_mpx": {m: seconds[m] / max(pixels[m], 1) * 1e6 for m in methods},
+        "s_per_mpx": {m: seconds[m] / max(pixels, 1) * 1e6 for m in methods},
     }
 
 
