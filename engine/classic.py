@@ -211,7 +211,9 @@ class Tsharp(_Sampled):
 
 @dataclass(frozen=True)
 class DmsSettings:
-    """The data-mining sharpener's models (after Gao et al. 2012 and pyDMS's defaults)."""
+    """The data-mining sharpener's models (after Gao et al. 2012 and pyDMS's defaults); the sizes
+    of windows, leaves, bins and the ridge were chosen on the native-resolution views of the
+    training scenes, never on the test scenes."""
 
     trees: int = 10
     global_leaves: int = 30
@@ -221,9 +223,13 @@ class DmsSettings:
     bins: int = 32
     ridge: float = 10.0
     # Local models: windows of about this many coarse pixels a side, each fitted on the coarse
-    # pixels of the window grown by this share of its side on every side.
+    # pixels of the window grown by this share of its side on every side, and further (up to
+    # ``max_margin_windows`` window sides) until it holds ``window_samples`` usable ones, so that
+    # windows under clouds or at an edge still get a model; fewer than ``min_window_samples``: none.
     window_coarse_px: int = 6
     window_margin: float = 0.25
+    window_samples: int = 60
+    max_margin_windows: float = 2.0
     min_window_samples: int = 30
     # The bagged trees agree more than their errors warrant: members are spread about their mean
     # by this factor (the mean, the output, is unchanged), fitted so that 68 % of errors fall within
@@ -320,8 +326,16 @@ class Dms(_Sampled):
         window_of = np.full((rows, cols), -1)
         for r0, r1 in zip(row_edges[:-1], row_edges[1:]):
             for c0, c1 in zip(col_edges[:-1], col_edges[1:]):
-                top, left = max(r0 - margin, 0), max(c0 - margin, 0)
-                found_rows, found_cols = np.nonzero(usable[top : r1 + margin, left : c1 + margin])
+                grow = margin
+                while True:
+                    top, left = max(r0 - grow, 0), max(c0 - grow, 0)
+                    found_rows, found_cols = np.nonzero(usable[top : r1 + grow, left : c1 + grow])
+                    if (
+                        len(found_rows) >= s.window_samples
+                        or grow >= s.max_margin_windows * s.window_coarse_px
+                    ):
+                        break
+                    grow += 1
                 if len(found_rows) < s.min_window_samples:
                     continue
                 found = (found_rows + top) * cols + found_cols + left

@@ -284,3 +284,28 @@ def test_spread_scale_widens_the_members_about_their_mean_and_leaves_the_predict
     np.testing.assert_allclose(results[3.0][0], results[1.0][0], atol=1e-3)
     np.testing.assert_allclose(results[3.0][1], 3.0 * results[1.0][1], rtol=1e-3, atol=1e-4)
     assert results[1.0][1].mean() > 0.01
+
+
+def test_windows_under_clouds_grow_until_they_hold_enough_coarse_pixels():
+    """Most of the left half is clouded: its windows reach out to the few clear pixels around them
+    and still follow the left half's relation, where fixed windows fall back to the scene-wide one."""
+    truth, lst, guidance = two_regimes(size=192)
+    scale = 4
+    rows, cols = lst.shape
+    coarse_valid = np.ones(lst.shape, bool)
+    coarse_valid[:, : cols // 2] = np.random.default_rng(5).uniform(size=(rows, cols // 2)) < 0.25
+    valid = np.ones(guidance.shape[1:], bool)
+    left = np.zeros(truth.shape, bool)
+    left[:, : truth.shape[1] // 2] = True
+    scored = left & np.repeat(np.repeat(coarse_valid, scale, 0), scale, 1)
+    errors = {}
+    for name, samples in (("growing", 60), ("fixed", 0)):
+        dms = Dms(scale, 2, DmsSettings(window_samples=samples))
+        dms.add_samples(coarse_samples(lst, coarse_valid, guidance, valid, scale))
+        dms.finish_fit()
+        filled = np.where(coarse_valid, lst, lst[coarse_valid].mean())
+        fine = conserve_coarse_means(
+            dms.predict(filled, coarse_valid, guidance, valid), valid, lst, coarse_valid, scale
+        )
+        errors[name] = rmse(fine, truth, scored)
+    assert errors["growing"] < 0.7 * errors["fixed"], errors
