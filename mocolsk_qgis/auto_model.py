@@ -8,15 +8,11 @@ from qgis.core import (
     QgsProject,
     QgsUnitTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 
 from ._engine import engine_module, package
+from .i18n import tr
 
 AUTO_LABEL = "Model (auto: the bundled package for the LST/guidance pixel ratio)"
-
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("MoCoLSK", text)
 
 
 def lst_pixel_in_guidance_crs(lst, guidance) -> float:
