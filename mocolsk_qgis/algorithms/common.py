@@ -107,6 +107,15 @@ class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
     def helpUrl(self):  # noqa: N802
         return "https://github.com/mocolsk/mocolsk-qgis#readme"
 
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 (QGIS API)
+        """Forget the layers to load that have no file: the batch dialog hands an optional output left
+        empty (Uncertainty) on as a layer to load, and QGIS 3.22 would then report, in red, that "the
+        following layers were not correctly generated" with an empty name."""
+        layers = context.layersToLoadOnCompletion()
+        if any(not path.strip() for path in layers):
+            context.setLayersToLoadOnCompletion({path: d for path, d in layers.items() if path.strip()})
+        return {}
+
     def checkParameterValues(self, parameters, context):  # noqa: N802
         """QGIS's checks; where a raster file does not load, say why (missing, empty, not a raster)
         instead of QGIS's "not found"."""

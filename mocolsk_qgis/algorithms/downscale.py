@@ -358,12 +358,14 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         uncertainty = self.parameterAsOutputLayer(parameters, self.UNCERTAINTY, context) or None
         guidance = self.guidance_layers(parameters, context)
+        lst_path = file_path(
+            self.parameterAsRasterLayer(parameters, self.INPUT_LST, context),
+            "LST",
+            parameters.get(self.INPUT_LST),
+        )
+        refuse_guidance_as_lst(lst_path, guidance)
         request = pipeline.DownscaleRequest(
-            lst_path=file_path(
-                self.parameterAsRasterLayer(parameters, self.INPUT_LST, context),
-                "LST",
-                parameters.get(self.INPUT_LST),
-            ),
+            lst_path=lst_path,
             lst_band=self.parameterAsInt(parameters, self.LST_BAND, context),
             lst_units=LST_UNIT_CHOICES[self.parameterAsEnum(parameters, self.LST_UNITS, context)][0],
             guidance_paths=[file_path(layer, "guidance") for layer in guidance],
@@ -402,6 +404,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             context, output, result_layer_name(guidance[0], method, result.scale, request.output_units)
         )
         if uncertainty:
+            style_on_load(context, uncertainty, "uncertainty")
             name_on_load(context, uncertainty, f"Uncertainty, {METHOD_NAMES[method]} x{result.scale} (K)")
         return {
             self.OUTPUT: output,
@@ -445,3 +448,16 @@ def name_on_load(context, output_path: str, descriptive_name: str) -> None:
         temporary = Path(QgsProcessingUtils.tempFolder()) in Path(output_path).parents
         details.name = descriptive_name if temporary else Path(output_path).stem
         details.forceName = True
+
+
+def refuse_guidance_as_lst(lst_path: str, guidance) -> None:
+    """A guidance layer chosen as the Coarse LST (the stack Build guidance stack just added is the active
+    layer) is a wrong pick, not an LST on the guidance grid: say so."""
+    chosen = next((layer for layer in guidance if layer.source() == lst_path), None)
+    if chosen is not None:
+        raise QgsProcessingException(
+            tr(
+                "The Coarse LST layer is the guidance layer {name!r}; choose the coarse land surface temperature "
+                "raster as Coarse LST layer."
+            ).format(name=chosen.name())
+        )
