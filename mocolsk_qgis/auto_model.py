@@ -1,11 +1,12 @@
 """The Downscale LST dialog says which bundled model "auto" will run for the layers chosen, and updates it
-as the LST or guidance layers change."""
+as the LST or guidance layers change; its Coarse LST never starts on a multiband guidance stack."""
 
 from qgis.core import (
     QgsCoordinateTransform,
     QgsProcessingContext,
     QgsProcessingParameters,
     QgsProject,
+    QgsRasterLayer,
     QgsUnitTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication
@@ -75,10 +76,40 @@ def show_auto_model(dialog) -> None:
     update()
 
 
+def single_band_rasters(project) -> list:
+    """The project's valid single-band raster layers, in the Layers panel's order (top first)."""
+    layers = [node.layer() for node in project.layerTreeRoot().findLayers()]
+    return [
+        layer
+        for layer in layers
+        if isinstance(layer, QgsRasterLayer) and layer.isValid() and layer.bandCount() == 1
+    ]
+
+
+def keep_guidance_stack_out_of_coarse_lst(dialog) -> None:
+    """QGIS starts Coarse LST on the active layer, which right after Build guidance stack is the stack: start
+    it on the first single-band raster instead (none if there is none), and the stack under Guidance."""
+    wrappers = dialog.mainWidget().wrappers
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    algorithm = dialog.algorithm()
+    chosen = QgsProcessingParameters.parameterAsRasterLayer(
+        algorithm.parameterDefinition("INPUT_LST"), wrappers["INPUT_LST"].parameterValue(), context
+    )
+    if chosen is None or chosen.bandCount() == 1:
+        return
+    candidates = single_band_rasters(QgsProject.instance())
+    wrappers["INPUT_LST"].setParameterValue(candidates[0] if candidates else None, context)
+    if not wrappers["GUIDANCE"].parameterValue():
+        wrappers["GUIDANCE"].setParameterValue([chosen], context)
+
+
 def downscale_dialog(algorithm, parent=None):
-    """The standard Processing dialog for Downscale LST, with the Model label saying what auto runs."""
+    """The standard Processing dialog for Downscale LST, with the Model label saying what auto runs and
+    Coarse LST not starting on a guidance stack."""
     from processing.gui.AlgorithmDialog import AlgorithmDialog
 
     dialog = AlgorithmDialog(algorithm, parent=parent)
+    keep_guidance_stack_out_of_coarse_lst(dialog)
     show_auto_model(dialog)
     return dialog

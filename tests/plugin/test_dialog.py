@@ -97,3 +97,26 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
     finally:
         dialog.close()
         project.removeAllMapLayers()
+
+
+def test_coarse_lst_never_defaults_to_the_multiband_guidance_stack_that_is_the_active_layer(
+    mocolsk_provider, qgis_iface, qgis_parent, sample_scene, monkeypatch
+):
+    """Right after Build guidance stack the stack is the active layer, which QGIS offers as the first raster
+    parameter's default."""
+    browser_model = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser_model, raising=False)
+    project = QgsProject.instance()
+    lst = QgsRasterLayer(str(sample_scene.lst_120m), "LST 120 m")
+    stack = QgsRasterLayer(str(sample_scene.guidance_30m), "Guidance stack")
+    project.addMapLayers([lst, stack])
+    qgis_iface.setActiveLayer(stack)
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst")
+    dialog = algorithm.createCustomParametersWidget(qgis_parent)
+    try:
+        wrappers = dialog.mainWidget().wrappers
+        assert wrappers["INPUT_LST"].parameterValue() in (lst.id(), lst.source())
+        assert wrappers["GUIDANCE"].parameterValue() in ([stack.id()], [stack.source()])
+    finally:
+        dialog.close()
+        project.removeAllMapLayers()
