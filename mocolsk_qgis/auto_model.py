@@ -37,6 +37,8 @@ def auto_model_label(lst, guidance) -> str:
     units = QgsUnitTypes.toAbbreviatedString(guidance.crs().mapUnits())
     ratio = lst_pixel / guidance_pixel
     pixels = f"LST {lst_pixel:.4g} {units} / guidance {guidance_pixel:.4g} {units}"
+    if ratio < 1.0 + engine_module("grids").SCALE_TOLERANCE:
+        return guidance_grid_label(f"{lst_pixel:.4g} {units}", None, ())
     bundled = package.bundled_scales()
     scale = engine_module("grids").matching_scale(ratio, tuple(sorted(set(bundled.values()))))
     if scale is None:
@@ -45,6 +47,24 @@ def auto_model_label(lst, guidance) -> str:
         ).format(pixels=pixels, ratio=ratio)
     name = next(name for name, s in bundled.items() if s == scale)
     return tr("Model (auto runs {name}: {pixels} = x{scale})").format(name=name, pixels=pixels, scale=scale)
+
+
+def guidance_grid_label(lst_pixel: str, native_pixel_m: float | None, steps) -> str:
+    """The Model label for an LST on the guidance grid (a Landsat thermal band delivered at 30 m): how it will
+    be sharpened from its sensor's native pixel (``native_pixel_m``, with ``steps`` the (package, scale) pairs
+    auto runs from there), or that Native LST pixel (m) must say that pixel."""
+    if native_pixel_m is None:
+        return tr(
+            "Model (auto: LST on the guidance grid ({pixel}); set Native LST pixel (m) to the pixel its sensor saw)"
+        ).format(pixel=lst_pixel)
+    if not steps:
+        return tr(
+            "Model (auto: LST on the guidance grid, native pixel {native:g} m: no bundled package fits; choose a "
+            "package file)"
+        ).format(native=native_pixel_m)
+    return tr(
+        "Model (auto: LST on the guidance grid: averaged to its native {native:g} m pixel, then {plan})"
+    ).format(native=native_pixel_m, plan=" then ".join(f"x{scale} with {name}" for name, scale in steps))
 
 
 def show_auto_model(dialog) -> None:

@@ -83,7 +83,8 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
     guidance = QgsRasterLayer(str(sample_scene.guidance_30m), "Guidance 30 m")
     gdal.Translate(str(sample_scene.folder / "lst_60m.tif"), str(sample_scene.lst_120m), xRes=60, yRes=60)
     lst_60m = QgsRasterLayer(str(sample_scene.folder / "lst_60m.tif"), "LST 60 m")
-    project.addMapLayers([lst, guidance, lst_60m])
+    lst_30m = QgsRasterLayer(str(sample_scene.reference_30m), "LST 30 m")
+    project.addMapLayers([lst, guidance, lst_60m, lst_30m])
     algorithm = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst")
     dialog = algorithm.createCustomParametersWidget(qgis_parent)
     try:
@@ -92,6 +93,10 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
         assert label.text() == "Model (auto runs mocolsk-x4-landsat-light: LST 120 m / guidance 30 m = x4)"
         dialog.setParameters({"INPUT_LST": lst_60m, "GUIDANCE": [guidance]})
         assert label.text() == "Model (auto runs mocolsk-x2-landsat-light: LST 60 m / guidance 30 m = x2)"
+        dialog.setParameters({"INPUT_LST": lst_30m, "GUIDANCE": [guidance]})
+        assert label.text() == (
+            "Model (auto: LST on the guidance grid (30 m); set Native LST pixel (m) to the pixel its sensor saw)"
+        )
         dialog.setParameters({"MODEL": "mocolsk-x8-landsat-light"})
         assert label.text() == "Model"
     finally:
@@ -120,3 +125,15 @@ def test_coarse_lst_never_defaults_to_the_multiband_guidance_stack_that_is_the_a
     finally:
         dialog.close()
         project.removeAllMapLayers()
+
+
+def test_an_lst_on_the_guidance_grid_is_labelled_with_how_its_native_pixel_is_sharpened():
+    from mocolsk_qgis.auto_model import guidance_grid_label
+
+    plan = guidance_grid_label("30 m", 120.0, (("mocolsk-x4-landsat-light", 4),))
+    assert plan == (
+        "Model (auto: LST on the guidance grid: averaged to its native 120 m pixel, then x4 with "
+        "mocolsk-x4-landsat-light)"
+    )
+    assert "choose a package file" in guidance_grid_label("30 m", 1000.0, ())
+    assert "x1" not in guidance_grid_label("30 m", None, ())
