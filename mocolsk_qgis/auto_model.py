@@ -10,10 +10,13 @@ from qgis.core import (
     QgsUnitTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtWidgets import QComboBox, QLabel
 
 from ._engine import engine_module, package
 
-AUTO_LABEL = "Model (auto: the bundled package for the LST/guidance pixel ratio)"
+AUTO_LABEL = "Model (auto: by pixel ratio)"
+# Characters a drop-down shows at least when the dialog is narrow; it widens with the dialog.
+NARROW_COMBO_CHARACTERS = 16
 
 
 def tr(text: str) -> str:
@@ -124,12 +127,24 @@ def keep_guidance_stack_out_of_coarse_lst(dialog) -> None:
         wrappers["GUIDANCE"].setParameterValue([chosen], context)
 
 
+def fit_narrow(dialog) -> None:
+    """Let the form shrink with the dialog (800 x 600 and less) instead of scrolling sideways, which hid the
+    "..." buttons: long labels wrap, and drop-downs may be narrower than their longest option."""
+    panel = dialog.mainWidget()
+    for label in panel.findChildren(QLabel):
+        label.setWordWrap(True)
+    for combo in panel.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(NARROW_COMBO_CHARACTERS)
+
+
 def downscale_dialog(algorithm, parent=None):
-    """The standard Processing dialog for Downscale LST, with the Model label saying what auto runs and
-    Coarse LST not starting on a guidance stack."""
+    """The standard Processing dialog for Downscale LST, with the Model label saying what auto runs, Coarse LST
+    not starting on a guidance stack, and a form that fits a small dialog."""
     from processing.gui.AlgorithmDialog import AlgorithmDialog
 
     dialog = AlgorithmDialog(algorithm, parent=parent)
+    fit_narrow(dialog)
     keep_guidance_stack_out_of_coarse_lst(dialog)
     show_auto_model(dialog)
     return dialog

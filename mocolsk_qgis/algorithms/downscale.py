@@ -45,10 +45,10 @@ from .common import (
 _units = engine_module("units")
 # (engine value, label) pairs; Processing stores the index, the engine wants the value.
 METHODS = (
-    ("mocolsk", "MoCoLSK-Net (deep network, needs a model)"),
-    ("bicubic", "Bicubic interpolation (ignores the guidance)"),
-    ("tsharp", "TsHARP (regression on NDVI)"),
-    ("dms", "DMS (regression trees on all guidance bands)"),
+    ("mocolsk", "MoCoLSK-Net"),
+    ("bicubic", "Bicubic"),
+    ("tsharp", "TsHARP"),
+    ("dms", "DMS"),
 )
 METHOD_NAMES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
 DEVICES = (("auto", "Auto (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
@@ -168,7 +168,11 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                     options=[self.tr(label) for _, label in METHODS],
                     defaultValue=0,
                 ),
-                self.tr("MoCoLSK-Net needs a model package; bicubic, TsHARP and DMS need none."),
+                self.tr(
+                    "MoCoLSK-Net: the deep network, needs a model package. Bicubic: interpolation, ignores the "
+                    "guidance. TsHARP: regression on NDVI. DMS: regression trees on all guidance bands. The last "
+                    "three need no model."
+                ),
             )
         )
         auto_label = self.tr(AUTO_LABEL)

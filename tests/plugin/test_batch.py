@@ -43,3 +43,18 @@ def test_batch_dialog_runs_two_rows(mocolsk_provider, qgis_parent, sample_scene,
     finally:
         QgsProject.instance().removeAllMapLayers()
         dialog.close()
+
+
+def test_the_batch_table_stays_compact_with_short_option_labels_and_headers(mocolsk_provider):
+    """The batch table sizes each column to its header and its widest option (it was 3,719 px wide)."""
+    algorithm = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst")
+    shown = [
+        parameter
+        for parameter in algorithm.parameterDefinitions()
+        if not parameter.flags() & (parameter.FlagAdvanced | parameter.FlagHidden)
+    ]
+    for parameter in shown:
+        if parameter.type() == "enum":
+            assert all(len(option) <= 50 for option in parameter.options()), parameter.options()
+        if parameter.name() != "DEVICE":  # says what auto runs on here
+            assert len(parameter.description()) <= 50, parameter.description()

@@ -2,6 +2,7 @@
 QGIS's background task and loads the styled result. (The README's screenshots come from the desktop
 test, tests/desktop.)"""
 
+import re
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ from processing.gui.AlgorithmDialog import AlgorithmDialog
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSingleBandPseudoColorRenderer
 from qgis.gui import QgsBrowserGuiModel
 from qgis.PyQt.QtCore import QCoreApplication
-from qgis.PyQt.QtWidgets import QTextBrowser
+from qgis.PyQt.QtWidgets import QScrollArea, QTextBrowser, QToolButton
 
 BICUBIC = 1
 
@@ -45,6 +46,7 @@ def wait_until(condition, timeout_s=60.0):
 def test_dialog_renders_with_the_algorithm_help(dialog, tmp_path):
     dialog, lst, guidance = dialog
     dialog.show()
+    dialog.resize(1100, 820)  # show() restores the size of the last Processing dialog
     QCoreApplication.processEvents()
     help_text = " ".join(browser.toPlainText() for browser in dialog.findChildren(QTextBrowser))
     assert "Downscales a coarse land surface temperature" in help_text
@@ -137,3 +139,49 @@ def test_an_lst_on_the_guidance_grid_is_labelled_with_how_its_native_pixel_is_sh
     )
     assert "choose a package file" in guidance_grid_label("30 m", 1000.0, ())
     assert "x1" not in guidance_grid_label("30 m", None, ())
+
+
+@pytest.mark.parametrize("size", [(800, 600), (688, 523)])
+def test_the_form_fits_a_small_dialog_without_scrolling_sideways(
+    size, mocolsk_provider, qgis_iface, qgis_parent, sample_scene, monkeypatch
+):
+    """688 x 523 is QGIS's default size for a Processing dialog; the "..." buttons of Guidance layers and
+    Model package file sit at the right edge of the form."""
+    browser_model = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser_model, raising=False)
+    project = QgsProject.instance()
+    lst = QgsRasterLayer(
+        str(sample_scene.lst_120m), "LST 120 m (Landsat 5 TM band 6, brightness temperature)"
+    )
+    guidance = QgsRasterLayer(str(sample_scene.guidance_30m), "Guidance 30 m")
+    project.addMapLayers([lst, guidance])
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst")
+    dialog = algorithm.createCustomParametersWidget(qgis_parent)
+    try:
+        dialog.setParameters({"INPUT_LST": lst, "GUIDANCE": [guidance]})
+        dialog.show()
+        dialog.resize(*size)  # after show(), which restores the size of the last Processing dialog
+        for _ in range(5):
+            QCoreApplication.processEvents()
+        form = max(dialog.findChildren(QScrollArea), key=lambda area: area.widget().minimumSizeHint().width())
+        assert form.horizontalScrollBar().maximum() == 0
+        buttons = [
+            button
+            for button in form.widget().findChildren(QToolButton)
+            if button.isVisible() and button.text() == "…"
+        ]
+        assert len(buttons) >= 4  # Coarse LST, Guidance layers, Model package file, the outputs
+        for button in buttons:
+            assert button.mapTo(form.viewport(), button.rect().topRight()).x() < form.viewport().width()
+    finally:
+        dialog.close()
+        project.removeAllMapLayers()
+
+
+def test_the_help_panel_starts_with_a_five_step_quick_start_and_keeps_the_details_below(mocolsk_provider):
+    help_html = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst").shortHelpString()
+    quick_start, details = help_html.split("<p><b>Details</b></p>")
+    assert quick_start.startswith("<p><b>Quick start</b></p>")
+    assert quick_start.count("<li>") == 5
+    assert len(re.sub(r"<[^>]+>", " ", quick_start).split()) < 80
+    assert "Downscales a coarse land surface temperature" in details and "Uncertainty (K)." in details
