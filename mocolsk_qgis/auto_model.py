@@ -9,7 +9,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsUnitTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QComboBox, QLabel
 
 from ._engine import engine_module, package
@@ -136,6 +136,8 @@ def fit_narrow(dialog) -> None:
     for combo in panel.findChildren(QComboBox):
         combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(NARROW_COMBO_CHARACTERS)
+        # Qt keeps the minimum size it computed for the old policy until the style changes.
+        QCoreApplication.sendEvent(combo, QEvent(QEvent.StyleChange))
 
 
 def downscale_dialog(algorithm, parent=None):
