@@ -49,8 +49,8 @@ METHODS = (
     ("bicubic", "Bicubic"),
     ("tsharp", "TsHARP"),
     ("dms", "DMS"),
-    ("auto", "Auto (best at rebuilding this LST)"),
-    ("blend", "Blend (MoCoLSK-Net and the classic methods)"),
+    ("auto", "Auto (self-check)"),
+    ("blend", "Blend"),
 )
 METHOD_NAMES = {
     "mocolsk": "MoCoLSK",

@@ -444,9 +444,9 @@ def open_batch():
         panel.wrappers[row][column["METHOD"]].setParameterValue(method, context)
         panel.tblParameters.cellWidget(row + 1, column["OUTPUT"]).setValue(str(output))
     table = panel.tblParameters
-    results["batch_table_width"] = sum(
-        table.columnWidth(c) for c in range(table.columnCount()) if not table.isColumnHidden(c)
-    )
+    columns = [c for c in range(table.columnCount()) if not table.isColumnHidden(c)]
+    results["batch_columns"] = {table.horizontalHeaderItem(c).text(): table.columnWidth(c) for c in columns}
+    results["batch_table_width"] = sum(table.columnWidth(c) for c in columns)
     dialog.resize(1400, 400)
     grab(dialog, "batch.png")
     dialog.runAlgorithm()  # runs the rows one after the other, here
