@@ -1,6 +1,8 @@
 """The Downscale LST dialog says which bundled model "auto" will run for the layers chosen, and updates it
 as the LST or guidance layers change."""
 
+import math
+
 from qgis.core import (
     QgsCoordinateTransform,
     QgsProcessingContext,
@@ -20,15 +22,19 @@ def tr(text: str) -> str:
 
 
 def lst_pixel_in_guidance_crs(lst, guidance) -> float:
-    """The LST pixel width in the guidance CRS's units (the pixel ratio the engine computes)."""
+    """The LST pixel in the guidance CRS's units, as the side of the square of its area (as the engine
+    measures it: pixels in degrees are not square in metres)."""
     if lst.crs() == guidance.crs():
-        return lst.rasterUnitsPerPixelX()
+        return math.sqrt(lst.rasterUnitsPerPixelX() * lst.rasterUnitsPerPixelY())
     transform = QgsCoordinateTransform(lst.crs(), guidance.crs(), QgsProject.instance())
-    return transform.transformBoundingBox(lst.extent()).width() / lst.width()
+    box = transform.transformBoundingBox(lst.extent())
+    return math.sqrt(box.width() / lst.width() * box.height() / lst.height())
 
 
-def auto_model_label(lst, guidance) -> str:
-    """The Model label for these layers: the package auto runs, or why none fits."""
+def auto_model_label(lst, guidance, native_pixel_m: float = 0.0) -> str:
+    """The Model label for these layers: the package(s) auto runs, or why none fits. The engine decides: an
+    LST finer than its sensor's native pixel (``native_pixel_m``, else a Landsat name or MTL) counts at that
+    pixel, and a ratio no package fits is averaged onto a coarser grid or cascaded."""
     if lst is None or guidance is None or not lst.isValid() or not guidance.isValid():
         return tr(AUTO_LABEL)
     lst_pixel = lst_pixel_in_guidance_crs(lst, guidance)
@@ -36,14 +42,27 @@ def auto_model_label(lst, guidance) -> str:
     units = QgsUnitTypes.toAbbreviatedString(guidance.crs().mapUnits())
     ratio = lst_pixel / guidance_pixel
     pixels = f"LST {lst_pixel:.4g} {units} / guidance {guidance_pixel:.4g} {units}"
-    bundled = package.bundled_scales()
-    scale = engine_module("grids").matching_scale(ratio, tuple(sorted(set(bundled.values()))))
-    if scale is None:
+    native = (
+        (native_pixel_m, "")
+        if native_pixel_m
+        else engine_module("landsat").thermal_native_pixel(lst.source(), {})
+    )
+    if native and units == "m" and native[0] / guidance_pixel > ratio:
+        ratio = native[0] / guidance_pixel
+        pixels = f"LST {lst_pixel:.4g} m, sensed at {native[0]:g} m / guidance {guidance_pixel:.4g} m"
+    steps = engine_module("grids").bundled_plan(ratio, package.bundled_scales())
+    if not steps:
         return tr(
             "Model (auto: no bundled package for {pixels} = x{ratio:.3g}; choose a package file)"
         ).format(pixels=pixels, ratio=ratio)
-    name = next(name for name, s in bundled.items() if s == scale)
-    return tr("Model (auto runs {name}: {pixels} = x{scale})").format(name=name, pixels=pixels, scale=scale)
+    total = math.prod(scale for _, scale in steps)
+    if abs(total / ratio - 1.0) > engine_module("grids").SCALE_TOLERANCE:
+        pixels += f", averaged onto {total * guidance_pixel:.4g} {units}"
+    return tr("Model (auto runs {names}: {pixels} = {scales})").format(
+        names=" then ".join(name for name, _ in steps),
+        pixels=pixels,
+        scales=" then ".join(f"x{scale}" for _, scale in steps),
+    )
 
 
 def show_auto_model(dialog) -> None:
@@ -67,9 +86,10 @@ def show_auto_model(dialog) -> None:
         guidance = QgsProcessingParameters.parameterAsLayerList(
             algorithm.parameterDefinition("GUIDANCE"), wrappers["GUIDANCE"].parameterValue(), context
         )
-        label.setText(auto_model_label(lst, guidance[0] if guidance else None))
+        native = wrappers["NATIVE_PIXEL_M"].parameterValue() if "NATIVE_PIXEL_M" in wrappers else 0
+        label.setText(auto_model_label(lst, guidance[0] if guidance else None, float(native or 0)))
 
-    for name in ("INPUT_LST", "GUIDANCE", "MODEL"):
+    for name in ("INPUT_LST", "GUIDANCE", "MODEL", "NATIVE_PIXEL_M"):
         wrappers[name].widgetValueHasChanged.connect(update)
     dialog.show_auto_model = update  # kept with the dialog; also lets setParameters() callers refresh
     update()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,9 +185,10 @@ def open_qa_mask(request: DownscaleRequest, lst_grid: Grid, context: RunContext)
     if kind == "auto":
         band = dataset.GetRasterBand(1)
         named = f"{Path(request.qa_mask_path).name} {band.GetDescription()}".upper()
-        kind = "landsat_qa_pixel" if "QA_PIXEL" in named else "nonzero"
-        context.log(
-            f"QA mask read as {kind} "
-            f"({'the name says QA_PIXEL' if kind != 'nonzero' else 'any non-zero pixel is masked'})"
-        )
+        kind, why = "nonzero", "any non-zero pixel is masked"
+        if "QA_PIXEL" in named:
+            kind, why = "landsat_qa_pixel", "the name says QA_PIXEL"
+        elif re.search(r"(?<![A-Z0-9])QC(_DAY|_NIGHT)?(?![A-Z0-9])", named):
+            kind, why = "modis_qc", "the name says MODIS/VIIRS QC; masked where LST was not produced"
+        context.log(f"QA mask read as {kind} ({why})")
     return QaMask(dataset, dataset.GetRasterBand(1), kind, request.qa_mask_grow_px)

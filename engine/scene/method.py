@@ -14,7 +14,7 @@ from ..bands import BandMapping, map_bands, units_warnings
 from ..card import METHOD_TITLES, accuracy_summary, recommended_method
 from ..classic import Sharpener, create_sharpener
 from ..errors import InputError
-from ..grids import MAX_CASCADE_STEPS, SCALE_TOLERANCE, choose_scale, coarse_scale, scale_steps
+from ..grids import MAX_CASCADE_STEPS, SCALE_TOLERANCE, bundled_plan, choose_scale, coarse_scale
 from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values
 from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
@@ -158,7 +158,7 @@ def bundled_steps(
 ) -> tuple[tuple[str, int], ...]:
     """The bundled packages to run in turn for a pixel ratio, coarsest first (``engine.grids.scale_steps``),
     or an error saying which ratios they reach."""
-    steps = scale_steps(ratio, tuple(sorted(set(bundled.values()))))
+    steps = bundled_plan(ratio, bundled)
     if not steps:
         listed = ", ".join(f"{name} (x{s})" for name, s in bundled.items()) or "none are installed"
         reach = (
@@ -172,10 +172,7 @@ def bundled_steps(
             f"scale (bundled: {listed}{reach}); use a coarser guidance, or give a model package trained for "
             "this scale."
         )
-    by_scale = {}
-    for name, scale in bundled.items():
-        by_scale.setdefault(scale, name)
-    return tuple((by_scale[scale], scale) for scale in steps)
+    return steps
 
 
 def coarser_note(ratio: float, total: int, guidance_pixel: str) -> str:

@@ -257,7 +257,7 @@ def test_units_errors_name_the_dropdown_labels_not_internal_ids():
     for name in ("kelvin", "celsius", "landsat_c2_st_dn", "modis_lst_dn", "landsat5_tm_b6_dn"):
         assert name not in message
     assert '"Landsat 4/5 TM band 6 digital numbers (brightness temperature)"' in message
-    assert '"MODIS MOD11/MYD11 LST (DN x 0.02)"' in message
+    assert '"MODIS MOD11/MOD21, VIIRS VNP21 or ECOSTRESS LST (DN x 0.02)"' in message
     with pytest.raises(InputError, match=r'set the LST units explicitly to "Kelvin" or "Landsat 4/5 TM'):
         detect_lst_units(np.arange(150, 201), UnitHints(is_integer=True), "LST test")
     with pytest.raises(InputError, match=r"read as Celsius \(given\)"):
