@@ -45,7 +45,7 @@ def auto_model_label(lst, guidance, native_pixel_m: float = 0.0) -> str:
     native = (
         (native_pixel_m, "")
         if native_pixel_m
-        else engine_module("landsat").thermal_native_pixel(lst.source(), {})
+        else engine_module("sensors").native_lst_pixel(lst.source(), {})
     )
     if native and units == "m" and native[0] / guidance_pixel > ratio:
         ratio = native[0] / guidance_pixel

@@ -11,7 +11,6 @@ import numpy as np
 
 from ..errors import InputError
 from ..grids import SCALE_TOLERANCE, Grid, require_north_up, same_shape_and_transform
-from ..landsat import thermal_native_pixel
 from ..masks import grow_mask, qa_invalid
 from ..raster import (
     band_nodata,
@@ -22,6 +21,7 @@ from ..raster import (
     pixel_size_label,
     same_crs,
 )
+from ..sensors import native_lst_pixel
 from .context import RunContext
 from .request import DownscaleRequest
 
@@ -165,7 +165,7 @@ def native_pixel(request: DownscaleRequest, lst: LstInput) -> tuple[float, str] 
     if request.native_pixel_m:
         return float(request.native_pixel_m), f"the native LST pixel given is {request.native_pixel_m:g} m"
     metadata = {**(lst.dataset.GetMetadata() or {}), **(lst.dataset.GetMetadata("IMD") or {})}
-    return thermal_native_pixel(request.lst_path, metadata)
+    return native_lst_pixel(request.lst_path, metadata)
 
 
 def open_qa_mask(request: DownscaleRequest, lst_grid: Grid, context: RunContext) -> QaMask | None:

@@ -83,7 +83,12 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
     guidance = QgsRasterLayer(str(sample_scene.guidance_30m), "Guidance 30 m")
     gdal.Translate(str(sample_scene.folder / "lst_60m.tif"), str(sample_scene.lst_120m), xRes=60, yRes=60)
     lst_60m = QgsRasterLayer(str(sample_scene.folder / "lst_60m.tif"), "LST 60 m")
-    project.addMapLayers([lst, guidance, lst_60m])
+    st_b10 = sample_scene.folder / "LC08_L2SP_224063_20200801_20200906_02_T1_ST_B10.TIF"
+    gdal.Translate(str(st_b10), str(sample_scene.lst_120m), xRes=30, yRes=30)
+    lst_st_b10 = QgsRasterLayer(str(st_b10), "ST_B10")
+    gdal.Translate(str(sample_scene.folder / "lst_960m.tif"), str(sample_scene.lst_120m), xRes=960, yRes=960)
+    lst_960m = QgsRasterLayer(str(sample_scene.folder / "lst_960m.tif"), "LST 960 m")
+    project.addMapLayers([lst, guidance, lst_60m, lst_st_b10, lst_960m])
     algorithm = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst")
     dialog = algorithm.createCustomParametersWidget(qgis_parent)
     try:
@@ -92,6 +97,16 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
         assert label.text() == "Model (auto runs mocolsk-x4-landsat-light: LST 120 m / guidance 30 m = x4)"
         dialog.setParameters({"INPUT_LST": lst_60m, "GUIDANCE": [guidance]})
         assert label.text() == "Model (auto runs mocolsk-x2-landsat-light: LST 60 m / guidance 30 m = x2)"
+        dialog.setParameters({"INPUT_LST": lst_st_b10, "GUIDANCE": [guidance]})
+        assert label.text() == (
+            "Model (auto runs mocolsk-x4-landsat-light: LST 30 m, sensed at 100 m / guidance 30 m, averaged onto "
+            "120 m = x4)"
+        )
+        dialog.setParameters({"INPUT_LST": lst_960m, "GUIDANCE": [guidance]})
+        assert label.text() == (
+            "Model (auto runs mocolsk-x4-landsat-light then mocolsk-x8-landsat-light: LST 960 m / guidance 30 m "
+            "= x4 then x8)"
+        )
         dialog.setParameters({"MODEL": "mocolsk-x8-landsat-light"})
         assert label.text() == "Model"
     finally:
