@@ -145,7 +145,8 @@ def score_scene(scene, folder: Path, threads: int | None, log=print) -> SceneSco
 
 def format_markdown(scores: list[SceneScore], command: str) -> str:
     lines = [
-        "| scene | 960 m pixels | protocol | MoCoLSK (x4 then x8) | bicubic | TsHARP | DMS-style | MoCoLSK - bicubic (95 % interval) |",
+        "| scene | 960 m pixels | protocol | MoCoLSK (x4 then x8) | bicubic | TsHARP | DMS-style "
+        "| MoCoLSK - bicubic (95 % interval) |",
         "|---|---:|---|---:|---:|---:|---:|---|",
     ]
     for score in scores:
