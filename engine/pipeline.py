@@ -30,7 +30,7 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import InputError
+from .errors import EngineError, InputError
 from .package import bundled_scales
 from .raster import average_stack_onto, gdal_session, io_errors, open_raster, pixel_size_label
 from .scene.coarse import prepare_coarse_lst
@@ -38,6 +38,7 @@ from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContex
 from .scene.inputs import Guidance, PixelRatio, lst_pixel_ratio, open_guidance, open_lst
 from .scene.method import AUTO_MODEL, bundled_steps, coarser_note, open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
+from .scene.selfcheck import AUTO_METHOD, candidates, self_check
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
 from .scene.write import OUTPUT_NODATA, stage_uncertainty, write_output
 
@@ -56,6 +57,8 @@ CONVERSION_BLOCK_PX = 512
 PREPARED_PERCENT = 5
 FITTED_PERCENT = 15
 TILES_DONE_PERCENT = 90
+# Methods that run the bundled packages, and so cascade them when no single one fits the pixel ratio.
+CASCADE_METHODS = ("mocolsk", "blend")
 # The network's smallest input, in coarse pixels a side.
 MIN_NETWORK_COARSE_PX = 2
 
@@ -92,6 +95,22 @@ def input_layers(request: DownscaleRequest) -> dict[str, str]:
     return layers
 
 
+def open_auto_method(request: DownscaleRequest, guidance, ratio: float, lst_pixel: str, context: RunContext):
+    """The default the self-check starts from: the blend where the package carries weights, else
+    MoCoLSK where its package and runtime can run here, else a classic method; with the methods
+    the self-check will compare."""
+    uncertainty = bool(request.uncertainty_path)
+    for default, network, blend in (("blend", True, True), ("mocolsk", True, False)):
+        try:
+            method = open_method(replace(request, method=default), guidance, ratio, lst_pixel, context)
+            return method, candidates(uncertainty, network, blend)
+        except EngineError as error:
+            context.log(f"Auto: {default} cannot run on these inputs ({error})")
+    fallback = "dms" if uncertainty else "bicubic"
+    method = open_method(replace(request, method=fallback), guidance, ratio, lst_pixel, context)
+    return method, candidates(uncertainty, network=False, blend=False)
+
+
 def require_network_extent(request: DownscaleRequest, method, coarse_grid, lst_pixel: str) -> None:
     """The network needs at least 2 x 2 coarse pixels over the guidance; refuse a smaller area up front."""
     if method.bounds_detail and min(coarse_grid.width, coarse_grid.height) < MIN_NETWORK_COARSE_PX:
@@ -120,22 +139,37 @@ def _run(
     lst = open_lst(request)
     pixels = lst_pixel_ratio(request, lst, guidance.grid, context)
     ratio, lst_pixel = pixels.ratio, pixels.lst_pixel
-    if request.method == "mocolsk" and request.model in (None, "", AUTO_MODEL):
+    if request.method in CASCADE_METHODS and request.model in (None, "", AUTO_MODEL):
         steps = bundled_steps(
             ratio, bundled_scales(), f"LST {request.lst_path}", lst_pixel, pixel_size_label(guidance.grid)
         )
         if len(steps) > 1:
             return _run_cascade(request, context, scratch, guidance, pixels, steps)
-    method = open_method(request, guidance, ratio, lst_pixel, context)
-    scale, mapping = method.scale, method.mapping
+    auto = request.method == AUTO_METHOD
+    if auto:
+        method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
+    else:
+        method = open_method(request, guidance, ratio, lst_pixel, context)
+    scale = method.scale
+    coarse_grid = guidance.grid.coarsened(scale)
+    if not auto:
+        require_network_extent(request, method, coarse_grid, lst_pixel)
+    context.check_cancelled()
+    coarse = prepare_coarse_lst(request, lst, coarse_grid, scale, scratch, context, CONVERSION_BLOCK_PX)
+    check = None
+    if auto:
+        fallback = method.predictor.name
+        check = self_check(request, coarse.path, coarse_grid, scale, pool, fallback, scratch, context)
+        context.log(f"Auto: {check.summary()}")
+        request = replace(request, method=check.chosen)
+        if check.chosen != fallback:
+            method = open_method(request, guidance, ratio, lst_pixel, context)
+        require_network_extent(request, method, coarse_grid, lst_pixel)
+    mapping = method.mapping
     context.log(
         f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
         f"{', '.join(mapping.names) or 'none used'}"
     )
-    coarse_grid = guidance.grid.coarsened(scale)
-    require_network_extent(request, method, coarse_grid, lst_pixel)
-    context.check_cancelled()
-    coarse = prepare_coarse_lst(request, lst, coarse_grid, scale, scratch, context, CONVERSION_BLOCK_PX)
     timings["prepare_s"] = time.perf_counter() - start
     context.progress(PREPARED_PERCENT)
 
@@ -198,6 +232,7 @@ def _run(
         timings_s=timings,
         detail_clipped_px=stats.detail_clipped_px if method.bounds_detail else None,
         detail_clipped_percent=stats.detail_clipped_percent if method.bounds_detail else None,
+        self_check=check.summary() if check else "",
         scale_steps=(scale,),
     )
     if earlier:
@@ -307,11 +342,10 @@ def cascade_result(last: DownscaleResult, earlier: tuple[DownscaleResult, ...]) 
 
 def uncertainty_note(method: str, result: DownscaleResult) -> str:
     """What the uncertainty layer holds, for the log."""
-    what = (
-        "spread of MoCoLSK over the 8 orientations of its input"
-        if method == "mocolsk"
-        else "spread of DMS's regression trees"
-    )
+    what = {
+        "mocolsk": "spread of MoCoLSK over the 8 orientations of its input",
+        "blend": "weighted spread of the blended methods (how much they disagree)",
+    }.get(method, "spread of DMS's regression trees")
     if result.uncertainty_sigma_scale is None:
         return f"{what}, not calibrated: see the README before reading it as one sigma"
     return f"{what} x {result.uncertainty_sigma_scale:.2f}, the factor the model card fitted on validation blocks"
