@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .errors import EngineError, InputError
 from .package import bundled_scales
-from .raster import average_stack_onto, gdal_session, io_errors, open_raster, pixel_size_label
+from .raster import average_onto, gdal_session, io_errors, open_raster, pixel_size_label
 from .scene.coarse import prepare_coarse_lst
 from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContext
 from .scene.inputs import Guidance, PixelRatio, lst_pixel_ratio, open_guidance, open_lst
@@ -163,7 +163,8 @@ def _run(
         context.log(f"Auto: {check.summary()}")
         request = replace(request, method=check.chosen)
         if check.chosen != fallback:
-            method = open_method(request, guidance, ratio, lst_pixel, context)
+            # On the coarse grid the default chose (a coarser one when no bundled package matches the ratio).
+            method = open_method(request, guidance, float(scale), lst_pixel, context)
         require_network_extent(request, method, coarse_grid, lst_pixel)
     mapping = method.mapping
     context.log(
@@ -292,7 +293,7 @@ def _run_cascade(
                 # The file keeps its name, which the guidance-units check reads (e.g. SR_B4).
                 (folder / str(number)).mkdir()
                 averaged = folder / str(number) / Path(source).name
-                average_stack_onto(source, grid, averaged.with_suffix(".tif"), f"Guidance {source}")
+                average_onto(source, averaged.with_suffix(".tif"), grid)
                 guidance_paths.append(str(averaged.with_suffix(".tif")))
         step = replace(
             request,

@@ -673,29 +673,3 @@ def metres_per_unit(grid: Grid) -> float | None:
     if not grid.crs_wkt or srs.ImportFromWkt(grid.crs_wkt) != 0 or not srs.IsProjected():
         return None
     return float(srs.GetLinearUnits())
-
-
-def average_stack_onto(
-    path: str | os.PathLike, grid: Grid, destination: str | os.PathLike, layer: str
-) -> None:
-    """Every band of a raster area-averaged onto ``grid`` as a float32 GeoTIFF (nodata NaN, same band
-    descriptions), e.g. the guidance on a cascade's intermediate grid."""
-    source = open_raster(path, layer)
-    x0, dx, _, y0, _, dy = grid.geotransform
-    warped = gdal.Warp(
-        str(destination),
-        source,
-        format="GTiff",
-        outputBounds=(x0, y0 + dy * grid.height, x0 + dx * grid.width, y0),
-        width=grid.width,
-        height=grid.height,
-        dstSRS=grid.crs_wkt,
-        resampleAlg="average",
-        dstNodata=float("nan"),
-        outputType=gdal.GDT_Float32,
-        creationOptions=list(SCRATCH_CREATION_OPTIONS),
-        warpMemoryLimit=GDAL_CACHE_BYTES,
-    )
-    for index in range(1, source.RasterCount + 1):
-        warped.GetRasterBand(index).SetDescription(source.GetRasterBand(index).GetDescription())
-    warped.FlushCache()
