@@ -66,9 +66,10 @@ BACKENDS = (("onnxruntime", "ONNX Runtime"), ("torch", "PyTorch"))
 OUTPUT_UNIT_CHOICES = (("kelvin", "Kelvin"), ("celsius", "Celsius"))
 UNIT_SYMBOLS = {"kelvin": "K", "celsius": "°C"}
 QA_MASK_KINDS = (
-    ("auto", "Auto (Landsat QA_PIXEL by name, else non-zero)"),
+    ("auto", "Auto (Landsat QA_PIXEL or MODIS/VIIRS QC by name, else non-zero)"),
     ("nonzero", "Any non-zero value is masked"),
     ("landsat_qa_pixel", "Landsat Collection 2 QA_PIXEL bits (fill, cloud, shadow, cirrus)"),
+    ("modis_qc", "MODIS/VIIRS LST QC bits (masked where LST was not produced)"),
 )
 
 
@@ -76,6 +77,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
     INPUT_LST = "INPUT_LST"
     LST_BAND = "LST_BAND"
     LST_UNITS = "LST_UNITS"
+    NATIVE_PIXEL = "NATIVE_PIXEL_M"
     GUIDANCE = "GUIDANCE"
     METHOD = "METHOD"
     DEVICE = "DEVICE"
@@ -156,6 +158,25 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                     "metadata, the band's unit and the value range; choose explicitly when the log shows a "
                     "wrong guess."
                 ),
+            )
+        )
+        self.addParameter(
+            with_help(
+                QgsProcessingParameterNumber(
+                    self.NATIVE_PIXEL,
+                    self.tr("Native LST pixel (m, 0 = from the product name or MTL)"),
+                    QgsProcessingParameterNumber.Double,
+                    defaultValue=0.0,
+                    minValue=0.0,
+                    maxValue=100000.0,
+                ),
+                self.tr(
+                    "The pixel the LST's sensor saw, when the LST was delivered on a finer grid: Landsat 8/9 "
+                    "ST_B10 lies on the 30 m grid but TIRS sensed 100 m (ETM+ 60 m, TM 120 m). The LST is then "
+                    "averaged onto the coarse grid of the scale that fits that pixel before downscaling. 0 reads it "
+                    "from a Landsat product name (LC08_..., LE07_..., LT05_...) or the MTL beside the file."
+                ),
+                advanced=True,
             )
         )
         self.addParameter(
@@ -389,6 +410,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             qa_mask_path=file_path(qa_mask, "QA mask") if qa_mask else None,
             qa_mask_kind=QA_MASK_KINDS[self.parameterAsEnum(parameters, self.QA_MASK_KIND, context)][0],
             qa_mask_grow_px=self.parameterAsInt(parameters, self.QA_MASK_GROW, context),
+            native_pixel_m=self.parameterAsDouble(parameters, self.NATIVE_PIXEL, context) or None,
             method=method,
             model=chosen_model(self, parameters, context, auto=True) if method in NETWORK_METHODS else None,
             backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)][0],

@@ -165,9 +165,11 @@ def test_coarse_lst_does_not_start_on_the_guidance_stack_that_is_the_active_laye
 
 
 def test_a_30_m_lst_is_labelled_with_how_it_will_be_sharpened_not_x1(desktop_session):
-    label = desktop_session[0]["model_label_30m"]
-    assert label.startswith("Model (auto: LST on the guidance grid")
-    assert "x1" not in label and "choose a package file" not in label
+    label = desktop_session[0]["model_label_30m"]  # LT52240631988227CUB02_B6.TIF: Landsat 5 TM senses 120 m
+    assert label == (
+        "Model (auto: LST on the guidance grid: averaged to its native 120 m pixel, then x4 with "
+        "mocolsk-x4-landsat-light)"
+    )
 
 
 def test_the_form_fits_800_by_600_with_every_button_on_screen(desktop_session):

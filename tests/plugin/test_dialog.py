@@ -86,7 +86,12 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
     gdal.Translate(str(sample_scene.folder / "lst_60m.tif"), str(sample_scene.lst_120m), xRes=60, yRes=60)
     lst_60m = QgsRasterLayer(str(sample_scene.folder / "lst_60m.tif"), "LST 60 m")
     lst_30m = QgsRasterLayer(str(sample_scene.reference_30m), "LST 30 m")
-    project.addMapLayers([lst, guidance, lst_60m, lst_30m])
+    st_b10 = sample_scene.folder / "LC08_L2SP_224063_20200801_20200906_02_T1_ST_B10.TIF"
+    gdal.Translate(str(st_b10), str(sample_scene.lst_120m), xRes=30, yRes=30)
+    lst_st_b10 = QgsRasterLayer(str(st_b10), "ST_B10")
+    gdal.Translate(str(sample_scene.folder / "lst_960m.tif"), str(sample_scene.lst_120m), xRes=960, yRes=960)
+    lst_960m = QgsRasterLayer(str(sample_scene.folder / "lst_960m.tif"), "LST 960 m")
+    project.addMapLayers([lst, guidance, lst_60m, lst_30m, lst_st_b10, lst_960m])
     algorithm = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst")
     dialog = algorithm.createCustomParametersWidget(qgis_parent)
     try:
@@ -98,6 +103,16 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
         dialog.setParameters({"INPUT_LST": lst_30m, "GUIDANCE": [guidance]})
         assert label.text() == (
             "Model (auto: LST on the guidance grid (30 m); set Native LST pixel (m) to the pixel its sensor saw)"
+        )
+        dialog.setParameters({"INPUT_LST": lst_st_b10, "GUIDANCE": [guidance]})
+        assert label.text() == (
+            "Model (auto: LST on the guidance grid, native pixel 100 m: averaged onto 120 m, then x4 with "
+            "mocolsk-x4-landsat-light)"
+        )
+        dialog.setParameters({"INPUT_LST": lst_960m, "GUIDANCE": [guidance]})
+        assert label.text() == (
+            "Model (auto runs mocolsk-x4-landsat-light then mocolsk-x8-landsat-light: LST 960 m / guidance 30 m "
+            "= x4 then x8)"
         )
         dialog.setParameters({"MODEL": "mocolsk-x8-landsat-light"})
         assert label.text() == "Model"
@@ -132,13 +147,13 @@ def test_coarse_lst_never_defaults_to_the_multiband_guidance_stack_that_is_the_a
 def test_an_lst_on_the_guidance_grid_is_labelled_with_how_its_native_pixel_is_sharpened():
     from mocolsk_qgis.auto_model import guidance_grid_label
 
-    plan = guidance_grid_label("30 m", 120.0, (("mocolsk-x4-landsat-light", 4),))
+    plan = guidance_grid_label("30 m", 120.0, (("mocolsk-x4-landsat-light", 4),), 30.0)
     assert plan == (
         "Model (auto: LST on the guidance grid: averaged to its native 120 m pixel, then x4 with "
         "mocolsk-x4-landsat-light)"
     )
-    assert "choose a package file" in guidance_grid_label("30 m", 1000.0, ())
-    assert "x1" not in guidance_grid_label("30 m", None, ())
+    assert "choose a package file" in guidance_grid_label("30 m", 5000.0, (), 30.0)
+    assert "x1" not in guidance_grid_label("30 m", None, (), 30.0)
 
 
 @pytest.mark.parametrize("size", [(800, 600), (688, 523)])

@@ -231,9 +231,9 @@ def five_band_guidance(scene, tmp_path):
 
 
 BAD_INPUTS = {
-    "wrong grid ratio": (
-        lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_100m.tif", pixel_m=100.0))},
-        "matches no scale",
+    "LST on the guidance grid, its sensor unknown": (
+        lambda s, t: {"INPUT_LST": str(lst_variant(s, t, "lst_30m.tif", pixel_m=30.0))},
+        "so it is on a grid as fine as the guidance.*Native LST pixel",
     ),
     "missing LST band": (lambda s, t: {"LST_BAND": 2}, "band 2 does not exist"),
     "missing guidance band": (
