@@ -169,6 +169,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                     defaultValue=0.0,
                     minValue=0.0,
                     maxValue=100000.0,
+                    optional=True,
                 ),
                 self.tr(
                     "The pixel the LST's sensor saw, when the LST was delivered on a finer grid: Landsat 8/9 "
