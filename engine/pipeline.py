@@ -103,9 +103,11 @@ def open_auto_method(request: DownscaleRequest, guidance, ratio: float, lst_pixe
     for default, network, blend in (("blend", True, True), ("mocolsk", True, False)):
         try:
             method = open_method(replace(request, method=default), guidance, ratio, lst_pixel, context)
-            return method, candidates(uncertainty, network, blend)
         except EngineError as error:
             context.log(f"Auto: {default} cannot run on these inputs ({error})")
+            continue
+        if method.predictor.name == default:
+            return method, candidates(uncertainty, network, blend)
     fallback = "dms" if uncertainty else "bicubic"
     method = open_method(replace(request, method=fallback), guidance, ratio, lst_pixel, context)
     return method, candidates(uncertainty, network=False, blend=False)
@@ -150,6 +152,7 @@ def _run(
         method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
     else:
         method = open_method(request, guidance, ratio, lst_pixel, context)
+        request = replace(request, method=method.predictor.name)
     scale = method.scale
     coarse_grid = guidance.grid.coarsened(scale)
     if not auto:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from osgeo import gdal
 
-from engine.errors import InputError, PackageError
+from engine.errors import PackageError
 from engine.package import bundled_packages, load_package
 from engine.pipeline import OUTPUT_NODATA
 
@@ -83,11 +84,12 @@ def test_the_blend_writes_how_much_its_methods_disagree_as_uncertainty(
     assert np.median(sigma[sigma != OUTPUT_NODATA]) > 0.01
 
 
-def test_a_package_without_blend_weights_is_refused_with_the_fix(small_scene, tmp_path):
+def test_a_package_without_blend_weights_runs_mocolsk_alone_and_says_so(small_scene, tmp_path):
     model = package_copy(tmp_path / "plain", None)
-    with pytest.raises(InputError, match="carries no blend weights.*choose MoCoLSK or a classic method"):
-        run_downscale(small_scene, tmp_path / "blend.tif", method="blend", model=model)
-    assert not (tmp_path / "blend.tif").exists()
+    result, lines = run_downscale(small_scene, tmp_path / "blend.tif", method="blend", model=model)
+    assert result.method == "mocolsk"
+    assert any("carries no blend weights" in line and "MoCoLSK runs alone" in line for line in lines)
+    assert gdal.Open(result.output_path).GetMetadata()["MOCOLSK_METHOD"] == "mocolsk"
 
 
 def test_blend_weights_that_do_not_sum_to_one_make_the_card_invalid(tmp_path):
@@ -102,3 +104,16 @@ def test_every_bundled_package_carries_cross_validated_blend_weights(scale):
     card = next(c for c in cards if c.scale == scale)
     assert abs(sum(card.blend["weights"].values()) - 1.0) < 1e-3
     assert len(card.blend["leave_site_out_weights"]) == len(card.blend["scenes"]) >= 10
+
+
+def test_a_member_that_cannot_fit_on_a_small_scene_leaves_the_blend_and_the_rest_still_run(
+    weighted_package, tmp_path
+):
+    from .conftest import make_scene
+
+    tiny = make_scene(tmp_path / "tiny", rows=slice(0, 12), cols=slice(0, 12), scale=4)
+    result, lines = run_downscale(tiny, tmp_path / "blend.tif", method="blend", model=weighted_package)
+    assert result.method == "blend"
+    fitted = next(line for line in lines if "left out of the blend" in line)
+    assert "tsharp left out" in fitted and "dms left out" in fitted
+    assert fitted.endswith("blend weights: mocolsk 0.71, bicubic 0.29")
