@@ -112,13 +112,13 @@ def test_the_plugin_runs_from_the_installed_zip(desktop_session):
     assert results["toolbox_selected"] == "mocolsk:downscalelst"
 
 
-def test_defaults_run_mocolsk_x4_on_the_sample_and_the_log_says_so(desktop_session):
+def test_defaults_run_the_blend_at_x4_on_the_sample_and_the_log_says_so(desktop_session):
     results, _, _ = desktop_session
     assert results["parameters"]["MODEL"] == "auto"
     log = results["log"]
     assert "Model: mocolsk-x4-landsat-light, the bundled package for x4" in log
     assert "Landsat 4/5 TM band 6 digital numbers" in log  # Auto units read the file name
-    assert "Done: x4 with mocolsk mocolsk-x4-landsat-light" in log
+    assert "Done: x4 with blend mocolsk-x4-landsat-light" in log
     assert (
         results["model_label"] == "Model (auto runs mocolsk-x4-landsat-light: LST 120 m / guidance 30 m = x4)"
     )
@@ -126,7 +126,7 @@ def test_defaults_run_mocolsk_x4_on_the_sample_and_the_log_says_so(desktop_sessi
 
 def test_the_result_layer_is_named_after_what_it_is(desktop_session):
     results, _, _ = desktop_session
-    assert results["result"]["name"] == "LST 30 m, MoCoLSK x4 (K)"
+    assert results["result"]["name"] == "LST 30 m, MoCoLSK blend x4 (K)"
 
 
 def test_the_legend_shows_the_stretch_painted_fitted_to_the_rasters_values(desktop_session):
@@ -181,10 +181,10 @@ def test_the_form_fits_800_by_600_with_every_button_on_screen(desktop_session):
 
 def test_a_second_run_gets_a_numbered_name_and_a_styled_uncertainty_layer(desktop_session):
     results = desktop_session[0]
-    assert "LST 30 m, MoCoLSK x4 (K)" in results["layer_names"]
-    assert "LST 30 m, MoCoLSK x4 (K) (2)" in results["layer_names"]
+    assert "LST 30 m, MoCoLSK blend x4 (K)" in results["layer_names"]
+    assert "LST 30 m, MoCoLSK blend x4 (K) (2)" in results["layer_names"]
     sigma = results["uncertainty"]
-    assert sigma["name"] == "Uncertainty, MoCoLSK x4 (K)"
+    assert sigma["name"] == "Uncertainty, MoCoLSK blend x4 (K)"
     assert sigma["renderer"] == "QgsSingleBandPseudoColorRenderer" and sigma["legend_suffix"] == " K"
     step = (sigma["range"][1] - sigma["range"][0]) / 100
     assert sigma["painted"] == pytest.approx(sigma["percentiles_2_98"], abs=step)
