@@ -170,6 +170,9 @@ def _run(
             method = open_method(request, guidance, float(scale), lst_pixel, context)
         require_network_extent(request, method, coarse_grid, lst_pixel)
     mapping = method.mapping
+    note = method.recommendation_note(request.method)
+    if note:
+        context.log(note)
     context.log(
         f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
         f"{', '.join(mapping.names) or 'none used'}"

@@ -44,6 +44,18 @@ class Method:
     sigma_calibrated: bool = False
     # Input guidance band index -> how its stored values become reflectance (none: used as they are).
     guidance_conversions: dict[int, ReflectanceEncoding] = field(default_factory=dict)
+    # The method the model card's benchmark found most accurate at its scale ("" when none).
+    recommended: str = ""
+
+    def recommendation_note(self, method: str) -> str | None:
+        """A log line when the card's benchmark found another method more accurate than ``method``."""
+        if not self.recommended or self.recommended == method:
+            return None
+        return (
+            f"Note: on scenes it never saw, {METHOD_TITLES.get(self.recommended, self.recommended)} was more "
+            f"accurate than {METHOD_TITLES.get(method, method)} with {self.model_name} at x{self.scale}; "
+            "choose that method unless you have checked this one on your data."
+        )
 
     @property
     def bounds_detail(self) -> bool:
@@ -97,13 +109,6 @@ def open_method(
     summary = accuracy_summary(card)
     if summary:
         context.log(summary)
-    recommended = recommended_method(card)
-    if recommended and recommended != "mocolsk":
-        context.log(
-            f"Note: on held-out scenes {METHOD_TITLES.get(recommended, recommended)} was more accurate than "
-            f"{card.name} at x{card.scale}; choose that method unless you have checked MoCoLSK on "
-            "your data."
-        )
     try:
         scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
     except InputError as error:
@@ -139,6 +144,7 @@ def open_method(
         sigma_scale or 1.0,
         sigma_scale is not None,
         guidance_conversions=conversions,
+        recommended=recommended_method(card) or "",
     )
 
 
