@@ -11,7 +11,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsUnitTypes,
 )
-from qgis.PyQt.QtCore import QEvent
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QComboBox, QLabel
 
 from ._engine import engine_module, package
