@@ -12,7 +12,8 @@ imported only when asked, so the engine and the QGIS plugin run without it.
 - A worker that dies mid-scene leaves no output: the pipeline writes into a scratch folder and
   moves the finished file into place. The scheduler reruns the scene on another worker, up to
   ``distributed.scheduler.allowed-failures`` deaths, then reports it failed; each run first
-  removes the scratch folder a dead run of the same scene left.
+  removes the scratch folder a dead run of the same scene left. With worker-saturation 1.0 a
+  single-threaded worker holds one scene at a time, so its death counts against that scene only.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .backends import physical_cores
 from .classic import CLASSIC_METHODS
 from .errors import EngineError
 from .pipeline import DownscaleRequest, downscale_scene, scratch_prefix
+from .scene.request import validate_request
 
 # The random part tempfile.mkdtemp appends to a scratch folder's prefix.
 MKDTEMP_SUFFIX = r"[a-z0-9_]{8}"
@@ -135,27 +137,37 @@ def run_batch(
     task: Callable[[DownscaleRequest], SceneOutcome] = downscale_task,
 ) -> BatchReport:
     """Run ``task`` on each request as one task of ``client``'s cluster; ``on_outcome(done,
-    outcome)`` hears of each scene as it ends. An interrupt cancels the scenes still queued."""
+    outcome)`` hears of each scene as it ends. An interrupt cancels the scenes not yet run.
+
+    Each request is checked here first (an existing output is refused unless overwriting); the
+    task then may replace its own output, so that a scene the scheduler reruns, because the
+    worker holding its result died, does not fail on the file its first run wrote."""
     from distributed import as_completed
 
     start = time.perf_counter()
     batch = uuid.uuid4().hex[:8]
-    futures = [
-        client.submit(
-            task, request, key=f"downscale-{i}-{Path(request.output_path).stem}-{batch}", pure=False
-        )
-        for i, request in enumerate(requests)
-    ]
-    position = {future.key: i for i, future in enumerate(futures)}
-    outcomes: list[SceneOutcome] = [SceneOutcome(r.lst_path, r.output_path) for r in requests]
+    outcomes = [SceneOutcome(r.lst_path, r.output_path) for r in requests]
+    futures, done = {}, 0
+    for i, request in enumerate(requests):
+        try:
+            validate_request(request)
+        except EngineError as exc:
+            outcomes[i] = replace(outcomes[i], error=str(exc))
+            done += 1
+            if on_outcome:
+                on_outcome(done, outcomes[i])
+            continue
+        key = f"downscale-{i}-{Path(request.output_path).stem}-{batch}"
+        futures[client.submit(task, replace(request, overwrite=True), key=key, pure=False)] = i
     try:
-        for done, future in enumerate(as_completed(futures), 1):
-            i = position[future.key]
+        for future in as_completed(futures):
+            i = futures[future]
             outcomes[i] = collect(future, requests[i])
+            done += 1
             if on_outcome:
                 on_outcome(done, outcomes[i])
     except BaseException:
-        client.cancel(futures)
+        client.cancel(list(futures))
         raise
     return BatchReport(outcomes, time.perf_counter() - start)
 
@@ -182,6 +194,7 @@ def downscale_on_dask(
     """The command line's ``--dask ADDRESS`` / ``--dask-local N``: run the scenes on that cluster,
     printing each as it ends and a summary that lists the failures."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise EngineError(
@@ -191,7 +204,8 @@ def downscale_on_dask(
     if local_workers:
         cores_each = max(1, physical_cores() // local_workers)
         requests = [r if r.threads else replace(r, threads=cores_each) for r in requests]
-        cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, dashboard_address=None)
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, dashboard_address=None)
         where = f"a local cluster of {local_workers} worker processes"
     else:
         cluster = nullcontext(address)
@@ -217,8 +231,8 @@ def downscale_on_dask(
 
 
 def outcome_line(outcome: SceneOutcome) -> str:
-    """One line on a scene's end: what was written or why not, how long, where."""
-    where = f"{outcome.seconds:.1f} s on {outcome.worker}" if outcome.worker else "no worker finished it"
+    """One line on a scene's end: what was written or why not, how long, on which worker."""
+    where = f"{outcome.seconds:.1f} s on {outcome.worker}" if outcome.worker else ""
     if outcome.ok:
         return f"{outcome.lst_path}: wrote {outcome.output_path} ({outcome.detail}; {where})"
-    return f"{outcome.lst_path}: FAILED ({where}): {outcome.error}"
+    return f"{outcome.lst_path}: FAILED{f' ({where})' if where else ''}: {outcome.error}"
