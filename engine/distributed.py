@@ -33,7 +33,7 @@ from typing import TextIO
 
 from .backends import physical_cores
 from .classic import CLASSIC_METHODS
-from .errors import EngineError
+from .errors import Cancelled, EngineError
 from .pipeline import DownscaleRequest, downscale_scene, scratch_prefix
 from .scene.request import validate_request
 
@@ -210,22 +210,33 @@ def downscale_on_dask(
     else:
         cluster = nullcontext(address)
         where = f"the Dask scheduler at {address}"
-    with cluster as target:
-        try:
-            client = Client(target, timeout=CONNECT_TIMEOUT_S)
-        except OSError as exc:
-            raise EngineError(
-                f"Cannot reach {where} ({exc}); start it (`dask scheduler`) or give its address, "
-                "e.g. --dask tcp://HOST:8786."
-            ) from None
-        with client:
-            workers = len(client.scheduler_info()["workers"])
-            print(f"Dask: {len(requests)} scenes on {where} ({workers} workers now)", file=stream)
+    ended: set[str] = set()
 
-            def report(done: int, outcome: SceneOutcome) -> None:
-                print(f"[{done}/{len(requests)}] {outcome_line(outcome)}", file=stream, flush=True)
+    def report(done: int, outcome: SceneOutcome) -> None:
+        ended.add(outcome.output_path)
+        print(f"[{done}/{len(requests)}] {outcome_line(outcome)}", file=stream, flush=True)
 
-            result = run_batch(client, requests, report)
+    try:
+        with cluster as target:
+            try:
+                client = Client(target, timeout=CONNECT_TIMEOUT_S)
+            except OSError as exc:
+                raise EngineError(
+                    f"Cannot reach {where} ({exc}); start it (`dask scheduler`) or give its address, "
+                    "e.g. --dask tcp://HOST:8786."
+                ) from None
+            with client:
+                workers = len(client.nthreads())
+                print(f"Dask: {len(requests)} scenes on {where} ({workers} workers now)", file=stream)
+                result = run_batch(client, requests, report)
+    except (KeyboardInterrupt, Cancelled):
+        for request in requests:
+            if request.output_path not in ended:
+                remove_stale_scratch(request.output_path)
+        raise Cancelled(
+            f"{len(ended)} of {len(requests)} scenes had ended (listed above); the others were "
+            "cancelled and their scratch folders removed."
+        ) from None
     print(result.summary(), file=stream)
     return result
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+import engine.distributed
 from engine.cli import EXIT_ERROR, EXIT_OK, main
 from engine.distributed import SceneOutcome, downscale_task, run_batch
 from engine.pipeline import DownscaleRequest
@@ -212,6 +213,18 @@ def test_a_scene_that_keeps_killing_its_workers_is_reported_failed_and_the_other
     assert [outcome.lst_path for outcome in report.failed] == [requests[1].lst_path]
     assert "its worker died and the scene was given up" in report.failed[0].error
     assert [p.name for p in out.iterdir()] == ["a_lst_downscaled.tif"]  # nor any scratch folder
+
+
+def test_an_unreachable_scheduler_is_named_with_how_to_start_one(small_scene, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine.distributed, "CONNECT_TIMEOUT_S", 1)
+    code, _, stderr = run_cli(
+        "downscale", "--pair", small_scene.lst_path, small_scene.guidance_path, "--method", "bicubic",
+        "--out-dir", tmp_path / "out", "--dask", "tcp://127.0.0.1:9",
+    )  # fmt: skip
+    assert code == EXIT_ERROR
+    assert "error: Cannot reach the Dask scheduler at tcp://127.0.0.1:9" in stderr
+    assert "start it (`dask scheduler`)" in stderr
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def run_cli_without_dask(*argv) -> subprocess.CompletedProcess:
