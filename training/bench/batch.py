@@ -93,7 +93,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.scenes * 3600 / median:6.0f} scenes/h"
         )
     if inside:
-        print(f"  dask batch alone (cluster start excluded): median {statistics.median(inside):.1f} s")
+        median = statistics.median(inside)
+        print(
+            f"  dask batch alone (cluster start excluded) {median:.1f} s ({min(inside):.1f}-{max(inside):.1f}), "
+            f"{args.scenes * 3600 / median:.0f} scenes/h"
+        )
 
 
 if __name__ == "__main__":
