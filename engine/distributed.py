@@ -158,7 +158,8 @@ def run_batch(
                 on_outcome(done, outcomes[i])
             continue
         key = f"downscale-{i}-{Path(request.output_path).stem}-{batch}"
-        futures[client.submit(task, replace(request, overwrite=True), key=key, pure=False)] = i
+        on_worker = replace(absolute_paths(request), overwrite=True)
+        futures[client.submit(task, on_worker, key=key, pure=False)] = i
     try:
         for future in as_completed(futures):
             i = futures[future]
@@ -172,15 +173,39 @@ def run_batch(
     return BatchReport(outcomes, time.perf_counter() - start)
 
 
+def absolute_paths(request: DownscaleRequest) -> DownscaleRequest:
+    """The request with its files named from the root, as a worker whose working folder is not
+    this one's needs them (a model given as a package file included)."""
+
+    def absolute(path: str | None) -> str | None:
+        return str(Path(path).resolve()) if path else path
+
+    model = request.model
+    if model and Path(model).suffix.lower() == ".json" and Path(model).exists():
+        model = absolute(model)
+    return replace(
+        request,
+        lst_path=absolute(request.lst_path),
+        guidance_paths=[absolute(path) for path in request.guidance_paths],
+        output_path=absolute(request.output_path),
+        qa_mask_path=absolute(request.qa_mask_path),
+        uncertainty_path=absolute(request.uncertainty_path),
+        model=model,
+    )
+
+
 def collect(future, request: DownscaleRequest) -> SceneOutcome:
     """A finished future's outcome; for a scene whose workers kept dying, the reason, and the
     last run's scratch folder removed where this machine sees the output folder."""
     if future.status == "finished":
         return future.result()
     if future.status == "error":
+        from distributed import KilledWorker
+
         exc = future.exception()
-        error = f"its worker died and the scene was given up ({exc})".replace("\n", " ")
-        if type(exc).__name__ != "KilledWorker":
+        if isinstance(exc, KilledWorker):
+            error = f"its worker died and the scene was given up ({exc})".replace("\n", " ")
+        else:
             error = f"unexpected {type(exc).__name__}: {exc}"
     else:
         error = f"the scheduler dropped it ({future.status})"

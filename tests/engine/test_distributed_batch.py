@@ -168,6 +168,19 @@ def test_an_existing_output_fails_its_scene_untouched_unless_overwriting(client,
     assert gdal.Open(requests[1].output_path) is not None
 
 
+def test_relative_paths_are_resolved_here_before_the_workers_see_them(
+    client, small_scene, tmp_path, monkeypatch
+):
+    scene_folder(small_scene, tmp_path / "in", names=("a",))
+    monkeypatch.chdir(tmp_path)  # the workers' working folder stays where they started
+    code, stdout, stderr = run_cli(
+        "downscale", "--pair", "in/a_lst.tif", "in/a_refl.tif", "--method", "bicubic",
+        "--out-dir", "out", "--dask", client.scheduler.address,
+    )  # fmt: skip
+    assert code == EXIT_OK, stdout + stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_lst_downscaled.tif"]
+
+
 def test_a_worker_process_opens_the_model_once_for_all_its_scenes(client, small_scene, tmp_path):
     folder = scene_folder(small_scene, tmp_path / "in", names=("a", "b", "c", "d"))
     client.run(count_backend_opens)
