@@ -167,7 +167,13 @@ def run_scale(scale: int, log=print) -> list[ViewScores]:
     scenes, sites = unseen_scenes(scale)
     per_view: dict[str, list[SceneErrors]] = {v: [] for v in SCORED_VIEWS}
     folder = Path(tempfile.mkdtemp(prefix="mocolsk-folds-"))
+    folds = bundled_package(scale).card.blend.get("leave_site_out_weights", {})
     for scene in scenes:
+        if scene.name not in folds:
+            log(
+                f"x{scale} {scene.name}: left out, the blend was not fitted on it (a member cannot run there)"
+            )
+            continue
         start = time.perf_counter()
         try:
             scored = score_scene(scene, scale, fold_methods(scale, scene.name, folder))
