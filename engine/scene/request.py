@@ -47,9 +47,10 @@ class DownscaleRequest:
     uncertainty_path: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DownscaleResult:
-    """What a run did, for the log, the plugin's feedback and reproducibility."""
+    """What a run did, for the log, the plugin's feedback and reproducibility; built once, from what the
+    stages returned."""
 
     output_path: str
     method: str
