@@ -27,7 +27,7 @@ from .detail import bound_detail, detail_bounds
 from .errors import Cancelled
 from .masks import expand, fill_invalid
 from .tiling import Tile, plan_tiles
-from .uncertainty import oriented_predictions, spread_kelvin
+from .uncertainty import cell_spread_kelvin, oriented_predictions
 
 # Context read around each tile, in fine pixels; the network pools globally, so be generous.
 HALO_FINE_PX = 96
@@ -109,7 +109,7 @@ def predict_window(
     coarse_valid: np.ndarray,
     guidance: np.ndarray,
     guidance_valid: np.ndarray,
-    coarse_fill_steps: int,
+    coarse_fill_steps: int | None = None,
     conserve: bool = True,
     uncertainty: bool = False,
 ) -> WindowPrediction:
@@ -118,15 +118,20 @@ def predict_window(
     ``coarse_kelvin`` (h, w) may hold anything where ``coarse_valid`` is False; ``guidance``
     (C, h*s, w*s) is in the order the method needs, ``guidance_valid`` False also past the raster's
     edge. Masked coarse pixels are filled ``coarse_fill_steps`` steps from their neighbours (then
-    smoothly), masked guidance ``GUIDANCE_FILL_STEPS_COARSE_PX`` coarse pixels. With
-    ``uncertainty`` the output is the method's (weighted) member mean, and the uncertainty the
-    spread of its members (``engine.uncertainty``), each bounded and conserved like the output,
-    times the method's sigma scale."""
+    smoothly; by default as a scene run's tiles fill them), masked guidance
+    ``GUIDANCE_FILL_STEPS_COARSE_PX`` coarse pixels. With
+    ``uncertainty`` the output is the method's ensemble output (`ensemble_output`), and the
+    uncertainty the spread of its members, each bounded and conserved like the output, averaged
+    over a coarse pixel (``engine.uncertainty.cell_spread_kelvin``), times the method's sigma scale."""
     scale, predictor = method.scale, method.predictor
     fine_valid = guidance_valid & expand(coarse_valid, scale)
     if not coarse_valid.any():
         nothing = np.full(fine_valid.shape, np.nan, np.float32)
         return WindowPrediction(nothing, fine_valid, nothing.copy() if uncertainty else None, None)
+    if coarse_fill_steps is None:
+        coarse_fill_steps = TilePlan(
+            [], 0, halo_coarse_px(scale, method.bounds_detail), scale
+        ).coarse_fill_steps
     lst = fill_invalid(coarse_kelvin, coarse_valid, coarse_fill_steps)
     if len(guidance) and not guidance_valid.all():
         steps = GUIDANCE_FILL_STEPS_COARSE_PX * scale
@@ -155,7 +160,8 @@ def predict_window(
     if uncertainty:
         members, weights = predictor.predict_members(lst, coarse_valid, guidance, guidance_valid)
         fine, clipped = finished(ensemble_output(members, weights))
-        sigma = spread_kelvin(np.stack([finished(m.astype(np.float32))[0] for m in members]), weights)
+        bounded = np.stack([finished(m.astype(np.float32))[0] for m in members])
+        sigma = cell_spread_kelvin(bounded, weights, fine_valid, scale)
         sigma = np.where(fine_valid, sigma * method.sigma_scale, np.nan).astype(np.float32)
     else:
         fine, clipped = finished(predictor.predict(lst, coarse_valid, guidance, guidance_valid))
@@ -180,14 +186,25 @@ class TilePlan:
 
     @property
     def coarse_fill_steps(self) -> int:
-        return self.halo - self.halo // 2
+        return fill_steps(self.halo)
+
+
+def fill_steps(halo_coarse_px: int) -> int:
+    """Local fill steps of the coarse LST in a tile: the halo minus the blend margin, so that
+    overlapping tiles fill alike where they are blended."""
+    return halo_coarse_px - halo_coarse_px // 2
+
+
+def halo_coarse_px(scale: int, network: bool) -> int:
+    """Context read around each tile, in coarse pixels."""
+    return max(MIN_HALO_COARSE_PX, math.ceil(HALO_FINE_PX / scale) if network else 0)
 
 
 def plan_window_tiles(
     coarse_width: int, coarse_height: int, scale: int, tile_size_px: int, network: bool = True
 ) -> TilePlan:
     """Tiles for a network (``HALO_FINE_PX`` of context) or a classic method (the minimum)."""
-    halo = max(MIN_HALO_COARSE_PX, math.ceil(HALO_FINE_PX / scale) if network else 0)
+    halo = halo_coarse_px(scale, network)
     core = max(MIN_CORE_COARSE_PX, tile_size_px // scale)
     return TilePlan(plan_tiles(coarse_width, coarse_height, core, halo), core, halo, scale)
 
