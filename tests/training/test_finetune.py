@@ -147,6 +147,7 @@ def pipeline_rmse(method: str, model, lst: np.ndarray, guidance: np.ndarray, win
     """RMSE over the validation blocks of Downscale LST itself (``downscale_scene``) run on each block's
     LST area-averaged x4 and the block's guidance, against the block's LST."""
     predictions, truths = [], []
+    folder.mkdir()
     for index, (rows, cols) in enumerate(windows):
         truth = lst[rows, cols]
         coarse = write_geotiff(folder / f"coarse{index}.tif", area_average(truth, 4), 120.0)
@@ -197,12 +198,12 @@ def test_validation_scores_parent_finetuned_and_bicubic_as_downscale_lst_runs_th
     assert len(windows) >= 2
     lst, _ = read_band_values(six_band_scene[0])
     guidance = np.stack([read_band_values(six_band_scene[1], band)[0] for band in range(1, 7)])
-    assert pipeline_rmse("bicubic", None, lst, guidance, windows, tmp_path) == pytest.approx(
+    assert pipeline_rmse("bicubic", None, lst, guidance, windows, tmp_path / "bicubic") == pytest.approx(
         validation["bicubic"]["rmse_k"], rel=1e-5
     )
     for name, source in (("parent", over_sharpening_parent), ("fine_tuned", package)):
         assert pipeline_rmse(
-            "mocolsk", str(source.card_path), lst, guidance, windows, tmp_path
+            "mocolsk", str(source.card_path), lst, guidance, windows, tmp_path / name
         ) == pytest.approx(validation[name]["rmse_k"], rel=1e-3)
     assert (
         validation["parent"]["pixels"]
@@ -288,7 +289,7 @@ def test_finetuning_keeps_the_best_step_and_stops_when_validation_stops_improvin
     guidance = np.stack([read_band_values(six_band_scene[1], band)[0] for band in range(1, 7)])
     windows = validation_windows(package)
     assert pipeline_rmse(
-        "mocolsk", str(package.card_path), lst, guidance, windows, tmp_path
+        "mocolsk", str(package.card_path), lst, guidance, windows, tmp_path / "pipeline"
     ) == pytest.approx(validation["fine_tuned"]["rmse_k"], rel=1e-3)
 
 
