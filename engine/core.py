@@ -117,21 +117,19 @@ def predict_window(
 
     ``coarse_kelvin`` (h, w) may hold anything where ``coarse_valid`` is False; ``guidance``
     (C, h*s, w*s) is in the order the method needs, ``guidance_valid`` False also past the raster's
-    edge. Masked coarse pixels are filled ``coarse_fill_steps`` steps from their neighbours (then
-    smoothly; by default as a scene run's tiles fill them), masked guidance
-    ``GUIDANCE_FILL_STEPS_COARSE_PX`` coarse pixels. With
-    ``uncertainty`` the output is the method's ensemble output (`ensemble_output`), and the
-    uncertainty the spread of its members, each bounded and conserved like the output, averaged
-    over a coarse pixel (``engine.uncertainty.cell_spread_kelvin``), times the method's sigma scale."""
+    edge. Masked coarse pixels are filled ``coarse_fill_steps`` steps from their neighbours, then
+    smoothly (by default as a scene run's tiles fill them); masked guidance
+    ``GUIDANCE_FILL_STEPS_COARSE_PX`` coarse pixels. With ``uncertainty`` the output is the
+    ensemble's (`ensemble_output`) and the uncertainty the spread of its members, each bounded and
+    conserved like the output, averaged over a coarse pixel (``engine.uncertainty.cell_spread_kelvin``),
+    times the method's sigma scale."""
     scale, predictor = method.scale, method.predictor
     fine_valid = guidance_valid & expand(coarse_valid, scale)
     if not coarse_valid.any():
         nothing = np.full(fine_valid.shape, np.nan, np.float32)
         return WindowPrediction(nothing, fine_valid, nothing.copy() if uncertainty else None, None)
     if coarse_fill_steps is None:
-        coarse_fill_steps = TilePlan(
-            [], 0, halo_coarse_px(scale, method.bounds_detail), scale
-        ).coarse_fill_steps
+        coarse_fill_steps = fill_steps(halo_coarse_px(scale, method.bounds_detail))
     lst = fill_invalid(coarse_kelvin, coarse_valid, coarse_fill_steps)
     if len(guidance) and not guidance_valid.all():
         steps = GUIDANCE_FILL_STEPS_COARSE_PX * scale
@@ -160,8 +158,8 @@ def predict_window(
     if uncertainty:
         members, weights = predictor.predict_members(lst, coarse_valid, guidance, guidance_valid)
         fine, clipped = finished(ensemble_output(members, weights))
-        bounded = np.stack([finished(m.astype(np.float32))[0] for m in members])
-        sigma = cell_spread_kelvin(bounded, weights, fine_valid, scale)
+        finished_members = np.stack([finished(m.astype(np.float32))[0] for m in members])
+        sigma = cell_spread_kelvin(finished_members, weights, fine_valid, scale)
         sigma = np.where(fine_valid, sigma * method.sigma_scale, np.nan).astype(np.float32)
     else:
         fine, clipped = finished(predictor.predict(lst, coarse_valid, guidance, guidance_valid))
