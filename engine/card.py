@@ -6,6 +6,7 @@ import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from .blend import check_blend_weights
 from .errors import PackageError
 
 FORMAT_VERSION = 1
@@ -50,6 +51,9 @@ class ModelCard:
     # How the "Uncertainty (K)" layer compares with errors on held-out data, and its fitted
     # ``sigma_scale`` (engine.uncertainty); empty when never measured.
     uncertainty_calibration: dict[str, Any] = field(default_factory=dict)
+    # Method "blend": ``weights`` of MoCoLSK and the classic methods (engine.blend), how they were
+    # fitted, and the blend's optional ``sigma_scale``; empty when the package has none.
+    blend: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -140,6 +144,8 @@ class ModelCard:
             problems.append("weights_sha256 is not a SHA-256 hex digest")
         if bool(self.torch_weights_file) != (len(self.torch_weights_sha256) == 64):
             problems.append("torch_weights_file and torch_weights_sha256 must be given together")
+        if self.blend:
+            check_blend_weights(self.blend.get("weights", {}), source)
         if problems:
             raise PackageError(f"{source} is inconsistent: " + "; ".join(problems) + ".")
 

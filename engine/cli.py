@@ -74,7 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument(
         "--bands", help="comma-separated names of the guidance bands in the order given, e.g. red,nir"
     )
-    down.add_argument("--method", choices=("mocolsk", *CLASSIC_METHODS), default="mocolsk")
+    down.add_argument(
+        "--method",
+        choices=("mocolsk", "blend", *CLASSIC_METHODS, "auto"),
+        default="mocolsk",
+        help="blend: MoCoLSK and the classic methods averaged with the model card's cross-validated weights; "
+        "auto: the method that best rebuilds the LST from a once-more coarsened copy (self-check)",
+    )
     down.add_argument(
         "--model",
         default="auto",

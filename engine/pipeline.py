@@ -26,15 +26,17 @@ import shutil
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
-from .errors import InputError
+from .errors import EngineError, InputError
 from .raster import gdal_session, io_errors, open_raster, pixel_size_label
 from .scene.coarse import prepare_coarse_lst
 from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContext
 from .scene.inputs import open_guidance, open_lst, resolution_ratio
 from .scene.method import open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
+from .scene.selfcheck import AUTO_METHOD, candidates, self_check
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
 from .scene.write import OUTPUT_NODATA, publish_output, stage_output, stage_uncertainty
 
@@ -89,6 +91,22 @@ def input_layers(request: DownscaleRequest) -> dict[str, str]:
     return layers
 
 
+def open_auto_method(request: DownscaleRequest, guidance, ratio: float, lst_pixel: str, context: RunContext):
+    """The default the self-check starts from: the blend where the package carries weights, else
+    MoCoLSK where its package and runtime can run here, else a classic method; with the methods
+    the self-check will compare."""
+    uncertainty = bool(request.uncertainty_path)
+    for default, network, blend in (("blend", True, True), ("mocolsk", True, False)):
+        try:
+            method = open_method(replace(request, method=default), guidance, ratio, lst_pixel, context)
+            return method, candidates(uncertainty, network, blend)
+        except EngineError as error:
+            context.log(f"Auto: {default} cannot run on these inputs ({error})")
+    fallback = "dms" if uncertainty else "bicubic"
+    method = open_method(replace(request, method=fallback), guidance, ratio, lst_pixel, context)
+    return method, candidates(uncertainty, network=False, blend=False)
+
+
 def require_network_extent(request: DownscaleRequest, method, coarse_grid, lst_pixel: str) -> None:
     """The network needs at least 2 x 2 coarse pixels over the guidance; refuse a smaller area up front."""
     if method.bounds_detail and min(coarse_grid.width, coarse_grid.height) < MIN_NETWORK_COARSE_PX:
@@ -109,16 +127,31 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
     lst = open_lst(request)
     ratio = resolution_ratio(lst, guidance.grid)
     lst_pixel = pixel_size_label(guidance.grid, ratio * guidance.grid.pixel_width)
-    method = open_method(request, guidance, ratio, lst_pixel, context)
-    scale, mapping = method.scale, method.mapping
+    auto = request.method == AUTO_METHOD
+    if auto:
+        method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
+    else:
+        method = open_method(request, guidance, ratio, lst_pixel, context)
+    scale = method.scale
+    coarse_grid = guidance.grid.coarsened(scale)
+    if not auto:
+        require_network_extent(request, method, coarse_grid, lst_pixel)
+    context.check_cancelled()
+    coarse = prepare_coarse_lst(request, lst, coarse_grid, scale, scratch, context, CONVERSION_BLOCK_PX)
+    check = None
+    if auto:
+        fallback = method.predictor.name
+        check = self_check(request, coarse.path, coarse_grid, scale, pool, fallback, scratch, context)
+        context.log(f"Auto: {check.summary()}")
+        request = replace(request, method=check.chosen)
+        if check.chosen != fallback:
+            method = open_method(request, guidance, ratio, lst_pixel, context)
+        require_network_extent(request, method, coarse_grid, lst_pixel)
+    mapping = method.mapping
     context.log(
         f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
         f"{', '.join(mapping.names) or 'none used'}"
     )
-    coarse_grid = guidance.grid.coarsened(scale)
-    require_network_extent(request, method, coarse_grid, lst_pixel)
-    context.check_cancelled()
-    coarse = prepare_coarse_lst(request, lst, coarse_grid, scale, scratch, context, CONVERSION_BLOCK_PX)
     timings["prepare_s"] = time.perf_counter() - start
     context.progress(PREPARED_PERCENT)
 
@@ -184,6 +217,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
         detail_clipped_percent=stats.detail_clipped_percent if method.bounds_detail else None,
         uncertainty_path=str(Path(request.uncertainty_path).resolve()) if uncertainty else None,
         uncertainty_sigma_scale=method.sigma_scale if uncertainty and method.sigma_calibrated else None,
+        self_check=check.summary() if check else "",
     )
     if uncertainty:
         staged_uncertainty = stage_uncertainty(request, spread, guidance.grid, result, scratch, context)
@@ -198,11 +232,10 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
 
 def uncertainty_note(method: str, result: DownscaleResult) -> str:
     """What the uncertainty layer holds, for the log."""
-    what = (
-        "spread of MoCoLSK over the 8 orientations of its input"
-        if method == "mocolsk"
-        else "spread of DMS's regression trees"
-    )
+    what = {
+        "mocolsk": "spread of MoCoLSK over the 8 orientations of its input",
+        "blend": "weighted spread of the blended methods (how much they disagree)",
+    }.get(method, "spread of DMS's regression trees")
     if result.uncertainty_sigma_scale is None:
         return f"{what}, not calibrated: see the README before reading it as one sigma"
     return f"{what} x {result.uncertainty_sigma_scale:.2f}, the factor the model card fitted on validation blocks"

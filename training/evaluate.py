@@ -1,10 +1,11 @@
 """Held-out evaluation: a model (checkpoint or package) beside bicubic and the classic
 sharpeners, on exactly the same held-out pixels, in Kelvin.
 
-Metrics are pooled over all held-out pixels (not averaged per block). The classic
-methods see only what a user has (the coarse LST and the fine guidance of the held-out
-area). Packages and classic methods run through the engine's array core (``engine.core``),
-as the plugin runs them.
+Metrics are pooled over all held-out pixels (not averaged per block). The plugin's
+methods (bundled packages, the classic sharpeners) run through its pipeline on what a user
+has (the coarse LST and the fine guidance of the held-out area). On arrays (fine-tuning's
+validation, the uncertainty calibration, a network being trained) methods run through the
+engine's array core (``engine.core``), the same code the pipeline runs per tile.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from engine.classic import CLASSIC_METHODS, create_sharpener
 from engine.core import ArrayMethod, ArrayResult, NetworkSharpener, WindowMethod, downscale_arrays
 
 from .datasets import Normalizer, Sample, model_inputs
-from .protocol import PROTOCOLS, Predictor, evaluate_scene, summarise
+from .pipeline_runs import PipelineMethod
+from .protocol import PROTOCOLS, Method, Predictor, evaluate_scene, summarise
 from .scenes import Scene
 
 PEER_METHODS = ("pydms",)
@@ -91,16 +93,6 @@ def as_run(method: WindowMethod, sample: Sample, uncertainty: bool = False) -> A
     return downscale_arrays(method, sample.coarse_kelvin, sample.guidance, uncertainty=uncertainty)
 
 
-def predict_package(package, samples: list[Sample], threads: int | None = None) -> list[np.ndarray]:
-    """A model package's fine LST in Kelvin through the engine (ONNX Runtime), as the plugin runs it."""
-    from engine.inference import Downscaler
-
-    method = ArrayMethod(
-        NetworkSharpener(Downscaler(package, backend="onnxruntime", device="cpu", threads=threads))
-    )
-    return [as_run(method, sample).fine_kelvin for sample in samples]
-
-
 def classic_method(method: str, band_names: tuple[str, ...], scale: int) -> tuple[ArrayMethod, list[int]]:
     """A fresh classic sharpener and the guidance channels it reads (TsHARP: NDVI; DMS: all)."""
     if method == "tsharp":
@@ -124,11 +116,6 @@ def predict_classic(
     return out
 
 
-def classic_predictor(method: str, band_names: tuple[str, ...], scale: int) -> Predictor:
-    """A classic method as a protocol predictor, fitted on each scene's own coarse pixels."""
-    return lambda sample: predict_classic(method, [sample], band_names, scale)[0]
-
-
 def network_method(model: torch.nn.Module, normalizer: Normalizer, device="cpu") -> ArrayMethod:
     """A PyTorch MoCoLSK-Net as the array core's method (detail-bounded, like a package)."""
     return ArrayMethod(NetworkSharpener(TorchDownscaler(model, normalizer, model.config.scale, device)))
@@ -139,9 +126,9 @@ def model_predictor(model: torch.nn.Module, normalizer: Normalizer) -> Predictor
     return lambda sample: as_run(network_method(model, normalizer), sample).fine_kelvin
 
 
-def package_predictor(package, threads: int | None = None) -> Predictor:
-    """A model package through ONNX Runtime, as the plugin runs it."""
-    return lambda sample: predict_package(package, [sample], threads)[0]
+def package_predictor(package, threads: int | None = None) -> PipelineMethod:
+    """A model package as the plugin runs it: MoCoLSK through the pipeline (ONNX Runtime)."""
+    return PipelineMethod("mocolsk", model=str(package.card_path), options={"threads": threads})
 
 
 def is_network(method: str) -> bool:
@@ -152,7 +139,7 @@ def is_network(method: str) -> bool:
 def protocol_report(
     scenes: list[Scene],
     scale: int,
-    predictors: dict[str, Predictor],
+    predictors: dict[str, Method],
     protocols: tuple[str, ...] = PROTOCOLS,
     log=None,
 ) -> dict[str, dict]:
@@ -175,10 +162,10 @@ def protocol_report(
     return report
 
 
-def classic_predictors(band_names: tuple[str, ...], scale: int) -> dict[str, Predictor]:
-    """Bicubic, TsHARP (when an NDVI band exists) and DMS."""
+def classic_predictors(band_names: tuple[str, ...], scale: int) -> dict[str, PipelineMethod]:
+    """Bicubic, TsHARP (when an NDVI band exists) and DMS, as the plugin runs them."""
     methods = [m for m in CLASSIC_METHODS if m != "tsharp" or "ndvi" in band_names]
-    return {m: classic_predictor(m, band_names, scale) for m in methods}
+    return {m: PipelineMethod(m) for m in methods}
 
 
 def format_report(report: dict[str, dict], titles: dict[str, str] | None = None) -> str:

@@ -6,11 +6,12 @@ given); a classic sharpener takes the integer scale nearest to the ratio.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..bands import BandMapping, map_bands, units_warnings
+from ..blend import BlendSharpener, check_blend_weights
 from ..card import METHOD_TITLES, accuracy_summary, recommended_method
 from ..classic import Sharpener, create_sharpener
 from ..core import NetworkSharpener, bounds_detail
@@ -58,6 +59,8 @@ def open_method(
     ``lst_pixel`` is the LST pixel size in the guidance CRS, for the messages.
     """
     layer = f"LST {request.lst_path}"
+    if request.method == "blend":
+        return open_blend(request, guidance, ratio, lst_pixel, context)
     if request.method != "mocolsk":
         scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
         mapping = classic_mapping(request.method, guidance.names)
@@ -106,6 +109,51 @@ def open_method(
         sigma_scale or 1.0,
         sigma_scale is not None,
         guidance_conversions=conversions,
+    )
+
+
+def open_blend(
+    request: DownscaleRequest, guidance: Guidance, ratio: float, lst_pixel: str, context: RunContext
+) -> Method:
+    """MoCoLSK and the classic methods its card's blend weights name, all on the network's bands."""
+    network = open_method(replace(request, method="mocolsk"), guidance, ratio, lst_pixel, context)
+    card = network.predictor.downscaler.card
+    if not card.blend:
+        raise InputError(
+            f"Model {card.name!r} carries no blend weights, so the blend cannot run with it; choose "
+            "MoCoLSK or a classic method, or a bundled package (they all carry weights)."
+        )
+    weights = check_blend_weights(card.blend["weights"], f"Model card {card.name}")
+    names = list(network.mapping.names)
+    members, channels = {}, {}
+    for name in weights:
+        if name == "mocolsk":
+            members[name], channels[name] = network.predictor, list(range(len(names)))
+            continue
+        if name == "tsharp" and "ndvi" not in names:
+            raise InputError(
+                f"The blend of {card.name!r} needs TsHARP, which reads NDVI, but the model's bands "
+                f"{names} have none; choose MoCoLSK or a classic method."
+            )
+        channels[name] = (
+            [names.index("ndvi")]
+            if name == "tsharp"
+            else []
+            if name == "bicubic"
+            else list(range(len(names)))
+        )
+        members[name] = create_sharpener(name, network.scale, len(channels[name]))
+    context.log(
+        "Blend of "
+        + ", ".join(f"{METHOD_TITLES.get(n, n)} {w:.2f}" for n, w in weights.items())
+        + f" ({card.blend.get('fitted', 'weights from the model card')})"
+    )
+    sigma_scale = card.blend.get("sigma_scale")
+    return replace(
+        network,
+        predictor=BlendSharpener(network.scale, members, channels, weights),
+        sigma_scale=sigma_scale or 1.0,
+        sigma_calibrated=sigma_scale is not None,
     )
 
 

@@ -49,8 +49,18 @@ METHODS = (
     ("bicubic", "Bicubic interpolation (ignores the guidance)"),
     ("tsharp", "TsHARP (regression on NDVI)"),
     ("dms", "DMS (regression trees on all guidance bands)"),
+    ("auto", "Auto (the method that best rebuilds this LST from a coarser copy)"),
+    ("blend", "Blend of MoCoLSK-Net and the classic methods (cross-validated weights)"),
 )
-METHOD_NAMES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
+METHOD_NAMES = {
+    "mocolsk": "MoCoLSK",
+    "blend": "MoCoLSK blend",
+    "bicubic": "bicubic",
+    "tsharp": "TsHARP",
+    "dms": "DMS",
+}
+# Methods that run a model package (its Model and Model file parameters apply).
+NETWORK_METHODS = ("mocolsk", "blend", "auto")
 DEVICES = (("auto", "Auto (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
 BACKENDS = (("onnxruntime", "ONNX Runtime"), ("torch", "PyTorch"))
 OUTPUT_UNIT_CHOICES = (("kelvin", "Kelvin"), ("celsius", "Celsius"))
@@ -372,7 +382,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             qa_mask_kind=QA_MASK_KINDS[self.parameterAsEnum(parameters, self.QA_MASK_KIND, context)][0],
             qa_mask_grow_px=self.parameterAsInt(parameters, self.QA_MASK_GROW, context),
             method=method,
-            model=chosen_model(self, parameters, context, auto=True) if method == "mocolsk" else None,
+            model=chosen_model(self, parameters, context, auto=True) if method in NETWORK_METHODS else None,
             backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)][0],
             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)][0],
             threads=self.parameterAsInt(parameters, self.THREADS, context) or None,
@@ -398,11 +408,15 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             )
         )
         style_on_load(context, output, request.output_units)
+        if result.self_check:
+            feedback.pushInfo(self.tr("Auto chose {choice}").format(choice=result.self_check))
         name_on_load(
-            context, output, result_layer_name(guidance[0], method, result.scale, request.output_units)
+            context, output, result_layer_name(guidance[0], result.method, result.scale, request.output_units)
         )
         if uncertainty:
-            name_on_load(context, uncertainty, f"Uncertainty, {METHOD_NAMES[method]} x{result.scale} (K)")
+            name_on_load(
+                context, uncertainty, f"Uncertainty, {METHOD_NAMES[result.method]} x{result.scale} (K)"
+            )
         return {
             self.OUTPUT: output,
             self.UNCERTAINTY: uncertainty,
