@@ -99,9 +99,11 @@ def open_auto_method(request: DownscaleRequest, guidance, ratio: float, lst_pixe
     for default, network, blend in (("blend", True, True), ("mocolsk", True, False)):
         try:
             method = open_method(replace(request, method=default), guidance, ratio, lst_pixel, context)
-            return method, candidates(uncertainty, network, blend)
         except EngineError as error:
             context.log(f"Auto: {default} cannot run on these inputs ({error})")
+            continue
+        if method.predictor.name == default:
+            return method, candidates(uncertainty, network, blend)
     fallback = "dms" if uncertainty else "bicubic"
     method = open_method(replace(request, method=fallback), guidance, ratio, lst_pixel, context)
     return method, candidates(uncertainty, network=False, blend=False)
@@ -132,6 +134,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
         method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
     else:
         method = open_method(request, guidance, ratio, lst_pixel, context)
+        request = replace(request, method=method.predictor.name)
     scale = method.scale
     coarse_grid = guidance.grid.coarsened(scale)
     if not auto:
@@ -148,6 +151,9 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
             method = open_method(request, guidance, ratio, lst_pixel, context)
         require_network_extent(request, method, coarse_grid, lst_pixel)
     mapping = method.mapping
+    note = method.recommendation_note(request.method)
+    if note:
+        context.log(note)
     context.log(
         f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
         f"{', '.join(mapping.names) or 'none used'}"

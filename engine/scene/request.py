@@ -112,7 +112,8 @@ def validate_request(request: DownscaleRequest) -> None:
     if request.uncertainty_path:
         if request.method not in UNCERTAINTY_METHODS:
             raise InputError(
-                f"An uncertainty layer is available for {' and '.join(UNCERTAINTY_METHODS)} only, not "
+                f"An uncertainty layer is available for {', '.join(UNCERTAINTY_METHODS[:-1])} and "
+                f"{UNCERTAINTY_METHODS[-1]} only, not "
                 f"{request.method}; leave the uncertainty output empty or choose one of those methods."
             )
         if Path(request.uncertainty_path).resolve() == Path(request.output_path).resolve():
