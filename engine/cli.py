@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PX",
         help="grow the QA mask by PX LST pixels to cover cloud edges and thin cirrus (0-50, default 0)",
     )
+    down.add_argument(
+        "--native-pixel-m",
+        type=float,
+        metavar="M",
+        help="the pixel the LST's sensor saw, in metres, when it was delivered on a finer grid (e.g. 100 for a "
+        "Landsat 8/9 ST_B10 on the 30 m grid); default: from the product name or MTL, else the LST's pixel",
+    )
     down.add_argument("--guidance", nargs="+", help="fine guidance raster(s); their grid is the output grid")
     down.add_argument(
         "--pair",
@@ -277,6 +284,7 @@ def _downscale_one(
         qa_mask_path=args.qa_mask,
         qa_mask_kind=args.qa_kind,
         qa_mask_grow_px=args.qa_grow,
+        native_pixel_m=args.native_pixel_m,
         guidance_paths=guidance,
         guidance_band_names=[n.strip() for n in args.bands.split(",")] if args.bands else None,
         method=args.method,

@@ -38,9 +38,11 @@ def open_in_modeler(model):
 
 def editable_copy(model):
     """A plain copy of ``model`` without its file, so that the designer's Save asks where to write instead
-    of overwriting the plugin's file."""
+    of overwriting the plugin's file. The copy keeps ``model``'s provider: the designer's Run opens a
+    Processing dialog on it, and QGIS 3.22 crashes (segmentation fault) on an algorithm without one."""
     copy = QgsProcessingModelAlgorithm()
     copy.loadVariant(model.toVariant())
+    copy.setProvider(model.provider())
     return copy
 
 
