@@ -59,6 +59,8 @@ FITTED_PERCENT = 15
 TILES_DONE_PERCENT = 90
 # Methods that run the bundled packages, and so cascade them when no single one fits the pixel ratio.
 CASCADE_METHODS = ("mocolsk", "blend")
+# Scratch folders beside the output start with this (hidden on Unix).
+SCRATCH_PREFIX = ".mocolsk-"
 # The network's smallest input, in coarse pixels a side.
 MIN_NETWORK_COARSE_PX = 2
 
@@ -75,7 +77,8 @@ def downscale_scene(
     )
     validate_request(request)
     with gdal_session(), io_errors(input_layers(request), request.output_path):
-        scratch = Path(tempfile.mkdtemp(prefix=".mocolsk-", dir=Path(request.output_path).resolve().parent))
+        output = Path(request.output_path).resolve()
+        scratch = Path(tempfile.mkdtemp(prefix=scratch_prefix(output), dir=output.parent))
         try:
             return _run(request, context, scratch)
         except BaseException as exc:
@@ -84,6 +87,12 @@ def downscale_scene(
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def scratch_prefix(output_path: str | os.PathLike) -> str:
+    """The name of a run's scratch folder beside its output, up to tempfile's random suffix: it
+    names the output, so that a rerun can find what a killed run left (engine.distributed)."""
+    return f"{SCRATCH_PREFIX}{Path(output_path).name}."
 
 
 def input_layers(request: DownscaleRequest) -> dict[str, str]:

@@ -15,14 +15,11 @@ from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QComboBox, QLabel
 
 from ._engine import engine_module, package
+from .i18n import tr
 
 AUTO_LABEL = "Model (auto: by pixel ratio)"
 # Characters a drop-down shows at least when the dialog is narrow; it widens with the dialog.
 NARROW_COMBO_CHARACTERS = 16
-
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("MoCoLSK", text)
 
 
 def lst_pixel_in_guidance_crs(lst, guidance) -> float:

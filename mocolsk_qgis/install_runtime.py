@@ -22,9 +22,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,19 +65,20 @@ def activate(folder: Path | None = None) -> bool:
     return True
 
 
+def _engine_gpu_probe():
+    """The engine's ``gpu`` module, loaded by its path: this file also runs as a plain script, outside
+    the plugin package. The engine sits inside the plugin folder in the zip, beside it in the repository."""
+    inside = PLUGIN_DIR / "engine" / "gpu.py"
+    path = inside if inside.is_file() else PLUGIN_DIR.parent / "engine" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("mocolsk_engine_gpu", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def nvidia_gpu() -> str | None:
-    """The name of the first NVIDIA GPU that ``nvidia-smi`` lists, or None."""
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None
-    try:
-        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in listed.stdout.splitlines():
-        if line.startswith("GPU "):
-            return line.split(":", 1)[1].split("(UUID")[0].strip()
-    return None
+    """The name of the first NVIDIA GPU that ``nvidia-smi`` lists, or None (the engine's probe)."""
+    return _engine_gpu_probe().nvidia_gpu_name()
 
 
 def recommended_package(runtime: str = "onnxruntime", gpu: str | None = None) -> str:

@@ -15,9 +15,9 @@ from qgis.core import (
     QgsRasterLayer,
 )
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication
 
 from ._engine import resource
+from .i18n import tr
 
 STYLES = {
     "kelvin": "lst_kelvin.qml",
@@ -118,9 +118,7 @@ class TemperatureStyle(QgsProcessingLayerPostProcessorInterface):
         message, ok = layer.loadNamedStyle(str(resource("styles", STYLES[self.style])))
         if not ok:
             feedback.reportError(
-                QCoreApplication.translate(
-                    "MoCoLSK", "Could not apply the temperature style: {message}"
-                ).format(message=message)
+                tr("Could not apply the temperature style: {message}").format(message=message)
             )
             return
         stretch_to_data(layer, symmetric=self.style == "difference")

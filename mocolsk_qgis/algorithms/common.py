@@ -16,11 +16,12 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingUtils,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QLocale
+from qgis.PyQt.QtCore import QLocale
 from qgis.PyQt.QtGui import QIcon
 
 from .. import install_runtime
 from .._engine import engine_module, errors, package, resource
+from ..i18n import tr
 
 MODEL = "MODEL"
 MODEL_FILE = "MODEL_FILE"
@@ -28,13 +29,6 @@ MODEL_FILE = "MODEL_FILE"
 AUTO_MODEL = "auto"
 
 OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
-# The translation context of every user-visible string of the algorithms (Qt Linguist groups by it).
-TR_CONTEXT = "MoCoLSK"
-
-
-def tr(text: str) -> str:
-    """``text`` in the user's QGIS language when a translation is installed."""
-    return QCoreApplication.translate(TR_CONTEXT, text)
 
 
 def help_html(algorithm: str, **values) -> str:

@@ -2,6 +2,7 @@
 plugin's dialog (a QProcess running install_runtime.py, as the menu action does)."""
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from qgis.PyQt.QtCore import QCoreApplication
 
+from engine import backends
 from mocolsk_qgis import install_runtime
 from mocolsk_qgis.runtime_dialog import InstallRuntimeDialog
 
@@ -57,6 +59,24 @@ def test_the_gpu_build_is_offered_when_an_nvidia_gpu_is_present():
         "torch",
     ]
     assert "NVIDIA H100 80GB HBM3" in dialog.intro.text()
+
+
+def test_the_installer_asks_the_engines_gpu_probe_even_when_run_as_a_plain_script(tmp_path, monkeypatch):
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-5d9a)'\n", encoding="utf-8")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert install_runtime.nvidia_gpu() == backends.nvidia_gpu_name() == "NVIDIA H100 80GB HBM3"
+    script = (
+        "import runpy; "
+        f"print(runpy.run_path({str(install_runtime.PLUGIN_DIR / 'install_runtime.py')!r})['nvidia_gpu']())"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert completed.stdout.strip() == "NVIDIA H100 80GB HBM3", completed.stderr
+    monkeypatch.setenv("PATH", str(tmp_path / "absent"))
+    assert install_runtime.nvidia_gpu() is None
 
 
 def test_numpy_is_pinned_to_the_version_qgis_already_has():
