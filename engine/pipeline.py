@@ -40,7 +40,7 @@ from .scene.method import AUTO_MODEL, bundled_steps, coarser_note, open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
 from .scene.selfcheck import AUTO_METHOD, candidates, self_check
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
-from .scene.write import OUTPUT_NODATA, stage_uncertainty, write_output
+from .scene.write import OUTPUT_NODATA, publish_output, stage_output, stage_uncertainty
 
 __all__ = [
     "CONVERSION_BLOCK_PX",
@@ -231,6 +231,7 @@ def _run(
         )
 
     start = time.perf_counter()
+    staged = stage_output(request, blended, coarse_band, guidance.grid, scale, scratch, context)
     result = DownscaleResult(
         output_path=str(Path(request.output_path).resolve()),
         method=request.method,
@@ -243,11 +244,13 @@ def _run(
         warped=coarse.warped,
         warp_reason=coarse.warp_reason,
         guidance_mapping=f"{mapping.how}: {', '.join(mapping.names)}" if mapping.names else mapping.how,
-        max_conservation_residual_k=float("nan"),
+        max_conservation_residual_k=staged.max_conservation_residual_k,
         tiles=len(plan.tiles),
         timings_s=timings,
         detail_clipped_px=stats.detail_clipped_px if method.bounds_detail else None,
         detail_clipped_percent=stats.detail_clipped_percent if method.bounds_detail else None,
+        uncertainty_path=str(Path(request.uncertainty_path).resolve()) if uncertainty else None,
+        uncertainty_sigma_scale=method.sigma_scale if uncertainty and method.sigma_calibrated else None,
         self_check=check.summary() if check else "",
         scale_steps=(scale,),
     )
@@ -262,11 +265,9 @@ def _run(
             qa_mask_grow_px=origin.qa_mask_grow_px,
         )
     if uncertainty:
-        result.uncertainty_sigma_scale = method.sigma_scale if method.sigma_calibrated else None
         staged_uncertainty = stage_uncertainty(request, spread, guidance.grid, result, scratch, context)
-    write_output(request, blended, coarse_band, guidance.grid, scale, result, scratch, context)
+    publish_output(request, staged, result, context)
     if uncertainty:
-        result.uncertainty_path = str(Path(request.uncertainty_path).resolve())
         os.replace(staged_uncertainty, result.uncertainty_path)
         context.log(f"Wrote {result.uncertainty_path} ({uncertainty_note(request.method, result)})")
     timings["write_s"] = time.perf_counter() - start

@@ -14,12 +14,13 @@ from ..bands import BandMapping, map_bands, units_warnings
 from ..blend import BlendSharpener, check_blend_weights
 from ..card import METHOD_TITLES, accuracy_summary, recommended_method
 from ..classic import Sharpener, create_sharpener
+from ..core import NetworkSharpener, bounds_detail
 from ..errors import InputError
 from ..grids import MAX_CASCADE_STEPS, SCALE_TOLERANCE, bundled_plan, choose_scale, coarse_scale
 from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values, index_problem
 from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
-from ..uncertainty import card_sigma_scale, oriented_predictions
+from ..uncertainty import card_sigma_scale
 from .context import RunContext
 from .inputs import Guidance
 from .request import DownscaleRequest
@@ -60,24 +61,7 @@ class Method:
     @property
     def bounds_detail(self) -> bool:
         """Whether the predictor's detail is bounded by the local coarse range (the network's is)."""
-        return isinstance(self.predictor, NetworkSharpener)
-
-
-class NetworkSharpener(Sharpener):
-    """MoCoLSK through the engine's Downscaler, with the tile interface of the classic methods."""
-
-    name = "mocolsk"
-
-    def __init__(self, downscaler):
-        super().__init__(downscaler.scale)
-        self.downscaler = downscaler
-
-    def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
-        return self.downscaler.predict_kelvin(lst_coarse, guidance)
-
-    def predict_members(self, lst_coarse, coarse_valid, guidance, guidance_valid):
-        """The 8 orientations' predictions (test-time augmentation), equally weighted; member 0 is ``predict``'s."""
-        return oriented_predictions(self.downscaler.predict_kelvin, lst_coarse, guidance), None
+        return bounds_detail(self.predictor)
 
 
 def open_method(

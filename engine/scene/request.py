@@ -52,9 +52,10 @@ class DownscaleRequest:
     native_pixel_m: float | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DownscaleResult:
-    """What a run did, for the log, the plugin's feedback and reproducibility."""
+    """What a run did, for the log, the plugin's feedback and reproducibility; built once, from what the
+    stages returned."""
 
     output_path: str
     method: str
