@@ -14,19 +14,21 @@ from ..bands import BandMapping, map_bands, units_warnings
 from ..blend import BlendSharpener, check_blend_weights
 from ..card import METHOD_TITLES, accuracy_summary, recommended_method
 from ..classic import Sharpener, create_sharpener
+from ..core import NetworkSharpener, bounds_detail
 from ..errors import InputError
-from ..grids import choose_scale, matching_scale
+from ..grids import MAX_CASCADE_STEPS, SCALE_TOLERANCE, bundled_plan, choose_scale, coarse_scale
 from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values, index_problem
 from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
-from ..uncertainty import card_sigma_scale, oriented_predictions
+from ..uncertainty import card_sigma_scale
 from .context import RunContext
 from .inputs import Guidance
 from .request import DownscaleRequest
 
 # The model value (besides None or empty) that asks for the bundled package matching the pixel ratio.
 AUTO_MODEL = "auto"
-CLASSIC_SCALES = tuple(range(2, 17))
+# A classic method runs any integer scale in one step (1 km over 30 m is x33).
+CLASSIC_SCALES = tuple(range(2, 65))
 GUIDANCE_SAMPLE_PX = 1 << 14
 
 
@@ -43,28 +45,23 @@ class Method:
     sigma_calibrated: bool = False
     # Input guidance band index -> how its stored values become reflectance (none: used as they are).
     guidance_conversions: dict[int, ReflectanceEncoding] = field(default_factory=dict)
+    # The method the model card's benchmark found most accurate at its scale ("" when none).
+    recommended: str = ""
+
+    def recommendation_note(self, method: str) -> str | None:
+        """A log line when the card's benchmark found another method more accurate than ``method``."""
+        if not self.recommended or self.recommended == method:
+            return None
+        return (
+            f"Note: on scenes it never saw, {METHOD_TITLES.get(self.recommended, self.recommended)} was more "
+            f"accurate than {METHOD_TITLES.get(method, method)} with {self.model_name} at x{self.scale}; "
+            "choose that method unless you have checked this one on your data."
+        )
 
     @property
     def bounds_detail(self) -> bool:
         """Whether the predictor's detail is bounded by the local coarse range (the network's is)."""
-        return isinstance(self.predictor, NetworkSharpener)
-
-
-class NetworkSharpener(Sharpener):
-    """MoCoLSK through the engine's Downscaler, with the tile interface of the classic methods."""
-
-    name = "mocolsk"
-
-    def __init__(self, downscaler):
-        super().__init__(downscaler.scale)
-        self.downscaler = downscaler
-
-    def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
-        return self.downscaler.predict_kelvin(lst_coarse, guidance)
-
-    def predict_members(self, lst_coarse, coarse_valid, guidance, guidance_valid):
-        """The 8 orientations' predictions (test-time augmentation), equally weighted; member 0 is ``predict``'s."""
-        return oriented_predictions(self.downscaler.predict_kelvin, lst_coarse, guidance), None
+        return bounds_detail(self.predictor)
 
 
 def open_method(
@@ -96,21 +93,19 @@ def open_method(
     summary = accuracy_summary(card)
     if summary:
         context.log(summary)
-    recommended = recommended_method(card)
-    if recommended and recommended != "mocolsk":
-        context.log(
-            f"Note: on held-out scenes {METHOD_TITLES.get(recommended, recommended)} was more accurate than "
-            f"{card.name} at x{card.scale}; choose that method unless you have checked MoCoLSK on "
-            "your data."
-        )
     try:
         scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
     except InputError as error:
-        fit = matching_scale(ratio, tuple(bundled.values()))
+        fit = coarse_scale(ratio, tuple(bundled.values()))
         fitting = [f"{name} (x{s})" for name, s in bundled.items() if s == fit]
         if not fitting:
             raise
         raise InputError(f"{error} For this LST use {' or '.join(fitting)} instead.") from None
+    if scale > ratio * (1 + SCALE_TOLERANCE):
+        context.log(
+            f"{card.name} is x{scale}: the LST ({lst_pixel}) is averaged onto its coarser grid "
+            f"({pixel_size_label(guidance.grid, scale * guidance.grid.pixel_width)})"
+        )
     guidance_layer = f"Guidance {', '.join(request.guidance_paths)}"
     mapping = map_bands(card.guidance_band_names, guidance.names, guidance_layer, f"model {card.name!r}")
     # The value check refuses a given index that looks scaled, so every given index is clipped.
@@ -133,6 +128,7 @@ def open_method(
         sigma_scale or 1.0,
         sigma_scale is not None,
         guidance_conversions=conversions,
+        recommended=recommended_method(card) or "",
     )
 
 
@@ -191,24 +187,53 @@ def bundled_model_for(
     guidance_pixel: str,
     context: RunContext,
 ) -> str:
-    """The bundled package whose scale matches the LST/guidance pixel ratio (no model given), or an error."""
-    scales = sorted(set(bundled.values()))
-    scale = matching_scale(ratio, tuple(scales))
-    if scale is None:
-        listed = ", ".join(f"{name} (x{s})" for name, s in bundled.items()) or "none are installed"
-        multiples = " or ".join(filter(None, (", ".join(map(str, scales[:-1])), *map(str, scales[-1:]))))
-        resample = f"resample the LST to {multiples} times the guidance pixel, or " if scales else ""
+    """The bundled package whose scale fits the LST/guidance pixel ratio (no model given), or an error."""
+    steps = bundled_steps(ratio, bundled, layer, lst_pixel, guidance_pixel)
+    if len(steps) != 1:
+        cascade = " then ".join(f"x{scale}" for _, scale in steps)
         raise InputError(
-            f"{layer}: its pixel is {ratio:.3g} times the guidance pixel ({lst_pixel} / "
-            f"{guidance_pixel}) and no model was given, but no bundled model has that scale (bundled: "
-            f"{listed}); {resample}give a model package trained for this scale."
+            f"{layer}: its pixel ratio x{ratio:.3g} needs a cascade of the bundled packages ({cascade}), which "
+            "only the MoCoLSK and blend methods run; choose one of them."
         )
-    name = next(n for n, s in bundled.items() if s == scale)
+    name, scale = steps[0]
     context.log(
         f"Model: {name}, the bundled package for x{scale} (LST pixel {lst_pixel} / guidance pixel "
-        f"{guidance_pixel})"
+        f"{guidance_pixel}){coarser_note(ratio, scale, guidance_pixel)}"
     )
     return name
+
+
+def bundled_steps(
+    ratio: float, bundled: dict[str, int], layer: str, lst_pixel: str, guidance_pixel: str
+) -> tuple[tuple[str, int], ...]:
+    """The bundled packages to run in turn for a pixel ratio, coarsest first (``engine.grids.scale_steps``),
+    or an error saying which ratios they reach."""
+    steps = bundled_plan(ratio, bundled)
+    if not steps:
+        listed = ", ".join(f"{name} (x{s})" for name, s in bundled.items()) or "none are installed"
+        reach = (
+            f" (up to x{max(bundled.values()) ** MAX_CASCADE_STEPS} in {MAX_CASCADE_STEPS} steps)"
+            if bundled
+            else ""
+        )
+        raise InputError(
+            f"{layer}: its pixel is {ratio:.3g} times the guidance pixel ({lst_pixel} / "
+            f"{guidance_pixel}) and no model was given, but no bundled model or cascade of them reaches that "
+            f"scale (bundled: {listed}{reach}); use a coarser guidance, or give a model package trained for "
+            "this scale."
+        )
+    return steps
+
+
+def coarser_note(ratio: float, total: int, guidance_pixel: str) -> str:
+    """Says when the coarse grid is coarser than the LST pixel (no scale fits it), for the model line."""
+    if total <= ratio * (1 + SCALE_TOLERANCE):
+        return ""
+    value, unit = guidance_pixel.split(" ", 1)
+    return (
+        f"; no bundled scale fits x{ratio:.3g}, so the LST is averaged onto the coarser "
+        f"{float(value) * total:g} {unit} grid"
+    )
 
 
 def guidance_conversions(
