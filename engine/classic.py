@@ -244,7 +244,7 @@ class Dms(_Sampled):
 
     A global ensemble fitted on coarse pixels of the whole scene and a local ensemble per
     moving window of each tile, combined per coarse pixel by the inverse of each one's squared
-    residual there (Gao et al. 2012, 2.3). Coarse pixels whose guidance is homogeneous weigh
+    coarse residual around it (Gao et al. 2012, 2.3). Coarse pixels whose guidance is homogeneous weigh
     more in every fit (2.2); the pipeline's conservation then adds the coarse residual back (2.4).
     """
 
