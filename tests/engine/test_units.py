@@ -167,7 +167,7 @@ def test_integer_values_that_fit_kelvin_and_tm_band6_numbers_are_refused_not_gue
     # DN 150-200 of a Landsat 5 band 6 is a summer scene at 301-321 K, not 150-200 K.
     with pytest.raises(
         InputError,
-        match=r"could be Kelvin or Landsat 4/5 TM band 6 digital numbers \(302-321 K\); "
+        match=r"could be Kelvin or Landsat 4/5 TM band 6 digital numbers \(301-321 K\); "
         r"set the LST units explicitly",
     ):
         detect_lst_units(np.arange(150, 201), UnitHints(is_integer=True), "LST test")
