@@ -458,6 +458,17 @@ def require_value_band(band: gdal.Band, layer: str, what: str) -> None:
         )
 
 
+def has_valid_pixel(band: gdal.Band, block_px: int = 1024) -> bool:
+    """Whether any pixel of the band is valid (not nodata, not NaN), reading it block by block."""
+    nodata = band_nodata(band)
+    for y0 in range(0, band.YSize, block_px):
+        for x0 in range(0, band.XSize, block_px):
+            width, height = min(block_px, band.XSize - x0), min(block_px, band.YSize - y0)
+            if valid_mask(band.ReadAsArray(x0, y0, width, height), nodata).any():
+                return True
+    return False
+
+
 def valid_values(band: gdal.Band, values: np.ndarray) -> np.ndarray:
     """The valid ``values`` (read from ``band``) as QGIS shows them: nodata dropped, scale and offset
     applied."""

@@ -10,12 +10,24 @@ import numpy as np
 from ..errors import InputError
 from ..grids import Grid, require_north_up, same_shape_and_transform
 from ..masks import grow_mask, qa_invalid
-from ..raster import band_nodata, grid_of, open_raster, pixel_size_in, same_crs
+from ..raster import (
+    band_nodata,
+    grid_of,
+    has_valid_pixel,
+    open_raster,
+    pixel_size_in,
+    require_value_band,
+    same_crs,
+    sample_values,
+    valid_mask,
+)
 from .context import RunContext
 from .request import DownscaleRequest
 
 # The coarse pixel must be square in guidance pixels within this relative tolerance.
 MAX_PIXEL_ASPECT_MISMATCH = 0.05
+# Values this far from zero are float fill values (-3.4e38 is float32's lowest), never data.
+FILL_MAGNITUDE = 1e30
 
 
 @dataclass
@@ -81,6 +93,7 @@ def open_guidance(request: DownscaleRequest) -> Guidance:
         datasets.append(dataset)
         for index in range(1, dataset.RasterCount + 1):
             band = dataset.GetRasterBand(index)
+            require_usable_guidance_band(band, layer, f"band {index} ({band.GetDescription() or 'unnamed'})")
             bands.append(band)
             nodata.append(band_nodata(band))
             names.append(band.GetDescription() or None)
@@ -93,6 +106,30 @@ def open_guidance(request: DownscaleRequest) -> Guidance:
             )
         names = list(request.guidance_band_names)
     return Guidance(datasets, bands, nodata, names, grid)
+
+
+def require_usable_guidance_band(band, layer: str, what: str) -> None:
+    """Refuse a guidance band that would silently empty or spoil the output: one without a single valid
+    pixel (all nodata or NaN), one with float fill values but no nodata value, or one that is not
+    measured values (complex, paletted, masked)."""
+    require_value_band(band, layer, what)
+    nodata = band_nodata(band)
+    sample = sample_values(band)
+    valid = valid_mask(sample, nodata)
+    if not valid.any() and not has_valid_pixel(band):
+        raise InputError(
+            f"{layer}: {what} has no valid pixel (all nodata{' ' + format(nodata, 'g') if nodata is not None else ''}"
+            " or NaN), so every output pixel would be nodata; give the right band or file, fix its nodata "
+            "value, or leave that band out."
+        )
+    fill = sample[valid][np.abs(sample[valid].astype(np.float64)) >= FILL_MAGNITUDE]
+    if fill.size:
+        raise InputError(
+            f"{layer}: {what} holds values of {float(fill[0]):.3g}, a fill value, but "
+            f"{'its nodata value is ' + format(nodata, 'g') if nodata is not None else 'no nodata value is set'}; "
+            f"set the band's nodata to {float(fill[0]):.8g} (gdal_edit.py -a_nodata, or the layer's "
+            "Properties > Transparency in QGIS, then save a copy) and use that file."
+        )
 
 
 def open_lst(request: DownscaleRequest) -> LstInput:
