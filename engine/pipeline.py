@@ -22,8 +22,6 @@ an existing output unless ``overwrite`` is set.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -35,6 +33,7 @@ from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContex
 from .scene.inputs import open_guidance, open_lst, resolution_ratio
 from .scene.method import open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
+from .scene.scratch import scratch_folder
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
 from .scene.write import OUTPUT_NODATA, stage_uncertainty, write_output
 
@@ -69,15 +68,13 @@ def downscale_scene(
     )
     validate_request(request)
     with gdal_session(), io_errors(input_layers(request), request.output_path):
-        scratch = Path(tempfile.mkdtemp(prefix=".mocolsk-", dir=Path(request.output_path).resolve().parent))
-        try:
-            return _run(request, context, scratch)
-        except BaseException as exc:
-            # Drop the failed frames' GDAL datasets so that their scratch files can be deleted (Windows).
-            traceback.clear_frames(exc.__traceback__)
-            raise
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with scratch_folder(Path(request.output_path).resolve().parent, context.log) as scratch:
+            try:
+                return _run(request, context, scratch)
+            except BaseException as exc:
+                # Drop the failed frames' GDAL datasets so that their scratch files can be deleted (Windows).
+                traceback.clear_frames(exc.__traceback__)
+                raise
 
 
 def input_layers(request: DownscaleRequest) -> dict[str, str]:

@@ -3,6 +3,8 @@ on its grid and mask, scaled by the card's calibration, without changing the LST
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from osgeo import gdal
@@ -67,7 +69,11 @@ def test_methods_without_an_uncertainty_refuse_the_output_before_writing(method,
 
 
 def test_the_uncertainty_output_must_be_a_new_tif_other_than_the_lst(small_scene, tmp_path):
-    with pytest.raises(InputError, match="another file than the LST output"):
+    with pytest.raises(
+        OutputError,
+        match=rf"The uncertainty output {re.escape(str(tmp_path.resolve() / 'lst.tif'))} is the LST output too; "
+        r"give the uncertainty another file name, e\.g\. lst_sigma\.tif",
+    ):
         run_downscale(
             small_scene, tmp_path / "lst.tif", method="dms", uncertainty_path=str(tmp_path / "lst.tif")
         )
