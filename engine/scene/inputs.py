@@ -9,9 +9,11 @@ import numpy as np
 
 from ..errors import InputError
 from ..grids import Grid, require_north_up, same_shape_and_transform
+from ..guidance_values import ReflectanceEncoding
 from ..masks import grow_mask, qa_invalid
 from ..raster import (
     band_nodata,
+    band_scaling,
     grid_of,
     has_valid_pixel,
     open_raster,
@@ -106,6 +108,19 @@ def open_guidance(request: DownscaleRequest) -> Guidance:
             )
         names = list(request.guidance_band_names)
     return Guidance(datasets, bands, nodata, names, grid)
+
+
+def guidance_band_scalings(guidance: Guidance) -> dict[int, ReflectanceEncoding]:
+    """Input band index -> the band's own scale and offset (GDAL's GetScale/GetOffset, which QGIS applies
+    when it shows the layer), for the bands that have one."""
+    scalings = {}
+    for index, band in enumerate(guidance.bands):
+        scaling = band_scaling(band)
+        if scaling is not None:
+            label = guidance.names[index] or f"band {index + 1}"
+            reason = f"{label}: the band's scale {scaling[0]:g} and offset {scaling[1]:g}, as QGIS shows it"
+            scalings[index] = ReflectanceEncoding("band_scale_offset", scaling[0], scaling[1], reason)
+    return scalings
 
 
 def require_usable_guidance_band(band, layer: str, what: str) -> None:

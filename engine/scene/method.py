@@ -20,7 +20,7 @@ from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
 from ..uncertainty import card_sigma_scale, oriented_predictions
 from .context import RunContext
-from .inputs import Guidance
+from .inputs import Guidance, guidance_band_scalings
 from .request import DownscaleRequest
 
 # The model value (besides None or empty) that asks for the bundled package matching the pixel ratio.
@@ -77,7 +77,15 @@ def open_method(
     if request.method != "mocolsk":
         scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
         mapping = classic_mapping(request.method, guidance.names)
-        return Method(scale, mapping, create_sharpener(request.method, scale, len(mapping.sources)))
+        scalings = guidance_band_scalings(guidance)
+        for scaling in scalings.values():
+            context.log(f"Guidance {scaling.reason}, applied")
+        return Method(
+            scale,
+            mapping,
+            create_sharpener(request.method, scale, len(mapping.sources)),
+            guidance_conversions=scalings,
+        )
 
     from ..inference import Downscaler
 
@@ -169,6 +177,10 @@ def guidance_conversions(
         np.float32
     )
     valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    scalings = guidance_band_scalings(guidance)
+    for index, scaling in scalings.items():
+        samples[index] = scaling.to_reflectance(samples[index])
+        context.log(f"Guidance {scaling.reason}, applied")
     checked, reflectance = [], set()
     for name, spec, source in zip(mapping.names, specs, mapping.sources):
         if isinstance(source, tuple):
@@ -183,14 +195,18 @@ def guidance_conversions(
             checked.append((label, units, samples[part][valid]))
     hints = [*request.guidance_paths, *(n for n in guidance.names if n)]
     encoding = check_guidance_values(checked, layer, model, hints)
-    conversions = {} if encoding is PLAIN else {index: encoding for index in sorted(reflectance)}
+    conversions = (
+        {}
+        if encoding is PLAIN
+        else {index: encoding for index in sorted(reflectance) if index not in scalings}
+    )
     if conversions:
         context.log(f"Guidance read as {encoding.reason}; converted to reflectance for the {model}")
         for index, conversion in conversions.items():
             samples[index] = conversion.to_reflectance(samples[index])
     for warning in units_warnings(*mapping.compose(samples, valid), specs):
         context.log(warning)
-    return conversions
+    return {**conversions, **scalings}
 
 
 def classic_mapping(method: str, names: list) -> BandMapping:
