@@ -86,7 +86,8 @@ def map_bands(
     names = [normalise_band_name(n) if n else None for n in input_names]
     how = "by band name"
     if not any(names):
-        example = next((o for o in (*order_fallbacks, tuple(required)) if len(o) == len(names)), None)
+        given = tuple(n for n in required if normalise_band_name(n) not in DERIVED_INDICES)
+        example = next((o for o in (*order_fallbacks, tuple(required), given) if len(o) == len(names)), None)
         suggestion = (
             f", e.g. {','.join(example)} if that is their order"
             if example

@@ -265,6 +265,16 @@ def open_scratch_for_update(path: str | os.PathLike) -> gdal.Dataset:
 
 def grid_of(dataset: gdal.Dataset, layer: str) -> Grid:
     wkt = dataset.GetProjection()
+    if not wkt and dataset.GetGCPCount():
+        raise InputError(
+            f"{layer} is georeferenced by {dataset.GetGCPCount()} ground control points, not on a grid; warp it "
+            "onto a grid first (gdalwarp IN OUT.tif, or QGIS: Raster > Projections > Warp) and use that file."
+        )
+    if wkt and dataset.GetGeoTransform(can_return_null=True) is None:
+        raise InputError(
+            f"{layer} has a coordinate reference system but no geotransform, so its pixels have no position; "
+            "georeference it (QGIS: Raster > Georeferencer, or gdal_translate -a_ullr) and use that file."
+        )
     if not wkt:
         raise InputError(
             f"{layer} has no coordinate reference system; assign one (e.g. gdal_edit.py -a_srs EPSG:...)."

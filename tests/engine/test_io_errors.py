@@ -203,3 +203,16 @@ def test_the_output_format_follows_the_extension(tmp_path, name, driver):
     assert written.GetGeoTransform() == GRID_GT and "32617" in written.GetProjection()
     assert written.GetRasterBand(1).DataType == gdal.GDT_Float32
     assert np.array_equal(written.GetRasterBand(1).ReadAsArray(), np.arange(64).reshape(8, 8))
+
+
+def test_an_output_path_that_is_a_folder_is_refused_before_anything_is_read_or_written(small_scene, tmp_path):
+    from tests.engine.conftest import run_downscale
+
+    folder = tmp_path / "lst_30m.tif"
+    folder.mkdir()
+    with pytest.raises(
+        OutputError, match=rf"Output {re.escape(str(folder))} is a folder; give a file name inside"
+    ):
+        # A missing LST too: the output is checked first, before any input is opened.
+        run_downscale(small_scene, folder, lst_path=str(tmp_path / "missing.tif"), overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["lst_30m.tif"] and list(folder.iterdir()) == []
