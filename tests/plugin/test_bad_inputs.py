@@ -726,12 +726,14 @@ def fingerprint(*folders: Path) -> dict[str, str]:
 
 
 def _without_vrt_statistics(path: Path) -> bytes:
-    """A file's bytes; for a VRT, without the statistics and histograms GDAL keeps inside it (its PAM)."""
+    """A file's bytes; for a VRT, without the statistics and histograms that QGIS has GDAL store inside it
+    (its PAM) when it loads the layer, and the source properties GDAL's rewrite drops or adds."""
     data = path.read_bytes()
     if path.suffix.lower() != ".vrt":
         return data
     data = re.sub(rb"\s*<Histograms>.*?</Histograms>", b"", data, flags=re.S)
     data = re.sub(rb'\s*<MDI key="STATISTICS_[A-Z_]+">[^<]*</MDI>', b"", data)
+    data = re.sub(rb"\s*<SourceProperties [^>]*/>", b"", data)
     return re.sub(rb"\s*<Metadata>\s*</Metadata>", b"", data)
 
 
