@@ -132,18 +132,18 @@ def require_usable_guidance_band(band, layer: str, what: str) -> None:
     sample = sample_values(band)
     valid = valid_mask(sample, nodata)
     if not valid.any() and not has_valid_pixel(band):
+        nodata_text = "nodata" if nodata is None else f"nodata {nodata:g}"
         raise InputError(
-            f"{layer}: {what} has no valid pixel (all nodata{' ' + format(nodata, 'g') if nodata is not None else ''}"
-            " or NaN), so every output pixel would be nodata; give the right band or file, fix its nodata "
-            "value, or leave that band out."
+            f"{layer}: {what} has no valid pixel (all {nodata_text} or NaN), so every output pixel would be "
+            "nodata; give the right band or file, fix its nodata value, or leave that band out."
         )
     fill = sample[valid][np.abs(sample[valid].astype(np.float64)) >= FILL_MAGNITUDE]
     if fill.size:
+        nodata_text = "no nodata value is set" if nodata is None else f"its nodata value is {nodata:g}"
         raise InputError(
-            f"{layer}: {what} holds values of {float(fill[0]):.3g}, a fill value, but "
-            f"{'its nodata value is ' + format(nodata, 'g') if nodata is not None else 'no nodata value is set'}; "
-            f"set the band's nodata to {float(fill[0]):.8g} (gdal_edit.py -a_nodata, or the layer's "
-            "Properties > Transparency in QGIS, then save a copy) and use that file."
+            f"{layer}: {what} holds values of {float(fill[0]):.3g}, a fill value, but {nodata_text}; set the "
+            f"band's nodata to {float(fill[0]):.8g} (gdal_edit.py -a_nodata, or the layer's Properties > "
+            "Transparency in QGIS, then save a copy) and use that file."
         )
 
 

@@ -34,12 +34,19 @@ def scratch_folder(output_folder: Path, log: Callable[[str], None]) -> Iterator[
     removes the folders that runs which died left there."""
     remove_abandoned(output_folder, log)
     folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=output_folder))
-    lock = open(folder / LOCK_NAME, "w")  # noqa: SIM115 - held open for the whole run
+    # POSIX: locked under another name, then renamed, so that no run finds a lock file not yet locked
+    # (Windows cannot rename an open file, and there the open file itself is the lock).
+    opened = folder / (LOCK_NAME + ".new" if fcntl is not None else LOCK_NAME)
+    lock = open(opened, "w")  # noqa: SIM115 - held open for the whole run
     try:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock.write(f"{os.getpid()}\n")
         lock.flush()
+        if fcntl is not None:
+            # Where the file system has no locks (some network shares) the folder stays unlocked: then
+            # no run can tell this one dead either, and its folder is never removed by another.
+            with contextlib.suppress(OSError):
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.replace(opened, folder / LOCK_NAME)
         yield folder
     finally:
         lock.close()
