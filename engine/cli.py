@@ -121,7 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument(
         "--bands", help="comma-separated names of the guidance bands in the order given, e.g. red,nir"
     )
-    down.add_argument("--method", choices=("mocolsk", *CLASSIC_METHODS), default="mocolsk")
+    down.add_argument(
+        "--method",
+        choices=("mocolsk", *CLASSIC_METHODS, "auto"),
+        default="mocolsk",
+        help="auto: the method that best rebuilds the LST from a once-more coarsened copy (self-check)",
+    )
     down.add_argument(
         "--model",
         default="auto",

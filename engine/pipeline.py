@@ -24,9 +24,10 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
-from .errors import InputError
+from .errors import EngineError, InputError
 from .raster import gdal_session, io_errors, open_raster, pixel_size_label
 from .scene.coarse import prepare_coarse_lst
 from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContext
@@ -34,6 +35,7 @@ from .scene.inputs import open_guidance, open_lst, resolution_ratio
 from .scene.method import open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
 from .scene.scratch import scratch_folder
+from .scene.selfcheck import AUTO_METHOD, candidates, self_check
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
 from .scene.write import OUTPUT_NODATA, stage_uncertainty, write_output
 
@@ -86,6 +88,20 @@ def input_layers(request: DownscaleRequest) -> dict[str, str]:
     return layers
 
 
+def open_auto_method(request: DownscaleRequest, guidance, ratio: float, lst_pixel: str, context: RunContext):
+    """MoCoLSK when its package and runtime can run here, else bicubic, with the methods the
+    self-check will compare."""
+    uncertainty = bool(request.uncertainty_path)
+    try:
+        method = open_method(replace(request, method="mocolsk"), guidance, ratio, lst_pixel, context)
+        return method, candidates(uncertainty, network=True)
+    except EngineError as error:
+        context.log(f"Auto: MoCoLSK cannot run on these inputs ({error}); choosing among the classic methods")
+    fallback = "dms" if uncertainty else "bicubic"
+    method = open_method(replace(request, method=fallback), guidance, ratio, lst_pixel, context)
+    return method, candidates(uncertainty, network=False)
+
+
 def require_network_extent(request: DownscaleRequest, method, coarse_grid, lst_pixel: str) -> None:
     """The network needs at least 2 x 2 coarse pixels over the guidance; refuse a smaller area up front."""
     if method.bounds_detail and min(coarse_grid.width, coarse_grid.height) < MIN_NETWORK_COARSE_PX:
@@ -106,16 +122,31 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
     lst = open_lst(request)
     ratio = resolution_ratio(lst, guidance.grid)
     lst_pixel = pixel_size_label(guidance.grid, ratio * guidance.grid.pixel_width)
-    method = open_method(request, guidance, ratio, lst_pixel, context)
-    scale, mapping = method.scale, method.mapping
+    auto = request.method == AUTO_METHOD
+    if auto:
+        method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
+    else:
+        method = open_method(request, guidance, ratio, lst_pixel, context)
+    scale = method.scale
+    coarse_grid = guidance.grid.coarsened(scale)
+    if not auto:
+        require_network_extent(request, method, coarse_grid, lst_pixel)
+    context.check_cancelled()
+    coarse = prepare_coarse_lst(request, lst, coarse_grid, scale, scratch, context, CONVERSION_BLOCK_PX)
+    check = None
+    if auto:
+        fallback = method.predictor.name
+        check = self_check(request, coarse.path, coarse_grid, scale, pool, fallback, scratch, context)
+        context.log(f"Auto: {check.summary()}")
+        request = replace(request, method=check.chosen)
+        if check.chosen != fallback:
+            method = open_method(request, guidance, ratio, lst_pixel, context)
+        require_network_extent(request, method, coarse_grid, lst_pixel)
+    mapping = method.mapping
     context.log(
         f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
         f"{', '.join(mapping.names) or 'none used'}"
     )
-    coarse_grid = guidance.grid.coarsened(scale)
-    require_network_extent(request, method, coarse_grid, lst_pixel)
-    context.check_cancelled()
-    coarse = prepare_coarse_lst(request, lst, coarse_grid, scale, scratch, context, CONVERSION_BLOCK_PX)
     timings["prepare_s"] = time.perf_counter() - start
     context.progress(PREPARED_PERCENT)
 
@@ -178,6 +209,7 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
         timings_s=timings,
         detail_clipped_px=stats.detail_clipped_px if method.bounds_detail else None,
         detail_clipped_percent=stats.detail_clipped_percent if method.bounds_detail else None,
+        self_check=check.summary() if check else "",
     )
     if uncertainty:
         result.uncertainty_sigma_scale = method.sigma_scale if method.sigma_calibrated else None

@@ -575,6 +575,33 @@ def warp_to_grid(source: str, destination: str, grid: Grid, resample: str, nodat
     )
 
 
+def average_onto(source: str | os.PathLike, destination: str | os.PathLike, grid: Grid) -> Path:
+    """Every band of ``source`` area-averaged onto ``grid`` as a GeoTIFF, keeping its data type,
+    each band's nodata value (which the average skips) and its description."""
+    x0, dx, _, y0, _, dy = grid.geotransform
+    bounds = (x0, y0 + dy * grid.height, x0 + dx * grid.width, y0)
+    gdal.Warp(
+        str(destination),
+        str(source),
+        format="GTiff",
+        outputBounds=bounds,
+        width=grid.width,
+        height=grid.height,
+        dstSRS=grid.crs_wkt,
+        resampleAlg="average",
+        creationOptions=list(SCRATCH_CREATION_OPTIONS),
+        warpMemoryLimit=GDAL_CACHE_BYTES,
+    )
+    source_dataset = gdal.Open(str(source))
+    target = gdal.Open(str(destination), gdal.GA_Update)
+    for index in range(1, source_dataset.RasterCount + 1):
+        description = source_dataset.GetRasterBand(index).GetDescription()
+        if description:
+            target.GetRasterBand(index).SetDescription(description)
+    target.FlushCache()
+    return Path(destination)
+
+
 def translate_to_cog(source: str, destination: str) -> None:
     gdal.Translate(
         destination,

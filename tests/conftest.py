@@ -74,7 +74,12 @@ def make_tiny_package(
         blocks_per_group=1,
         reduction=4,
     )
-    bands = [BandSpec(n, "reflectance", 0.15, 0.05, f"{n} reflectance") for n in band_names]
+    bands = [
+        BandSpec(n, "index (unitless)", 0.0, 0.5, f"{n} index")
+        if n.startswith("nd")
+        else BandSpec(n, "reflectance", 0.15, 0.05, f"{n} reflectance")
+        for n in band_names
+    ]
     return export_package(
         MoCoLSKNet(config),
         out_dir,

@@ -1,9 +1,10 @@
 """Held-out evaluation: a model (checkpoint or package) beside bicubic and the classic
 sharpeners, on exactly the same held-out pixels, in Kelvin.
 
-Metrics are pooled over all held-out pixels (not averaged per block). The classic
-methods see only what a user has (the coarse LST and the fine guidance of the held-out
-area); every method's coarse-mean conservation is applied by ``training.protocol``.
+Metrics are pooled over all held-out pixels (not averaged per block). The plugin's
+methods (bundled packages, the classic sharpeners) run through its pipeline on what a user
+has (the coarse LST and the fine guidance of the held-out area); a network being trained gets
+the engine's conservation through ``training.protocol``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from engine import metrics
 from engine.classic import CLASSIC_METHODS, coarse_samples, create_sharpener
 
 from .datasets import Normalizer, Sample, filled, model_inputs
-from .protocol import PROTOCOLS, Predictor, evaluate_scene, summarise
+from .pipeline_runs import PipelineMethod
+from .protocol import PROTOCOLS, Method, Predictor, evaluate_scene, summarise
 from .scenes import Scene
 
 PEER_METHODS = ("pydms",)
@@ -62,19 +64,6 @@ def predict_samples(
     return out
 
 
-def predict_package(package, samples: list[Sample], threads: int | None = None) -> list[np.ndarray]:
-    """A model package's fine LST in Kelvin through the engine (ONNX Runtime), as the plugin runs it."""
-    from engine.inference import Downscaler
-
-    downscaler = Downscaler(package, backend="onnxruntime", device="cpu", threads=threads)
-    out = []
-    for sample in samples:
-        coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
-        guidance = np.stack([filled(band, float(np.nanmean(band))) for band in sample.guidance])
-        out.append(downscaler.predict_kelvin(coarse, guidance))
-    return out
-
-
 def predict_classic(
     method: str, samples: list[Sample], band_names: tuple[str, ...], scale: int
 ) -> list[np.ndarray]:
@@ -105,18 +94,13 @@ def predict_classic(
     return out
 
 
-def classic_predictor(method: str, band_names: tuple[str, ...], scale: int) -> Predictor:
-    """A classic method as a protocol predictor, fitted on each scene's own coarse pixels."""
-    return lambda sample: predict_classic(method, [sample], band_names, scale)[0]
-
-
 def model_predictor(model: torch.nn.Module, normalizer: Normalizer) -> Predictor:
     return lambda sample: predict_samples(model, [sample], normalizer)[0]
 
 
-def package_predictor(package, threads: int | None = None) -> Predictor:
-    """A model package through ONNX Runtime, as the plugin runs it."""
-    return lambda sample: predict_package(package, [sample], threads)[0]
+def package_predictor(package, threads: int | None = None) -> PipelineMethod:
+    """A model package as the plugin runs it: MoCoLSK through the pipeline (ONNX Runtime)."""
+    return PipelineMethod("mocolsk", model=str(package.card_path), options={"threads": threads})
 
 
 def is_network(method: str) -> bool:
@@ -127,7 +111,7 @@ def is_network(method: str) -> bool:
 def protocol_report(
     scenes: list[Scene],
     scale: int,
-    predictors: dict[str, Predictor],
+    predictors: dict[str, Method],
     protocols: tuple[str, ...] = PROTOCOLS,
     log=None,
 ) -> dict[str, dict]:
@@ -150,10 +134,10 @@ def protocol_report(
     return report
 
 
-def classic_predictors(band_names: tuple[str, ...], scale: int) -> dict[str, Predictor]:
-    """Bicubic, TsHARP (when an NDVI band exists) and DMS."""
+def classic_predictors(band_names: tuple[str, ...], scale: int) -> dict[str, PipelineMethod]:
+    """Bicubic, TsHARP (when an NDVI band exists) and DMS, as the plugin runs them."""
     methods = [m for m in CLASSIC_METHODS if m != "tsharp" or "ndvi" in band_names]
-    return {m: classic_predictor(m, band_names, scale) for m in methods}
+    return {m: PipelineMethod(m) for m in methods}
 
 
 def format_report(report: dict[str, dict], titles: dict[str, str] | None = None) -> str:

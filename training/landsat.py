@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.grids import Grid, shared_corner_scale
 from engine.guidance import normalized_difference
 from engine.landsat import (
     REFLECTIVE_BANDS,
@@ -54,7 +55,9 @@ class LandsatOptions:
     for a scene without MTL (then read from ``folder``); ``nodata`` is a DN that marks fill; ``pixel_size_m`` stands in for a
     grid without georeferencing; ``qa`` is a quality band whose medium/high cloud or cirrus
     confidence masks the LST (``qa_kind`` "pre_collection" or "collection1"), grown by
-    ``qa_dilate_px`` for the thermal/reflective parallax; ``crop`` is (row0, row1, col0, col1)."""
+    ``qa_dilate_px`` for the thermal/reflective parallax; ``crop`` is (row0, row1, col0, col1) of
+    the reflective grid. A thermal band delivered on an integer multiple of the reflective grid
+    (e.g. 57 m beside 28.5 m) is repeated onto it."""
 
     band_pattern: str | None = None
     band_files: dict[str, str] | None = None
@@ -98,6 +101,22 @@ def cloud_mask(qa: np.ndarray, kind: str, dilate_px: int) -> np.ndarray:
     return cloudy
 
 
+def onto_fine_grid(values: np.ndarray, coarse: Grid, fine: Grid, source: str) -> np.ndarray:
+    """A band delivered on an integer multiple of the reflective grid (sharing its corner), each
+    pixel repeated onto the fine grid; NaN where it does not reach."""
+    scale = shared_corner_scale(coarse, fine)
+    if scale is None:
+        raise ValueError(
+            f"{source} is neither on the grid of the reflective bands nor on an integer multiple of it "
+            "sharing its upper-left corner; warp it onto the reflective grid first"
+        )
+    repeated = np.repeat(np.repeat(values, scale, axis=0), scale, axis=1)
+    rows, cols = min(fine.height, repeated.shape[0]), min(fine.width, repeated.shape[1])
+    out = np.full((fine.height, fine.width), np.nan, np.float32)
+    out[:rows, :cols] = repeated[:rows, :cols]
+    return out
+
+
 def read_landsat_scene(mtl_path: str | Path | None, options: LandsatOptions = LandsatOptions()) -> Scene:
     """A Landsat 4-9 Level-1 scene from its MTL file, the band GeoTIFFs lying beside it
     (or from ``options.folder`` and ``options.metadata`` alone).
@@ -125,27 +144,36 @@ def read_landsat_scene(mtl_path: str | Path | None, options: LandsatOptions = La
             return band_file(mtl_path, mtl, band)
         return mtl_path.parent / options.band_pattern.format(band=band)
 
-    def read(path: Path) -> tuple[np.ndarray, object]:
+    def read(path: Path) -> tuple[np.ndarray, Grid]:
         with gdal_session():
             dn, grid = read_band_values(path)
         if options.nodata is not None:
             dn[dn == np.float32(options.nodata)] = np.nan
-        if options.crop is not None:
-            row0, row1, col0, col1 = options.crop
-            dn = dn[row0:row1, col0:col1]
         return dn, grid
 
-    thermal_dn, grid = read(band_path(thermal))
-    lst_kelvin = brightness_temperature_kelvin(thermal_dn, mtl, thermal)
-    if options.qa is not None:
-        qa, _ = read(mtl_path.parent / options.qa)
-        lst_kelvin[cloud_mask(qa, options.qa_kind, options.qa_dilate_px)] = np.nan
-    reflectance = []
+    def cropped(values: np.ndarray) -> np.ndarray:
+        if options.crop is None:
+            return values
+        row0, row1, col0, col1 = options.crop
+        return values[row0:row1, col0:col1]
+
+    reflectance_dn, grid = [], None
     for band in reflective:
         dn, band_grid = read(band_path(band))
-        if band_grid != grid:
-            raise ValueError(f"{mtl_path.name}: band {band} is not on the grid of the thermal band {thermal}")
-        reflectance.append(toa_reflectance(dn, mtl, band))
+        if grid is not None and band_grid != grid:
+            raise ValueError(f"{mtl_path.name}: band {band} is not on the grid of band {reflective[0]}")
+        reflectance_dn.append(dn)
+        grid = band_grid
+    thermal_dn, thermal_grid = read(band_path(thermal))
+    if thermal_grid != grid:
+        thermal_dn = onto_fine_grid(
+            thermal_dn, thermal_grid, grid, f"{mtl_path.name}: thermal band {thermal}"
+        )
+    lst_kelvin = cropped(brightness_temperature_kelvin(thermal_dn, mtl, thermal))
+    if options.qa is not None:
+        qa, _ = read(mtl_path.parent / options.qa)
+        lst_kelvin[cloud_mask(cropped(qa), options.qa_kind, options.qa_dilate_px)] = np.nan
+    reflectance = [cropped(toa_reflectance(dn, mtl, band)) for dn, band in zip(reflectance_dn, reflective)]
     blue, green, red, nir, swir1, swir2 = reflectance
     guidance = np.stack([*reflectance, normalized_difference(nir, red), normalized_difference(green, nir)])
     native_m = THERMAL_NATIVE_RESOLUTION_M[sensor]

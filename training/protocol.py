@@ -10,7 +10,10 @@ Two protocols, both on whole scenes never seen in training:
   grid), the guidance aggregated alike, and the coarse input that truth aggregated by the
   scale. Only here can guidance show that it adds information the thermal sensor resolved.
 
-Every method gets the same coarse input and the same coarse-mean conservation. Errors are
+Every method the plugin offers runs through the plugin's own pipeline
+(``training.pipeline_runs``: the same tiles, fill, detail bound and conservation as
+``python -m engine downscale``); peers the plugin does not ship (pyDMS, zoo networks, a network
+being trained) get the engine's conservation on the same coarse input. Errors are
 summed per block of ``EVAL_BLOCK_COARSE_PX`` coarse pixels; 95 % intervals come from a
 bootstrap that resamples scenes, then blocks within each scene.
 """
@@ -27,14 +30,20 @@ from engine.detail import bound_detail as clip_detail
 from engine.detail import detail_bounds
 
 from .datasets import Sample, filled, sample_from_fine
+from .pipeline_runs import PipelineMethod, run_pipeline
 from .scenes import Scene, area_average
 
 PROTOCOLS = ("ingrid", "native")
+# Also scored, never trained on: the in-grid run with output and truth averaged to the native pixel.
+INGRID_AT_NATIVE = "ingrid_native"
+SCORED_VIEWS = ("native", INGRID_AT_NATIVE, "ingrid")
 EVAL_BLOCK_COARSE_PX = 4
 BOOTSTRAP_REPLICATES = 2000
 CONFIDENCE = 0.95
 
 Predictor = Callable[[Sample], np.ndarray]
+# A method of the plugin (run through its pipeline) or a peer's array predictor.
+Method = PipelineMethod | Predictor
 
 
 def native_factor(scene: Scene) -> int:
@@ -51,10 +60,10 @@ def protocol_view(scene: Scene, protocol: str) -> Scene:
     """The scene as the protocol's truth grid: unchanged for ``ingrid``; for ``native`` the LST
     and guidance area-averaged to the native thermal pixel (a cell with any invalid pixel is
     invalid)."""
-    if protocol == "ingrid":
+    if protocol in ("ingrid", INGRID_AT_NATIVE):
         return scene
     if protocol != "native":
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        raise ValueError(f"protocol must be one of {SCORED_VIEWS}, got {protocol!r}")
     factor = native_factor(scene)
     if factor == 1:
         return replace(scene, name=f"{scene.name}@native")
@@ -72,6 +81,12 @@ def truth_description(scene: Scene, protocol: str) -> str:
     """What the reference of ``scene`` is under ``protocol``, for tables and cards."""
     view = protocol_view(scene, protocol)
     quantum = f"{scene.quantisation_k:.3f} K per DN" if scene.quantisation_k else "unknown quantisation"
+    if protocol == INGRID_AT_NATIVE:
+        native = scene.pixel_size_m * native_factor(scene)
+        return (
+            f"{scene.sensor or 'thermal'} band as delivered, run on the {scene.pixel_size_m:g} m grid, output "
+            f"and truth averaged to {native:g} m (sensed at {scene.native_pixel_m:g} m, {quantum})"
+        )
     return (
         f"{scene.sensor or 'thermal'} band at {view.pixel_size_m:g} m "
         f"({'as delivered' if protocol == 'ingrid' else 'native-pixel mean'}; "
@@ -80,9 +95,9 @@ def truth_description(scene: Scene, protocol: str) -> str:
 
 
 def conserved(prediction: np.ndarray, sample: Sample, scale: int, bound_detail: bool = False) -> np.ndarray:
-    """A prediction whose coarse-cell means equal the coarse input, as the plugin writes it;
-    with ``bound_detail`` (the plugin's treatment of network output) first clipped to the
-    local coarse range (``engine.detail``), which conservation then respects."""
+    """A peer's prediction whose coarse-cell means equal the coarse input; with ``bound_detail``
+    (the plugin's treatment of network output) first clipped to the local coarse range
+    (``engine.detail``), which conservation then respects."""
     guidance_valid = np.isfinite(sample.guidance).all(axis=0)
     coarse_valid = np.isfinite(sample.coarse_kelvin)
     coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
@@ -119,9 +134,25 @@ def block_errors(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Squared-error sums and scored-pixel counts per block (blocks with no scored pixel dropped
     later); the blocks tile the scene in ``block_coarse_px`` coarse cells."""
-    mask = sample.mask
-    error = np.where(mask, (prediction.astype(np.float64) - np.nan_to_num(sample.fine_kelvin)) ** 2, 0.0)
-    side = block_coarse_px * scale
+    return block_sums(prediction, sample.fine_kelvin, sample.mask, block_coarse_px * scale)
+
+
+def averaged_errors(
+    prediction: np.ndarray, sample: Sample, scale: int, block_coarse_px: int, factor: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``block_errors`` after averaging prediction and truth by ``factor`` (a cell with any
+    unscored pixel is not scored): the in-grid run judged at the sensor's native pixel."""
+    truth = area_average(np.where(sample.mask, sample.fine_kelvin, np.nan), factor)
+    averaged = area_average(prediction, factor)
+    mask = np.isfinite(truth) & np.isfinite(averaged)
+    return block_sums(averaged, truth, mask, max(1, round(block_coarse_px * scale / factor)))
+
+
+def block_sums(
+    prediction: np.ndarray, truth: np.ndarray, mask: np.ndarray, side: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Squared-error sums and counts of the ``mask``ed pixels in blocks of ``side`` pixels."""
+    error = np.where(mask, (prediction.astype(np.float64) - np.nan_to_num(truth)) ** 2, 0.0)
     rows, cols = error.shape
     n_rows, n_cols = -(-rows // side), -(-cols // side)
     pad = ((0, n_rows * side - rows), (0, n_cols * side - cols))
@@ -130,22 +161,43 @@ def block_errors(
     return sse, count
 
 
+def view_prediction(
+    method: Method, sample: Sample, view: Scene, scale: int, bounded: bool = False
+) -> np.ndarray:
+    """``method``'s conserved fine LST for a protocol sample of ``view``: the pipeline's output
+    for a plugin method, the engine's conservation of a peer's prediction otherwise."""
+    if isinstance(method, PipelineMethod):
+        prediction, _ = run_pipeline(method, sample, view.band_names, view.pixel_size_m or 30.0)
+        missing = sample.mask & ~np.isfinite(prediction)
+        if missing.any():
+            raise ValueError(
+                f"scene {view.name}: {method.method} left {int(missing.sum())} scored pixels without a value"
+            )
+        return prediction
+    return conserved(method(sample), sample, scale, bounded)
+
+
 def evaluate_scene(
     scene: Scene,
     protocol: str,
     scale: int,
-    predictors: dict[str, Predictor],
+    predictors: dict[str, Method],
     bounded: frozenset[str] = frozenset(),
     block_coarse_px: int = EVAL_BLOCK_COARSE_PX,
 ) -> SceneErrors:
-    """Every predictor on the whole scene view, conserved (``bounded`` ones detail-bounded
-    first, as the plugin treats networks), scored per block."""
+    """Every method on the whole scene view, scored per block: plugin methods through the
+    pipeline, peers conserved (``bounded`` ones detail-bounded first, as the plugin treats
+    networks)."""
     view = protocol_view(scene, protocol)
     sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, scale)
     sse, count = {}, None
-    for method, predict in predictors.items():
-        prediction = conserved(predict(sample), sample, scale, method in bounded)
-        sse[method], count = block_errors(prediction, sample, scale, block_coarse_px)
+    for name, method in predictors.items():
+        prediction = view_prediction(method, sample, view, scale, name in bounded)
+        if protocol == INGRID_AT_NATIVE:
+            factor = native_factor(scene)
+            sse[name], count = averaged_errors(prediction, sample, scale, block_coarse_px, factor)
+        else:
+            sse[name], count = block_errors(prediction, sample, scale, block_coarse_px)
     keep = count > 0
     if not keep.any():
         raise ValueError(f"scene {view.name}: no valid pixel to score at x{scale}")
@@ -211,8 +263,10 @@ def summarise(
             "value": point[reference] - point[best],
             "ci95_k": interval(difference),
         }
-        result["ratio_to_best_classic"] = point[reference] / point[best]
-        result["ratio_to_bicubic"] = point[reference] / point["bicubic"] if "bicubic" in point else None
+        result["ratio_to_best_classic"] = point[reference] / point[best] if point[best] > 0 else None
+        result["ratio_to_bicubic"] = (
+            point[reference] / point["bicubic"] if point.get("bicubic", 0.0) > 0 else None
+        )
     result["per_scene"] = {}
     for scene in scenes:
         sse_s, count_s = _resampled_totals([scene], methods, replicates, rng)

@@ -36,7 +36,8 @@ class BandInfo:
 
 @dataclass(frozen=True)
 class Scene:
-    """Fine LST (H, W) in Kelvin and guidance (C, H, W) in the bands' units; NaN = invalid."""
+    """Fine LST (H, W) in Kelvin and guidance (C, H, W) in the bands' units; NaN = invalid.
+    ``site`` names the place, so that cross-validation can hold out every scene of a site."""
 
     name: str
     lst_kelvin: np.ndarray
@@ -46,6 +47,7 @@ class Scene:
     notes: str = ""
     sensor: str = ""
     landscape: str = ""
+    site: str = ""
     pixel_size_m: float | None = None
     native_pixel_m: float | None = None
     quantisation_k: float | None = None

@@ -9,12 +9,18 @@ trainval patch, never the test list). Scene entries:
   keys where the folder deviates from its MTL (``band_pattern``, ``nodata``,
   ``band_files``, ``metadata``, ``folder`` (a scene without MTL), ``pixel_size_m``, ``qa``,
   ``qa_kind``, ``qa_dilate_px``, ``crop``) and a ``landscape``
+- ``{"kind": "landsat_level2", "folder": PATH, "sensor": "LANDSAT_8", "product":
+  "collection2" | "espa" | "ledaps_celsius", "reflective": [six files or stack bands], "thermal": ...,
+  "qa": ...}`` with the ``training.level2.Level2Options`` keys (``stack``, ``saturated``,
+  ``qa_dilate_px``, ``crop``, ``quantisation_k``): surface reflectance and a stored
+  temperature scaled by the product's constants
 - ``{"kind": "geotiff", "lst": PATH, "guidance": PATH, "lst_units": "kelvin"}``: fine LST
   (``native_pixel_m``, ``quantisation_k``, ``sensor`` and ``landscape`` describe its truth)
 - ``{"kind": "coarse_geotiff", "lst": PATH, "guidance": PATH}``: coarse LST only, used
   self-supervised; its LST grid must be ``scale`` times the guidance grid
 
-Any entry may set ``"role"``: ``"test"`` holds the whole scene out (it is only ever
+Every entry should name its ``"site"`` (the place; scenes of one site share it) so that
+cross-validation can hold out sites. Any entry may set ``"role"``: ``"test"`` holds the whole scene out (it is only ever
 evaluated, under both protocols of ``training.protocol``), ``"val"`` uses it whole for
 checkpoint choice, ``"train"`` uses it whole for training, and the default ``"split"``
 cuts it into training and validation blocks with a guard band of
@@ -41,6 +47,7 @@ from .datasets import (
     read_groklst,
 )
 from .landsat import LandsatOptions, read_landsat_scene
+from .level2 import Level2Options, read_level2_scene
 from .protocol import protocol_view
 from .scenes import BandInfo, Scene, read_coarse_scene, read_geotiff_scene
 from .splits import Block, block_split, read_split, training_area, write_split
@@ -69,6 +76,11 @@ def declared_bands(data: dict) -> tuple[BandInfo, ...] | None:
 
 
 def read_scene(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | None) -> Scene:
+    scene = read_scene_data(entry, config, bands)
+    return replace(scene, site=entry.get("site", scene.site))
+
+
+def read_scene_data(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | None) -> Scene:
     kind = entry.get("kind")
     if kind == "landsat_l1":
         keys = {f.name for f in fields(LandsatOptions)}
@@ -95,6 +107,11 @@ def read_scene(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | N
             sensor=entry.get("sensor", ""),
             landscape=entry.get("landscape", ""),
         )
+    if kind == "landsat_level2":
+        keys = {f.name for f in fields(Level2Options)}
+        values = {k: tuple(v) if k in ("crop", "reflective") else v for k, v in entry.items() if k in keys}
+        values["folder"] = str(config.path(values["folder"]))
+        return read_level2_scene(Level2Options(**values), entry.get("name", ""))
     if kind == "coarse_geotiff":
         scene, scale = read_coarse_scene(
             config.path(entry["lst"]),
@@ -109,7 +126,9 @@ def read_scene(entry: dict, config: TrainConfig, bands: tuple[BandInfo, ...] | N
                 f"x{config.scale}"
             )
         return scene
-    raise ValueError(f"unknown scene kind {kind!r}; use landsat_l1, geotiff or coarse_geotiff")
+    raise ValueError(
+        f"unknown scene kind {kind!r}; use landsat_l1, landsat_level2, geotiff or coarse_geotiff"
+    )
 
 
 ROLES = ("split", "train", "val", "test")

@@ -12,11 +12,12 @@ from ..masks import QA_MASK_KINDS
 from ..raster import output_driver
 from ..units import LST_UNITS, OUTPUT_UNITS
 
-METHODS = ("mocolsk", *CLASSIC_METHODS)
+# "auto": the method that best rebuilds the scene's own LST one scale coarser (engine.scene.selfcheck).
+METHODS = ("mocolsk", *CLASSIC_METHODS, "auto")
 DEFAULT_TILE_SIZE_PX = 512
 MIN_TILE_SIZE_PX = 16
 MAX_QA_MASK_GROW_PX = 50
-UNCERTAINTY_METHODS = ("mocolsk", "dms")
+UNCERTAINTY_METHODS = ("mocolsk", "dms", "auto")
 
 
 @dataclass
@@ -71,6 +72,8 @@ class DownscaleResult:
     uncertainty_path: str | None = None
     # The factor on the raw spread from the model card's calibration; None when never calibrated.
     uncertainty_sigma_scale: float | None = None
+    # With method "auto": what the self-check measured (method -> RMSE in K) and why it chose.
+    self_check: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
 
 

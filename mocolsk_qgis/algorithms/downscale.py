@@ -49,6 +49,7 @@ METHODS = (
     ("bicubic", "Bicubic interpolation (ignores the guidance)"),
     ("tsharp", "TsHARP (regression on NDVI)"),
     ("dms", "DMS (regression trees on all guidance bands)"),
+    ("auto", "Auto (the method that best rebuilds this LST from a coarser copy)"),
 )
 METHOD_NAMES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
 DEVICES = (("auto", "Auto (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
@@ -398,11 +399,15 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             )
         )
         style_on_load(context, output, request.output_units)
+        if result.self_check:
+            feedback.pushInfo(self.tr("Auto chose {choice}").format(choice=result.self_check))
         name_on_load(
-            context, output, result_layer_name(guidance[0], method, result.scale, request.output_units)
+            context, output, result_layer_name(guidance[0], result.method, result.scale, request.output_units)
         )
         if uncertainty:
-            name_on_load(context, uncertainty, f"Uncertainty, {METHOD_NAMES[method]} x{result.scale} (K)")
+            name_on_load(
+                context, uncertainty, f"Uncertainty, {METHOD_NAMES[result.method]} x{result.scale} (K)"
+            )
         return {
             self.OUTPUT: output,
             self.UNCERTAINTY: uncertainty,

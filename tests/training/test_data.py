@@ -312,3 +312,182 @@ def test_groklst_validation_comes_from_trainval_never_from_the_test_list(tmp_pat
     data = build_training_data(config, tmp_path / "run")
     assert [s.name for s in data.val] == ["0000"] and [s.name for s in data.test] == ["0003"]
     assert sorted(s.name for s in data.sampler.samples) == ["0001", "0002"]
+
+
+CORPUS_CONFIGS = [f"training/configs/landsat-x{scale}-corpus.json" for scale in (2, 4, 8)]
+ADDED_SCENES = (
+    "LE07-016035-2000-raleigh",
+    "LC08-elkton-va",
+    "LE07-022049-1999-chiapas",
+    "LE07-022049-2002-chiapas",
+    "LT04-013030-1987-vermont",
+    "LT05-013030-1994-vermont",
+    "LT05-012031-2002-massachusetts",
+    "LE07-215065-2000-semiarid",
+    "LC08-215065-2017-semiarid",
+    "LE07-013031-2015-berkshires",
+)
+
+
+def corpus_entry(name: str) -> tuple[dict, object]:
+    import json
+
+    from tests.conftest import REPO
+    from training.config import TrainConfig
+
+    path = REPO / CORPUS_CONFIGS[1]
+    entries = {e["name"]: e for e in json.loads(path.read_text())["data"]["scenes"]}
+    return entries[name], TrainConfig.load(path)
+
+
+@pytest.fixture(scope="module")
+def added_scenes():
+    from training.sources import read_scene
+
+    loaded = {}
+    for name in ADDED_SCENES:
+        entry, config = corpus_entry(name)
+        loaded[name] = read_scene(entry, config, None)
+    return loaded
+
+
+@pytest.mark.parametrize("name", ADDED_SCENES)
+def test_added_scenes_load_with_plausible_kelvin_and_reflectance(added_scenes, name):
+    scene = added_scenes[name]
+    assert scene.site and scene.sensor in ("LANDSAT_4", "LANDSAT_5", "LANDSAT_7", "LANDSAT_8", "LANDSAT_9")
+    assert scene.valid.mean() > 0.1
+    lst = scene.lst_kelvin[scene.valid]
+    assert 250.0 < lst.min() and lst.max() < 340.0 and 280.0 < np.median(lst) < 310.0
+    assert scene.band_names == ("blue", "green", "red", "nir", "swir1", "swir2", "ndvi", "ndwi")
+    reflectance = scene.guidance[:6][:, scene.valid]
+    assert np.all((0.01 < np.median(reflectance, axis=1)) & (np.median(reflectance, axis=1) < 0.5))
+    assert -0.05 < np.percentile(reflectance, 0.1) and np.percentile(reflectance, 99.9) < 1.05
+    ndvi = scene.guidance[6][scene.valid]
+    assert 0.2 < np.median(ndvi) < 0.9
+    assert scene.native_pixel_m in (60.0, 100.0, 120.0) and 28.0 < scene.pixel_size_m < 31.0
+    assert scene.quantisation_k and scene.quantisation_k < 0.7
+
+
+def test_raleigh_assumed_gains_reproduce_the_radiances_grass_printed_for_these_rasters():
+    """i.landsat.toar gave band 3 a minimum of 7.433 W/m2/sr/um (DN 21 here) and band 6 6.239-11.136
+    (DN 94-167): the assumed high/low gains must give the same numbers."""
+    entry, _ = corpus_entry("LE07-016035-2000-raleigh")
+    meta = entry["metadata"]
+
+    def radiance(band: str, dn: float) -> float:
+        return meta[f"RADIANCE_MULT_BAND_{band}"] * dn + meta[f"RADIANCE_ADD_BAND_{band}"]
+
+    assert radiance("3", 21) == pytest.approx(7.43307, abs=1e-3)
+    assert radiance("2", 32) == pytest.approx(18.36339, abs=1e-3)
+    assert radiance("4", 219) == pytest.approx(206.2055, abs=1e-2)
+    assert radiance("6_VCID_1", 94) == pytest.approx(6.23906, abs=1e-3)
+    assert radiance("6_VCID_1", 167) == pytest.approx(11.13638, abs=1e-3)
+
+
+def test_a_thermal_band_on_twice_the_reflective_pixel_is_repeated_onto_the_reflective_grid(added_scenes):
+    from osgeo import gdal
+
+    from engine.landsat import brightness_temperature_kelvin
+    from tests.conftest import REPO
+
+    entry, _ = corpus_entry("LE07-016035-2000-raleigh")
+    dn = gdal.Open(
+        str(REPO / SATELLITE_DATA / "landsat7-etm-2000-raleigh" / "lsat7_2000_61.tif")
+    ).ReadAsArray()
+    expected = brightness_temperature_kelvin(
+        dn.astype(np.float32), {k: str(v) for k, v in entry["metadata"].items()}, "6_VCID_1"
+    )
+    scene = added_scenes["LE07-016035-2000-raleigh"]
+    assert scene.shape == (475, 527)
+    np.testing.assert_allclose(scene.lst_kelvin[:474:2, :527:2], expected[:, :264], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(scene.lst_kelvin[1:474:2, 1:527:2], expected[:, :263], rtol=0, atol=1e-4)
+    assert np.isnan(scene.lst_kelvin[474]).all()
+
+
+def test_ledaps_stack_temperature_is_celsius_hundredths_in_kelvin_and_fmask_cloud_is_masked(added_scenes):
+    from osgeo import gdal
+
+    from tests.conftest import REPO
+
+    path = REPO / SATELLITE_DATA / "landsat7-etm-2002-chiapas" / "LE70220492002106EDC00_stack.gtif"
+    stack = gdal.Open(str(path)).ReadAsArray()
+    scene = added_scenes["LE07-022049-2002-chiapas"]
+    clear = stack[7] == 0
+    row, col = np.argwhere(clear & np.isfinite(scene.lst_kelvin))[0]
+    assert scene.lst_kelvin[row, col] == pytest.approx(stack[6, row, col] * 0.01 + 273.15, abs=1e-3)
+    assert scene.guidance[3, row, col] == pytest.approx(stack[3, row, col] * 1e-4, abs=1e-6)
+    assert np.isnan(scene.lst_kelvin[stack[7] == 4]).all()
+    assert np.isnan(scene.guidance[0][stack[0] == 16000]).all()
+
+
+def test_collection2_qa_pixel_masks_fill_cloud_cirrus_and_shadow_but_keeps_clear_and_water():
+    from training.level2 import qa_invalid
+
+    clear, water, fill, dilated, cirrus, cloud, shadow = 21824, 21952, 1, 21890, 54596, 22280, 23888
+    qa = np.array([[clear, water, fill, dilated, cirrus, cloud, shadow]], np.float32)
+    assert qa_invalid(qa, "qa_pixel", 0).tolist() == [[False, False, True, True, True, True, True]]
+    fmask = np.array([[0, 1, 2, 3, 4, 255]], np.float32)
+    assert qa_invalid(fmask, "fmask", 0).tolist() == [[False, False, True, False, True, True]]
+    with pytest.raises(ValueError, match="qa kind must be one of"):
+        qa_invalid(fmask, "bqa", 0)
+
+
+def test_corpus_configs_name_a_site_for_every_scene_and_list_the_same_scenes_at_every_scale():
+    import json
+
+    from tests.conftest import REPO
+
+    lists = [json.loads((REPO / path).read_text())["data"]["scenes"] for path in CORPUS_CONFIGS]
+    assert lists[0] == lists[1] == lists[2]
+    assert all(entry.get("site") for entry in lists[0])
+    assert len({entry["site"] for entry in lists[0]}) >= 10
+    assert set(ADDED_SCENES) <= {entry["name"] for entry in lists[0]}
+
+
+def test_espa_product_temperature_is_tenths_of_kelvin_and_cfmask_cloud_is_masked(added_scenes):
+    from osgeo import gdal
+
+    from tests.conftest import REPO
+
+    folder = REPO / SATELLITE_DATA / "landsat4-tm-1987-vermont"
+    stored = gdal.Open(str(folder / "LT40130301987146XXX01_toa_band6.tif")).ReadAsArray()
+    cfmask = gdal.Open(str(folder / "LT40130301987146XXX01_cfmask.tif")).ReadAsArray()
+    scene = added_scenes["LT04-013030-1987-vermont"]
+    row, col = np.argwhere(cfmask == 0)[0]
+    assert scene.lst_kelvin[row, col] == pytest.approx(stored[row, col] * 0.1, abs=1e-3)
+    assert np.isnan(scene.lst_kelvin[cfmask == 4]).all() and np.isnan(scene.lst_kelvin[cfmask == 2]).all()
+    assert np.isfinite(scene.lst_kelvin[cfmask == 0]).all()
+
+
+def test_collection2_level2_files_become_kelvin_and_reflectance_by_the_usgs_scalings(tmp_path):
+    from osgeo import gdal
+
+    from training.level2 import Level2Options, read_level2_scene
+
+    def write(name: str, values: np.ndarray) -> str:
+        ds = gdal.GetDriverByName("GTiff").Create(str(tmp_path / name), 4, 3, 1, gdal.GDT_UInt16)
+        ds.SetGeoTransform((500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0))
+        ds.GetRasterBand(1).WriteArray(values.astype(np.uint16))
+        ds.FlushCache()
+        return name
+
+    fill = np.zeros((3, 4), bool)
+    fill[0, 0] = True
+    reflective = [write(f"SR_B{band}.TIF", np.where(fill, 0, 10000 + band)) for band in range(2, 8)]
+    st = np.full((3, 4), 44000)
+    qa = np.full((3, 4), 21824)
+    qa[2, 3] = 22280
+    options = Level2Options(
+        folder=str(tmp_path),
+        sensor="LANDSAT_8",
+        product="collection2",
+        reflective=tuple(reflective),
+        thermal=write("ST_B10.TIF", st),
+        qa=write("QA_PIXEL.TIF", qa),
+    )
+    scene = read_level2_scene(options, "c2")
+    assert scene.lst_kelvin[1, 1] == pytest.approx(44000 * 0.00341802 + 149.0, abs=1e-3)
+    assert scene.guidance[2, 1, 1] == pytest.approx(10004 * 2.75e-5 - 0.2, abs=1e-6)
+    assert np.isnan(scene.lst_kelvin[2, 3]) and np.isfinite(scene.lst_kelvin[2, 2])
+    assert np.isnan(scene.guidance[:6, 0, 0]).all() and not scene.valid[0, 0]
+    assert scene.native_pixel_m == 100.0 and scene.sensor == "LANDSAT_8"

@@ -3,11 +3,17 @@ errors, and bootstrap intervals over scenes and blocks."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+from osgeo import gdal
 
 from training.datasets import sample_from_fine
 from training.evaluate import classic_predictors, protocol_report
+from training.pipeline_runs import PipelineMethod, write_sample
 from training.protocol import (
     SceneErrors,
     block_errors,
@@ -19,6 +25,8 @@ from training.protocol import (
     truth_description,
 )
 from training.scenes import area_average
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_native_view_averages_lst_and_guidance_to_the_sensors_pixel(l5_scene):
@@ -105,3 +113,22 @@ def test_protocol_report_scores_every_method_on_both_protocols(l5_scene):
     ingrid = evaluate_scene(scene, "ingrid", 4, {"bicubic": predictors["bicubic"]})
     assert report["ingrid"]["methods"]["bicubic"]["rmse_k"] == pytest.approx(ingrid.rmse("bicubic"), rel=1e-9)
     assert report["native"]["pixels"] < report["ingrid"]["pixels"] / 10
+
+
+@pytest.mark.parametrize("method", ["bicubic", "mocolsk"])
+def test_protocol_scores_exactly_what_the_engine_command_line_writes(l5_scene, tmp_path, method):
+    """The protocol runs the plugin's own pipeline: its score of a scene equals the score of
+    the output of ``python -m engine downscale`` on the same inputs."""
+    errors = evaluate_scene(l5_scene, "native", 4, {method: PipelineMethod(method)})
+    view = protocol_view(l5_scene, "native")
+    sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, 4)
+    lst, guidance = write_sample(sample, view.band_names, view.pixel_size_m, tmp_path)
+    out = tmp_path / "cli.tif"
+    command = [sys.executable, "-m", "engine", "downscale", "--lst", str(lst), "--guidance", str(guidance)]
+    command += ["--method", method, "--lst-units", "kelvin", "--out", str(out), "--quiet"]
+    subprocess.run(command, check=True, cwd=REPO)
+    written = gdal.Open(str(out)).ReadAsArray().astype(np.float64)
+    mask = sample.mask
+    cli_rmse = float(np.sqrt(np.mean((written[mask] - sample.fine_kelvin[mask]) ** 2)))
+    assert errors.rmse(method) == pytest.approx(cli_rmse, abs=1e-3)
+    assert errors.count.sum() == mask.sum()

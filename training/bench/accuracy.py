@@ -41,7 +41,7 @@ from ..evaluate import (
     protocol_report,
 )
 from ..export import recommended_method
-from ..protocol import Predictor, conserved, protocol_view, truth_description
+from ..protocol import Method, Predictor, protocol_view, truth_description, view_prediction
 from ..scenes import Scene
 from ..sources import build_training_data
 
@@ -61,7 +61,7 @@ class ScaleResult:
     scale: int
     config: TrainConfig
     scenes: list[Scene]
-    predictors: dict[str, Predictor]
+    predictors: dict[str, Method]
     report: dict[str, dict]
     notes: dict[str, str] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
@@ -181,7 +181,7 @@ def run_benchmark(
     if not data.test_scenes:
         raise ValueError(f"x{scale}: config {config.name} holds out no whole test scene")
     bands = tuple(b.name for b in data.bands)
-    predictors: dict[str, Predictor] = {}
+    predictors: dict[str, Method] = {}
     notes: dict[str, str] = {}
     if package is not None:
         if package.card.guidance_band_names != bands:
@@ -256,7 +256,7 @@ def write_figure(result: ScaleResult, path: Path, protocol: str = "native") -> N
     mask = sample.mask
     truth = np.where(mask, sample.fine_kelvin, np.nan)
     recon = {
-        m: np.where(mask, conserved(p(sample), sample, result.scale, is_network(m)), np.nan)
+        m: np.where(mask, view_prediction(p, sample, view, result.scale, is_network(m)), np.nan)
         for m, p in result.predictors.items()
     }
     diffs = {m: image - truth for m, image in recon.items()}

@@ -1,0 +1,88 @@
+"""Scoring what users run: a method applied to an in-memory scene view through the plugin's pipeline.
+
+The protocol's coarse input and guidance are written as GeoTIFFs on a projected grid and
+``engine.pipeline.downscale_scene`` runs on them exactly as ``python -m engine downscale``
+would (unit checks, tiles, halo, fill, detail bound, conservation, blending), so a figure in a
+card is a figure of the product, not of a re-implementation of its tile step.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.grids import Grid
+from engine.pipeline import DownscaleRequest, downscale_scene
+from engine.raster import epsg_wkt, gdal_session, read_stack_values, write_stack
+
+from .datasets import Sample
+
+# A UTM zone for the written views: the pipeline needs a projected CRS in metres, any one will do.
+VIEW_EPSG = 32633
+VIEW_ORIGIN_M = (300000.0, 5000000.0)
+NODATA = -9999.0
+
+
+@dataclass(frozen=True)
+class PipelineMethod:
+    """A method as the plugin offers it: ``method`` (``mocolsk``, ``bicubic``, ...), an optional
+    model package path or bundled name, and any other ``DownscaleRequest`` field."""
+
+    method: str
+    model: str | None = None
+    options: dict = field(default_factory=dict)
+
+    def request(self, lst_path: Path, guidance_path: Path, output_path: Path) -> DownscaleRequest:
+        return DownscaleRequest(
+            lst_path=str(lst_path),
+            guidance_paths=[str(guidance_path)],
+            output_path=str(output_path),
+            lst_units="kelvin",
+            method=self.method,
+            model=self.model,
+            threads=self.options.get("threads"),
+            **{k: v for k, v in self.options.items() if k != "threads"},
+        )
+
+
+def view_grid(shape: tuple[int, int], pixel_size_m: float) -> Grid:
+    """A north-up projected grid of ``shape`` pixels of ``pixel_size_m``."""
+    x0, y0 = VIEW_ORIGIN_M
+    return Grid(epsg_wkt(VIEW_EPSG), (x0, pixel_size_m, 0.0, y0, 0.0, -pixel_size_m), shape[1], shape[0])
+
+
+def write_sample(
+    sample: Sample, band_names: tuple[str, ...], pixel_size_m: float, folder: Path
+) -> tuple[Path, Path]:
+    """``sample``'s coarse LST (K) and fine guidance as GeoTIFFs in ``folder``; NaN becomes nodata."""
+    scale = sample.fine_kelvin.shape[0] // sample.coarse_kelvin.shape[0]
+    fine_grid = view_grid(sample.fine_kelvin.shape, pixel_size_m)
+    coarse_grid = view_grid(sample.coarse_kelvin.shape, pixel_size_m * scale)
+    lst = write_stack(
+        folder / "lst_kelvin.tif", coarse_grid, np.nan_to_num(sample.coarse_kelvin, nan=NODATA), nodata=NODATA
+    )
+    guidance = write_stack(
+        folder / "guidance.tif",
+        fine_grid,
+        np.nan_to_num(sample.guidance, nan=NODATA),
+        names=band_names,
+        nodata=NODATA,
+    )
+    return lst, guidance
+
+
+def run_pipeline(
+    spec: PipelineMethod, sample: Sample, band_names: tuple[str, ...], pixel_size_m: float
+) -> tuple[np.ndarray, object]:
+    """The pipeline's output (H, W) in Kelvin for ``sample`` (NaN where it wrote nodata) and its
+    ``DownscaleResult``."""
+    with tempfile.TemporaryDirectory(prefix="mocolsk-eval-") as scratch:
+        folder = Path(scratch)
+        lst, guidance = write_sample(sample, band_names, pixel_size_m, folder)
+        result = downscale_scene(spec.request(lst, guidance, folder / "out.tif"))
+        with gdal_session():
+            values, _, _ = read_stack_values(folder / "out.tif")
+        return values[0].astype(np.float32), result
