@@ -21,6 +21,7 @@ an existing output unless ``overwrite`` is set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -70,9 +71,19 @@ def downscale_scene(
     )
     validate_request(request)
     with gdal_session(), io_errors(input_layers(request), request.output_path):
-        with scratch_folder(Path(request.output_path).resolve().parent, context.log) as scratch:
+        with contextlib.ExitStack() as folders:
+            output_folder = Path(request.output_path).resolve().parent
+            scratch = folders.enter_context(scratch_folder(output_folder, context.log))
+            # The uncertainty is staged beside its own output, so that moving it into place cannot fail
+            # across disks once the LST output is in place.
+            uncertainty_folder = Path(request.uncertainty_path or request.output_path).resolve().parent
+            uncertainty_scratch = (
+                scratch
+                if uncertainty_folder == output_folder
+                else folders.enter_context(scratch_folder(uncertainty_folder, context.log))
+            )
             try:
-                return _run(request, context, scratch)
+                return _run(request, context, scratch, uncertainty_scratch)
             except BaseException as exc:
                 # Drop the failed frames' GDAL datasets so that their scratch files can be deleted (Windows).
                 traceback.clear_frames(exc.__traceback__)
@@ -114,7 +125,9 @@ def require_network_extent(request: DownscaleRequest, method, coarse_grid, lst_p
         )
 
 
-def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> DownscaleResult:
+def _run(
+    request: DownscaleRequest, context: RunContext, scratch: Path, uncertainty_scratch: Path
+) -> DownscaleResult:
     timings = context.timings_s
     start = time.perf_counter()
     context.progress(0)
@@ -213,7 +226,9 @@ def _run(request: DownscaleRequest, context: RunContext, scratch: Path) -> Downs
     )
     if uncertainty:
         result.uncertainty_sigma_scale = method.sigma_scale if method.sigma_calibrated else None
-        staged_uncertainty = stage_uncertainty(request, spread, guidance.grid, result, scratch, context)
+        staged_uncertainty = stage_uncertainty(
+            request, spread, guidance.grid, result, uncertainty_scratch, context
+        )
     write_output(request, blended, coarse_band, guidance.grid, scale, result, scratch, context)
     if uncertainty:
         result.uncertainty_path = str(Path(request.uncertainty_path).resolve())

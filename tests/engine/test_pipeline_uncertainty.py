@@ -3,7 +3,10 @@ on its grid and mask, scaled by the card's calibration, without changing the LST
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -100,3 +103,33 @@ def test_a_cancelled_run_leaves_neither_output(small_scene, tmp_path):
             is_cancelled=cancel_late,
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def other_disk(tmp_path):
+    """A small tmpfs: a folder on another file system (root only; skipped with the reason elsewhere)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("another file system is simulated with a tmpfs, which needs root")
+    folder = tmp_path / "other_disk"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_an_uncertainty_on_another_disk_is_written_with_the_lst_and_no_scratch_is_left(
+    small_scene, tmp_path, other_disk
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    result, _ = run_downscale(
+        small_scene, out / "lst.tif", method="dms", uncertainty_path=str(other_disk / "sigma.tif")
+    )
+    assert result.uncertainty_path == str(other_disk / "sigma.tif")
+    assert sorted(p.name for p in out.iterdir()) == ["lst.tif"]
+    assert sorted(p.name for p in other_disk.iterdir()) == ["sigma.tif"]
+    assert np.isfinite(read(other_disk / "sigma.tif")).any()
