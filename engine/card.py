@@ -6,6 +6,7 @@ import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from .blend import check_blend_weights
 from .errors import PackageError
 
 FORMAT_VERSION = 1
@@ -50,6 +51,9 @@ class ModelCard:
     # How the "Uncertainty (K)" layer compares with errors on held-out data, and its fitted
     # ``sigma_scale`` (engine.uncertainty); empty when never measured.
     uncertainty_calibration: dict[str, Any] = field(default_factory=dict)
+    # Method "blend": ``weights`` of MoCoLSK and the classic methods (engine.blend), how they were
+    # fitted, and the blend's optional ``sigma_scale``; empty when the package has none.
+    blend: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -140,11 +144,20 @@ class ModelCard:
             problems.append("weights_sha256 is not a SHA-256 hex digest")
         if bool(self.torch_weights_file) != (len(self.torch_weights_sha256) == 64):
             problems.append("torch_weights_file and torch_weights_sha256 must be given together")
+        if self.blend:
+            check_blend_weights(self.blend.get("weights", {}), source)
         if problems:
             raise PackageError(f"{source} is inconsistent: " + "; ".join(problems) + ".")
 
 
-METHOD_TITLES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
+METHOD_TITLES = {
+    "blend": "the blend",
+    "mocolsk": "MoCoLSK",
+    "bicubic": "bicubic",
+    "tsharp": "TsHARP",
+    "dms": "DMS",
+    "auto": "auto",
+}
 
 
 def recommended_method(card: ModelCard) -> str | None:
@@ -155,7 +168,7 @@ def recommended_method(card: ModelCard) -> str | None:
 def accuracy_summary(card: ModelCard) -> str | None:
     """One sentence on the card's whole-scene held-out RMSE in both protocols: MoCoLSK beside
     bicubic and the best classic method, and the method recommended at this scale."""
-    report = card.metrics.get("held_out_scenes")
+    report = card.metrics.get("unseen_scenes") or card.metrics.get("held_out_scenes")
     if not report:
         return None
     parts = []
@@ -165,9 +178,9 @@ def accuracy_summary(card: ModelCard) -> str | None:
             continue
         methods = summary["methods"]
         best = summary["best_classic"]
-        text = f"MoCoLSK {methods['mocolsk']['rmse_k']:.2f} K, bicubic {methods['bicubic']['rmse_k']:.2f} K"
-        if best != "bicubic":
-            text += f", {METHOD_TITLES.get(best, best)} {methods[best]['rmse_k']:.2f} K"
+        shown = [m for m in ("blend", "mocolsk", "bicubic") if m in methods]
+        shown += [best] if best not in shown else []
+        text = ", ".join(f"{METHOD_TITLES.get(m, m)} {methods[m]['rmse_k']:.2f} K" for m in shown)
         parts.append(f"{title}: {text}")
     scenes = len(next(iter(report.values()))["scenes"])
     recommended = recommended_method(card)

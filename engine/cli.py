@@ -123,9 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     down.add_argument(
         "--method",
-        choices=("mocolsk", *CLASSIC_METHODS, "auto"),
-        default="mocolsk",
-        help="auto: the method that best rebuilds the LST from a once-more coarsened copy (self-check)",
+        choices=("mocolsk", "blend", *CLASSIC_METHODS, "auto"),
+        default="blend",
+        help="blend: MoCoLSK and the classic methods averaged with the model card's cross-validated weights; "
+        "auto: the method that best rebuilds the LST from a once-more coarsened copy (self-check)",
     )
     down.add_argument(
         "--model",

@@ -100,17 +100,21 @@ def input_layers(request: DownscaleRequest) -> dict[str, str]:
 
 
 def open_auto_method(request: DownscaleRequest, guidance, ratio: float, lst_pixel: str, context: RunContext):
-    """MoCoLSK when its package and runtime can run here, else bicubic, with the methods the
-    self-check will compare."""
+    """The default the self-check starts from: the blend where the package carries weights, else
+    MoCoLSK where its package and runtime can run here, else a classic method; with the methods
+    the self-check will compare."""
     uncertainty = bool(request.uncertainty_path)
-    try:
-        method = open_method(replace(request, method="mocolsk"), guidance, ratio, lst_pixel, context)
-        return method, candidates(uncertainty, network=True)
-    except EngineError as error:
-        context.log(f"Auto: MoCoLSK cannot run on these inputs ({error}); choosing among the classic methods")
+    for default, network, blend in (("blend", True, True), ("mocolsk", True, False)):
+        try:
+            method = open_method(replace(request, method=default), guidance, ratio, lst_pixel, context)
+        except EngineError as error:
+            context.log(f"Auto: {default} cannot run on these inputs ({error})")
+            continue
+        if method.predictor.name == default:
+            return method, candidates(uncertainty, network, blend)
     fallback = "dms" if uncertainty else "bicubic"
     method = open_method(replace(request, method=fallback), guidance, ratio, lst_pixel, context)
-    return method, candidates(uncertainty, network=False)
+    return method, candidates(uncertainty, network=False, blend=False)
 
 
 def require_network_extent(request: DownscaleRequest, method, coarse_grid, lst_pixel: str) -> None:
@@ -140,6 +144,7 @@ def _run(
         method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
     else:
         method = open_method(request, guidance, ratio, lst_pixel, context)
+        request = replace(request, method=method.predictor.name)
     scale = method.scale
     coarse_grid = guidance.grid.coarsened(scale)
     if not auto:
@@ -156,6 +161,9 @@ def _run(
             method = open_method(request, guidance, ratio, lst_pixel, context)
         require_network_extent(request, method, coarse_grid, lst_pixel)
     mapping = method.mapping
+    note = method.recommendation_note(request.method)
+    if note:
+        context.log(note)
     context.log(
         f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
         f"{', '.join(mapping.names) or 'none used'}"
@@ -241,11 +249,10 @@ def _run(
 
 def uncertainty_note(method: str, result: DownscaleResult) -> str:
     """What the uncertainty layer holds, for the log."""
-    what = (
-        "spread of MoCoLSK over the 8 orientations of its input"
-        if method == "mocolsk"
-        else "spread of DMS's regression trees"
-    )
+    what = {
+        "mocolsk": "spread of MoCoLSK over the 8 orientations of its input",
+        "blend": "weighted spread of the blended methods (how much they disagree)",
+    }.get(method, "spread of DMS's regression trees")
     if result.uncertainty_sigma_scale is None:
         return f"{what}, not calibrated: see the README before reading it as one sigma"
     return f"{what} x {result.uncertainty_sigma_scale:.2f}, the factor the model card fitted on validation blocks"

@@ -89,7 +89,7 @@ def measure(members_of, validation: list[Sample], test: list[Sample]) -> dict:
 def calibrate(scale: int, methods: tuple[str, ...], threads: int | None, log=print) -> tuple[object, dict]:
     from engine.inference import Downscaler
 
-    from .benchmark import bundled_package_for, held_out_config
+    from .bench.accuracy import bundled_package_for, held_out_config
     from .sources import build_training_data
 
     package = bundled_package_for(scale, log)

@@ -6,16 +6,17 @@ given); a classic sharpener takes the integer scale nearest to the ratio.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..bands import BandMapping, map_bands, units_warnings
+from ..blend import BlendSharpener, check_blend_weights
 from ..card import METHOD_TITLES, accuracy_summary, recommended_method
 from ..classic import Sharpener, create_sharpener
 from ..errors import InputError
 from ..grids import choose_scale, matching_scale
-from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values
+from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values, index_problem
 from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
 from ..uncertainty import card_sigma_scale, oriented_predictions
@@ -42,6 +43,18 @@ class Method:
     sigma_calibrated: bool = False
     # Input guidance band index -> how its stored values become reflectance (none: used as they are).
     guidance_conversions: dict[int, ReflectanceEncoding] = field(default_factory=dict)
+    # The method the model card's benchmark found most accurate at its scale ("" when none).
+    recommended: str = ""
+
+    def recommendation_note(self, method: str) -> str | None:
+        """A log line when the card's benchmark found another method more accurate than ``method``."""
+        if not self.recommended or self.recommended == method:
+            return None
+        return (
+            f"Note: on scenes it never saw, {METHOD_TITLES.get(self.recommended, self.recommended)} was more "
+            f"accurate than {METHOD_TITLES.get(method, method)} with {self.model_name} at x{self.scale}; "
+            "choose that method unless you have checked this one on your data."
+        )
 
     @property
     def bounds_detail(self) -> bool:
@@ -74,12 +87,16 @@ def open_method(
     ``lst_pixel`` is the LST pixel size in the guidance CRS, for the messages.
     """
     layer = f"LST {request.lst_path}"
+    if request.method == "blend":
+        return open_blend(request, guidance, ratio, lst_pixel, context)
     if request.method != "mocolsk":
         scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
         mapping = classic_mapping(request.method, guidance.names)
         scalings = guidance_band_scalings(guidance)
         for scaling in scalings.values():
             context.log(f"Guidance {scaling.reason}, applied")
+        if mapping.sources:
+            mapping = classic_index_bounds(mapping, guidance, request.method, context)
         return Method(
             scale,
             mapping,
@@ -99,13 +116,6 @@ def open_method(
     summary = accuracy_summary(card)
     if summary:
         context.log(summary)
-    recommended = recommended_method(card)
-    if recommended and recommended != "mocolsk":
-        context.log(
-            f"Note: on held-out scenes {METHOD_TITLES.get(recommended, recommended)} was more accurate than "
-            f"{card.name} at x{card.scale}; choose that method unless you have checked MoCoLSK on "
-            "your data."
-        )
     try:
         scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
     except InputError as error:
@@ -116,6 +126,12 @@ def open_method(
         raise InputError(f"{error} For this LST use {' or '.join(fitting)} instead.") from None
     guidance_layer = f"Guidance {', '.join(request.guidance_paths)}"
     mapping = map_bands(card.guidance_band_names, guidance.names, guidance_layer, f"model {card.name!r}")
+    # The value check refuses a given index that looks scaled, so every given index is clipped.
+    mapping = mapping.clipping(
+        position
+        for position, (spec, source) in enumerate(zip(card.guidance_bands, mapping.sources))
+        if not isinstance(source, tuple) and band_kind(spec.units) == "index"
+    )
     conversions = guidance_conversions(
         request, guidance, mapping, card.guidance_bands, guidance_layer, f"model {card.name!r}", context
     )
@@ -130,6 +146,54 @@ def open_method(
         sigma_scale or 1.0,
         sigma_scale is not None,
         guidance_conversions=conversions,
+        recommended=recommended_method(card) or "",
+    )
+
+
+def open_blend(
+    request: DownscaleRequest, guidance: Guidance, ratio: float, lst_pixel: str, context: RunContext
+) -> Method:
+    """MoCoLSK and the classic methods its card's blend weights name, all on the network's bands;
+    MoCoLSK alone (said in the log, the result and the layer name) for a package without weights."""
+    network = open_method(replace(request, method="mocolsk"), guidance, ratio, lst_pixel, context)
+    card = network.predictor.downscaler.card
+    if not card.blend:
+        context.log(
+            f"Model {card.name!r} carries no blend weights (they are fitted for the bundled packages), so "
+            "MoCoLSK runs alone."
+        )
+        return network
+    weights = check_blend_weights(card.blend["weights"], f"Model card {card.name}")
+    names = list(network.mapping.names)
+    members, channels = {}, {}
+    for name in weights:
+        if name == "mocolsk":
+            members[name], channels[name] = network.predictor, list(range(len(names)))
+            continue
+        if name == "tsharp" and "ndvi" not in names:
+            raise InputError(
+                f"The blend of {card.name!r} needs TsHARP, which reads NDVI, but the model's bands "
+                f"{names} have none; choose MoCoLSK or a classic method."
+            )
+        channels[name] = (
+            [names.index("ndvi")]
+            if name == "tsharp"
+            else []
+            if name == "bicubic"
+            else list(range(len(names)))
+        )
+        members[name] = create_sharpener(name, network.scale, len(channels[name]))
+    context.log(
+        "Blend of "
+        + ", ".join(f"{METHOD_TITLES.get(n, n)} {w:.2f}" for n, w in weights.items())
+        + f" ({card.blend.get('fitted', 'weights from the model card')})"
+    )
+    sigma_scale = card.blend.get("sigma_scale")
+    return replace(
+        network,
+        predictor=BlendSharpener(network.scale, members, channels, weights),
+        sigma_scale=sigma_scale or 1.0,
+        sigma_calibrated=sigma_scale is not None,
     )
 
 
@@ -173,13 +237,9 @@ def guidance_conversions(
     """Check the guidance values against the card's units: scaled reflectance (Landsat C2 SR, x10000) is
     recognised and converted (logged), other out-of-range values refused. Returns the conversions per input
     band; bands that still look unlike the training data are logged as warnings."""
-    samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
-        np.float32
-    )
-    valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    samples, valid = guidance_sample(guidance)
     scalings = guidance_band_scalings(guidance)
-    for index, scaling in scalings.items():
-        samples[index] = scaling.to_reflectance(samples[index])
+    for scaling in scalings.values():
         context.log(f"Guidance {scaling.reason}, applied")
     checked, reflectance = [], set()
     for name, spec, source in zip(mapping.names, specs, mapping.sources):
@@ -204,9 +264,45 @@ def guidance_conversions(
         context.log(f"Guidance read as {encoding.reason}; converted to reflectance for the {model}")
         for index, conversion in conversions.items():
             samples[index] = conversion.to_reflectance(samples[index])
+    for message in mapping.index_messages(samples, valid):
+        context.log(message)
     for warning in units_warnings(*mapping.compose(samples, valid), specs):
         context.log(warning)
     return {**conversions, **scalings}
+
+
+def classic_index_bounds(
+    mapping: BandMapping, guidance: Guidance, method: str, context: RunContext
+) -> BandMapping:
+    """The mapping with the given index bands clipped to -1..1 where their excess comes from negative
+    reflectance; one that looks scaled is used as it is (TsHARP's and DMS's fits do not depend on its scale)."""
+    samples, valid = guidance_sample(guidance)
+    clipped = []
+    for position in mapping.given_indices():
+        name, source = mapping.names[position], mapping.sources[position]
+        problem = index_problem(samples[source][valid])
+        if problem is None:
+            clipped.append(position)
+        else:
+            context.log(
+                f"Index {name}: {problem}; used as it is, since the {method} fit does not depend on its scale."
+            )
+    mapping = mapping.clipping(clipped)
+    for message in mapping.index_messages(samples, valid):
+        context.log(message)
+    return mapping
+
+
+def guidance_sample(guidance: Guidance) -> tuple[np.ndarray, np.ndarray]:
+    """A sample (N, S) of every guidance band's values as QGIS shows them (the band's scale and offset
+    applied), float32, and where all of them are valid (S,)."""
+    samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
+        np.float32
+    )
+    valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    for index, scaling in guidance_band_scalings(guidance).items():
+        samples[index] = scaling.to_reflectance(samples[index])
+    return samples, valid
 
 
 def classic_mapping(method: str, names: list) -> BandMapping:

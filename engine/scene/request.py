@@ -13,11 +13,11 @@ from ..raster import output_driver
 from ..units import LST_UNITS, OUTPUT_UNITS
 
 # "auto": the method that best rebuilds the scene's own LST one scale coarser (engine.scene.selfcheck).
-METHODS = ("mocolsk", *CLASSIC_METHODS, "auto")
+METHODS = ("mocolsk", "blend", *CLASSIC_METHODS, "auto")
 DEFAULT_TILE_SIZE_PX = 512
 MIN_TILE_SIZE_PX = 16
 MAX_QA_MASK_GROW_PX = 50
-UNCERTAINTY_METHODS = ("mocolsk", "dms", "auto")
+UNCERTAINTY_METHODS = ("mocolsk", "blend", "dms", "auto")
 
 
 @dataclass
@@ -112,7 +112,8 @@ def validate_request(request: DownscaleRequest) -> None:
     if request.uncertainty_path:
         if request.method not in UNCERTAINTY_METHODS:
             raise InputError(
-                f"An uncertainty layer is available for {' and '.join(UNCERTAINTY_METHODS)} only, not "
+                f"An uncertainty layer is available for {', '.join(UNCERTAINTY_METHODS[:-1])} and "
+                f"{UNCERTAINTY_METHODS[-1]} only, not "
                 f"{request.method}; leave the uncertainty output empty or choose one of those methods."
             )
         if Path(request.uncertainty_path).resolve() == Path(request.output_path).resolve():

@@ -23,8 +23,8 @@ from .context import RunContext
 from .request import DownscaleRequest
 
 AUTO_METHOD = "auto"
-NETWORK_FIRST = ("mocolsk", "bicubic", "tsharp", "dms")
-WITH_UNCERTAINTY = ("mocolsk", "dms")
+ALL_METHODS = ("blend", "mocolsk", "bicubic", "tsharp", "dms")
+WITH_UNCERTAINTY = ("blend", "mocolsk", "dms")
 # The self-check reads a central window of the coarse grid at most this many pixels a side.
 MAX_WINDOW_COARSE_PX = 768
 # Coarser cells (fully valid) the self-check needs; fewer and the choice would be noise.
@@ -46,11 +46,11 @@ class SelfCheck:
         return f"{self.chosen} ({self.reason}{'; ' + scores if scores else ''})"
 
 
-def candidates(uncertainty: bool, network: bool) -> tuple[str, ...]:
+def candidates(uncertainty: bool, network: bool, blend: bool) -> tuple[str, ...]:
     """The methods the self-check compares: those with an uncertainty layer when one is asked for,
-    MoCoLSK only when its package and runtime are there."""
-    pool = WITH_UNCERTAINTY if uncertainty else NETWORK_FIRST
-    return tuple(m for m in pool if network or m != "mocolsk")
+    MoCoLSK only when its package and runtime are there, the blend only when its card has weights."""
+    pool = WITH_UNCERTAINTY if uncertainty else ALL_METHODS
+    return tuple(m for m in pool if (network or m != "mocolsk") and (blend or m != "blend"))
 
 
 def central_window(grid: Grid, scale: int, max_px: int = MAX_WINDOW_COARSE_PX) -> tuple[Grid, int, int]:

@@ -177,9 +177,10 @@ def stage_uncertainty(
             "MOCOLSK_ENGINE_VERSION": __version__,
             "MOCOLSK_METHOD": result.method,
             "MOCOLSK_MODEL": result.model_name,
-            "MOCOLSK_UNCERTAINTY": "spread of the 8 orientations of the input (test-time augmentation)"
-            if result.method == "mocolsk"
-            else "spread of the bagged regression trees",
+            "MOCOLSK_UNCERTAINTY": {
+                "mocolsk": "spread of the 8 orientations of the input (test-time augmentation)",
+                "blend": "weighted spread of the blended methods",
+            }.get(result.method, "spread of the bagged regression trees"),
             "MOCOLSK_UNCERTAINTY_SIGMA_SCALE": "" if scale is None else f"{scale:.4f}",
             "MOCOLSK_LST_OUTPUT": str(Path(request.output_path).resolve()),
         }

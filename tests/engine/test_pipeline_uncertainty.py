@@ -64,7 +64,9 @@ def test_dms_uncertainty_says_it_is_not_calibrated(small_scene, tmp_path):
 
 @pytest.mark.parametrize("method", ["bicubic", "tsharp"])
 def test_methods_without_an_uncertainty_refuse_the_output_before_writing(method, small_scene, tmp_path):
-    with pytest.raises(InputError, match="uncertainty layer is available for mocolsk and dms only"):
+    with pytest.raises(
+        InputError, match="uncertainty layer is available for mocolsk, blend, dms and auto only"
+    ):
         run_downscale(
             small_scene, tmp_path / "lst.tif", method=method, uncertainty_path=str(tmp_path / "sigma.tif")
         )

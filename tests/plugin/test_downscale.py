@@ -385,7 +385,7 @@ def test_the_device_parameter_says_which_backend_and_device_will_run(mocolsk_pro
 
 
 def test_a_method_without_uncertainty_refuses_the_uncertainty_output(run_algorithm, sample_scene, tmp_path):
-    with pytest.raises(QgsProcessingException, match="available for mocolsk and dms only"):
+    with pytest.raises(QgsProcessingException, match="available for mocolsk, blend, dms and auto only"):
         run_algorithm(
             ALGORITHM,
             downscale_parameters(
