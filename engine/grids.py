@@ -5,6 +5,7 @@ Pure geotransform arithmetic; CRS comparison and warping live in `engine.raster`
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -12,6 +13,10 @@ from .errors import InputError
 
 # A resolution ratio this far from an integer scale (relative) is refused, nearer is warped.
 SCALE_TOLERANCE = 0.15
+# An LST matching no scale is averaged onto a coarser grid, at most this many times its pixel.
+MAX_COARSENING = 2.0
+# Bundled packages run in turn (e.g. 960 m -> 240 m -> 30 m) at most this many times.
+MAX_CASCADE_STEPS = 3
 # Pixel sizes and origins equal within this fraction of a pixel need no warp.
 ALIGNMENT_TOLERANCE_PX = 1e-3
 
@@ -66,19 +71,19 @@ def require_north_up(grid: Grid, layer: str) -> None:
 
 
 def choose_scale(ratio: float, supported: tuple[int, ...], layer: str, what: str) -> int:
-    """The supported integer scale nearest to a coarse/fine resolution ratio, or an error.
+    """The supported scale for a coarse/fine resolution ratio (``coarse_scale``), or an error.
 
     ``what`` names the supported scales for the message, e.g. "model 'x4' supports x4".
     """
-    nearest = matching_scale(ratio, supported)
-    if nearest is None:
+    scale = coarse_scale(ratio, supported)
+    if scale is None:
         listed = ", ".join(f"x{s}" for s in supported)
         raise InputError(
             f"{layer}: its pixel is {ratio:.3g} times the guidance pixel, which matches no scale "
-            f"{what} supports ({listed}); resample the LST to a supported multiple of the guidance "
-            f"pixel or choose another model."
+            f"{what} supports ({listed}) at or up to {MAX_COARSENING:g} times coarser than the LST; "
+            f"resample the LST to a supported multiple of the guidance pixel or choose another model."
         )
-    return nearest
+    return scale
 
 
 def matching_scale(ratio: float, supported: tuple[int, ...]) -> int | None:
@@ -87,6 +92,46 @@ def matching_scale(ratio: float, supported: tuple[int, ...]) -> int | None:
         return None
     nearest = min(supported, key=lambda s: abs(ratio - s))
     return nearest if abs(ratio / nearest - 1.0) <= SCALE_TOLERANCE else None
+
+
+def coarse_scale(ratio: float, supported: tuple[int, ...]) -> int | None:
+    """The scale whose coarse grid an LST of this pixel ratio is averaged onto, or None.
+
+    The matching scale when there is one; else the smallest coarser one (the LST is averaged onto
+    coarser pixels, never interpolated onto finer ones), up to ``MAX_COARSENING`` times the LST pixel.
+    """
+    if ratio < 1.0 + SCALE_TOLERANCE:
+        return None
+    matching = matching_scale(ratio, supported)
+    if matching is not None:
+        return matching
+    coarser = [s for s in supported if ratio < s <= ratio * MAX_COARSENING]
+    return min(coarser) if coarser else None
+
+
+def scale_steps(
+    ratio: float, supported: tuple[int, ...], max_steps: int = MAX_CASCADE_STEPS
+) -> tuple[int, ...]:
+    """The scales to run in turn, coarsest first, whose product is ``coarse_scale`` of the reachable totals.
+
+    One step when a supported scale fits; else a cascade of up to ``max_steps`` (the fewest steps, the
+    largest scale last, on the finest grid). Empty when no total fits.
+    """
+    sequences: dict[int, tuple[int, ...]] = {}
+    for count in range(1, max_steps + 1):
+        for steps in itertools.combinations_with_replacement(sorted(set(supported)), count):
+            sequences.setdefault(math.prod(steps), steps)
+    total = coarse_scale(ratio, tuple(sorted(sequences)))
+    return sequences[total] if total is not None else ()
+
+
+def bundled_plan(ratio: float, bundled: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """The bundled packages (name, scale) that "auto" runs in turn for a pixel ratio, coarsest first; empty
+    when none or no cascade of them fits."""
+    by_scale: dict[int, str] = {}
+    for name, scale in bundled.items():
+        by_scale.setdefault(scale, name)
+    return tuple((by_scale[scale], scale) for scale in scale_steps(ratio, tuple(sorted(by_scale))))
 
 
 def is_aligned(grid: Grid, target: Grid) -> bool:

@@ -117,3 +117,58 @@ def toa_reflectance(dn: np.ndarray, mtl: dict[str, str], band: str) -> np.ndarra
     else:
         distance = earth_sun_distance_au(dt.date.fromisoformat(mtl["DATE_ACQUIRED"]))
     return (math.pi * radiance * distance**2 / (esun[band] * sin_elevation)).astype(np.float32)
+
+
+# Landsat product identifiers: Collection 1/2 (LC08_L2SP_..., LE07_..., LT05_...) and pre-collection
+# scene IDs (LC82320832016040LGN00); the sensor letter and the mission number name the thermal sensor.
+_PRODUCT_ID = re.compile(r"(?<![A-Z0-9])(L([CTE])0?([4-9]))(?=_|\d{6})")
+THERMAL_SENSOR_NAMES = {
+    "LANDSAT_4": "Landsat 4 TM",
+    "LANDSAT_5": "Landsat 5 TM",
+    "LANDSAT_7": "Landsat 7 ETM+",
+    "LANDSAT_8": "Landsat 8 TIRS",
+    "LANDSAT_9": "Landsat 9 TIRS",
+}
+
+
+def thermal_native_pixel(path: str | Path, metadata: dict[str, str]) -> tuple[float, str] | None:
+    """The pixel a Landsat thermal band was sensed at, and how it is known, or None.
+
+    Landsat delivers thermal bands (and Collection 2 ``ST_B10``/``ST_B6``) resampled onto the 30 m
+    grid; the sensor saw 60-120 m. Known from the product name (``LC08_…``, ``LE07_…``, ``LT05_…``), the
+    raster's own metadata (``SPACECRAFT_ID``), or the MTL file beside it.
+    """
+    path = Path(path)
+    match = _PRODUCT_ID.search(path.name.upper())
+    if match and f"LANDSAT_{match.group(3)}" in THERMAL_NATIVE_RESOLUTION_M:
+        return _native(f"LANDSAT_{match.group(3)}", f"the name says {match.group(1)}")
+    spacecraft = next(
+        (value.strip('"') for key, value in metadata.items() if key.split(".")[-1] == "SPACECRAFT_ID"), ""
+    )
+    if spacecraft in THERMAL_NATIVE_RESOLUTION_M:
+        return _native(spacecraft, "the raster's metadata says " + spacecraft)
+    mtl = _mtl_beside(path)
+    if mtl is not None:
+        spacecraft = read_mtl(mtl).get("SPACECRAFT_ID", "")
+        if spacecraft in THERMAL_NATIVE_RESOLUTION_M:
+            return _native(spacecraft, f"{mtl.name} says {spacecraft}")
+    return None
+
+
+def _native(spacecraft: str, how: str) -> tuple[float, str]:
+    metres = THERMAL_NATIVE_RESOLUTION_M[spacecraft]
+    return float(metres), f"{THERMAL_SENSOR_NAMES[spacecraft]} senses {metres} m; {how}"
+
+
+def _mtl_beside(path: Path) -> Path | None:
+    """The MTL text file in ``path``'s folder whose scene prefix starts ``path``'s name, if one."""
+    try:
+        candidates = sorted(path.parent.glob("*MTL.txt")) + sorted(path.parent.glob("*MTL.TXT"))
+    except OSError:
+        return None
+    name = path.name.upper()
+    for mtl in candidates:
+        prefix = mtl.name.upper()[: -len("MTL.TXT")].rstrip("_")
+        if name.startswith(prefix):
+            return mtl
+    return None

@@ -10,10 +10,14 @@ import numpy as np
 
 from .errors import InputError
 
-QA_MASK_KINDS = ("auto", "nonzero", "landsat_qa_pixel")
+QA_MASK_KINDS = ("auto", "nonzero", "landsat_qa_pixel", "modis_qc")
 # Landsat Collection 2 QA_PIXEL bits that make an LST pixel unusable:
 # fill, dilated cloud, cirrus, cloud, cloud shadow.
 LANDSAT_QA_PIXEL_REJECT_BITS = (0, 1, 2, 3, 4)
+# MODIS MOD11/MOD21 and VIIRS VNP21 QC: the mandatory QA in bits 0-1 (00 good, 01 other quality,
+# 10 not produced for clouds, 11 not produced for other reasons).
+MODIS_QC_MANDATORY_MASK = 0b11
+MODIS_QC_NOT_PRODUCED = 0b10
 
 
 def qa_invalid(qa: np.ndarray, kind: str) -> np.ndarray:
@@ -23,6 +27,8 @@ def qa_invalid(qa: np.ndarray, kind: str) -> np.ndarray:
     if kind == "landsat_qa_pixel":
         reject = sum(1 << bit for bit in LANDSAT_QA_PIXEL_REJECT_BITS)
         return (qa.astype(np.int64) & reject) != 0
+    if kind == "modis_qc":
+        return (qa.astype(np.int64) & MODIS_QC_MANDATORY_MASK) >= MODIS_QC_NOT_PRODUCED
     raise InputError(f"Unknown QA mask kind {kind!r}; use one of {', '.join(QA_MASK_KINDS)}.")
 
 

@@ -22,6 +22,7 @@ an existing output unless ``overwrite`` is set.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 import traceback
@@ -29,13 +30,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from .errors import EngineError, InputError
-from .raster import gdal_session, io_errors, open_raster, pixel_size_label
+from .package import bundled_scales
+from .raster import average_onto, gdal_session, io_errors, open_raster, pixel_size_label
 from .scene.coarse import prepare_coarse_lst
 from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContext
-from .scene.inputs import open_guidance, open_lst, resolution_ratio
-from .scene.method import open_method
+from .scene.inputs import Guidance, PixelRatio, lst_pixel_ratio, open_guidance, open_lst
+from .scene.method import AUTO_MODEL, bundled_steps, coarser_note, open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
-from .scene.scratch import scratch_folder
+from .scene.scratch import SCRATCH_PREFIX, scratch_folder
 from .scene.selfcheck import AUTO_METHOD, candidates, self_check
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
 from .scene.write import OUTPUT_NODATA, stage_uncertainty, write_output
@@ -55,6 +57,8 @@ CONVERSION_BLOCK_PX = 512
 PREPARED_PERCENT = 5
 FITTED_PERCENT = 15
 TILES_DONE_PERCENT = 90
+# Methods that run the bundled packages, and so cascade them when no single one fits the pixel ratio.
+CASCADE_METHODS = ("mocolsk", "blend")
 # The network's smallest input, in coarse pixels a side.
 MIN_NETWORK_COARSE_PX = 2
 
@@ -72,22 +76,32 @@ def downscale_scene(
     validate_request(request)
     with gdal_session(), io_errors(input_layers(request), request.output_path):
         with contextlib.ExitStack() as folders:
-            output_folder = Path(request.output_path).resolve().parent
-            scratch = folders.enter_context(scratch_folder(output_folder, context.log))
+            output = Path(request.output_path).resolve()
+            scratch = folders.enter_context(
+                scratch_folder(output.parent, scratch_prefix(output), context.log)
+            )
             # The uncertainty is staged beside its own output, so that moving it into place cannot fail
             # across disks once the LST output is in place.
-            uncertainty_folder = Path(request.uncertainty_path or request.output_path).resolve().parent
+            uncertainty = Path(request.uncertainty_path or request.output_path).resolve()
             uncertainty_scratch = (
                 scratch
-                if uncertainty_folder == output_folder
-                else folders.enter_context(scratch_folder(uncertainty_folder, context.log))
+                if uncertainty.parent == output.parent
+                else folders.enter_context(
+                    scratch_folder(uncertainty.parent, scratch_prefix(uncertainty), context.log)
+                )
             )
             try:
-                return _run(request, context, scratch, uncertainty_scratch)
+                return _run(request, context, scratch, uncertainty_scratch=uncertainty_scratch)
             except BaseException as exc:
                 # Drop the failed frames' GDAL datasets so that their scratch files can be deleted (Windows).
                 traceback.clear_frames(exc.__traceback__)
                 raise
+
+
+def scratch_prefix(output_path: str | os.PathLike) -> str:
+    """The name of a run's scratch folder beside its output, up to tempfile's random suffix: it
+    names the output, so that a rerun can find what a killed run left (engine.distributed)."""
+    return f"{SCRATCH_PREFIX}{Path(output_path).name}."
 
 
 def input_layers(request: DownscaleRequest) -> dict[str, str]:
@@ -130,15 +144,29 @@ def require_network_extent(request: DownscaleRequest, method, coarse_grid, lst_p
 
 
 def _run(
-    request: DownscaleRequest, context: RunContext, scratch: Path, uncertainty_scratch: Path
+    request: DownscaleRequest,
+    context: RunContext,
+    scratch: Path,
+    earlier: tuple[DownscaleResult, ...] = (),
+    origin: DownscaleRequest | None = None,
+    uncertainty_scratch: Path | None = None,
 ) -> DownscaleResult:
+    """One downscaling step; in a cascade, ``earlier`` holds the results of the coarser steps and ``origin``
+    the request as given, which the output's metadata and the result describe too. The uncertainty is
+    staged in ``uncertainty_scratch`` (beside its output; ``scratch`` by default)."""
     timings = context.timings_s
     start = time.perf_counter()
     context.progress(0)
     guidance = open_guidance(request)
     lst = open_lst(request)
-    ratio = resolution_ratio(lst, guidance.grid)
-    lst_pixel = pixel_size_label(guidance.grid, ratio * guidance.grid.pixel_width)
+    pixels = lst_pixel_ratio(request, lst, guidance.grid, context)
+    ratio, lst_pixel = pixels.ratio, pixels.lst_pixel
+    if request.method in CASCADE_METHODS and request.model in (None, "", AUTO_MODEL):
+        steps = bundled_steps(
+            ratio, bundled_scales(), f"LST {request.lst_path}", lst_pixel, pixel_size_label(guidance.grid)
+        )
+        if len(steps) > 1:
+            return _run_cascade(request, context, scratch, guidance, pixels, steps, uncertainty_scratch)
     auto = request.method == AUTO_METHOD
     if auto:
         method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
@@ -158,7 +186,8 @@ def _run(
         context.log(f"Auto: {check.summary()}")
         request = replace(request, method=check.chosen)
         if check.chosen != fallback:
-            method = open_method(request, guidance, ratio, lst_pixel, context)
+            # On the coarse grid the default chose (a coarser one when no bundled package matches the ratio).
+            method = open_method(request, guidance, float(scale), lst_pixel, context)
         require_network_extent(request, method, coarse_grid, lst_pixel)
     mapping = method.mapping
     note = method.recommendation_note(request.method)
@@ -231,11 +260,22 @@ def _run(
         detail_clipped_px=stats.detail_clipped_px if method.bounds_detail else None,
         detail_clipped_percent=stats.detail_clipped_percent if method.bounds_detail else None,
         self_check=check.summary() if check else "",
+        scale_steps=(scale,),
     )
+    if earlier:
+        result = cascade_result(result, earlier)
+    if origin is not None:
+        request = replace(
+            request,
+            lst_path=origin.lst_path,
+            lst_band=origin.lst_band,
+            qa_mask_path=origin.qa_mask_path,
+            qa_mask_grow_px=origin.qa_mask_grow_px,
+        )
     if uncertainty:
         result.uncertainty_sigma_scale = method.sigma_scale if method.sigma_calibrated else None
         staged_uncertainty = stage_uncertainty(
-            request, spread, guidance.grid, result, uncertainty_scratch, context
+            request, spread, guidance.grid, result, uncertainty_scratch or scratch, context
         )
     write_output(request, blended, coarse_band, guidance.grid, scale, result, scratch, context)
     if uncertainty:
@@ -245,6 +285,98 @@ def _run(
     timings["write_s"] = time.perf_counter() - start
     context.progress(100)
     return result
+
+
+def _run_cascade(
+    request: DownscaleRequest,
+    context: RunContext,
+    scratch: Path,
+    guidance: Guidance,
+    pixels: PixelRatio,
+    steps: tuple[tuple[str, int], ...],
+    uncertainty_scratch: Path | None = None,
+) -> DownscaleResult:
+    """Run bundled packages in turn (e.g. 960 m -> 240 m with x4, then 240 m -> 30 m with x8): each step
+    downscales onto the guidance area-averaged to its grid, and the last onto the guidance itself; each
+    conserves its coarse means, so the output averages back to the LST on the coarsest grid."""
+    scales = [scale for _, scale in steps]
+    grids = [guidance.grid.coarsened(math.prod(scales[i + 1 :])) for i in range(len(steps))]
+    guidance_pixel = pixel_size_label(guidance.grid)
+    path = " -> ".join(
+        [pixel_size_label(grids[0].coarsened(scales[0])), *(pixel_size_label(grid) for grid in grids)]
+    )
+    context.log(
+        f"Model: cascade of the bundled packages {' then '.join(f'{name} (x{s})' for name, s in steps)} "
+        f"for x{math.prod(scales)} (LST pixel {pixels.lst_pixel} / guidance pixel {guidance_pixel}): "
+        f"{path}{coarser_note(pixels.ratio, math.prod(scales), guidance_pixel)}"
+    )
+    lst_path, results = request.lst_path, []
+    for index, ((name, _), grid) in enumerate(zip(steps, grids)):
+        first, last = index == 0, index == len(steps) - 1
+        folder = scratch / f"step{index + 1}"
+        folder.mkdir()
+        guidance_paths = list(request.guidance_paths)
+        if not last:
+            guidance_paths = []
+            for number, source in enumerate(request.guidance_paths):
+                # The file keeps its name, which the guidance-units check reads (e.g. SR_B4).
+                (folder / str(number)).mkdir()
+                averaged = folder / str(number) / Path(source).name
+                average_onto(source, averaged.with_suffix(".tif"), grid)
+                guidance_paths.append(str(averaged.with_suffix(".tif")))
+        step = replace(
+            request,
+            lst_path=lst_path,
+            guidance_paths=guidance_paths,
+            output_path=request.output_path if last else str(folder / "lst_kelvin.tif"),
+            model=name,
+            lst_units=request.lst_units if first else "kelvin",
+            lst_band=request.lst_band if first else 1,
+            qa_mask_path=request.qa_mask_path if first else None,
+            qa_mask_grow_px=request.qa_mask_grow_px if first else 0,
+            native_pixel_m=request.native_pixel_m if first else None,
+            output_units=request.output_units if last else "kelvin",
+            cog=request.cog and last,
+            uncertainty_path=request.uncertainty_path if last else None,
+        )
+        context.log(f"Cascade step {index + 1}/{len(steps)}: {name} onto {pixel_size_label(grid)}")
+        step_context = RunContext(
+            _between(context, 100 * index / len(steps), 100 * (index + 1) / len(steps)),
+            context.is_cancelled,
+            context.log,
+            context.timings_s,
+        )
+        work = folder / "work"
+        work.mkdir()
+        results.append(
+            _run(
+                step,
+                step_context,
+                work,
+                tuple(results),
+                request if last else None,
+                uncertainty_scratch if last else None,
+            )
+        )
+        lst_path = step.output_path
+    return results[-1]
+
+
+def cascade_result(last: DownscaleResult, earlier: tuple[DownscaleResult, ...]) -> DownscaleResult:
+    """The result of a cascade's last step, describing the whole cascade: its models, the total scale, and
+    how the LST was read and put on the coarsest grid."""
+    first = earlier[0]
+    steps = (*(s for result in earlier for s in result.scale_steps), *last.scale_steps)
+    return replace(
+        last,
+        model_name=" then ".join(result.model_name for result in (*earlier, last)),
+        scale=math.prod(steps),
+        scale_steps=steps,
+        lst_units=first.lst_units,
+        lst_units_reason=first.lst_units_reason,
+        warped=first.warped,
+        warp_reason=first.warp_reason,
+    )
 
 
 def uncertainty_note(method: str, result: DownscaleResult) -> str:

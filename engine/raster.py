@@ -242,10 +242,11 @@ def is_plain_path(path: str | os.PathLike) -> bool:
 def open_raster(path: str | os.PathLike, layer: str) -> gdal.Dataset:
     """Open a raster read-only, or say which layer could not be read and why."""
     require_gdal()
-    if is_plain_path(path) and (
-        not Path(path).exists() or (Path(path).is_file() and Path(path).stat().st_size == 0)
+    file = subdataset_file(path) or path
+    if is_plain_path(file) and (
+        not Path(file).exists() or (Path(file).is_file() and Path(file).stat().st_size == 0)
     ):
-        raise InputError(f"{layer}: {unreadable_reason(path)}.")
+        raise InputError(f"{layer}: {unreadable_reason(file)}.")
     try:
         dataset = gdal.Open(str(path), gdal.GA_ReadOnly)
     except RuntimeError as exc:
@@ -254,7 +255,22 @@ def open_raster(path: str | os.PathLike, layer: str) -> gdal.Dataset:
         ) from exc
     if dataset is None:
         raise InputError(f"{layer}: GDAL cannot read {path}; give a raster file (GeoTIFF, VRT, ...).")
+    subdatasets = [
+        name for key, name in (dataset.GetMetadata("SUBDATASETS") or {}).items() if key.endswith("_NAME")
+    ]
+    if dataset.RasterCount == 0 and subdatasets:
+        raise InputError(
+            f"{layer}: {Path(str(path)).name} holds {len(subdatasets)} subdatasets, not one raster; give the one "
+            f"to use (in QGIS, add it as a layer and choose it), e.g. {'; '.join(subdatasets[:4])}."
+        )
     return dataset
+
+
+def subdataset_file(path: str | os.PathLike) -> str | None:
+    """The file inside a GDAL subdataset name (HDF4_EOS:EOS_GRID:"f.hdf":grid:field, NETCDF:"f.nc":LST,
+    HDF5:"f.h5"://LST), or None for a plain path."""
+    match = re.match(r'^[A-Z][A-Z0-9_]+:(?:[A-Z0-9_]+:)?"([^"]+)"', str(path))
+    return match.group(1) if match else None
 
 
 def open_scratch_for_update(path: str | os.PathLike) -> gdal.Dataset:
@@ -761,3 +777,11 @@ def write_stack(
             out.SetDescription(names[index])
     dataset.FlushCache()
     return Path(path)
+
+
+def metres_per_unit(grid: Grid) -> float | None:
+    """Metres per unit of ``grid``'s projected CRS (1 for metres), or None for a geographic or unknown one."""
+    srs = osr.SpatialReference()
+    if not grid.crs_wkt or srs.ImportFromWkt(grid.crs_wkt) != 0 or not srs.IsProjected():
+        return None
+    return float(srs.GetLinearUnits())

@@ -24,7 +24,7 @@ UNIT_LABELS = {
     "kelvin": "Kelvin",
     "celsius": "Celsius",
     "landsat_c2_st_dn": "Landsat 8/9 Collection 2 Level-2 ST_B10 (DN x 0.00341802 + 149)",
-    "modis_lst_dn": "MODIS MOD11/MYD11 LST (DN x 0.02)",
+    "modis_lst_dn": "MODIS MOD11/MOD21, VIIRS VNP21 or ECOSTRESS LST (DN x 0.02)",
     "landsat5_tm_b6_dn": "Landsat 4/5 TM band 6 digital numbers (brightness temperature)",
 }
 
@@ -43,6 +43,17 @@ MODIS_LST_MULT = 0.02
 # numbers read as MODIS over 415 K.
 DN_MEDIAN_MIN_KELVIN = 220.0
 DN_MEDIAN_MAX_KELVIN = 350.0
+
+# Products whose LST is stored as unsigned integers, Kelvin = DN x 0.02 with 0 as fill, by the names their
+# files, subdatasets and bands carry (HDF-EOS subdatasets, AppEEARS and Earth Engine exports).
+DN_002_PRODUCTS = (
+    (r"M[OY]D11|M[OY]D21|LST_(DAY|NIGHT)_1KM|LST_(DAY|NIGHT)\b", "MODIS LST"),
+    (r"VNP21|VJ[12]21", "VIIRS LST"),
+    (r"ECO2LSTE|ECOSTRESS_L2_LSTE|ECOV00\d_L2T?_LSTE", "ECOSTRESS L2 LST"),
+    (r"LST_1KM", "MODIS or VIIRS LST"),
+)
+# Sentinel-3 SLSTR Level-2 LST (netCDF LST_in.nc of S3A/S3B_SL_2_LST products), in Kelvin once unpacked.
+SLSTR_LST = r"SL_2_LST|LST_IN\.NC"
 
 # Landsat 5 TM band 6 radiance gains, used when the raster carries no MTL gains (those of
 # the bundled sample scene); the thermal constants are engine.landsat's.
@@ -287,11 +298,11 @@ def _units_from_metadata(hints: UnitHints, values: np.ndarray) -> tuple[str, str
     ).upper()
     if product_numbers and re.search(r"ST_B10|ST_B6\b", names):
         return "landsat_c2_st_dn", f"the name says Landsat Collection 2 ST ({_cue(names, r'ST_B10|ST_B6')})"
-    if product_numbers and re.search(r"LST_(DAY|NIGHT)|M[OY]D11|M[OY]D21", names):
-        return (
-            "modis_lst_dn",
-            f"the name says MODIS LST ({_cue(names, r'LST_(DAY|NIGHT)|M[OY]D11|M[OY]D21')})",
-        )
+    for pattern, product in DN_002_PRODUCTS:
+        if product_numbers and re.search(pattern, names):
+            return "modis_lst_dn", f"the name says {product} ({_cue(names, pattern)})"
+    if not hints.is_integer and re.search(SLSTR_LST, names):
+        return "kelvin", f"the name says Sentinel-3 SLSTR LST, which is in Kelvin ({_cue(names, SLSTR_LST)})"
     if re.search(r"TM_?B6_?DN", names):
         return "landsat5_tm_b6_dn", "the name says Landsat TM band 6 digital numbers"
     unit = hints.unit_type.strip().lower()

@@ -121,6 +121,11 @@ def _to_coarse_grid(
         return False, f"LST already on the x{scale} coarse grid ({coarse_size}); no warp"
     if not crs_matches:
         why = f"its CRS {crs_label(lst_grid.crs_wkt)} differs from the guidance's {crs_label(coarse_grid.crs_wkt)}"
+    elif lst_grid.pixel_width < coarse_grid.pixel_width * (1 - 1e-6):
+        why = (
+            f"its pixel of {pixel_size_label(lst_grid)} is finer than the coarse pixel of {coarse_size} (each "
+            "coarse pixel is the area mean of the LST in it, and the output conserves those means)"
+        )
     elif not math.isclose(lst_grid.pixel_width, coarse_grid.pixel_width, rel_tol=1e-6):
         why = f"its pixel of {pixel_size_label(lst_grid)} differs from the coarse pixel of {coarse_size}"
     else:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from ..grids import Grid, require_north_up, same_shape_and_transform
+from ..grids import SCALE_TOLERANCE, Grid, require_north_up, same_shape_and_transform
 from ..guidance_values import ReflectanceEncoding
 from ..masks import grow_mask, qa_invalid
 from ..raster import (
@@ -16,18 +18,19 @@ from ..raster import (
     band_scaling,
     grid_of,
     has_valid_pixel,
+    metres_per_unit,
     open_raster,
     pixel_size_in,
+    pixel_size_label,
     require_value_band,
     same_crs,
     sample_values,
     valid_mask,
 )
+from ..sensors import native_lst_pixel
 from .context import RunContext
 from .request import DownscaleRequest
 
-# The coarse pixel must be square in guidance pixels within this relative tolerance.
-MAX_PIXEL_ASPECT_MISMATCH = 0.05
 # Values this far from zero are float fill values (-3.4e38 is float32's lowest), never data.
 FILL_MAGNITUDE = 1e30
 
@@ -155,16 +158,61 @@ def open_lst(request: DownscaleRequest) -> LstInput:
     return LstInput(dataset, grid, layer)
 
 
+@dataclass(frozen=True)
+class PixelRatio:
+    """How many guidance pixels (a side) the LST's information spans, which chooses the scale."""
+
+    ratio: float
+    lst_pixel: str  # the size the ratio stands for, in the guidance CRS's units, e.g. "100 m"
+    # Why the sensor's native pixel stands in for the LST's finer one; empty when it does not.
+    native_reason: str = ""
+
+
 def resolution_ratio(lst: LstInput, guidance_grid: Grid) -> float:
-    """How many guidance pixels one LST pixel spans (measured in the guidance CRS)."""
+    """How many guidance pixels one LST pixel spans a side (in the guidance CRS), as the side of the square of
+    the same area: pixels in degrees over a UTM guidance, say, are not square, and area averaging onto the
+    coarse grid handles any shape."""
     width, height = pixel_size_in(lst.grid, guidance_grid)
-    ratio_x, ratio_y = width / guidance_grid.pixel_width, height / guidance_grid.pixel_height
-    if abs(ratio_x / ratio_y - 1.0) > MAX_PIXEL_ASPECT_MISMATCH:
-        raise InputError(
-            f"{lst.layer}: its pixels are {ratio_x:.3g} x {ratio_y:.3g} guidance pixels; "
-            f"the coarse pixel must be square in guidance pixels. Resample the LST first."
+    return math.sqrt(width / guidance_grid.pixel_width * height / guidance_grid.pixel_height)
+
+
+def lst_pixel_ratio(
+    request: DownscaleRequest, lst: LstInput, guidance_grid: Grid, context: RunContext
+) -> PixelRatio:
+    """The LST's pixel ratio, or its sensor's native pixel's when that is coarser (a Landsat thermal band
+    delivered on the 30 m grid): given as ``native_pixel_m``, else known from the product name or MTL."""
+    measured = resolution_ratio(lst, guidance_grid)
+    pixels = PixelRatio(measured, pixel_size_label(guidance_grid, measured * guidance_grid.pixel_width))
+    native = native_pixel(request, lst)
+    metres = metres_per_unit(guidance_grid)
+    if native is not None and metres is None:
+        context.log(f"{native[1]}, but the guidance CRS is not in metres; the LST's own pixel is used")
+    elif native is not None and native[0] / metres / guidance_grid.pixel_width > measured:
+        native_ratio = native[0] / metres / guidance_grid.pixel_width
+        reason = f"its pixel is {pixels.lst_pixel} but {native[1]}"
+        pixels = PixelRatio(
+            native_ratio, pixel_size_label(guidance_grid, native_ratio * guidance_grid.pixel_width), reason
         )
-    return (ratio_x + ratio_y) / 2
+        context.log(
+            f"{lst.layer}: {reason}; it is averaged onto the coarse grid of the scale that fits {native[0]:g} m"
+        )
+    if pixels.ratio < 1.0 + SCALE_TOLERANCE:
+        raise InputError(
+            f"{lst.layer}: its pixel is {measured:.3g} times the guidance pixel ({pixels.lst_pixel} / "
+            f"{pixel_size_label(guidance_grid)}), so it is on a grid as fine as the guidance, and the pixel its "
+            "sensor saw is unknown (no Landsat product name or MTL beside it); give that pixel as Native LST "
+            "pixel (m) (CLI --native-pixel-m), e.g. 100 for Landsat 8/9 TIRS, 60 for ETM+, 120 for TM, or give "
+            "the LST at its native resolution."
+        )
+    return pixels
+
+
+def native_pixel(request: DownscaleRequest, lst: LstInput) -> tuple[float, str] | None:
+    """The sensor's native pixel in metres and how it is known, or None when unknown."""
+    if request.native_pixel_m:
+        return float(request.native_pixel_m), f"the native LST pixel given is {request.native_pixel_m:g} m"
+    metadata = {**(lst.dataset.GetMetadata() or {}), **(lst.dataset.GetMetadata("IMD") or {})}
+    return native_lst_pixel(request.lst_path, metadata)
 
 
 def open_qa_mask(request: DownscaleRequest, lst_grid: Grid, context: RunContext) -> QaMask | None:
@@ -184,9 +232,10 @@ def open_qa_mask(request: DownscaleRequest, lst_grid: Grid, context: RunContext)
     if kind == "auto":
         band = dataset.GetRasterBand(1)
         named = f"{Path(request.qa_mask_path).name} {band.GetDescription()}".upper()
-        kind = "landsat_qa_pixel" if "QA_PIXEL" in named else "nonzero"
-        context.log(
-            f"QA mask read as {kind} "
-            f"({'the name says QA_PIXEL' if kind != 'nonzero' else 'any non-zero pixel is masked'})"
-        )
+        kind, why = "nonzero", "any non-zero pixel is masked"
+        if "QA_PIXEL" in named:
+            kind, why = "landsat_qa_pixel", "the name says QA_PIXEL"
+        elif re.search(r"(?<![A-Z0-9])QC(_DAY|_NIGHT)?(?![A-Z0-9])", named):
+            kind, why = "modis_qc", "the name says MODIS/VIIRS QC; masked where LST was not produced"
+        context.log(f"QA mask read as {kind} ({why})")
     return QaMask(dataset, dataset.GetRasterBand(1), kind, request.qa_mask_grow_px)

@@ -15,7 +15,7 @@ from ..blend import BlendSharpener, check_blend_weights
 from ..card import METHOD_TITLES, accuracy_summary, recommended_method
 from ..classic import Sharpener, create_sharpener
 from ..errors import InputError
-from ..grids import choose_scale, matching_scale
+from ..grids import MAX_CASCADE_STEPS, SCALE_TOLERANCE, bundled_plan, choose_scale, coarse_scale
 from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values, index_problem
 from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
@@ -26,7 +26,8 @@ from .request import DownscaleRequest
 
 # The model value (besides None or empty) that asks for the bundled package matching the pixel ratio.
 AUTO_MODEL = "auto"
-CLASSIC_SCALES = tuple(range(2, 17))
+# A classic method runs any integer scale in one step (1 km over 30 m is x33).
+CLASSIC_SCALES = tuple(range(2, 65))
 GUIDANCE_SAMPLE_PX = 1 << 14
 
 
@@ -119,11 +120,16 @@ def open_method(
     try:
         scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
     except InputError as error:
-        fit = matching_scale(ratio, tuple(bundled.values()))
+        fit = coarse_scale(ratio, tuple(bundled.values()))
         fitting = [f"{name} (x{s})" for name, s in bundled.items() if s == fit]
         if not fitting:
             raise
         raise InputError(f"{error} For this LST use {' or '.join(fitting)} instead.") from None
+    if scale > ratio * (1 + SCALE_TOLERANCE):
+        context.log(
+            f"{card.name} is x{scale}: the LST ({lst_pixel}) is averaged onto its coarser grid "
+            f"({pixel_size_label(guidance.grid, scale * guidance.grid.pixel_width)})"
+        )
     guidance_layer = f"Guidance {', '.join(request.guidance_paths)}"
     mapping = map_bands(card.guidance_band_names, guidance.names, guidance_layer, f"model {card.name!r}")
     # The value check refuses a given index that looks scaled, so every given index is clipped.
@@ -205,24 +211,53 @@ def bundled_model_for(
     guidance_pixel: str,
     context: RunContext,
 ) -> str:
-    """The bundled package whose scale matches the LST/guidance pixel ratio (no model given), or an error."""
-    scales = sorted(set(bundled.values()))
-    scale = matching_scale(ratio, tuple(scales))
-    if scale is None:
-        listed = ", ".join(f"{name} (x{s})" for name, s in bundled.items()) or "none are installed"
-        multiples = " or ".join(filter(None, (", ".join(map(str, scales[:-1])), *map(str, scales[-1:]))))
-        resample = f"resample the LST to {multiples} times the guidance pixel, or " if scales else ""
+    """The bundled package whose scale fits the LST/guidance pixel ratio (no model given), or an error."""
+    steps = bundled_steps(ratio, bundled, layer, lst_pixel, guidance_pixel)
+    if len(steps) != 1:
+        cascade = " then ".join(f"x{scale}" for _, scale in steps)
         raise InputError(
-            f"{layer}: its pixel is {ratio:.3g} times the guidance pixel ({lst_pixel} / "
-            f"{guidance_pixel}) and no model was given, but no bundled model has that scale (bundled: "
-            f"{listed}); {resample}give a model package trained for this scale."
+            f"{layer}: its pixel ratio x{ratio:.3g} needs a cascade of the bundled packages ({cascade}), which "
+            "only the MoCoLSK and blend methods run; choose one of them."
         )
-    name = next(n for n, s in bundled.items() if s == scale)
+    name, scale = steps[0]
     context.log(
         f"Model: {name}, the bundled package for x{scale} (LST pixel {lst_pixel} / guidance pixel "
-        f"{guidance_pixel})"
+        f"{guidance_pixel}){coarser_note(ratio, scale, guidance_pixel)}"
     )
     return name
+
+
+def bundled_steps(
+    ratio: float, bundled: dict[str, int], layer: str, lst_pixel: str, guidance_pixel: str
+) -> tuple[tuple[str, int], ...]:
+    """The bundled packages to run in turn for a pixel ratio, coarsest first (``engine.grids.scale_steps``),
+    or an error saying which ratios they reach."""
+    steps = bundled_plan(ratio, bundled)
+    if not steps:
+        listed = ", ".join(f"{name} (x{s})" for name, s in bundled.items()) or "none are installed"
+        reach = (
+            f" (up to x{max(bundled.values()) ** MAX_CASCADE_STEPS} in {MAX_CASCADE_STEPS} steps)"
+            if bundled
+            else ""
+        )
+        raise InputError(
+            f"{layer}: its pixel is {ratio:.3g} times the guidance pixel ({lst_pixel} / "
+            f"{guidance_pixel}) and no model was given, but no bundled model or cascade of them reaches that "
+            f"scale (bundled: {listed}{reach}); use a coarser guidance, or give a model package trained for "
+            "this scale."
+        )
+    return steps
+
+
+def coarser_note(ratio: float, total: int, guidance_pixel: str) -> str:
+    """Says when the coarse grid is coarser than the LST pixel (no scale fits it), for the model line."""
+    if total <= ratio * (1 + SCALE_TOLERANCE):
+        return ""
+    value, unit = guidance_pixel.split(" ", 1)
+    return (
+        f"; no bundled scale fits x{ratio:.3g}, so the LST is averaged onto the coarser "
+        f"{float(value) * total:g} {unit} grid"
+    )
 
 
 def guidance_conversions(

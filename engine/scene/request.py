@@ -18,6 +18,7 @@ DEFAULT_TILE_SIZE_PX = 512
 MIN_TILE_SIZE_PX = 16
 MAX_QA_MASK_GROW_PX = 50
 UNCERTAINTY_METHODS = ("mocolsk", "blend", "dms", "auto")
+MAX_NATIVE_PIXEL_M = 100_000.0
 
 
 @dataclass
@@ -47,6 +48,9 @@ class DownscaleRequest:
     cog: bool = False
     # Optional second GeoTIFF: the per-pixel uncertainty in K (engine.uncertainty); MoCoLSK and DMS only.
     uncertainty_path: str | None = None
+    # The pixel the LST's sensor saw, in metres, when the product was resampled onto a finer grid (Landsat
+    # TIRS 100 m delivered at 30 m); None or 0: known from the product name or MTL, else the LST's pixel.
+    native_pixel_m: float | None = None
 
 
 @dataclass
@@ -75,6 +79,8 @@ class DownscaleResult:
     # With method "auto": what the self-check measured (method -> RMSE in K) and why it chose.
     self_check: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
+    # The scales run in turn, coarsest first: one, or a cascade of bundled packages (e.g. (4, 8) for x32).
+    scale_steps: tuple[int, ...] = ()
 
 
 def validate_request(request: DownscaleRequest) -> None:
@@ -100,6 +106,11 @@ def validate_request(request: DownscaleRequest) -> None:
         raise InputError(
             f"QA mask growth of {request.qa_mask_grow_px} px needs a QA mask; "
             f"give a QA mask or set the growth to 0."
+        )
+    if request.native_pixel_m is not None and not 0 <= request.native_pixel_m <= MAX_NATIVE_PIXEL_M:
+        raise InputError(
+            f"Native LST pixel {request.native_pixel_m:g} m is out of range; give the pixel the sensor saw in "
+            f"metres (e.g. 100 for Landsat 8/9 TIRS, 60 for ETM+, 120 for TM), or 0 to read it from the product."
         )
     if not request.guidance_paths:
         raise InputError("No guidance raster given; the guidance defines the output grid.")

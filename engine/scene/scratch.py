@@ -29,11 +29,12 @@ UNLOCKED_GRACE_S = 60.0
 
 
 @contextlib.contextmanager
-def scratch_folder(output_folder: Path, log: Callable[[str], None]) -> Iterator[Path]:
-    """A new scratch folder in ``output_folder``, locked until the block ends and then removed; first
-    removes the folders that runs which died left there."""
+def scratch_folder(output_folder: Path, prefix: str, log: Callable[[str], None]) -> Iterator[Path]:
+    """A new scratch folder in ``output_folder`` named ``prefix`` (which starts with ``SCRATCH_PREFIX``)
+    and a random suffix, locked until the block ends and then removed; first removes the folders that
+    runs which died left there."""
     remove_abandoned(output_folder, log)
-    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=output_folder))
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=output_folder))
     # POSIX: locked under another name, then renamed, so that no run finds a lock file not yet locked
     # (Windows cannot rename an open file, and there the open file itself is the lock).
     opened = folder / (LOCK_NAME + ".new" if fcntl is not None else LOCK_NAME)

@@ -45,12 +45,12 @@ from .common import (
 _units = engine_module("units")
 # (engine value, label) pairs; Processing stores the index, the engine wants the value.
 METHODS = (
-    ("mocolsk", "MoCoLSK-Net (deep network, needs a model)"),
-    ("bicubic", "Bicubic interpolation (ignores the guidance)"),
-    ("tsharp", "TsHARP (regression on NDVI)"),
-    ("dms", "DMS (regression trees on all guidance bands)"),
-    ("auto", "Auto (the method that best rebuilds this LST from a coarser copy)"),
-    ("blend", "Blend of MoCoLSK-Net and the classic methods (cross-validated weights)"),
+    ("mocolsk", "MoCoLSK-Net"),
+    ("bicubic", "Bicubic"),
+    ("tsharp", "TsHARP"),
+    ("dms", "DMS"),
+    ("auto", "Auto (self-check)"),
+    ("blend", "Blend"),
 )
 METHOD_NAMES = {
     "mocolsk": "MoCoLSK",
@@ -68,9 +68,10 @@ BACKENDS = (("onnxruntime", "ONNX Runtime"), ("torch", "PyTorch"))
 OUTPUT_UNIT_CHOICES = (("kelvin", "Kelvin"), ("celsius", "Celsius"))
 UNIT_SYMBOLS = {"kelvin": "K", "celsius": "°C"}
 QA_MASK_KINDS = (
-    ("auto", "Auto (Landsat QA_PIXEL by name, else non-zero)"),
+    ("auto", "Auto (Landsat QA_PIXEL or MODIS/VIIRS QC by name, else non-zero)"),
     ("nonzero", "Any non-zero value is masked"),
     ("landsat_qa_pixel", "Landsat Collection 2 QA_PIXEL bits (fill, cloud, shadow, cirrus)"),
+    ("modis_qc", "MODIS/VIIRS LST QC bits (masked where LST was not produced)"),
 )
 
 
@@ -78,6 +79,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
     INPUT_LST = "INPUT_LST"
     LST_BAND = "LST_BAND"
     LST_UNITS = "LST_UNITS"
+    NATIVE_PIXEL = "NATIVE_PIXEL_M"
     GUIDANCE = "GUIDANCE"
     METHOD = "METHOD"
     DEVICE = "DEVICE"
@@ -162,6 +164,26 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         )
         self.addParameter(
             with_help(
+                QgsProcessingParameterNumber(
+                    self.NATIVE_PIXEL,
+                    self.tr("Native LST pixel (m, 0 = from the product name or MTL)"),
+                    QgsProcessingParameterNumber.Double,
+                    defaultValue=0.0,
+                    minValue=0.0,
+                    maxValue=100000.0,
+                    optional=True,
+                ),
+                self.tr(
+                    "The pixel the LST's sensor saw, when the LST was delivered on a finer grid: Landsat 8/9 "
+                    "ST_B10 lies on the 30 m grid but TIRS sensed 100 m (ETM+ 60 m, TM 120 m). The LST is then "
+                    "averaged onto the coarse grid of the scale that fits that pixel before downscaling. 0 reads it "
+                    "from a Landsat product name (LC08_..., LE07_..., LT05_...) or the MTL beside the file."
+                ),
+                advanced=True,
+            )
+        )
+        self.addParameter(
+            with_help(
                 QgsProcessingParameterMultipleLayers(
                     self.GUIDANCE, self.tr("Guidance layers (fine grid)"), layerType=QgsProcessing.TypeRaster
                 ),
@@ -183,8 +205,11 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                 self.tr(
                     "The blend (default) averages MoCoLSK-Net with TsHARP, DMS and bicubic using weights "
                     "cross-validated on scenes the network never saw: on every such scene it was at least as "
-                    "accurate as the best classic method. MoCoLSK-Net and the blend need a model package; "
-                    "bicubic, TsHARP and DMS need none."
+                    "accurate as the best classic method. MoCoLSK-Net: the deep network alone. Bicubic: "
+                    "interpolation, ignores the guidance. TsHARP: regression on NDVI. DMS: regression trees on "
+                    "all guidance bands. Auto: the method that best rebuilds this LST from a once-more coarsened "
+                    "copy. MoCoLSK-Net, the blend and auto need a model package; bicubic, TsHARP and DMS need "
+                    "none."
                 ),
             )
         )
@@ -375,12 +400,14 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         uncertainty = self.parameterAsOutputLayer(parameters, self.UNCERTAINTY, context) or None
         guidance = self.guidance_layers(parameters, context)
+        lst_path = file_path(
+            self.parameterAsRasterLayer(parameters, self.INPUT_LST, context),
+            "LST",
+            parameters.get(self.INPUT_LST),
+        )
+        refuse_guidance_as_lst(lst_path, guidance)
         request = pipeline.DownscaleRequest(
-            lst_path=file_path(
-                self.parameterAsRasterLayer(parameters, self.INPUT_LST, context),
-                "LST",
-                parameters.get(self.INPUT_LST),
-            ),
+            lst_path=lst_path,
             lst_band=self.parameterAsInt(parameters, self.LST_BAND, context),
             lst_units=LST_UNIT_CHOICES[self.parameterAsEnum(parameters, self.LST_UNITS, context)][0],
             guidance_paths=[file_path(layer, "guidance") for layer in guidance],
@@ -388,6 +415,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             qa_mask_path=file_path(qa_mask, "QA mask") if qa_mask else None,
             qa_mask_kind=QA_MASK_KINDS[self.parameterAsEnum(parameters, self.QA_MASK_KIND, context)][0],
             qa_mask_grow_px=self.parameterAsInt(parameters, self.QA_MASK_GROW, context),
+            native_pixel_m=self.parameterAsDouble(parameters, self.NATIVE_PIXEL, context) or None,
             method=method,
             model=chosen_model(self, parameters, context, auto=True) if method in NETWORK_METHODS else None,
             backend=BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)][0],
@@ -421,6 +449,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             context, output, result_layer_name(guidance[0], result.method, result.scale, request.output_units)
         )
         if uncertainty:
+            style_on_load(context, uncertainty, "uncertainty")
             name_on_load(
                 context, uncertainty, f"Uncertainty, {METHOD_NAMES[result.method]} x{result.scale} (K)"
             )
@@ -466,3 +495,16 @@ def name_on_load(context, output_path: str, descriptive_name: str) -> None:
         temporary = Path(QgsProcessingUtils.tempFolder()) in Path(output_path).parents
         details.name = descriptive_name if temporary else Path(output_path).stem
         details.forceName = True
+
+
+def refuse_guidance_as_lst(lst_path: str, guidance) -> None:
+    """A guidance layer chosen as the Coarse LST (the stack Build guidance stack just added is the active
+    layer) is a wrong pick, not an LST on the guidance grid: say so."""
+    chosen = next((layer for layer in guidance if layer.source() == lst_path), None)
+    if chosen is not None:
+        raise QgsProcessingException(
+            tr(
+                "The Coarse LST layer is the guidance layer {name!r}; choose the coarse land surface temperature "
+                "raster as Coarse LST layer."
+            ).format(name=chosen.name())
+        )

@@ -125,6 +125,30 @@ def test_downscale_grows_the_qa_mask_by_the_pixels_given(small_scene, tmp_path):
     assert gdal.Open(str(out)).GetMetadata()["MOCOLSK_QA_MASK_GROW_PX"] == "1"
 
 
+def test_downscale_averages_an_lst_on_the_guidance_grid_to_the_native_pixel_given(scene, tmp_path):
+    renamed = tmp_path / "thermal_30m.tif"  # no Landsat name
+    gdal.Translate(str(renamed), str(landsat_path(6))).FlushCache()
+    out = tmp_path / "out.tif"
+    code, stdout, stderr = run_cli(
+        "downscale",
+        "--lst",
+        renamed,
+        "--lst-units",
+        "landsat5_tm_b6_dn",
+        "--guidance",
+        scene.guidance_path,
+        "--method",
+        "bicubic",
+        "--native-pixel-m",
+        120,
+        "--out",
+        out,
+    )
+    assert code == EXIT_OK, stderr
+    assert stdout.startswith(f"Wrote {out} (bicubic, x4,")
+    assert "the native LST pixel given is 120 m" in stderr
+
+
 def test_a_bad_input_is_one_error_line_and_exit_code_1(small_scene, tmp_path):
     code, stdout, stderr = run_cli(
         "downscale",
@@ -301,7 +325,7 @@ HOLD_SCRATCH = """
 import sys, time
 from pathlib import Path
 from engine.scene.scratch import scratch_folder
-with scratch_folder(Path(sys.argv[1]), print) as folder:
+with scratch_folder(Path(sys.argv[1]), ".mocolsk-live.", print) as folder:
     print(folder.name, flush=True)
     time.sleep(120)
 """

@@ -189,7 +189,7 @@ def test_cancelled_build_leaves_no_file(tmp_path, sr_bands):
 
 def test_level1_scene_gives_the_toa_guidance_the_bundled_models_were_trained_on(tmp_path):
     from tests.conftest import SAMPLE_MTL
-    from training.landsat import GUIDANCE_BANDS, read_landsat_scene
+    from training.landsat_scenes import GUIDANCE_BANDS, read_landsat_scene
 
     names = [band.name for band in GUIDANCE_BANDS]
     out = build_guidance_stack(

@@ -223,7 +223,7 @@ def test_an_output_path_that_is_a_folder_is_refused_before_anything_is_read_or_w
     [
         "/vsicurl/http://127.0.0.1:9/lst.tif",  # a closed port: refused at once, no network needed
         "/vsizip/{tmp}/scene.zip/lst.tif",  # an archive without that member
-        'NETCDF:"{tmp}/missing.nc":lst',  # a subdataset of a file that is not there
+        "GTIFF_DIR:2:{tmp}/scene.zip",  # a driver's connection string on a file that is no raster
     ],
 )
 def test_virtual_paths_that_cannot_be_read_name_the_layer_and_the_path(tmp_path, path):

@@ -66,9 +66,20 @@ def test_auto_leaves_nothing_of_its_self_check_beside_the_output(x2_scene, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["auto.tif"]
 
 
-def test_auto_without_a_bundled_package_for_the_ratio_chooses_among_the_classic_methods(tmp_path):
+def test_auto_on_a_ratio_no_bundled_package_matches_compares_every_method_on_the_coarser_grid(tmp_path):
+    """x3 (90 m over 30 m): MoCoLSK runs x4 on the coarser 120 m grid, and so do the classic methods it is
+    compared with, so that the method chosen runs on the grid the self-check scored."""
     x3 = make_scene(tmp_path / "x3", ROWS, COLS, scale=3)
-    result, lines = run_downscale(x3, tmp_path / "auto.tif", method="auto")
-    assert result.method in ("bicubic", "tsharp", "dms") and result.scale == 3
-    assert any("Auto: mocolsk cannot run on these inputs" in line for line in lines)
-    assert not {"mocolsk", "blend"} & set(self_check_scores(result))
+    result, _ = run_downscale(x3, tmp_path / "auto.tif", method="auto")
+    assert "mocolsk" in self_check_scores(result) and result.scale == 4
+
+
+def test_auto_on_a_ratio_that_needs_a_cascade_chooses_among_the_classic_methods(tmp_path):
+    x32 = make_scene(tmp_path / "x32", scale=32)
+    result, lines = run_downscale(x32, tmp_path / "auto.tif", method="auto")
+    assert result.method in ("bicubic", "tsharp", "dms") and result.scale == 32
+    assert any(
+        line.startswith("Auto: mocolsk cannot run on these inputs") and "needs a cascade" in line
+        for line in lines
+    )
+    assert "mocolsk" not in self_check_scores(result)

@@ -11,7 +11,14 @@ from engine.errors import InputError
 from engine.metrics import rmse
 from engine.pipeline import OUTPUT_NODATA
 
-from .conftest import landsat_path, read, run_downscale, write_raster
+from .conftest import (
+    brightness_temperature_kelvin,
+    landsat_path,
+    make_scene,
+    read,
+    run_downscale,
+    write_raster,
+)
 
 
 def output_kelvin(result):
@@ -81,13 +88,140 @@ def test_a_resolution_ratio_no_model_scale_matches_is_an_error(scene, tiny_packa
     assert not (tmp_path / "out.tif").exists()
 
 
-def test_an_lst_already_at_the_guidance_resolution_is_an_error(scene, tmp_path):
+def test_a_landsat_thermal_band_on_the_guidance_grid_is_averaged_onto_its_native_pixel(scene, tmp_path):
+    """The TM band 6 file as delivered (30 m grid, sensed at 120 m): x4, conserved on the 120 m grid."""
+    result, lines = run_downscale(scene, tmp_path / "out.tif", lst_path=str(landsat_path(6)))
+    assert (result.scale, result.warped) == (4, True)
+    assert "its pixel of 30 m is finer than the coarse pixel of 120 m" in result.warp_reason
+    assert any("its pixel is 30 m but Landsat 5 TM senses 120 m; the name says LT5" in line for line in lines)
+    fine = output_kelvin(result)[:308, :284]
+    delivered = brightness_temperature_kelvin()[:308, :284]
+    block = lambda v: v.reshape(77, 4, 71, 4).mean(axis=(1, 3))  # noqa: E731
+    np.testing.assert_allclose(block(fine), block(delivered), atol=2e-3)
+
+
+def test_a_collection_2_st_b10_on_the_guidance_grid_runs_mocolsk_x4_on_the_120_m_grid(scene, tmp_path):
+    kelvin = brightness_temperature_kelvin()
+    dn = np.round((kelvin - 149.0) / 0.00341802).astype(np.uint16)
+    lst = write_raster(
+        tmp_path / "LC08_L2SP_224063_20200801_20200906_02_T1_ST_B10.TIF",
+        dn,
+        scene.fine_geotransform,
+        scene.crs_wkt,
+        nodata=0,
+    )
+    result, lines = run_downscale(scene, tmp_path / "out.tif", lst_path=lst, method="mocolsk")
+    assert (result.model_name, result.scale, result.lst_units) == (
+        "mocolsk-x4-landsat-light",
+        4,
+        "landsat_c2_st_dn",
+    )
+    assert any("Landsat 8 TIRS senses 100 m; the name says LC08" in line for line in lines)
+    assert (
+        "Model: mocolsk-x4-landsat-light, the bundled package for x4 (LST pixel 100 m / guidance pixel 30 m)"
+        in (" ".join(lines))
+    )
+    assert "the coarser 120 m grid" in " ".join(lines)
+
+
+def test_a_given_native_pixel_sets_the_scale_of_an_lst_on_the_guidance_grid(scene, tmp_path):
+    lst = write_raster(
+        tmp_path / "lst_30m.tif",
+        brightness_temperature_kelvin(),
+        scene.fine_geotransform,
+        scene.crs_wkt,
+        unit="K",
+    )
+    result, lines = run_downscale(scene, tmp_path / "out.tif", lst_path=lst, native_pixel_m=60.0)
+    assert result.scale == 2
+    assert any("the native LST pixel given is 60 m" in line for line in lines)
+
+
+def test_an_lst_on_the_guidance_grid_without_a_known_native_pixel_is_an_error(scene, tmp_path):
+    lst = write_raster(
+        tmp_path / "lst_30m.tif",
+        brightness_temperature_kelvin(),
+        scene.fine_geotransform,
+        scene.crs_wkt,
+        unit="K",
+    )
     with pytest.raises(
         InputError,
-        match=r"B6\.TIF: its pixel is 1 times the guidance pixel, which matches no scale method 'bicubic' "
-        r"supports",
+        match=r"lst_30m\.tif: its pixel is 1 times the guidance pixel \(30 m / 30 m\), so it is on a grid as fine "
+        r"as the guidance.*give that pixel as Native LST pixel \(m\) \(CLI --native-pixel-m\)",
     ):
-        run_downscale(scene, tmp_path / "out.tif", lst_path=str(landsat_path(6)))
+        run_downscale(scene, tmp_path / "out.tif", lst_path=lst)
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_a_100_m_lst_runs_the_x4_bundled_package_on_the_coarser_120_m_grid(scene, tmp_path):
+    lst = warp_lst(scene, tmp_path, "lst_100m.tif", xRes=100.0, yRes=100.0)
+    result, lines = run_downscale(scene, tmp_path / "out.tif", lst_path=lst, method="mocolsk")
+    assert (result.model_name, result.scale, result.warped) == ("mocolsk-x4-landsat-light", 4, True)
+    assert (
+        "Model: mocolsk-x4-landsat-light, the bundled package for x4 (LST pixel 100 m / guidance pixel 30 m); "
+        "no bundled scale fits x3.33, so the LST is averaged onto the coarser 120 m grid" in lines
+    )
+    assert "its pixel of 100 m is finer than the coarse pixel of 120 m" in result.warp_reason
+
+
+def test_a_960_m_lst_is_cascaded_through_the_x4_and_x8_bundled_packages(tmp_path):
+    scene = make_scene(tmp_path / "x32", scale=32)
+    result, lines = run_downscale(scene, tmp_path / "out.tif", method="mocolsk")
+    assert result.scale_steps == (4, 8) and result.scale == 32
+    assert result.model_name == "mocolsk-x4-landsat-light then mocolsk-x8-landsat-light"
+    assert any(
+        line.startswith("Model: cascade of the bundled packages mocolsk-x4-landsat-light (x4) then ")
+        and line.endswith("960 m -> 240 m -> 30 m")
+        for line in lines
+    )
+    assert "Cascade step 2/2: mocolsk-x8-landsat-light onto 30 m" in lines
+    # Each step conserves its coarse means, so the output averages back to the 960 m input.
+    fine = output_kelvin(result)
+    rows, cols = scene.lst_kelvin.shape
+    means = fine[: rows * 32, : cols * 32].reshape(rows, 32, cols, 32).mean(axis=(1, 3))
+    np.testing.assert_allclose(means, scene.lst_kelvin, atol=0.01)
+    metadata = gdal.Open(result.output_path).GetMetadata()
+    assert (metadata["MOCOLSK_SCALE"], metadata["MOCOLSK_LST"]) == ("32", f"{scene.lst_path} band 1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif", "x32"]
+
+
+def test_a_ratio_beyond_every_cascade_is_an_error(small_scene, tmp_path):
+    x0, _, _, y0, _, _ = small_scene.coarse_geotransform
+    lst = write_raster(
+        tmp_path / "lst_18km.tif",
+        np.full((1, 1), 300.0),
+        (x0, 18e3, 0, y0, 0, -18e3),
+        small_scene.crs_wkt,
+        unit="K",
+    )
+    with pytest.raises(
+        InputError, match=r"no bundled model or cascade of them reaches that scale .*up to x512"
+    ):
+        run_downscale(small_scene, tmp_path / "out.tif", lst_path=lst, method="mocolsk")
+
+
+def test_a_geographic_lst_of_0_01_degree_is_averaged_onto_the_coarse_grid(scene, tmp_path):
+    """A 0.01-degree EPSG:4326 LST (how MODIS and Earth Engine exports come) over the UTM guidance."""
+    lst = warp_lst(scene, tmp_path, "lst_0.01deg.tif", dstSRS="EPSG:4326", xRes=0.01, yRes=0.01)
+    result, lines = run_downscale(scene, tmp_path / "out.tif", lst_path=lst)
+    assert result.warped and result.scale == 37  # 0.01 degree is 1.11 km here, near the equator
+    assert "its CRS EPSG:4326 differs from the guidance's EPSG:32622" in result.warp_reason
+    assert np.isfinite(output_kelvin(result)).mean() > 0.5
+
+
+def test_non_square_lst_pixels_count_by_their_area(small_scene, tmp_path):
+    """Pixels in degrees are not square in metres; the scale follows the side of the square of equal area."""
+    x0, dx, _, y0, _, dy = small_scene.coarse_geotransform
+    stretched = write_raster(
+        tmp_path / "stretched.tif",
+        small_scene.lst_kelvin,
+        (x0, dx, 0.0, y0, 0.0, dy / 2),
+        small_scene.crs_wkt,
+        unit="K",
+    )
+    result, _ = run_downscale(small_scene, tmp_path / "out.tif", lst_path=stretched)
+    assert (result.scale, result.warped) == (3, True)  # 120 x 60 m: the area of an 85 m square
 
 
 def test_guidance_rasters_on_different_grids_are_an_error(scene, tmp_path):
@@ -160,18 +294,3 @@ def test_a_rotated_lst_is_an_error(small_scene, tmp_path):
     )
     with pytest.raises(InputError, match=r"rotated\.tif has a rotated or south-up geotransform"):
         run_downscale(small_scene, tmp_path / "out.tif", lst_path=rotated)
-
-
-def test_non_square_coarse_pixels_are_an_error(small_scene, tmp_path):
-    x0, dx, _, y0, _, dy = small_scene.coarse_geotransform
-    stretched = write_raster(
-        tmp_path / "stretched.tif",
-        small_scene.lst_kelvin,
-        (x0, dx, 0.0, y0, 0.0, dy / 2),
-        small_scene.crs_wkt,
-        unit="K",
-    )
-    with pytest.raises(
-        InputError, match=r"its pixels are 4 x 2 guidance pixels; the coarse pixel must be square"
-    ):
-        run_downscale(small_scene, tmp_path / "out.tif", lst_path=stretched)

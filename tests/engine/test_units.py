@@ -68,6 +68,28 @@ def test_kelvin_to_celsius_for_output():
             "landsat5_tm_b6_dn",
         ),
         (UnitHints(file_name="lst_120m_tm_b6_dn.tif"), "landsat5_tm_b6_dn"),
+        (
+            UnitHints(
+                file_name='MOD11A1.A2020215.h13v09.061.2021.hdf":MODIS_Grid_Daily_1km_LST:LST_Day_1km',
+                unit_type="K",
+                is_integer=True,
+            ),
+            "modis_lst_dn",
+        ),
+        (UnitHints(file_name="MOD21A1D.061_LST_1KM_doy2020215_aid0001.tif", is_integer=True), "modis_lst_dn"),
+        (
+            UnitHints(file_name="VNP21A1D.A2020215.h13v09.002.h5", description="LST_1KM", is_integer=True),
+            "modis_lst_dn",
+        ),
+        (UnitHints(file_name="VJ121_L2_LST.tif", is_integer=True), "modis_lst_dn"),
+        (UnitHints(file_name="ECO2LSTE.001_SDS_LST_doy2019171_aid0001.tif", is_integer=True), "modis_lst_dn"),
+        (
+            UnitHints(
+                file_name='S3A_SL_2_LST____20200801T101010_LST_in.nc":LST',
+                metadata={"long_name": "Gridded LST"},
+            ),
+            "kelvin",
+        ),
     ],
 )
 def test_auto_units_follow_metadata_first(hints, expected):
@@ -258,7 +280,7 @@ def test_units_errors_name_the_dropdown_labels_not_internal_ids():
     for name in ("kelvin", "celsius", "landsat_c2_st_dn", "modis_lst_dn", "landsat5_tm_b6_dn"):
         assert name not in message
     assert '"Landsat 4/5 TM band 6 digital numbers (brightness temperature)"' in message
-    assert '"MODIS MOD11/MYD11 LST (DN x 0.02)"' in message
+    assert '"MODIS MOD11/MOD21, VIIRS VNP21 or ECOSTRESS LST (DN x 0.02)"' in message
     with pytest.raises(InputError, match=r'set the LST units explicitly to "Kelvin" or "Landsat 4/5 TM'):
         detect_lst_units(np.arange(150, 201), UnitHints(is_integer=True), "LST test")
     with pytest.raises(InputError, match=r"read as Celsius \(given\)"):

@@ -56,7 +56,7 @@ def test_untrained_zoo_networks_and_missing_pydms_are_listed_not_hidden(benchmar
 
 def test_markdown_gives_intervals_the_difference_to_the_best_classic_and_a_recommendation(benchmark):
     result, _, _ = benchmark
-    text = format_markdown(result, "python -m training.benchmark")
+    text = format_markdown(result, "python -m training.bench.accuracy")
     assert text.count("95 % interval") >= 4 and "**ingrid**" in text and "**native**" in text
     assert "MoCoLSK - " in text and "Recommended at x4" in text
     assert "SUFT (zoo): not trained" in text and "compgeolab/xlandsat" in text
@@ -91,3 +91,16 @@ def test_scene_benchmark_mirrors_the_real_scene_and_times_the_pipeline(tmp_path)
     lst, guidance, bands = write_scene(tmp_path, 64, 4)
     row = run_one(str(lst), str(guidance), "bicubic", None, "onnxruntime", "cpu", 1, 512)
     assert row["seconds"] > 0 and row["peak_rss_mib"] > 0 and "ndvi" in bands
+
+
+def test_the_cascade_benchmark_scores_only_wholly_valid_native_cells():
+    from training.bench.cascade import bootstrap_difference, cell_errors
+
+    truth = np.full((6, 6), 300.0, np.float32)
+    truth[0, 0] = np.nan
+    prediction = truth + 1.0
+    prediction[np.isnan(prediction)] = 300.0
+    errors = cell_errors(prediction, truth, 3)
+    assert np.isnan(errors[0, 0]) and np.allclose(errors[1:, :], 1.0) and np.allclose(errors[0, 1], 1.0)
+    value, low, high = bootstrap_difference(errors, errors, 1)
+    assert value == low == high == 0.0

@@ -15,7 +15,7 @@ SCALE = 4
 @pytest.fixture(scope="module")
 def samples():
     from tests.conftest import LANDSAT5
-    from training.landsat import read_landsat_scene
+    from training.landsat_scenes import read_landsat_scene
 
     scene = read_landsat_scene(next(LANDSAT5.glob("*_MTL.txt")))
     crops = [(slice(0, 96), slice(0, 96)), (slice(96, 192), slice(96, 192))]
