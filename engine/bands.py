@@ -108,24 +108,26 @@ def map_bands(
 ) -> BandMapping:
     """Match ``required`` band names to the input bands.
 
-    ``input_names`` has one entry per input band (``None`` when the band has no name).
-    When no input band is named, the first of ``order_fallbacks`` (or ``required``) whose
-    length equals the number of input bands names them in the order given.
+    ``input_names`` has one entry per input band (``None`` when the band has no name). Bands without
+    any name are refused, never taken in some order: a stack in another order (red, green, blue) would
+    silently feed red as blue. The message suggests the names to give: the first of ``order_fallbacks``
+    (or ``required``) with one name per input band.
     """
     names = [normalise_band_name(n) if n else None for n in input_names]
     how = "by band name"
     if not any(names):
-        for order in (*order_fallbacks, tuple(required)):
-            if len(order) == len(names):
-                names = [normalise_band_name(n) for n in order]
-                how = f"by the order given ({', '.join(names)})"
-                break
-        else:
-            raise InputError(
-                f"{layer}: {needed_by} needs the bands {', '.join(required)} but the {len(names)} guidance "
-                f"band(s) have no names; name them in the order given (e.g. --bands {','.join(required)}) "
-                f"or set band descriptions."
-            )
+        given = tuple(n for n in required if normalise_band_name(n) not in DERIVED_INDICES)
+        example = next((o for o in (*order_fallbacks, tuple(required), given) if len(o) == len(names)), None)
+        suggestion = (
+            f", e.g. {','.join(example)} if that is their order"
+            if example
+            else f" ({len(names)} name(s) for {len(names)} band(s))"
+        )
+        raise InputError(
+            f"{layer}: {needed_by} needs the bands {', '.join(required)} but the {len(names)} guidance "
+            f"band(s) have no names, and their order cannot be guessed safely; give one name per band in the "
+            f"order of the bands in 'Guidance band names' (--bands){suggestion}, or set band descriptions."
+        )
     sources: list[int | tuple[int, int]] = []
     for name in required:
         name = normalise_band_name(name)

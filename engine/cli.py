@@ -2,7 +2,9 @@
 
 Errors end the program with one line on stderr and a non-zero exit code: 1 for a problem
 with the inputs, model or backend, 2 for bad usage, 3 for an unexpected failure (rerun
-with --debug for the traceback), 130 when interrupted.
+with --debug for the traceback), 130 when interrupted (Ctrl-C, SIGINT) and 143 when
+terminated (SIGTERM: `timeout`, job schedulers, a closing terminal). Either signal cancels
+the run in progress, which removes its scratch files and writes nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,11 +25,55 @@ from .errors import Cancelled, EngineError, InputError
 from .masks import QA_MASK_KINDS
 from .units import LST_UNITS, OUTPUT_UNITS
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNEXPECTED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
+STOP_SIGNALS = {
+    signal.SIGINT: ("interrupted", EXIT_INTERRUPTED),
+    signal.SIGTERM: ("terminated", EXIT_TERMINATED),
+}
 
 
 class UsageError(Exception):
     """Arguments that do not fit together (exit code 2, like argparse's own errors)."""
+
+
+class Terminated(Exception):
+    """SIGTERM arrived outside a run (exit code 143)."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM while this is entered: recorded, so that the run in progress cancels itself at
+    its next check (and cleans up) instead of dying with its scratch files in place."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def __enter__(self) -> StopSignals:
+        self.previous = {number: signal.signal(number, self._record) for number in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *_) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def _record(self, number: int, _frame) -> None:
+        self.received.append(number)
+
+    def __bool__(self) -> bool:
+        return bool(self.received)
+
+
+class Stopped(Exception):
+    """A run cancelled by SIGINT or SIGTERM; says which, for the message and the exit code."""
+
+    def __init__(self, signal_number: int, cancelled: Cancelled):
+        super().__init__(
+            f"{STOP_SIGNALS[signal_number][0]} ({signal.Signals(signal_number).name}); {cancelled}"
+        )
+        self.signal_number = signal_number
+
+
+def _raise_terminated(_number: int, _frame) -> None:
+    raise Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +204,8 @@ def main(
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         if args.command == "downscale":
             return _downscale(args, stdout, stderr)
@@ -166,6 +215,9 @@ def main(
     except UsageError as exc:
         print(f"error: {exc}", file=stderr)
         return EXIT_USAGE
+    except Stopped as exc:
+        print(f"cancelled: {exc}", file=stderr)
+        return STOP_SIGNALS[exc.signal_number][1]
     except Cancelled as exc:
         print(f"cancelled: {exc}", file=stderr)
         return EXIT_INTERRUPTED
@@ -175,6 +227,9 @@ def main(
     except KeyboardInterrupt:
         print("cancelled: interrupted; no output was written.", file=stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print("cancelled: terminated (SIGTERM); no output was written.", file=stderr)
+        return EXIT_TERMINATED
     except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into one line
         if args.debug:
             raise
@@ -183,6 +238,9 @@ def main(
             file=stderr,
         )
         return EXIT_UNEXPECTED
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 class ProgressBar:
@@ -337,21 +395,23 @@ def _downscale_one(
     from .pipeline import downscale_scene
 
     request = scene_request(args, lst, guidance, out)
-    interrupted = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     bar = None if args.quiet else ProgressBar(stderr)
     start = time.perf_counter()
-    try:
-        result = downscale_scene(
-            request,
-            progress=bar.update if bar else None,
-            is_cancelled=lambda: bool(interrupted),
-            log=bar.log if bar else None,
-        )
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if bar:
-            bar.close()
+    with StopSignals() as stop:
+        try:
+            result = downscale_scene(
+                request,
+                progress=bar.update if bar else None,
+                is_cancelled=lambda: bool(stop),
+                log=bar.log if bar else None,
+            )
+        except Cancelled as exc:
+            if not stop:
+                raise
+            raise Stopped(stop.received[0], exc) from exc
+        finally:
+            if bar:
+                bar.close()
     print(
         f"Wrote {result.output_path} ({result.method}, x{result.scale}, largest coarse residual "
         f"{result.max_conservation_residual_k:.4f} K, {time.perf_counter() - start:.1f} s)",

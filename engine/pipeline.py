@@ -21,10 +21,9 @@ an existing output unless ``overwrite`` is set.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-import shutil
-import tempfile
 import time
 import traceback
 from dataclasses import replace
@@ -38,6 +37,7 @@ from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContex
 from .scene.inputs import Guidance, PixelRatio, lst_pixel_ratio, open_guidance, open_lst
 from .scene.method import AUTO_MODEL, bundled_steps, coarser_note, open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
+from .scene.scratch import SCRATCH_PREFIX, scratch_folder
 from .scene.selfcheck import AUTO_METHOD, candidates, self_check
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
 from .scene.write import OUTPUT_NODATA, publish_output, stage_output, stage_uncertainty
@@ -59,8 +59,6 @@ FITTED_PERCENT = 15
 TILES_DONE_PERCENT = 90
 # Methods that run the bundled packages, and so cascade them when no single one fits the pixel ratio.
 CASCADE_METHODS = ("mocolsk", "blend")
-# Scratch folders beside the output start with this (hidden on Unix).
-SCRATCH_PREFIX = ".mocolsk-"
 # The network's smallest input, in coarse pixels a side.
 MIN_NETWORK_COARSE_PX = 2
 
@@ -77,16 +75,27 @@ def downscale_scene(
     )
     validate_request(request)
     with gdal_session(), io_errors(input_layers(request), request.output_path):
-        output = Path(request.output_path).resolve()
-        scratch = Path(tempfile.mkdtemp(prefix=scratch_prefix(output), dir=output.parent))
-        try:
-            return _run(request, context, scratch)
-        except BaseException as exc:
-            # Drop the failed frames' GDAL datasets so that their scratch files can be deleted (Windows).
-            traceback.clear_frames(exc.__traceback__)
-            raise
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.ExitStack() as folders:
+            output = Path(request.output_path).resolve()
+            scratch = folders.enter_context(
+                scratch_folder(output.parent, scratch_prefix(output), context.log)
+            )
+            # The uncertainty is staged beside its own output, so that moving it into place cannot fail
+            # across disks once the LST output is in place.
+            uncertainty = Path(request.uncertainty_path or request.output_path).resolve()
+            uncertainty_scratch = (
+                scratch
+                if uncertainty.parent == output.parent
+                else folders.enter_context(
+                    scratch_folder(uncertainty.parent, scratch_prefix(uncertainty), context.log)
+                )
+            )
+            try:
+                return _run(request, context, scratch, uncertainty_scratch=uncertainty_scratch)
+            except BaseException as exc:
+                # Drop the failed frames' GDAL datasets so that their scratch files can be deleted (Windows).
+                traceback.clear_frames(exc.__traceback__)
+                raise
 
 
 def scratch_prefix(output_path: str | os.PathLike) -> str:
@@ -140,9 +149,11 @@ def _run(
     scratch: Path,
     earlier: tuple[DownscaleResult, ...] = (),
     origin: DownscaleRequest | None = None,
+    uncertainty_scratch: Path | None = None,
 ) -> DownscaleResult:
     """One downscaling step; in a cascade, ``earlier`` holds the results of the coarser steps and ``origin``
-    the request as given, which the output's metadata and the result describe too."""
+    the request as given, which the output's metadata and the result describe too. The uncertainty is
+    staged in ``uncertainty_scratch`` (beside its output; ``scratch`` by default)."""
     timings = context.timings_s
     start = time.perf_counter()
     context.progress(0)
@@ -155,7 +166,7 @@ def _run(
             ratio, bundled_scales(), f"LST {request.lst_path}", lst_pixel, pixel_size_label(guidance.grid)
         )
         if len(steps) > 1:
-            return _run_cascade(request, context, scratch, guidance, pixels, steps)
+            return _run_cascade(request, context, scratch, guidance, pixels, steps, uncertainty_scratch)
     auto = request.method == AUTO_METHOD
     if auto:
         method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
@@ -265,7 +276,9 @@ def _run(
             qa_mask_grow_px=origin.qa_mask_grow_px,
         )
     if uncertainty:
-        staged_uncertainty = stage_uncertainty(request, spread, guidance.grid, result, scratch, context)
+        staged_uncertainty = stage_uncertainty(
+            request, spread, guidance.grid, result, uncertainty_scratch or scratch, context
+        )
     publish_output(request, staged, result, context)
     if uncertainty:
         os.replace(staged_uncertainty, result.uncertainty_path)
@@ -282,6 +295,7 @@ def _run_cascade(
     guidance: Guidance,
     pixels: PixelRatio,
     steps: tuple[tuple[str, int], ...],
+    uncertainty_scratch: Path | None = None,
 ) -> DownscaleResult:
     """Run bundled packages in turn (e.g. 960 m -> 240 m with x4, then 240 m -> 30 m with x8): each step
     downscales onto the guidance area-averaged to its grid, and the last onto the guidance itself; each
@@ -335,7 +349,16 @@ def _run_cascade(
         )
         work = folder / "work"
         work.mkdir()
-        results.append(_run(step, step_context, work, tuple(results), request if last else None))
+        results.append(
+            _run(
+                step,
+                step_context,
+                work,
+                tuple(results),
+                request if last else None,
+                uncertainty_scratch if last else None,
+            )
+        )
         lst_path = step.output_path
     return results[-1]
 

@@ -7,7 +7,9 @@ and small dataclasses.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import functools
 import math
 import os
 import re
@@ -19,7 +21,13 @@ import numpy as np
 
 from .errors import EngineError, InputError, OutputError
 from .grids import Grid
-from .units import LstUnits, UnitHints, detect_lst_units, lst_units
+from .units import (
+    LstUnits,
+    UnitHints,
+    detect_lst_units,
+    lst_units,
+    require_temperature_values,
+)
 
 try:
     from osgeo import gdal, osr
@@ -224,11 +232,18 @@ def unreadable_reason(path: str | os.PathLike) -> str:
     return f"GDAL cannot read {path} as a raster (not a raster format, or damaged)"
 
 
+def is_plain_path(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a file, not a GDAL virtual path (/vsizip/...) or a driver's connection string
+    such as a subdataset (NETCDF:"file.nc":lst, HDF4_EOS:EOS_GRID:...), which QGIS layers also use."""
+    text = str(path)
+    return not text.startswith("/vsi") and not re.match(r"[A-Za-z][A-Za-z0-9_]+:", text)
+
+
 def open_raster(path: str | os.PathLike, layer: str) -> gdal.Dataset:
     """Open a raster read-only, or say which layer could not be read and why."""
     require_gdal()
     file = subdataset_file(path) or path
-    if not str(file).startswith("/vsi") and (
+    if is_plain_path(file) and (
         not Path(file).exists() or (Path(file).is_file() and Path(file).stat().st_size == 0)
     ):
         raise InputError(f"{layer}: {unreadable_reason(file)}.")
@@ -266,6 +281,16 @@ def open_scratch_for_update(path: str | os.PathLike) -> gdal.Dataset:
 
 def grid_of(dataset: gdal.Dataset, layer: str) -> Grid:
     wkt = dataset.GetProjection()
+    if not wkt and dataset.GetGCPCount():
+        raise InputError(
+            f"{layer} is georeferenced by {dataset.GetGCPCount()} ground control points, not on a grid; warp it "
+            "onto a grid first (gdalwarp IN OUT.tif, or QGIS: Raster > Projections > Warp) and use that file."
+        )
+    if wkt and dataset.GetGeoTransform(can_return_null=True) is None:
+        raise InputError(
+            f"{layer} has a coordinate reference system but no geotransform, so its pixels have no position; "
+            "georeference it (QGIS: Raster > Georeferencer, or gdal_translate -a_ullr) and use that file."
+        )
     if not wkt:
         raise InputError(
             f"{layer} has no coordinate reference system; assign one (e.g. gdal_edit.py -a_srs EPSG:...)."
@@ -390,19 +415,23 @@ def read_bands_window(
     return values, inside
 
 
+SAMPLE_WINDOW_PX = 16
+
+
 def sample_values(band: gdal.Band, max_pixels: int = 1 << 16) -> np.ndarray:
-    """A decimated read of a whole band (at most ``max_pixels`` values), for statistics."""
-    step = max(1.0, math.sqrt(band.XSize * band.YSize / max_pixels))
-    width, height = max(1, int(band.XSize / step)), max(1, int(band.YSize / step))
-    return band.ReadAsArray(
-        0,
-        0,
-        band.XSize,
-        band.YSize,
-        buf_xsize=width,
-        buf_ysize=height,
-        resample_alg=gdal.GRIORA_NearestNeighbour,
-    )
+    """About ``max_pixels`` values of a band for statistics: the whole band when it is small, else a mosaic
+    of small full-resolution windows spread evenly over it.
+
+    Full resolution, because a decimated read takes the band's overviews (pyramids), which can be stale or
+    averaged over nodata; windows, so that only a few blocks of a large file are decoded.
+    """
+    if band.XSize * band.YSize <= max_pixels:
+        return band.ReadAsArray()
+    side = max(1, int(math.sqrt(max_pixels)) // SAMPLE_WINDOW_PX)
+    width, height = min(SAMPLE_WINDOW_PX, band.XSize), min(SAMPLE_WINDOW_PX, band.YSize)
+    cols = np.linspace(0, band.XSize - width, side).astype(int)
+    rows = np.linspace(0, band.YSize - height, side).astype(int)
+    return np.block([[band.ReadAsArray(int(c), int(r), width, height) for c in cols] for r in rows])
 
 
 def unit_hints(dataset: gdal.Dataset, band: gdal.Band, path: str | os.PathLike) -> UnitHints:
@@ -415,20 +444,103 @@ def unit_hints(dataset: gdal.Dataset, band: gdal.Band, path: str | os.PathLike) 
         unit_type=band.GetUnitType() or "",
         description=band.GetDescription() or "",
         file_name=Path(str(path)).name,
-        is_integer=not dtype.startswith(("Float", "CFloat")),
+        # Stored integers with a scale or offset are fractional values, not a product's digital numbers.
+        is_integer=not dtype.startswith(("Float", "CFloat")) and band_scaling(band) is None,
         metadata=metadata,
     )
+
+
+def band_scaling(band: gdal.Band) -> tuple[float, float] | None:
+    """The band's (scale, offset) when it has one (value = stored x scale + offset, GDAL's GetScale and
+    GetOffset, which QGIS applies when it shows the layer); None for values stored as they are."""
+    scale, offset = band.GetScale(), band.GetOffset()
+    scale = 1.0 if scale is None else float(scale)
+    offset = 0.0 if offset is None else float(offset)
+    return None if (scale, offset) == (1.0, 0.0) else (scale, offset)
+
+
+def require_value_band(band: gdal.Band, layer: str, what: str) -> None:
+    """Refuse a band the engine cannot read as measured values: complex numbers, a paletted (colour-table)
+    band of class numbers, or a band whose valid pixels are set by a mask (.msk file, internal mask or
+    alpha band), which the engine does not read."""
+    if gdal.DataTypeIsComplex(band.DataType):
+        raise InputError(
+            f"{layer}: {what} holds complex numbers ({gdal.GetDataTypeName(band.DataType)}); give a real-valued "
+            "band (e.g. gdal_translate -ot Float32 of its amplitude)."
+        )
+    if band.GetColorTable() is not None or band.GetColorInterpretation() == gdal.GCI_PaletteIndex:
+        raise InputError(
+            f"{layer}: {what} is a paletted band (a colour table over class numbers), not measured values; "
+            "give the raster of values, not a classified or rendered map."
+        )
+    if band.GetMaskFlags() & gdal.GMF_PER_DATASET:
+        source = (
+            "an alpha band" if band.GetMaskFlags() & gdal.GMF_ALPHA else "a mask (.msk file or internal mask)"
+        )
+        raise InputError(
+            f"{layer}: {what}'s valid pixels are set by {source}, which the engine does not read; turn the "
+            "mask into a nodata value first, e.g. gdalwarp -dstnodata -9999 IN.tif OUT.tif (QGIS: Raster > "
+            "Projections > Warp with a nodata value for the output), and use that file."
+        )
+
+
+def has_valid_pixel(band: gdal.Band, block_px: int = 1024) -> bool:
+    """Whether any pixel of the band is valid (not nodata, not NaN), reading it block by block."""
+    nodata = band_nodata(band)
+    for y0 in range(0, band.YSize, block_px):
+        for x0 in range(0, band.XSize, block_px):
+            width, height = min(block_px, band.XSize - x0), min(block_px, band.YSize - y0)
+            if valid_mask(band.ReadAsArray(x0, y0, width, height), nodata).any():
+                return True
+    return False
+
+
+def valid_values(band: gdal.Band, values: np.ndarray) -> np.ndarray:
+    """The valid ``values`` (read from ``band``) as QGIS shows them: nodata dropped, scale and offset
+    applied."""
+    kept = values[valid_mask(values, band_nodata(band))].astype(np.float64)
+    scaling = band_scaling(band)
+    return kept if scaling is None else kept * scaling[0] + scaling[1]
+
+
+def value_range(band: gdal.Band) -> tuple[float, float] | None:
+    """The band's lowest and highest valid value over every pixel, scale and offset applied (a full read);
+    None when GDAL cannot tell."""
+    try:
+        low, high = band.ComputeRasterMinMax(False)
+    except RuntimeError:
+        return None
+    scale, offset = band_scaling(band) or (1.0, 0.0)
+    return tuple(sorted((low * scale + offset, high * scale + offset)))
 
 
 def decide_lst_units(
     dataset: gdal.Dataset, band: gdal.Band, path: str | os.PathLike, requested: str, layer: str
 ) -> LstUnits:
-    """The requested LST units, or for "auto" the units its metadata and values suggest."""
+    """The requested LST units, or for "auto" the units its metadata and values suggest.
+
+    Whatever the units, a band whose values cannot be a temperature is refused, and the band's own scale
+    and offset are applied before the units' conversion (and said in the reason).
+    """
+    require_value_band(band, layer, f"band {band.GetBand()}")
     hints = unit_hints(dataset, band, path)
+    sample = valid_values(band, sample_values(band))
+    whole_range = functools.partial(value_range, band)
+    require_temperature_values(sample, layer, whole_range)
     if requested != "auto":
-        return lst_units(requested, hints)
-    sample = sample_values(band)
-    return detect_lst_units(sample[valid_mask(sample, band_nodata(band))], hints, layer)
+        units = lst_units(requested, hints)
+    else:
+        units = detect_lst_units(sample, hints, layer, whole_range)
+    scaling = band_scaling(band)
+    if scaling is None:
+        return units
+    return dataclasses.replace(
+        units,
+        band_scale=scaling[0],
+        band_offset=scaling[1],
+        reason=f"{units.reason}; the band's scale {scaling[0]:g} and offset {scaling[1]:g} applied first, "
+        "as QGIS shows it",
+    )
 
 
 def read_lst_kelvin(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,16 +84,23 @@ class LstUnits:
     reason: str
     radiance_mult: float = TM_B6_RADIANCE_MULT
     radiance_add: float = TM_B6_RADIANCE_ADD
+    # The band's own scale and offset (GDAL's GetScale/GetOffset), applied to the stored values first,
+    # as QGIS does when it shows the layer.
+    band_scale: float = 1.0
+    band_offset: float = 0.0
 
     @property
     def is_digital_number(self) -> bool:
         return self.name.endswith("_dn")
 
     def to_kelvin(self, values: np.ndarray) -> np.ndarray:
-        """Kelvin as float32; digital-number fill (0) becomes NaN."""
+        """Kelvin as float32 from the stored values; digital-number fill (0) becomes NaN."""
         v = values.astype(np.float64)
+        fill = v == 0
+        if (self.band_scale, self.band_offset) != (1.0, 0.0):
+            v = v * self.band_scale + self.band_offset
         if self.is_digital_number:
-            v = np.where(v == 0, np.nan, v)
+            v = np.where(fill, np.nan, v)
         if self.name == "kelvin":
             kelvin = v
         elif self.name == "celsius":
@@ -168,10 +175,18 @@ def lst_units(name: str, hints: UnitHints | None = None, reason: str = "") -> Ls
     return LstUnits(name, reason or "given")
 
 
-def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUnits:
+# The whole band's lowest and highest valid value (None if unknown), computed only when a message quotes it.
+ValueRange = Callable[[], "tuple[float, float] | None"]
+
+
+def detect_lst_units(
+    sample: np.ndarray, hints: UnitHints, layer: str, value_range: ValueRange | None = None
+) -> LstUnits:
     """Decide the units of an LST raster from its metadata, then from its value range.
 
-    ``sample`` holds valid (non-nodata) values of the band, e.g. a decimated read.
+    ``sample`` holds valid (non-nodata) values of the band, e.g. a decimated read; the decision uses its
+    1st-99th percentiles. ``value_range`` gives the whole band's lowest and highest valid value, which
+    error messages quote (it is called only for a message); without it they quote the sample's.
     """
     values = sample[np.isfinite(sample)].astype(np.float64)
     from_metadata = _units_from_metadata(hints, values)
@@ -181,14 +196,15 @@ def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUni
         raise InputError(f"{layer} has no valid pixels (all nodata); check the band and its nodata value.")
     low, high = float(np.percentile(values, 1)), float(np.percentile(values, 99))
     median = float(np.median(values))
-    span = f"values {low:.6g}..{high:.6g}"
+    span = f"values {low:.6g}..{high:.6g} (1st-99th percentile of a sample)"
     if PLAUSIBLE_MIN_KELVIN <= low and high <= PLAUSIBLE_MAX_KELVIN:
         if hints.is_integer and high <= TM_B6_DN_MAX:
-            as_tm_kelvin = lst_units("landsat5_tm_b6_dn").to_kelvin(np.array([low, high]))
+            whole = data_range(values, value_range)
+            as_tm_kelvin = lst_units("landsat5_tm_b6_dn").to_kelvin(np.array(whole))
             raise InputError(
-                f"{layer}: the integer {span} could be Kelvin or Landsat 4/5 TM band 6 digital numbers "
-                f"({as_tm_kelvin[0]:.0f}-{as_tm_kelvin[1]:.0f} K); set the LST units explicitly to "
-                f"{_quoted_labels(('kelvin', 'landsat5_tm_b6_dn'), 'or')}."
+                f"{layer}: the integer {data_span(values, value_range)} could be Kelvin or Landsat 4/5 TM "
+                f"band 6 digital numbers ({as_tm_kelvin[0]:.0f}-{as_tm_kelvin[1]:.0f} K); set the LST "
+                f"units explicitly to {_quoted_labels(('kelvin', 'landsat5_tm_b6_dn'), 'or')}."
             )
         return LstUnits(
             "kelvin", f"{span} lie in {PLAUSIBLE_MIN_KELVIN:.0f}-{PLAUSIBLE_MAX_KELVIN:.0f}, read as Kelvin"
@@ -207,10 +223,49 @@ def detect_lst_units(sample: np.ndarray, hints: UnitHints, layer: str) -> LstUni
             return LstUnits(
                 candidates[0], f"integer {span} with a median of {median:.0f} fit only {candidates[0]}"
             )
+    integer = "integer " if hints.is_integer else ""
     raise InputError(
-        f"{layer}: cannot tell the units of the LST ({span}); set the LST units to the one that applies: "
-        f"{_quoted_labels(tuple(u for u in LST_UNITS if u != 'auto'), 'or')}."
+        f"{layer}: cannot tell the units of the LST ({integer}{data_span(values, value_range)}); set the LST "
+        f"units to the one that applies: {_quoted_labels(tuple(u for u in LST_UNITS if u != 'auto'), 'or')}."
     )
+
+
+def data_range(sample: np.ndarray, value_range: ValueRange | None = None) -> tuple[float, float]:
+    """The data's lowest and highest valid value: the whole band's when ``value_range`` gives it, else the
+    sample's."""
+    whole = value_range() if value_range is not None else None
+    return whole or (float(np.min(sample)), float(np.max(sample)))
+
+
+def data_span(sample: np.ndarray, value_range: ValueRange | None = None) -> str:
+    """``data_range`` for messages, e.g. "values 28501..31900"."""
+    low, high = data_range(sample, value_range)
+    return f"values {low:.6g}..{high:.6g}"
+
+
+# Valid values all within this magnitude are an emissivity, a reflectance, an index or a 0/1 mask: no
+# temperature in any unit (Kelvin, Celsius or a product's numbers) spans at most two degrees about 0 C.
+NOT_A_TEMPERATURE_MAX_ABS = 1.0
+
+
+def require_temperature_values(sample: np.ndarray, layer: str, value_range: ValueRange | None = None) -> None:
+    """Refuse a band whose valid values cannot be a temperature in any unit, whatever the units chosen.
+
+    ``sample`` holds valid values (as QGIS shows them: scale and offset applied).
+    """
+    values = sample[np.isfinite(sample)]
+    if values.size and not values.any():
+        raise InputError(
+            f"{layer}: every valid pixel of the sampled band is 0, a fill value; set the band's nodata value "
+            "to 0, or choose the band that holds the land surface temperature (LST band number, --lst-band)."
+        )
+    if values.size and float(np.max(np.abs(values))) <= NOT_A_TEMPERATURE_MAX_ABS:
+        raise InputError(
+            f"{layer}: its {data_span(values, value_range)} all lie within -{NOT_A_TEMPERATURE_MAX_ABS:g}.."
+            f"{NOT_A_TEMPERATURE_MAX_ABS:g}, which is an emissivity, a reflectance, an index or a mask, not a "
+            "temperature in any unit; choose the band that holds the land surface temperature (LST band "
+            "number, --lst-band)."
+        )
 
 
 def check_plausible_kelvin(low_kelvin: float, high_kelvin: float, layer: str, units: LstUnits) -> None:

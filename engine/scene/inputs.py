@@ -11,19 +11,28 @@ import numpy as np
 
 from ..errors import InputError
 from ..grids import SCALE_TOLERANCE, Grid, require_north_up, same_shape_and_transform
+from ..guidance_values import ReflectanceEncoding
 from ..masks import grow_mask, qa_invalid
 from ..raster import (
     band_nodata,
+    band_scaling,
     grid_of,
+    has_valid_pixel,
     metres_per_unit,
     open_raster,
     pixel_size_in,
     pixel_size_label,
+    require_value_band,
     same_crs,
+    sample_values,
+    valid_mask,
 )
 from ..sensors import native_lst_pixel
 from .context import RunContext
 from .request import DownscaleRequest
+
+# Values this far from zero are float fill values (-3.4e38 is float32's lowest), never data.
+FILL_MAGNITUDE = 1e30
 
 
 @dataclass
@@ -89,6 +98,7 @@ def open_guidance(request: DownscaleRequest) -> Guidance:
         datasets.append(dataset)
         for index in range(1, dataset.RasterCount + 1):
             band = dataset.GetRasterBand(index)
+            require_usable_guidance_band(band, layer, f"band {index} ({band.GetDescription() or 'unnamed'})")
             bands.append(band)
             nodata.append(band_nodata(band))
             names.append(band.GetDescription() or None)
@@ -101,6 +111,43 @@ def open_guidance(request: DownscaleRequest) -> Guidance:
             )
         names = list(request.guidance_band_names)
     return Guidance(datasets, bands, nodata, names, grid)
+
+
+def guidance_band_scalings(guidance: Guidance) -> dict[int, ReflectanceEncoding]:
+    """Input band index -> the band's own scale and offset (GDAL's GetScale/GetOffset, which QGIS applies
+    when it shows the layer), for the bands that have one."""
+    scalings = {}
+    for index, band in enumerate(guidance.bands):
+        scaling = band_scaling(band)
+        if scaling is not None:
+            label = guidance.names[index] or f"band {index + 1}"
+            reason = f"{label}: the band's scale {scaling[0]:g} and offset {scaling[1]:g}, as QGIS shows it"
+            scalings[index] = ReflectanceEncoding("band_scale_offset", scaling[0], scaling[1], reason)
+    return scalings
+
+
+def require_usable_guidance_band(band, layer: str, what: str) -> None:
+    """Refuse a guidance band that would silently empty or spoil the output: one without a single valid
+    pixel (all nodata or NaN), one with float fill values but no nodata value, or one that is not
+    measured values (complex, paletted, masked)."""
+    require_value_band(band, layer, what)
+    nodata = band_nodata(band)
+    sample = sample_values(band)
+    valid = valid_mask(sample, nodata)
+    if not valid.any() and not has_valid_pixel(band):
+        nodata_text = "nodata" if nodata is None else f"nodata {nodata:g}"
+        raise InputError(
+            f"{layer}: {what} has no valid pixel (all {nodata_text} or NaN), so every output pixel would be "
+            "nodata; give the right band or file, fix its nodata value, or leave that band out."
+        )
+    fill = sample[valid][np.abs(sample[valid].astype(np.float64)) >= FILL_MAGNITUDE]
+    if fill.size:
+        nodata_text = "no nodata value is set" if nodata is None else f"its nodata value is {nodata:g}"
+        raise InputError(
+            f"{layer}: {what} holds values of {float(fill[0]):.3g}, a fill value, but {nodata_text}; set the "
+            f"band's nodata to {float(fill[0]):.8g} (gdal_edit.py -a_nodata, or the layer's Properties > "
+            "Transparency in QGIS, then save a copy) and use that file."
+        )
 
 
 def open_lst(request: DownscaleRequest) -> LstInput:

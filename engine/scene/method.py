@@ -22,7 +22,7 @@ from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
 from ..uncertainty import card_sigma_scale
 from .context import RunContext
-from .inputs import Guidance
+from .inputs import Guidance, guidance_band_scalings
 from .request import DownscaleRequest
 
 # The model value (besides None or empty) that asks for the bundled package matching the pixel ratio.
@@ -77,9 +77,17 @@ def open_method(
     if request.method != "mocolsk":
         scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
         mapping = classic_mapping(request.method, guidance.names)
+        scalings = guidance_band_scalings(guidance)
+        for scaling in scalings.values():
+            context.log(f"Guidance {scaling.reason}, applied")
         if mapping.sources:
             mapping = classic_index_bounds(mapping, guidance, request.method, context)
-        return Method(scale, mapping, create_sharpener(request.method, scale, len(mapping.sources)))
+        return Method(
+            scale,
+            mapping,
+            create_sharpener(request.method, scale, len(mapping.sources)),
+            guidance_conversions=scalings,
+        )
 
     from ..inference import Downscaler
 
@@ -249,6 +257,9 @@ def guidance_conversions(
     recognised and converted (logged), other out-of-range values refused. Returns the conversions per input
     band; bands that still look unlike the training data are logged as warnings."""
     samples, valid = guidance_sample(guidance)
+    scalings = guidance_band_scalings(guidance)
+    for scaling in scalings.values():
+        context.log(f"Guidance {scaling.reason}, applied")
     checked, reflectance = [], set()
     for name, spec, source in zip(mapping.names, specs, mapping.sources):
         if isinstance(source, tuple):
@@ -263,7 +274,11 @@ def guidance_conversions(
             checked.append((label, units, samples[part][valid]))
     hints = [*request.guidance_paths, *(n for n in guidance.names if n)]
     encoding = check_guidance_values(checked, layer, model, hints)
-    conversions = {} if encoding is PLAIN else {index: encoding for index in sorted(reflectance)}
+    conversions = (
+        {}
+        if encoding is PLAIN
+        else {index: encoding for index in sorted(reflectance) if index not in scalings}
+    )
     if conversions:
         context.log(f"Guidance read as {encoding.reason}; converted to reflectance for the {model}")
         for index, conversion in conversions.items():
@@ -272,7 +287,7 @@ def guidance_conversions(
         context.log(message)
     for warning in units_warnings(*mapping.compose(samples, valid), specs):
         context.log(warning)
-    return conversions
+    return {**conversions, **scalings}
 
 
 def classic_index_bounds(
@@ -298,11 +313,14 @@ def classic_index_bounds(
 
 
 def guidance_sample(guidance: Guidance) -> tuple[np.ndarray, np.ndarray]:
-    """A sample (N, S) of every guidance band's values, float32, and where all of them are valid (S,)."""
+    """A sample (N, S) of every guidance band's values as QGIS shows them (the band's scale and offset
+    applied), float32, and where all of them are valid (S,)."""
     samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
         np.float32
     )
     valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    for index, scaling in guidance_band_scalings(guidance).items():
+        samples[index] = scaling.to_reflectance(samples[index])
     return samples, valid
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -128,7 +129,11 @@ def validate_request(request: DownscaleRequest) -> None:
                 f"{request.method}; leave the uncertainty output empty or choose one of those methods."
             )
         if Path(request.uncertainty_path).resolve() == Path(request.output_path).resolve():
-            raise InputError("The uncertainty output must be another file than the LST output.")
+            raise OutputError(
+                f"The uncertainty output {Path(request.uncertainty_path).resolve()} is the LST output too; give "
+                "the uncertainty another file name, e.g. "
+                f"{Path(request.output_path).with_name(Path(request.output_path).stem + '_sigma.tif').name}."
+            )
         uncertainty = Path(request.uncertainty_path)
         if uncertainty.suffix.lower() not in (".tif", ".tiff"):
             raise OutputError(
@@ -142,6 +147,10 @@ def validate_output_path(request: DownscaleRequest) -> None:
     """The output must have a format's extension (GeoTIFF by default), be in an existing folder, not be an
     input, and be new unless overwriting."""
     output = Path(request.output_path).resolve()
+    if output.is_dir():
+        raise OutputError(
+            f"Output {output} is a folder; give a file name inside it, e.g. {output / 'lst_downscaled.tif'}."
+        )
     driver = output_driver(output)
     if request.cog and driver != "GTiff":
         raise OutputError(
@@ -151,6 +160,11 @@ def validate_output_path(request: DownscaleRequest) -> None:
     if not output.parent.is_dir():
         raise InputError(
             f"Output folder {output.parent} does not exist; create it or choose another output path."
+        )
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"Permission denied writing {output.name} in the output folder {output.parent}; choose a folder you "
+            "can write to."
         )
     inputs = [
         request.lst_path,

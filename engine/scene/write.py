@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import __version__
 from ..conservation import max_abs_residual
+from ..errors import InputError
 from ..grids import Grid
 from ..raster import (
     OUTPUT_BLOCK_PX,
@@ -117,7 +118,7 @@ def _write_values(
     step = math.lcm(OUTPUT_BLOCK_PX, scale) * max(
         1, WRITE_BLOCK_TARGET_PX // math.lcm(OUTPUT_BLOCK_PX, scale)
     )
-    worst = 0.0
+    worst, valid_px = 0.0, 0
     for block in blocks(grid.width, grid.height, step):
         context.check_cancelled()
         x0, y0, width, height = block.x0, block.y0, block.width, block.height
@@ -128,7 +129,15 @@ def _write_values(
         padded[:height, :width] = fine
         worst = max(worst, max_abs_residual(padded, np.isfinite(padded), coarse, np.isfinite(coarse), scale))
         values = kelvin_to(fine, request.output_units)
+        valid_px += int(np.isfinite(values).sum())
         out_band.WriteArray(np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), x0, y0)
+    if valid_px == 0:
+        raise InputError(
+            f"Every output pixel would be nodata: the LST {request.lst_path} and the guidance "
+            f"{', '.join(request.guidance_paths)} have no valid pixel in common (each band's nodata, NaN and the "
+            "QA mask taken together); check their nodata values, the mask and that they cover the same area. "
+            "Nothing was written."
+        )
     return worst
 
 

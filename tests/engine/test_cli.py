@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from engine.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from engine.cli import EXIT_ERROR, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, main
 from tests.conftest import REPO as REPO_ROOT
 
 from .conftest import landsat_path
@@ -214,7 +215,7 @@ def test_evaluate_prints_masked_metrics_in_kelvin_against_the_real_30m_band6(sce
 
 def test_evaluate_refuses_rasters_on_different_grids(small_scene):
     code, _, stderr = run_cli(
-        "evaluate", "--pred", small_scene.guidance_path, "--ref", landsat_path(6), "--pred-units", "kelvin"
+        "evaluate", "--pred", small_scene.lst_path, "--ref", landsat_path(6), "--pred-units", "kelvin"
     )
     assert code == EXIT_ERROR and "are not on the same grid; warp the reference" in stderr
 
@@ -241,3 +242,135 @@ def test_python_dash_m_engine_runs_the_command_line():
 @pytest.mark.parametrize("argv", [["--help"], ["downscale", "--help"]])
 def test_help_exits_cleanly(argv, capsys):
     assert main(argv) == EXIT_OK
+
+
+def start_slow_downscale(scene, package, out):
+    """A CLI run in its own process, slow enough to be stopped midway (MoCoLSK on 16 px tiles), returned
+    once it is in its tile loop."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "downscale",
+            "--lst",
+            scene.lst_path,
+            "--guidance",
+            scene.guidance_path,
+            "--model",
+            str(package.card_path),
+            "--tile-size",
+            "16",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if line.strip() in ("10%", "20%"):
+            return process, seen
+    raise AssertionError("the run ended before its tile loop: " + "".join(seen))
+
+
+def scratch_folders(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".mocolsk-"))
+
+
+def test_sigterm_cancels_the_run_cleans_up_says_so_and_exits_143(scene, tiny_package_x4, tmp_path):
+    out = tmp_path / "out" / "lst.tif"
+    out.parent.mkdir()
+    process, _ = start_slow_downscale(scene, tiny_package_x4, out)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == EXIT_TERMINATED == 143, stderr
+    assert "cancelled: terminated (SIGTERM); Downscaling cancelled; no output was written." in stderr
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run_in_that_folder(
+    scene, small_scene, tiny_package_x4, tmp_path
+):
+    out = tmp_path / "out" / "lst.tif"
+    out.parent.mkdir()
+    process, _ = start_slow_downscale(scene, tiny_package_x4, out)
+    process.kill()
+    process.communicate(timeout=60)
+    left = scratch_folders(out.parent)
+    assert len(left) == 1 and not out.exists()
+    code, _, stderr = run_cli(
+        "downscale",
+        "--lst",
+        small_scene.lst_path,
+        "--guidance",
+        small_scene.guidance_path,
+        "--method",
+        "bicubic",
+        "--out",
+        out.parent / "next.tif",
+    )
+    assert code == EXIT_OK, stderr
+    assert f"Removed {out.parent / left[0]}, the scratch folder of a run that was stopped" in stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["next.tif"]
+
+
+HOLD_SCRATCH = """
+import sys, time
+from pathlib import Path
+from engine.scene.scratch import scratch_folder
+with scratch_folder(Path(sys.argv[1]), ".mocolsk-live.", print) as folder:
+    print(folder.name, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_live_runs_scratch_folder_and_a_fresh_unlocked_one_are_left_alone(small_scene, tmp_path):
+    live = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SCRATCH, str(tmp_path)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        live_name = live.stdout.readline().strip()
+        fresh = tmp_path / ".mocolsk-just-made"
+        fresh.mkdir()
+        stale = tmp_path / ".mocolsk-older-version"
+        stale.mkdir()
+        os.utime(stale, (0, 0))
+        code, _, stderr = run_cli(
+            "downscale",
+            "--lst",
+            small_scene.lst_path,
+            "--guidance",
+            small_scene.guidance_path,
+            "--method",
+            "bicubic",
+            "--out",
+            tmp_path / "lst.tif",
+        )
+        assert code == EXIT_OK, stderr
+        assert scratch_folders(tmp_path) == sorted([live_name, fresh.name])
+        assert live.poll() is None
+    finally:
+        live.kill()
+        live.communicate()
+
+
+def test_sigterm_outside_a_run_is_a_message_and_exit_143(monkeypatch, capsys):
+    def terminated_while_loading(args, stdout):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return EXIT_OK
+
+    monkeypatch.setattr("engine.cli._info", terminated_while_loading)
+    assert main(["info", "anything"]) == EXIT_TERMINATED
+    assert "cancelled: terminated (SIGTERM); no output was written." in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -203,3 +203,44 @@ def test_the_output_format_follows_the_extension(tmp_path, name, driver):
     assert written.GetGeoTransform() == GRID_GT and "32617" in written.GetProjection()
     assert written.GetRasterBand(1).DataType == gdal.GDT_Float32
     assert np.array_equal(written.GetRasterBand(1).ReadAsArray(), np.arange(64).reshape(8, 8))
+
+
+def test_an_output_path_that_is_a_folder_is_refused_before_anything_is_read_or_written(small_scene, tmp_path):
+    from tests.engine.conftest import run_downscale
+
+    folder = tmp_path / "lst_30m.tif"
+    folder.mkdir()
+    with pytest.raises(
+        OutputError, match=rf"Output {re.escape(str(folder))} is a folder; give a file name inside"
+    ):
+        # A missing LST too: the output is checked first, before any input is opened.
+        run_downscale(small_scene, folder, lst_path=str(tmp_path / "missing.tif"), overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["lst_30m.tif"] and list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/vsicurl/http://127.0.0.1:9/lst.tif",  # a closed port: refused at once, no network needed
+        "/vsizip/{tmp}/scene.zip/lst.tif",  # an archive without that member
+        "GTIFF_DIR:2:{tmp}/scene.zip",  # a driver's connection string on a file that is no raster
+    ],
+)
+def test_virtual_paths_that_cannot_be_read_name_the_layer_and_the_path(tmp_path, path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "scene.zip", "w") as archive:
+        archive.writestr("readme.txt", "no raster here")
+    path = path.format(tmp=tmp_path)
+    with gdal_session(), pytest.raises(InputError) as caught:
+        open_raster(path, f"LST {path}")
+    assert str(caught.value).startswith(f"LST {path}: GDAL cannot read {path}")
+    assert "give a raster file" in str(caught.value)
+
+
+def test_a_subdataset_name_opens_although_it_is_no_file_name(small_scene, tmp_path):
+    netcdf = tmp_path / "lst.nc"
+    gdal.Translate(str(netcdf), small_scene.lst_path, format="netCDF")
+    with gdal_session():
+        dataset = open_raster(f'NETCDF:"{netcdf}":Band1', "LST nc")
+        assert dataset.RasterXSize == gdal.Open(small_scene.lst_path).RasterXSize

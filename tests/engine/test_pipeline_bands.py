@@ -65,17 +65,24 @@ def test_names_given_in_another_order_are_reordered_for_the_model(
     np.testing.assert_array_equal(read(result.output_path), read(by_description.output_path))
 
 
-def test_unnamed_bands_are_taken_in_the_models_order(
+def test_unnamed_bands_are_refused_with_the_names_to_give_never_taken_in_some_order(
     small_scene, tiny_package_x4, single_band_files, tmp_path
 ):
-    result, lines = run_downscale(
-        small_scene,
-        tmp_path / "out.tif",
-        method="mocolsk",
-        model=str(tiny_package_x4.card_path),
-        guidance_paths=single_band_files,
-    )
-    assert result.guidance_mapping.startswith("by the order given (blue, green, red, nir, swir1, swir2)")
+    # Red, green, blue order: taken in the model's order, red would be read as blue.
+    swapped = [single_band_files[i] for i in (2, 1, 0, 3, 4, 5)]
+    with pytest.raises(
+        InputError,
+        match=r"the 6 guidance band\(s\) have no names, and their order cannot be guessed safely; give one "
+        r"name per band .*'Guidance band names' \(--bands\), e\.g\. blue,green,red,nir,swir1,swir2 if that",
+    ):
+        run_downscale(
+            small_scene,
+            tmp_path / "out.tif",
+            method="mocolsk",
+            model=str(tiny_package_x4.card_path),
+            guidance_paths=swapped,
+        )
+    assert not (tmp_path / "out.tif").exists()
 
 
 def test_a_missing_band_is_an_error_naming_it(small_scene, tiny_package_x4, single_band_files, tmp_path):
@@ -104,9 +111,13 @@ def test_one_name_per_band_is_required(small_scene, tmp_path):
 def test_tsharp_derives_ndvi_from_red_and_nir(small_scene, single_band_files, tmp_path):
     red, nir = single_band_files[2], single_band_files[3]
     result, lines = run_downscale(
-        small_scene, tmp_path / "out.tif", method="tsharp", guidance_paths=[red, nir]
+        small_scene,
+        tmp_path / "out.tif",
+        method="tsharp",
+        guidance_paths=[red, nir],
+        guidance_band_names=["red", "nir"],
     )
-    assert result.guidance_mapping == "by the order given (red, nir): ndvi"
+    assert result.guidance_mapping == "by band name: ndvi"
     assert any(line.startswith("TsHARP fit on") for line in lines)
 
 

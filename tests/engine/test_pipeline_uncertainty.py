@@ -3,6 +3,11 @@ on its grid and mask, scaled by the card's calibration, without changing the LST
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 from osgeo import gdal
@@ -69,7 +74,11 @@ def test_methods_without_an_uncertainty_refuse_the_output_before_writing(method,
 
 
 def test_the_uncertainty_output_must_be_a_new_tif_other_than_the_lst(small_scene, tmp_path):
-    with pytest.raises(InputError, match="another file than the LST output"):
+    with pytest.raises(
+        OutputError,
+        match=rf"The uncertainty output {re.escape(str(tmp_path.resolve() / 'lst.tif'))} is the LST output too; "
+        r"give the uncertainty another file name, e\.g\. lst_sigma\.tif",
+    ):
         run_downscale(
             small_scene, tmp_path / "lst.tif", method="dms", uncertainty_path=str(tmp_path / "lst.tif")
         )
@@ -143,3 +152,33 @@ def test_the_lst_shows_the_coarse_grid_no_more_than_a_bicubic_interpolation_of_i
     bicubic = read(result.output_path).astype(np.float64)
     bicubic = np.where(bicubic == OUTPUT_NODATA, np.nan, bicubic)
     assert step_ratio(lst, 4) < step_ratio(bicubic, 4) + 0.03
+
+
+@pytest.fixture
+def other_disk(tmp_path):
+    """A small tmpfs: a folder on another file system (root only; skipped with the reason elsewhere)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("another file system is simulated with a tmpfs, which needs root")
+    folder = tmp_path / "other_disk"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_an_uncertainty_on_another_disk_is_written_with_the_lst_and_no_scratch_is_left(
+    small_scene, tmp_path, other_disk
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    result, _ = run_downscale(
+        small_scene, out / "lst.tif", method="dms", uncertainty_path=str(other_disk / "sigma.tif")
+    )
+    assert result.uncertainty_path == str(other_disk / "sigma.tif")
+    assert sorted(p.name for p in out.iterdir()) == ["lst.tif"]
+    assert sorted(p.name for p in other_disk.iterdir()) == ["sigma.tif"]
+    assert np.isfinite(read(other_disk / "sigma.tif")).any()

@@ -13,6 +13,7 @@ from engine.units import (
     DN_MEDIAN_MIN_KELVIN,
     LANDSAT_C2_ST_ADD,
     LANDSAT_C2_ST_MULT,
+    LST_UNITS,
     MODIS_LST_MULT,
     PLAUSIBLE_MAX_KELVIN,
     PLAUSIBLE_MIN_KELVIN,
@@ -111,10 +112,10 @@ def test_auto_units_fall_back_to_the_value_range(values, is_integer, expected):
     assert "values" in units.reason
 
 
-def test_auto_units_refuse_a_range_that_fits_no_unit():
+def test_auto_units_refuse_a_range_that_fits_no_unit_quoting_the_datas_own_range():
     with pytest.raises(
         InputError,
-        match=r"LST test: cannot tell the units of the LST \(values 504\.\.896\); set the LST units",
+        match=r"LST test: cannot tell the units of the LST \(values 500\.\.900\); set the LST units",
     ):
         detect_lst_units(np.linspace(500.0, 900.0, 20), UnitHints(), "LST test")
 
@@ -186,10 +187,10 @@ def test_landsat_st_and_modis_numbers_are_told_apart_over_the_whole_median_windo
 
 
 def test_integer_values_that_fit_kelvin_and_tm_band6_numbers_are_refused_not_guessed():
-    # DN 150-200 of a Landsat 5 band 6 is a summer scene at 302-321 K, not 150-200 K.
+    # DN 150-200 of a Landsat 5 band 6 is a summer scene at 301-321 K, not 150-200 K.
     with pytest.raises(
         InputError,
-        match=r"could be Kelvin or Landsat 4/5 TM band 6 digital numbers \(302-321 K\); "
+        match=r"could be Kelvin or Landsat 4/5 TM band 6 digital numbers \(301-321 K\); "
         r"set the LST units explicitly",
     ):
         detect_lst_units(np.arange(150, 201), UnitHints(is_integer=True), "LST test")
@@ -284,3 +285,101 @@ def test_units_errors_name_the_dropdown_labels_not_internal_ids():
         detect_lst_units(np.arange(150, 201), UnitHints(is_integer=True), "LST test")
     with pytest.raises(InputError, match=r"read as Celsius \(given\)"):
         check_plausible_kelvin(563.1, 583.1, "LST x.tif", lst_units("celsius"))
+
+
+def write_encoded(path, values, dtype, scale=None, offset=None, unit=None, nodata=None) -> str:
+    """Values stored as ``dtype`` with an optional GDAL scale/offset (value = stored x scale + offset)."""
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), values.shape[-1], values.shape[-2], 1, dtype)
+    dataset.SetGeoTransform((500000.0, 1000.0, 0.0, 4000000.0, 0.0, -1000.0))
+    dataset.SetProjection(epsg_wkt(32617))
+    band = dataset.GetRasterBand(1)
+    band.WriteArray(values)
+    for setter, value in ((band.SetScale, scale), (band.SetOffset, offset), (band.SetUnitType, unit)):
+        if value is not None:
+            setter(value)
+    if nodata is not None:
+        band.SetNoDataValue(nodata)
+    dataset = None
+    return str(path)
+
+
+SCENE_KELVIN = np.linspace(284.0, 322.0, 400).reshape(20, 20)
+
+
+def test_a_uint16_kelvin_x100_with_a_gdal_scale_reads_as_the_kelvin_qgis_shows(tmp_path):
+    # Without the scale these integers fit Landsat ST numbers, and were read as 246-260 K.
+    path = write_encoded(tmp_path / "lst_k100.tif", np.round(SCENE_KELVIN * 100), gdal.GDT_UInt16, scale=0.01)
+    kelvin, _, units = read_lst_kelvin(path, 1, "auto", "LST k100")
+    assert units.name == "kelvin"
+    assert "the band's scale 0.01 and offset 0 applied first, as QGIS shows it" in units.reason
+    np.testing.assert_allclose(kelvin, SCENE_KELVIN, atol=0.006)
+
+
+@pytest.mark.parametrize(
+    "offset, unit, expected_units",
+    [(None, None, "celsius"), (None, "degC", "celsius"), (273.15, None, "kelvin")],
+)
+def test_an_int16_celsius_x100_with_a_gdal_scale_and_offset_reads_correctly(
+    tmp_path, offset, unit, expected_units
+):
+    stored = np.round((SCENE_KELVIN - 273.15) * 100)
+    path = write_encoded(
+        tmp_path / "lst_c100.tif", stored, gdal.GDT_Int16, scale=0.01, offset=offset, unit=unit
+    )
+    kelvin, _, units = read_lst_kelvin(path, 1, "auto", "LST c100")
+    assert units.name == expected_units
+    np.testing.assert_allclose(kelvin, SCENE_KELVIN, atol=0.006)
+
+
+def test_a_scaled_band_keeps_its_nodata_on_the_stored_values(tmp_path):
+    stored = np.round(SCENE_KELVIN * 100)
+    stored[0, 0] = 0
+    path = write_encoded(tmp_path / "lst.tif", stored, gdal.GDT_UInt16, scale=0.01, nodata=0)
+    kelvin, _, _ = read_lst_kelvin(path, 1, "auto", "LST k100")
+    assert np.isnan(kelvin[0, 0]) and np.isfinite(kelvin[1:, 1:]).all()
+
+
+@pytest.mark.parametrize("units", [u for u in LST_UNITS])
+def test_an_emissivity_band_is_refused_as_lst_whatever_the_units_chosen(tmp_path, units):
+    emissivity = np.linspace(0.95, 0.99, 400, dtype=np.float32).reshape(20, 20)
+    path = write_encoded(tmp_path / "emissivity.tif", emissivity, gdal.GDT_Float32)
+    dataset = gdal.Open(path)
+    with pytest.raises(
+        InputError,
+        match=r"LST e: its values 0\.95\.\.0\.99 all lie within -1\.\.1, which is an emissivity, a reflectance, an "
+        r"index or a mask, not a temperature in any unit; choose the band that holds the land surface temperature",
+    ):
+        decide_lst_units(dataset, dataset.GetRasterBand(1), path, units, "LST e")
+
+
+def test_a_band_of_zeros_is_called_fill_not_a_temperature(tmp_path):
+    path = write_encoded(tmp_path / "zeros.tif", np.zeros((20, 20)), gdal.GDT_UInt16)
+    dataset = gdal.Open(path)
+    with pytest.raises(InputError, match=r"every valid pixel of the sampled band is 0, a fill value; set"):
+        decide_lst_units(dataset, dataset.GetRasterBand(1), path, "landsat_c2_st_dn", "LST z")
+
+
+def test_units_errors_quote_the_whole_bands_range_not_a_samples_percentiles(tmp_path):
+    # 1,000,000 px: the sample holds a few thousand windows' pixels; two outliers lie outside them.
+    values = np.tile(np.linspace(500.0, 900.0, 1000, dtype=np.float32), (1000, 1))
+    values[500, 3], values[3, 997] = 431.5, 987.25
+    path = write_encoded(tmp_path / "odd.tif", values, gdal.GDT_Float32)
+    dataset = gdal.Open(path)
+    with pytest.raises(
+        InputError, match=r"LST odd: cannot tell the units of the LST \(values 431\.5\.\.987\.25\)"
+    ):
+        decide_lst_units(dataset, dataset.GetRasterBand(1), path, "auto", "LST odd")
+
+
+def test_unit_detection_reads_full_resolution_pixels_not_stale_overviews(tmp_path):
+    kelvin = np.tile(np.linspace(290.0, 310.0, 600, dtype=np.float32), (600, 1))
+    path = write_encoded(tmp_path / "lst.tif", kelvin, gdal.GDT_Float32)
+    dataset = gdal.Open(path, gdal.GA_Update)
+    dataset.BuildOverviews("NEAREST", [2, 4, 8])
+    band = dataset.GetRasterBand(1)
+    for level in range(band.GetOverviewCount()):
+        overview = band.GetOverview(level)
+        overview.WriteArray(np.full((overview.YSize, overview.XSize), 25.0, np.float32))
+    dataset = None
+    dataset = gdal.Open(path)
+    assert decide_lst_units(dataset, dataset.GetRasterBand(1), path, "auto", "LST ovr").name == "kelvin"

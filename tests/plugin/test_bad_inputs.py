@@ -20,7 +20,7 @@ import processing
 import pytest
 import torch
 from osgeo import gdal, osr
-from qgis.core import QgsProcessingException, QgsProcessingFeedback
+from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsRasterLayer
 
 from engine.package import sha256_of_file
 from tests.conftest import REPO
@@ -294,7 +294,7 @@ CASES = {
         lambda s, i, o, p: {
             "GUIDANCE": [write_guidance(s, i, "unnamed.tif", guidance_values(s)[:5], names=None)]
         },
-        r"Guidance .*unnamed\.tif: model .* needs the bands .* have no names; name them",
+        r"Guidance .*unnamed\.tif: model .* needs the bands .* have no names, and their order cannot be guessed",
     ),
     "unnamed bands named in the parameters": Case(
         lambda s, i, o, p: {
@@ -304,7 +304,394 @@ CASES = {
         check=within_the_scene_range,
         log="guidance bands mapped by band name",
     ),
+    # Issue 22: silent wrong outputs, now clear errors or correct outputs.
+    "a guidance band all nodata": Case(
+        lambda s, i, o, p: {"GUIDANCE": [_guidance_with(s, i, "empty_red.tif", red=NODATA, nodata=NODATA)]},
+        r"Guidance .*empty_red\.tif: band 3 \(red\) has no valid pixel \(all nodata -9999 or NaN\).*every "
+        r"output pixel would be nodata.*leave that band out",
+    ),
+    "a guidance band all NaN, no nodata set": Case(
+        lambda s, i, o, p: {"GUIDANCE": [_guidance_with(s, i, "nan_nir.tif", nir=np.nan)], "METHOD": BICUBIC},
+        r"Guidance .*nan_nir\.tif: band 4 \(nir\) has no valid pixel \(all nodata or NaN\)",
+    ),
+    "emissivity chosen as the LST band": Case(
+        lambda s, i, o, p: {"INPUT_LST": _lst_and_emissivity(s, i), "LST_BAND": 2},
+        r"LST .*lst_emis\.tif: its values 0\.95\.\.0\.99 all lie within -1\.\.1, which is an emissivity.*not a "
+        r"temperature in any unit; choose the band that holds the land surface temperature",
+    ),
+    "emissivity as the LST band, units set to Celsius": Case(
+        lambda s, i, o, p: {"INPUT_LST": _lst_and_emissivity(s, i), "LST_BAND": 2, "LST_UNITS": 2},
+        r"LST .*lst_emis\.tif: its values 0\.95\.\.0\.99 .*not a temperature in any unit",
+    ),
+    "emissivity as the LST band, units set to Landsat ST numbers": Case(
+        lambda s, i, o, p: {"INPUT_LST": _lst_and_emissivity(s, i), "LST_BAND": 2, "LST_UNITS": 3},
+        r"not a temperature in any unit",
+    ),
+    "UInt16 Kelvin x100 with a GDAL scale 0.01": Case(
+        lambda s, i, o, p: {
+            "INPUT_LST": _encoded_lst(s, i, "lst_k100.tif", 100.0, 0.0, gdal.GDT_UInt16, 0.01)
+        },
+        check=within_the_scene_range,
+        log="scale 0.01 and offset 0 applied first, as QGIS shows it",
+    ),
+    "Int16 Celsius x100 with a GDAL scale 0.01": Case(
+        lambda s, i, o, p: {
+            "INPUT_LST": _encoded_lst(s, i, "lst_c100.tif", 100.0, -27315.0, gdal.GDT_Int16, 0.01)
+        },
+        check=within_the_scene_range,
+        log="read as Celsius",
+    ),
+    "Int16 Celsius x100 with scale 0.01 and offset 273.15 (Kelvin)": Case(
+        lambda s, i, o, p: {
+            "INPUT_LST": _encoded_lst(s, i, "lst_c100k.tif", 100.0, -27315.0, gdal.GDT_Int16, 0.01, 273.15)
+        },
+        check=within_the_scene_range,
+    ),
+    "unnamed bands in another order (red, green, blue, ...)": Case(
+        lambda s, i, o, p: {
+            "GUIDANCE": [
+                write_guidance(s, i, "rgb_order.tif", guidance_values(s)[[2, 1, 0, 3, 4, 5]], names=None)
+            ]
+        },
+        r"Guidance .*rgb_order\.tif: model .* the 6 guidance band\(s\) have no names, and their order cannot be "
+        r"guessed safely; give one name per band .*'Guidance band names'.*e\.g\. blue,green,red,nir,swir1,swir2",
+    ),
+    "output path is a folder": Case(
+        lambda s, i, o, p: {"OUTPUT": str(_folder(i / "lst_30m.tif"))},
+        r"Output .*lst_30m\.tif is a folder; give a file name inside it",
+    ),
+    "uncertainty output = LST output": Case(
+        lambda s, i, o, p: {"UNCERTAINTY": str(o / "lst_30m.tif")},
+        r"The uncertainty output .*out/lst_30m\.tif is the LST output too; give the uncertainty another file "
+        r"name, e\.g\. lst_30m_sigma\.tif",
+    ),
+    "units quoted from the data's real range": Case(
+        lambda s, i, o, p: {"INPUT_LST": _unknown_units_with_outliers(s, i)},
+        r"LST .*lst_odd\.tif: cannot tell the units of the LST \(values 450\.\.950\)",
+    ),
+    "scratch folder of a killed run in the output folder": Case(
+        lambda s, i, o, p: {"OUTPUT": str(_dead_run_scratch(o) / "lst_30m.tif"), "METHOD": BICUBIC},
+        check=within_the_scene_range,
+        log="the scratch folder of a run that was stopped before it could clean up",
+    ),
+    # Widened matrix: what GIS users feed a raster tool.
+    "LST as a VRT": Case(
+        lambda s, i, o, p: {"INPUT_LST": _translated(s.lst_120m, i / "lst.vrt", "VRT")},
+        check=within_the_scene_range,
+    ),
+    "LST as a Cloud Optimized GeoTIFF": Case(
+        lambda s, i, o, p: {"INPUT_LST": _translated(s.lst_120m, i / "lst_cog.tif", "COG")},
+        check=within_the_scene_range,
+    ),
+    "LST inside a zip (/vsizip/)": Case(
+        lambda s, i, o, p: {"INPUT_LST": _zipped(s.lst_120m, i / "lst.zip")}, check=within_the_scene_range
+    ),
+    "guidance stack as a VRT of single-band files": Case(
+        lambda s, i, o, p: {"GUIDANCE": [_vrt_stack(s, i)]}, check=within_the_scene_range
+    ),
+    "LST with stale overviews": Case(
+        lambda s, i, o, p: {"INPUT_LST": _stale_overviews(s.lst_120m, i / "lst_ovr.tif", -40.0)},
+        check=within_the_scene_range,
+    ),
+    "guidance with stale overviews": Case(
+        lambda s, i, o, p: {"GUIDANCE": [_stale_overviews(s.guidance_30m, i / "guidance_ovr.tif", 5000.0)]},
+        check=within_the_scene_range,
+    ),
+    "paletted LST": Case(
+        lambda s, i, o, p: {"INPUT_LST": _paletted(s, i)},
+        r"LST .*lst_classes\.tif: band 1 is a paletted band \(a colour table over class numbers\)",
+    ),
+    "complex LST": Case(
+        lambda s, i, o, p: {"INPUT_LST": _encoded_lst(s, i, "lst_complex.tif", 1.0, 0.0, gdal.GDT_CFloat32)},
+        r"LST .*lst_complex\.tif: band 1 holds complex numbers \(CFloat32\); give a real-valued band",
+    ),
+    "Float64 LST and guidance": Case(
+        lambda s, i, o, p: {
+            "INPUT_LST": _encoded_lst(s, i, "lst_f64.tif", 1.0, 0.0, gdal.GDT_Float64),
+            "GUIDANCE": [write_guidance(s, i, "guidance_f64.tif", dtype=gdal.GDT_Float64)],
+        },
+        check=within_the_scene_range,
+    ),
+    "LST nodata -3.4e38 (float32 lowest) with holes": Case(
+        lambda s, i, o, p: {"INPUT_LST": _huge_nodata_lst(s, i), "METHOD": BICUBIC},
+        check=lambda s: _holes_at_corner,
+    ),
+    "guidance fill -3.4e38 without a nodata value": Case(
+        lambda s, i, o, p: {"GUIDANCE": [_guidance_with(s, i, "fill.tif", corner=-3.4028234663852886e38)]},
+        r"Guidance .*fill\.tif: band 1 \(blue\) holds values of -3\.4e\+38, a fill value, but no nodata value is "
+        r"set; set the band's nodata to -3\.4028235e\+38",
+    ),
+    "LST with a separate .msk mask": Case(
+        lambda s, i, o, p: {"INPUT_LST": _with_msk(s.lst_120m, i / "lst_masked.tif")},
+        r"LST .*lst_masked\.tif: band 1's valid pixels are set by a mask \(\.msk file or internal mask\), which "
+        r"the engine does not read; turn the mask into a nodata value first, e\.g\. gdalwarp -dstnodata",
+    ),
+    "guidance with a 7th band of colour interpretation alpha": Case(
+        lambda s, i, o, p: {"GUIDANCE": [_with_alpha(s, i)]}, check=within_the_scene_range
+    ),
+    "LST in netCDF with scale_factor (GetScale)": Case(
+        lambda s, i, o, p: {
+            "INPUT_LST": _translated(
+                _encoded_lst(s, i, "k100.tif", 100.0, 0.0, gdal.GDT_UInt16, 0.01), i / "lst.nc", "netCDF"
+            )
+        },
+        check=within_the_scene_range,
+        log="scale 0.01",
+    ),
+    "LST as a netCDF subdataset (NETCDF:file:variable)": Case(
+        lambda s, i, o, p: {"INPUT_LST": _netcdf_subdataset(s, i)}, check=within_the_scene_range
+    ),
+    "LST georeferenced by GCPs only": Case(
+        lambda s, i, o, p: {"INPUT_LST": _gcps_only(s, i)},
+        r"LST .*lst_gcps\.tif is georeferenced by 4 ground control points, not on a grid; warp it",
+    ),
+    "LST with a CRS but no geotransform": Case(
+        lambda s, i, o, p: {"INPUT_LST": _no_geotransform(s, i)},
+        r"LST .*lst_nogt\.tif has a coordinate reference system but no geotransform",
+    ),
+    "guidance bands valid in disjoint halves": Case(
+        lambda s, i, o, p: {"GUIDANCE": [_disjoint_halves(s, i)], "METHOD": BICUBIC},
+        r"Every output pixel would be nodata: the LST .* and the guidance .*halves\.tif have no valid pixel in "
+        r"common.*Nothing was written",
+    ),
+    "guidance UInt16 x10000 with a GDAL scale 0.0001": Case(
+        lambda s, i, o, p: {
+            "GUIDANCE": [_scaled_guidance(s, i)],
+        },
+        check=within_the_scene_range,
+        log="the band's scale 0.0001 and offset 0, as QGIS shows it, applied",
+    ),
+    "uncertainty output path is a folder": Case(
+        lambda s, i, o, p: {"UNCERTAINTY": str(_folder(i / "sigma.tif"))},
+        r"Output .*sigma\.tif is a folder; give a file name inside it",
+    ),
+    "output name with spaces and accents": Case(
+        lambda s, i, o, p: {"OUTPUT": str(o / "température été 30 m.tif"), "METHOD": BICUBIC},
+        check=within_the_scene_range,
+    ),
 }
+
+
+def _guidance_with(scene, folder, name, nodata=None, corner=None, **bands) -> str:
+    """The guidance with the named bands set to one value everywhere, or ``corner`` in band 1's first pixels."""
+    values = guidance_values(scene)
+    names = guidance_names(scene)
+    for band, value in bands.items():
+        values[names.index(band)] = value
+    if corner is not None:
+        values[0, :4, :4] = corner
+    return str(
+        write_geotiff(folder / name, values, scene.geotransform, scene.crs_wkt, nodata=nodata, names=names)
+    )
+
+
+def _lst_and_emissivity(scene, folder) -> str:
+    """A two-band LST: Kelvin, then a broadband emissivity of 0.95-0.99."""
+    kelvin = lst_values(scene)
+    emissivity = np.linspace(0.95, 0.99, kelvin.size, dtype=np.float32).reshape(kelvin.shape)
+    return write_lst(scene, folder, "lst_emis.tif", np.stack([kelvin, emissivity]))
+
+
+def _encoded_lst(scene, folder, name, factor, add, dtype, scale=None, offset=None) -> str:
+    """The LST stored as round(K x factor + add) in ``dtype``, with a GDAL scale/offset when given."""
+    values = np.round(lst_values(scene).astype(np.float64) * factor + add)
+    path = folder / name
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), values.shape[1], values.shape[0], 1, dtype)
+    dataset.SetGeoTransform(coarse_geotransform(scene.geotransform))
+    dataset.SetProjection(scene.crs_wkt)
+    band = dataset.GetRasterBand(1)
+    band.WriteArray(values)
+    if scale is not None:
+        band.SetScale(scale)
+    if offset is not None:
+        band.SetOffset(offset)
+    dataset = None
+    return str(path)
+
+
+def _unknown_units_with_outliers(scene, folder) -> str:
+    """Values 500-900 (no unit fits) and two pixels at 450 and 950 that a percentile would hide."""
+    values = np.linspace(500.0, 900.0, 256, dtype=np.float32).reshape(16, 16)
+    values[0, 0], values[15, 15] = 450.0, 950.0
+    return write_lst(scene, folder, "lst_odd.tif", values)
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _dead_run_scratch(out: Path) -> Path:
+    """A scratch folder as a killed run leaves it: files and an unlocked lock file."""
+    scratch = out / ".mocolsk-killed"
+    scratch.mkdir()
+    (scratch / "run.lock").write_text("12345\n")
+    (scratch / "lst_kelvin.tif").write_bytes(b"II*\x00")
+    return out
+
+
+def _translated(source, target: Path, driver: str) -> str:
+    gdal.Translate(
+        str(target), str(source), format=driver, creationOptions=["FORMAT=NC4"] if driver == "netCDF" else []
+    )
+    return str(target)
+
+
+def _zipped(source, archive: Path) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(source, "scene/lst.tif")
+    return _layer(f"/vsizip/{archive}/scene/lst.tif")
+
+
+def _layer(source: str) -> QgsRasterLayer:
+    """A raster layer as the dialog passes it (QGIS 3.22's processing.run loads only plain file paths)."""
+    layer = QgsRasterLayer(source, "lst")
+    assert layer.isValid(), source
+    return layer
+
+
+def _vrt_stack(scene, folder) -> str:
+    """Single-band files stacked by gdalbuildvrt -separate, the VRT's bands described."""
+    files = []
+    for index, name in enumerate(guidance_names(scene)):
+        files.append(
+            write_guidance(scene, folder, f"single_{name}.tif", guidance_values(scene)[index], names=None)
+        )
+    vrt = gdal.BuildVRT(str(folder / "stack.vrt"), files, separate=True)
+    for index, name in enumerate(guidance_names(scene)):
+        vrt.GetRasterBand(index + 1).SetDescription(name)
+    vrt = None
+    return str(folder / "stack.vrt")
+
+
+def _stale_overviews(source, target: Path, value: float) -> str:
+    """A copy whose overviews (pyramids) hold ``value``: built, then the data changed under them."""
+    shutil.copy(source, target)
+    dataset = gdal.Open(str(target), gdal.GA_Update)
+    dataset.BuildOverviews("NEAREST", [2, 4])
+    for index in range(1, dataset.RasterCount + 1):
+        band = dataset.GetRasterBand(index)
+        for level in range(band.GetOverviewCount()):
+            overview = band.GetOverview(level)
+            overview.WriteArray(np.full((overview.YSize, overview.XSize), value, np.float32))
+    dataset = None
+    return str(target)
+
+
+def _paletted(scene, folder) -> str:
+    path = _encoded_lst(scene, folder, "lst_classes.tif", 0.0, 3.0, gdal.GDT_Byte)
+    dataset = gdal.Open(path, gdal.GA_Update)
+    table = gdal.ColorTable()
+    table.SetColorEntry(3, (255, 0, 0, 255))
+    dataset.GetRasterBand(1).SetColorTable(table)
+    dataset = None
+    return path
+
+
+def _huge_nodata_lst(scene, folder) -> str:
+    values = lst_values(scene)
+    values[:2, :2] = -3.4028234663852886e38
+    return write_lst(scene, folder, "lst_flt_min.tif", values, nodata=-3.4028234663852886e38)
+
+
+def _holes_at_corner(values, results, messages):
+    assert np.all(values[:8, :8] == NODATA)
+    assert (values == NODATA).sum() == 64
+
+
+def _with_msk(source, target: Path) -> str:
+    shutil.copy(source, target)
+    dataset = gdal.Open(str(target))
+    dataset.CreateMaskBand(gdal.GMF_PER_DATASET)
+    mask = dataset.GetRasterBand(1).GetMaskBand()
+    mask.WriteArray(np.full((dataset.RasterYSize, dataset.RasterXSize), 255, np.uint8))
+    dataset = None
+    return str(target)
+
+
+def _with_alpha(scene, folder) -> str:
+    values = guidance_values(scene)
+    path = folder / "rgba.tif"
+    dataset = gdal.GetDriverByName("GTiff").Create(
+        str(path), values.shape[2], values.shape[1], 7, gdal.GDT_Float32
+    )
+    dataset.SetGeoTransform(scene.geotransform)
+    dataset.SetProjection(scene.crs_wkt)
+    for index, name in enumerate(guidance_names(scene)):
+        dataset.GetRasterBand(index + 1).WriteArray(values[index])
+        dataset.GetRasterBand(index + 1).SetDescription(name)
+    dataset.GetRasterBand(7).WriteArray(np.full(values.shape[1:], 255, np.float32))
+    dataset.GetRasterBand(7).SetColorInterpretation(gdal.GCI_AlphaBand)
+    dataset = None
+    return str(path)
+
+
+def _netcdf_subdataset(scene, folder) -> str:
+    """An LST as the second variable of a two-variable netCDF, named as QGIS names such a layer."""
+    path = folder / "two_variables.nc"
+    kelvin = lst_values(scene)
+    emissivity = np.full(kelvin.shape, 0.97, np.float32)
+    for index, (name, values) in enumerate((("emissivity", emissivity), ("lst", kelvin))):
+        memory = gdal.GetDriverByName("MEM").Create("", 16, 16, 1, gdal.GDT_Float32)
+        memory.SetGeoTransform(coarse_geotransform(scene.geotransform))
+        memory.SetProjection(scene.crs_wkt)
+        memory.GetRasterBand(1).WriteArray(values)
+        memory.GetRasterBand(1).SetMetadataItem("NETCDF_VARNAME", name)
+        gdal.Translate(
+            str(path), memory, format="netCDF", creationOptions=["APPEND_SUBDATASET=YES"] if index else []
+        )
+    return _layer(f'NETCDF:"{path}":lst')
+
+
+def _gcps_only(scene, folder) -> str:
+    path = folder / "lst_gcps.tif"
+    x0, dx, _, y0, _, dy = coarse_geotransform(scene.geotransform)
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), 16, 16, 1, gdal.GDT_Float32)
+    gcps = [gdal.GCP(x0 + c * dx, y0 + r * dy, 0.0, c, r) for c, r in ((0, 0), (16, 0), (0, 16), (16, 16))]
+    dataset.SetGCPs(gcps, scene.crs_wkt)
+    dataset.GetRasterBand(1).WriteArray(lst_values(scene))
+    dataset = None
+    return str(path)
+
+
+def _no_geotransform(scene, folder) -> str:
+    path = folder / "lst_nogt.tif"
+    values = lst_values(scene)
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), 16, 16, 1, gdal.GDT_Float32)
+    dataset.SetProjection(scene.crs_wkt)
+    dataset.GetRasterBand(1).WriteArray(values)
+    dataset = None
+    return str(path)
+
+
+def _disjoint_halves(scene, folder) -> str:
+    """Blue valid on the left half only, green on the right half only: each band has data, no pixel has all."""
+    values = guidance_values(scene)
+    values[0, :, 32:] = NODATA
+    values[1, :, :32] = NODATA
+    return str(
+        write_geotiff(
+            folder / "halves.tif",
+            values,
+            scene.geotransform,
+            scene.crs_wkt,
+            nodata=NODATA,
+            names=guidance_names(scene),
+        )
+    )
+
+
+def _scaled_guidance(scene, folder) -> str:
+    """Reflectance x10000 as UInt16 with the GDAL scale 0.0001 that says so (as Sentinel-2 exports do)."""
+    path = folder / "reflectance_scaled.tif"
+    write_guidance(scene, folder, path.name, np.round(guidance_values(scene) * 10000), dtype=gdal.GDT_UInt16)
+    dataset = gdal.Open(str(path), gdal.GA_Update)
+    for index in range(1, dataset.RasterCount + 1):
+        dataset.GetRasterBand(index).SetScale(0.0001)
+    dataset = None
+    return str(path)
 
 
 def _garbled(path: Path) -> Path:
@@ -331,11 +718,23 @@ def fingerprint(*folders: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folders``, except the .aux.xml statistics QGIS's GDAL provider writes
     beside any raster layer it has loaded (GDAL's PAM cache, not a change to the raster)."""
     return {
-        str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+        str(path): hashlib.sha256(_without_vrt_statistics(path)).hexdigest()
         for folder in folders
         for path in sorted(Path(folder).rglob("*"))
         if path.is_file() and not path.name.endswith(".aux.xml")
     }
+
+
+def _without_vrt_statistics(path: Path) -> bytes:
+    """A file's bytes; for a VRT, without the statistics and histograms that QGIS has GDAL store inside it
+    (its PAM) when it loads the layer, and the source properties GDAL's rewrite drops or adds."""
+    data = path.read_bytes()
+    if path.suffix.lower() != ".vrt":
+        return data
+    data = re.sub(rb"\s*<Histograms>.*?</Histograms>", b"", data, flags=re.S)
+    data = re.sub(rb'\s*<MDI key="STATISTICS_[A-Z_]+">[^<]*</MDI>', b"", data)
+    data = re.sub(rb"\s*<SourceProperties [^>]*/>", b"", data)
+    return re.sub(rb"\s*<Metadata>\s*</Metadata>", b"", data)
 
 
 class RecordingFeedback(QgsProcessingFeedback):
