@@ -16,7 +16,7 @@ import numpy as np
 
 from .classic import CoarseSamples, Sharpener
 from .detail import bound_detail, detail_bounds
-from .errors import PackageError
+from .errors import InputError, PackageError
 
 BLEND_MEMBERS = ("mocolsk", "bicubic", "tsharp", "dms")
 
@@ -63,7 +63,20 @@ class BlendSharpener(Sharpener):
                 )
 
     def finish_fit(self) -> str:
-        lines = [m.finish_fit() for m in self.members.values() if m.needs_fit]
+        """Fit the members that need it; one that cannot fit on this scene (too few coarse pixels)
+        leaves the blend, and the others' weights are scaled back to a sum of one."""
+        lines = []
+        for name, member in list(self.members.items()):
+            if not member.needs_fit:
+                continue
+            try:
+                lines.append(member.finish_fit())
+            except InputError as error:
+                lines.append(f"{name} left out of the blend ({error})")
+                del self.members[name]
+                del self.weights[name]
+        total = sum(self.weights.values())
+        self.weights = {name: w / total for name, w in self.weights.items()}
         weights = ", ".join(f"{name} {w:.2f}" for name, w in self.weights.items())
         return "; ".join([*lines, f"blend weights: {weights}"])
 

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,13 @@ from engine.blend import BLEND_MEMBERS
 from engine.errors import EngineError
 
 from .datasets import sample_from_fine
-from .pipeline_runs import PipelineMethod
+from .pipeline_runs import PipelineMethod, run_pipeline
 from .protocol import protocol_view, view_prediction
 
 FIT_VIEW = "native"
+ONE_SIGMA = 0.6827
+# Where every member agrees the spread is no measure of error; below this it counts as this.
+SPREAD_FLOOR_K = 0.01
 
 
 @dataclass
@@ -72,11 +76,63 @@ def blended_rmse(run: MemberRun, weights: dict[str, float]) -> float:
     return float(np.sqrt(np.mean((mixed - run.truth_kelvin) ** 2)))
 
 
+@dataclass
+class BlendRun:
+    """The blend as the pipeline writes it on one scene (fold weights, uncalibrated uncertainty)."""
+
+    scene: str
+    site: str
+    truth_kelvin: np.ndarray
+    blend_kelvin: np.ndarray
+    spread_kelvin: np.ndarray
+
+    def normalised_errors(self) -> np.ndarray:
+        return np.abs(self.blend_kelvin - self.truth_kelvin) / np.maximum(self.spread_kelvin, SPREAD_FLOOR_K)
+
+
+def blend_run(scene, site: str, scale: int, package: str) -> BlendRun:
+    """The blend of ``package`` (whose card has no sigma factor) and its raw uncertainty, through the pipeline."""
+    view = protocol_view(scene, FIT_VIEW)
+    sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, scale)
+    out = run_pipeline(
+        PipelineMethod("blend", model=package, uncertainty=True), sample, view.band_names, view.pixel_size_m
+    )
+    mask = sample.mask & np.isfinite(out.fine_kelvin) & np.isfinite(out.sigma_kelvin)
+    return BlendRun(
+        scene.name,
+        site,
+        sample.fine_kelvin[mask].astype(np.float64),
+        out.fine_kelvin[mask].astype(np.float64),
+        out.sigma_kelvin[mask].astype(np.float64),
+    )
+
+
+def sigma_scale(runs: list[BlendRun]) -> float:
+    """The factor on the raw spread that puts 68.3 % of the absolute errors of ``runs`` within one
+    sigma (split-conformal)."""
+    return float(np.quantile(np.concatenate([r.normalised_errors() for r in runs]), ONE_SIGMA))
+
+
+def coverage_leave_site_out(runs: list[BlendRun]) -> dict[str, dict]:
+    """Per scene: the factor fitted on the other sites and the share of its errors within 1 and 2 sigma."""
+    out = {}
+    for run in runs:
+        factor = sigma_scale([o for o in runs if o.site != run.site])
+        ratios = run.normalised_errors() / factor
+        out[run.scene] = {
+            "sigma_scale": round(factor, 3),
+            "within_1_sigma": round(float(np.mean(ratios <= 1.0)), 3),
+            "within_2_sigma": round(float(np.mean(ratios <= 2.0)), 3),
+            "pixels": int(ratios.size),
+        }
+    return out
+
+
 def package_with_weights(card_path: str | Path, weights: dict[str, float], folder: Path) -> Path:
     """A copy of a package (weights files linked, not copied) whose card carries ``weights``."""
     card_path = Path(card_path)
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    card["blend"] = {**card.get("blend", {}), "weights": weights, "fitted": "cross-validation fold"}
+    card["blend"] = {"weights": weights, "fitted": "cross-validation fold"}
     folder.mkdir(parents=True, exist_ok=True)
     for key in ("weights_file", "torch_weights_file"):
         if card.get(key):
@@ -100,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     cards = {load_package(p).card.scale: load_package(p).card_path for p in bundled_packages().values()}
     for scale in args.scales:
         scenes, sites = unseen_scenes(scale)
+        scenes_by_name = {scene.name: scene for scene in scenes}
         runs = []
         for scene in scenes:
             try:
@@ -121,6 +178,34 @@ def main(argv: list[str] | None = None) -> int:
             )
         weights = fit_weights(runs)
         print(f"x{scale}: weights on all scenes {weights}", flush=True)
+        with tempfile.TemporaryDirectory() as work:
+            blends = [
+                blend_run(
+                    scenes_by_name[r.scene],
+                    r.site,
+                    scale,
+                    str(package_with_weights(cards[scale], folds[r.scene], Path(work) / r.scene)),
+                )
+                for r in runs
+            ]
+        for run in blends:
+            rmse = float(np.sqrt(np.mean((run.blend_kelvin - run.truth_kelvin) ** 2)))
+            print(f"  {run.scene:34s} blend through the pipeline (fold weights): {rmse:.3f} K")
+        coverage = coverage_leave_site_out(blends)
+        pixels = sum(c["pixels"] for c in coverage.values())
+        pooled = {
+            k: sum(c[k] * c["pixels"] for c in coverage.values()) / pixels
+            for k in ("within_1_sigma", "within_2_sigma")
+        }
+        factor = sigma_scale(blends)
+        print(
+            f"x{scale}: uncertainty, leave-site-out: {pooled['within_1_sigma']:.1%} within 1 sigma, "
+            f"{pooled['within_2_sigma']:.1%} within 2 (factor on all scenes {factor:.2f})"
+        )
+        for scene, c in coverage.items():
+            print(
+                f"  {scene:34s} {c['within_1_sigma']:.1%} / {c['within_2_sigma']:.1%} (factor {c['sigma_scale']})"
+            )
         if args.write_card:
             path = Path(cards[scale])
             card = json.loads(path.read_text(encoding="utf-8"))
@@ -133,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 "scenes": [r.scene for r in runs],
                 "leave_site_out_weights": folds,
+                "sigma_scale": round(factor, 4),
+                "uncertainty_leave_site_out": {"pooled": pooled, "per_scene": coverage},
             }
             path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
             print(f"written: {path}")

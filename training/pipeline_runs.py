@@ -34,6 +34,8 @@ class PipelineMethod:
     method: str
     model: str | None = None
     options: dict = field(default_factory=dict)
+    # Also write the uncertainty layer and return it.
+    uncertainty: bool = False
 
     def request(self, lst_path: Path, guidance_path: Path, output_path: Path) -> DownscaleRequest:
         return DownscaleRequest(
@@ -44,8 +46,18 @@ class PipelineMethod:
             method=self.method,
             model=self.model,
             threads=self.options.get("threads"),
+            uncertainty_path=str(output_path.with_name("sigma.tif")) if self.uncertainty else None,
             **{k: v for k, v in self.options.items() if k != "threads"},
         )
+
+
+@dataclass(frozen=True)
+class PipelineOutput:
+    """What a run wrote: the fine LST (K) and, when asked, the uncertainty (K); NaN where nodata."""
+
+    fine_kelvin: np.ndarray
+    sigma_kelvin: np.ndarray | None
+    result: object
 
 
 def view_grid(shape: tuple[int, int], pixel_size_m: float) -> Grid:
@@ -76,13 +88,13 @@ def write_sample(
 
 def run_pipeline(
     spec: PipelineMethod, sample: Sample, band_names: tuple[str, ...], pixel_size_m: float
-) -> tuple[np.ndarray, object]:
-    """The pipeline's output (H, W) in Kelvin for ``sample`` (NaN where it wrote nodata) and its
-    ``DownscaleResult``."""
+) -> PipelineOutput:
+    """What the pipeline writes for ``sample``, read back."""
     with tempfile.TemporaryDirectory(prefix="mocolsk-eval-") as scratch:
         folder = Path(scratch)
         lst, guidance = write_sample(sample, band_names, pixel_size_m, folder)
         result = downscale_scene(spec.request(lst, guidance, folder / "out.tif"))
         with gdal_session():
             values, _, _ = read_stack_values(folder / "out.tif")
-        return values[0].astype(np.float32), result
+            sigma = read_stack_values(folder / "sigma.tif")[0][0] if spec.uncertainty else None
+        return PipelineOutput(values[0].astype(np.float32), sigma, result)

@@ -167,7 +167,7 @@ def view_prediction(
     """``method``'s conserved fine LST for a protocol sample of ``view``: the pipeline's output
     for a plugin method, the engine's conservation of a peer's prediction otherwise."""
     if isinstance(method, PipelineMethod):
-        prediction, _ = run_pipeline(method, sample, view.band_names, view.pixel_size_m or 30.0)
+        prediction = run_pipeline(method, sample, view.band_names, view.pixel_size_m or 30.0).fine_kelvin
         missing = sample.mask & ~np.isfinite(prediction)
         if missing.any():
             raise ValueError(

@@ -102,3 +102,16 @@ def test_every_bundled_package_carries_cross_validated_blend_weights(scale):
     card = next(c for c in cards if c.scale == scale)
     assert abs(sum(card.blend["weights"].values()) - 1.0) < 1e-3
     assert len(card.blend["leave_site_out_weights"]) == len(card.blend["scenes"]) >= 10
+
+
+def test_a_member_that_cannot_fit_on_a_small_scene_leaves_the_blend_and_the_rest_still_run(
+    weighted_package, tmp_path
+):
+    from .conftest import make_scene
+
+    tiny = make_scene(tmp_path / "tiny", rows=slice(0, 12), cols=slice(0, 12), scale=4)
+    result, lines = run_downscale(tiny, tmp_path / "blend.tif", method="blend", model=weighted_package)
+    assert result.method == "blend"
+    fitted = next(line for line in lines if "left out of the blend" in line)
+    assert "tsharp left out" in fitted and "dms left out" in fitted
+    assert fitted.endswith("blend weights: mocolsk 0.71, bicubic 0.29")

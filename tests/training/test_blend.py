@@ -1,0 +1,58 @@
+"""Fitting the blend: least-squares weights that sum to one, folds that never see their own site,
+and a split-conformal sigma factor."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.package import bundled_packages, load_package
+from training.blend import BlendRun, MemberRun, fit_weights, leave_site_out, package_with_weights, sigma_scale
+
+
+def synthetic_runs(weights, sites=("a", "a", "b", "c")) -> list[MemberRun]:
+    rng = np.random.default_rng(0)
+    runs = []
+    for index, site in enumerate(sites):
+        truth = rng.normal(300.0, 3.0, 500)
+        members = truth + rng.normal(0.0, 1.0, (4, 500))
+        members[0] = truth + rng.normal(0.0, 0.3, 500)
+        runs.append(MemberRun(f"s{index}", site, truth, members))
+    return runs
+
+
+def test_weights_are_non_negative_and_sum_to_one_favouring_the_accurate_member():
+    weights = fit_weights(synthetic_runs(None))
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
+    assert min(weights.values()) >= 0 and max(weights, key=weights.get) == "mocolsk"
+
+
+def test_a_scenes_fold_is_fitted_without_any_scene_of_its_site():
+    runs = synthetic_runs(None)
+    runs[0].members_kelvin[1] = runs[0].truth_kelvin
+    runs[1].members_kelvin[1] = runs[1].truth_kelvin
+    folds = leave_site_out(runs)
+    assert folds["s0"] == folds["s1"]
+    assert folds["s2"]["bicubic"] > folds["s0"]["bicubic"] + 0.05
+
+
+def test_the_sigma_factor_puts_68_percent_of_the_errors_within_one_sigma():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(300.0, 2.0, 4000)
+    spread = rng.uniform(0.2, 1.0, 4000)
+    blend = truth + rng.normal(0.0, 1.0, 4000) * spread * 3.0
+    run = BlendRun("s", "a", truth, blend, spread)
+    factor = sigma_scale([run])
+    assert factor == pytest.approx(3.0, rel=0.1)
+    assert np.mean(run.normalised_errors() / factor <= 1.0) == pytest.approx(0.683, abs=0.01)
+
+
+def test_a_fold_package_links_the_weights_and_passes_the_checksum(tmp_path):
+    card_path = bundled_packages()["mocolsk-x4-landsat-light"]
+    weights = {"mocolsk": 0.7, "bicubic": 0.3, "tsharp": 0.0, "dms": 0.0}
+    fold = package_with_weights(card_path, weights, tmp_path / "fold")
+    package = load_package(fold)
+    assert package.card.blend["weights"] == weights
+    assert json.loads(fold.read_text())["weights_sha256"] == package.card.weights_sha256
