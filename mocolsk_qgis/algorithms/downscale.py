@@ -167,6 +167,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                     self.tr("Native LST pixel (m, 0 = from the product name or MTL)"),
                     QgsProcessingParameterNumber.Double,
                     defaultValue=0.0,
+                    optional=True,
                     minValue=0.0,
                     maxValue=100000.0,
                 ),
