@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
-import subprocess
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import BackendError, PackageError, RuntimeMissing
+from .gpu import nvidia_gpu_name
 from .package import ModelPackage
 
 BACKENDS = ("onnxruntime", "torch")
@@ -386,21 +385,6 @@ def backend_cache_key(
 def clear_backend_cache() -> None:
     """Forget every opened backend (frees their memory)."""
     _cache.clear()
-
-
-def nvidia_gpu_name() -> str | None:
-    """The first GPU ``nvidia-smi -L`` lists (e.g. "NVIDIA H100 80GB HBM3"), or None."""
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None
-    try:
-        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in listed.stdout.splitlines():
-        if line.startswith("GPU "):
-            return line.split(":", 1)[1].split("(UUID")[0].strip()
-    return None
 
 
 def describe_runtime(backend: str = "onnxruntime", device: str = "auto", threads: int | None = None) -> str:

@@ -7,11 +7,12 @@ indices a method needs but the user did not give are derived from their bands.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .errors import InputError
+from .indices import NORMALISED_DIFFERENCES, IndexBounds, clip_index, clipped_message, normalized_difference
 
 _ALIASES = {
     "near_infrared": "nir",
@@ -47,26 +48,55 @@ class BandMapping:
     names: tuple[str, ...]
     sources: tuple[int | tuple[int, int], ...]
     how: str
+    # Positions (in ``names``) of given index bands clipped to -1..1 as they are read.
+    clipped: tuple[int, ...] = ()
+
+    def clipping(self, positions) -> BandMapping:
+        """This mapping with the given index bands at ``positions`` clipped to -1..1."""
+        return replace(self, clipped=tuple(positions))
+
+    def given_indices(self) -> list[int]:
+        """Positions of the bands read from an input band and named as a known index (ndvi, ndwi, ...)."""
+        return [
+            position
+            for position, (name, source) in enumerate(zip(self.names, self.sources))
+            if not isinstance(source, tuple) and is_index(name)
+        ]
 
     def compose(self, stack: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Required bands (C, H, W) float32 from the input stack (N, H, W) and its validity (H, W).
 
-        Returns the bands and where all of them are valid (an index is invalid where a + b = 0).
+        Returns the bands and where all of them are valid. Indices derived here are bounded to -1..1 and
+        the ``clipped`` ones clipped to it (`engine.indices`): negative reflectance over water pushes them beyond.
         """
         bands = []
-        joint = valid.copy()
-        for source in self.sources:
+        for position, source in enumerate(self.sources):
             if isinstance(source, tuple):
-                a, b = (stack[i].astype(np.float64) for i in source)
-                total = a + b
-                joint &= total != 0
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    bands.append(np.where(total != 0, (a - b) / np.where(total != 0, total, 1.0), 0.0))
+                bands.append(normalized_difference(stack[source[0]], stack[source[1]]))
+            elif position in self.clipped:
+                bands.append(clip_index(stack[source]))
             else:
                 bands.append(stack[source])
         height, width = stack.shape[1:]
         composed = np.stack(bands).astype(np.float32) if bands else np.zeros((0, height, width), np.float32)
-        return composed, joint
+        return composed, valid.copy()
+
+    def index_messages(self, stack: np.ndarray, valid: np.ndarray) -> list[str]:
+        """Log lines for the indices whose bounds change pixels of a sample (N, H, W) of the input bands."""
+        messages = []
+        for position, (name, source) in enumerate(zip(self.names, self.sources)):
+            if isinstance(source, tuple):
+                counter = IndexBounds(f"{name}, derived from {' and '.join(DERIVED_INDICES[name])}")
+                counter.add(stack[source[0]][valid], stack[source[1]][valid])
+                messages.append(counter.message(sampled=True))
+            elif position in self.clipped:
+                messages.append(clipped_message(name, stack[source][valid], sampled=True))
+        return [message for message in messages if message]
+
+
+def is_index(name: str) -> bool:
+    """Whether a band name is a normalised difference the engine knows (its values lie in -1..1)."""
+    return normalise_band_name(name) in NORMALISED_DIFFERENCES
 
 
 def map_bands(

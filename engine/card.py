@@ -150,7 +150,14 @@ class ModelCard:
             raise PackageError(f"{source} is inconsistent: " + "; ".join(problems) + ".")
 
 
-METHOD_TITLES = {"mocolsk": "MoCoLSK", "bicubic": "bicubic", "tsharp": "TsHARP", "dms": "DMS"}
+METHOD_TITLES = {
+    "blend": "the blend",
+    "mocolsk": "MoCoLSK",
+    "bicubic": "bicubic",
+    "tsharp": "TsHARP",
+    "dms": "DMS",
+    "auto": "auto",
+}
 
 
 def recommended_method(card: ModelCard) -> str | None:
@@ -161,7 +168,7 @@ def recommended_method(card: ModelCard) -> str | None:
 def accuracy_summary(card: ModelCard) -> str | None:
     """One sentence on the card's whole-scene held-out RMSE in both protocols: MoCoLSK beside
     bicubic and the best classic method, and the method recommended at this scale."""
-    report = card.metrics.get("held_out_scenes")
+    report = card.metrics.get("unseen_scenes") or card.metrics.get("held_out_scenes")
     if not report:
         return None
     parts = []
@@ -171,9 +178,9 @@ def accuracy_summary(card: ModelCard) -> str | None:
             continue
         methods = summary["methods"]
         best = summary["best_classic"]
-        text = f"MoCoLSK {methods['mocolsk']['rmse_k']:.2f} K, bicubic {methods['bicubic']['rmse_k']:.2f} K"
-        if best != "bicubic":
-            text += f", {METHOD_TITLES.get(best, best)} {methods[best]['rmse_k']:.2f} K"
+        shown = [m for m in ("blend", "mocolsk", "bicubic") if m in methods]
+        shown += [best] if best not in shown else []
+        text = ", ".join(f"{METHOD_TITLES.get(m, m)} {methods[m]['rmse_k']:.2f} K" for m in shown)
         parts.append(f"{title}: {text}")
     scenes = len(next(iter(report.values()))["scenes"])
     recommended = recommended_method(card)

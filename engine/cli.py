@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument(
         "--method",
         choices=("mocolsk", "blend", *CLASSIC_METHODS, "auto"),
-        default="mocolsk",
+        default="blend",
         help="blend: MoCoLSK and the classic methods averaged with the model card's cross-validated weights; "
         "auto: the method that best rebuilds the LST from a once-more coarsened copy (self-check)",
     )
@@ -113,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     down.add_argument("--cog", action="store_true", help="write a Cloud Optimized GeoTIFF")
     down.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    dask = down.add_mutually_exclusive_group()
+    dask.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the scenes of --pair/--folder on this Dask scheduler, one task each (e.g. tcp://host:8786)",
+    )
+    dask.add_argument(
+        "--dask-local",
+        type=worker_count,
+        metavar="N",
+        help="run the scenes of --pair/--folder on a local Dask cluster of N worker processes",
+    )
 
     info = commands.add_parser("info", help="print a model card")
     info.add_argument("model", help="bundled model name or package path (NAME.json)")
@@ -127,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ref-units", choices=LST_UNITS, default="auto")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     return parser
+
+
+def worker_count(text: str) -> int:
+    """--dask-local's N: a whole number of workers, at least one."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"give a number of workers of at least 1, not {text!r}")
+    return int(text)
 
 
 def main(
@@ -264,6 +283,17 @@ def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     scenes = scene_pairs(args)
     if args.out_dir and len(scenes) > 0:
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    if args.dask or args.dask_local:
+        from .distributed import downscale_on_dask
+
+        requests = [scene_request(args, lst, guidance, out) for lst, guidance, out in scenes]
+        report = downscale_on_dask(requests, args.dask, args.dask_local, stdout)
+        if report.failed:
+            print(
+                f"error: {len(report.failed)} of {len(requests)} scenes failed (listed above).", file=stderr
+            )
+            return EXIT_ERROR
+        return EXIT_OK
     for number, (lst, guidance, out) in enumerate(scenes, 1):
         if len(scenes) > 1:
             print(f"Scene {number}/{len(scenes)}: {lst}", file=stdout)
@@ -271,13 +301,11 @@ def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
-def _downscale_one(
-    args: argparse.Namespace, lst: str, guidance: list[str], out: str, stdout: TextIO, stderr: TextIO
-) -> None:
-    """One scene; the backend cache (``engine.backends``) keeps the model loaded for the next."""
-    from .pipeline import DownscaleRequest, downscale_scene
+def scene_request(args: argparse.Namespace, lst: str, guidance: list[str], out: str):
+    """The pipeline's request for one scene of the command line."""
+    from .pipeline import DownscaleRequest
 
-    request = DownscaleRequest(
+    return DownscaleRequest(
         lst_path=lst,
         lst_band=args.lst_band,
         lst_units=args.lst_units,
@@ -300,6 +328,15 @@ def _downscale_one(
         cog=args.cog,
         uncertainty_path=args.uncertainty,
     )
+
+
+def _downscale_one(
+    args: argparse.Namespace, lst: str, guidance: list[str], out: str, stdout: TextIO, stderr: TextIO
+) -> None:
+    """One scene; the backend cache (``engine.backends``) keeps the model loaded for the next."""
+    from .pipeline import downscale_scene
+
+    request = scene_request(args, lst, guidance, out)
     interrupted = []
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     bar = None if args.quiet else ProgressBar(stderr)

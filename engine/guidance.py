@@ -4,7 +4,8 @@ top-of-atmosphere reflectance (Level-1 with its MTL file), and a DEM.
 A model card lists its guidance bands by name, in order; this module knows how to compute
 each name (reflectances, normalised-difference indices, elevation) from arrays: pure numpy.
 `engine.guidance_stack` reads the input rasters and writes the stack in that order, one band per
-name. Reflectance is unitless (0-1), indices are unitless (-1..1), elevation is in metres.
+name. Reflectance is unitless (0-1), indices are unitless and bounded to -1..1 (`engine.indices`:
+negative surface reflectance over water and shadow would push them beyond), elevation is in metres.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from .bands import normalise_band_name
 from .errors import InputError
+from .indices import IndexBounds, normalized_difference
 from .landsat import read_mtl, reflective_band_files, toa_reflectance
 
 # Collection 2 Level-2 surface reflectance: reflectance = DN * scale + offset, DN 0 is fill.
@@ -65,7 +67,7 @@ def _reflectance_band(name: str, what: str) -> GuidanceBand:
 
 
 def _index_band(name: str, what: str, a: str, b: str) -> GuidanceBand:
-    return GuidanceBand(name, "index", f"{what}, ({a} - {b}) / ({a} + {b})", (a, b), (a, b))
+    return GuidanceBand(name, "index", f"{what}, ({a} - {b}) / ({a} + {b}) bounded to -1..1", (a, b), (a, b))
 
 
 GUIDANCE_BANDS: dict[str, GuidanceBand] = {
@@ -149,13 +151,6 @@ def sr_to_reflectance(
     return np.where(missing, np.float32(np.nan), reflectance)
 
 
-def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(a - b) / (a + b), NaN where the sum is zero or an input is missing."""
-    total = a + b
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total != 0, (a - b) / total, np.float32(np.nan)).astype(np.float32)
-
-
 def compute_guidance(band_names: Sequence[str], inputs: Mapping[str, np.ndarray]) -> np.ndarray:
     """Stack (C, H, W) float32 of the named bands from reflectances and ``dem`` (metres)."""
     layers = []
@@ -171,6 +166,18 @@ def compute_guidance(band_names: Sequence[str], inputs: Mapping[str, np.ndarray]
         else:
             layers.append(inputs[band.inputs[0]].astype(np.float32))
     return np.stack(layers)
+
+
+def index_bounds(band_names: Sequence[str]) -> dict[str, IndexBounds]:
+    """A counter per index among ``band_names``, for `count_index_bounds`."""
+    return {name: IndexBounds(name) for name in band_names if guidance_band(name).difference_of is not None}
+
+
+def count_index_bounds(bounds: Mapping[str, IndexBounds], inputs: Mapping[str, np.ndarray]) -> None:
+    """Add the pixels of ``inputs`` (reflectances, NaN where missing) whose indices the bounds change."""
+    for name, counter in bounds.items():
+        a, b = guidance_band(name).difference_of
+        counter.add(inputs[a], inputs[b])
 
 
 def reflectance_converter(

@@ -20,7 +20,9 @@ from .guidance import (
     LANDSAT_89_OLI_BANDS,
     check_units,
     compute_guidance,
+    count_index_bounds,
     guidance_band,
+    index_bounds,
     reflectance_converter,
     required_inputs,
 )
@@ -58,7 +60,8 @@ def build_guidance_stack(
     ``reflectance_paths`` maps reflectance names (``red``, ``nir``, ...) to single-band
     rasters sharing one grid; the DEM is resampled bilinearly onto that grid. With
     ``encoding="landsat_l1_toa"`` the values are Level-1 digital numbers turned into TOA
-    reflectance with ``mtl_path``, and missing reflectance paths are taken from the MTL. With
+    reflectance with ``mtl_path``, and missing reflectance paths are taken from the MTL. Indices are
+    bounded to -1..1 (`engine.indices`) and the pixels that changed are counted in the log. With
     ``expected_units`` (a model card's units per band) the units are checked first. Works in
     blocks of rows so a full scene never sits in memory; ``progress`` gets percent. The file
     appears only when complete: a failure or a cancellation leaves nothing at ``out_path``.
@@ -138,6 +141,7 @@ def _build_guidance_stack(
         f"{grid.height} grid from {', '.join(needed)}."
     )
     out = create_geotiff(partial, grid, STACK_CREATION_OPTIONS, nodata=float("nan"), bands=len(band_names))
+    bounds = index_bounds(band_names)
     try:
         _describe(out, band_names, encoding)
         for row in range(0, grid.height, ROWS_PER_BLOCK):
@@ -149,6 +153,7 @@ def _build_guidance_stack(
                 for name, dataset in sources.items()
             }
             stack = compute_guidance(band_names, inputs)
+            count_index_bounds(bounds, inputs)
             for index in range(len(band_names)):
                 out.GetRasterBand(index + 1).WriteArray(stack[index], 0, row)
             progress(100.0 * (row + rows) / grid.height)
@@ -159,6 +164,10 @@ def _build_guidance_stack(
         out = None
         partial.unlink(missing_ok=True)
         raise
+    for counter in bounds.values():
+        message = counter.message()
+        if message:
+            log(message)
     return out_path
 
 

@@ -40,7 +40,7 @@ from .scene.method import AUTO_MODEL, bundled_steps, coarser_note, open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
 from .scene.selfcheck import AUTO_METHOD, candidates, self_check
 from .scene.tiles import TileReader, fit_scene, plan_scene_tiles, predict_tiles
-from .scene.write import OUTPUT_NODATA, stage_uncertainty, write_output
+from .scene.write import OUTPUT_NODATA, publish_output, stage_output, stage_uncertainty
 
 __all__ = [
     "CONVERSION_BLOCK_PX",
@@ -59,6 +59,8 @@ FITTED_PERCENT = 15
 TILES_DONE_PERCENT = 90
 # Methods that run the bundled packages, and so cascade them when no single one fits the pixel ratio.
 CASCADE_METHODS = ("mocolsk", "blend")
+# Scratch folders beside the output start with this (hidden on Unix).
+SCRATCH_PREFIX = ".mocolsk-"
 # The network's smallest input, in coarse pixels a side.
 MIN_NETWORK_COARSE_PX = 2
 
@@ -75,7 +77,8 @@ def downscale_scene(
     )
     validate_request(request)
     with gdal_session(), io_errors(input_layers(request), request.output_path):
-        scratch = Path(tempfile.mkdtemp(prefix=".mocolsk-", dir=Path(request.output_path).resolve().parent))
+        output = Path(request.output_path).resolve()
+        scratch = Path(tempfile.mkdtemp(prefix=scratch_prefix(output), dir=output.parent))
         try:
             return _run(request, context, scratch)
         except BaseException as exc:
@@ -84,6 +87,12 @@ def downscale_scene(
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def scratch_prefix(output_path: str | os.PathLike) -> str:
+    """The name of a run's scratch folder beside its output, up to tempfile's random suffix: it
+    names the output, so that a rerun can find what a killed run left (engine.distributed)."""
+    return f"{SCRATCH_PREFIX}{Path(output_path).name}."
 
 
 def input_layers(request: DownscaleRequest) -> dict[str, str]:
@@ -103,9 +112,11 @@ def open_auto_method(request: DownscaleRequest, guidance, ratio: float, lst_pixe
     for default, network, blend in (("blend", True, True), ("mocolsk", True, False)):
         try:
             method = open_method(replace(request, method=default), guidance, ratio, lst_pixel, context)
-            return method, candidates(uncertainty, network, blend)
         except EngineError as error:
             context.log(f"Auto: {default} cannot run on these inputs ({error})")
+            continue
+        if method.predictor.name == default:
+            return method, candidates(uncertainty, network, blend)
     fallback = "dms" if uncertainty else "bicubic"
     method = open_method(replace(request, method=fallback), guidance, ratio, lst_pixel, context)
     return method, candidates(uncertainty, network=False, blend=False)
@@ -150,6 +161,7 @@ def _run(
         method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
     else:
         method = open_method(request, guidance, ratio, lst_pixel, context)
+        request = replace(request, method=method.predictor.name)
     scale = method.scale
     coarse_grid = guidance.grid.coarsened(scale)
     if not auto:
@@ -167,6 +179,9 @@ def _run(
             method = open_method(request, guidance, float(scale), lst_pixel, context)
         require_network_extent(request, method, coarse_grid, lst_pixel)
     mapping = method.mapping
+    note = method.recommendation_note(request.method)
+    if note:
+        context.log(note)
     context.log(
         f"Method {request.method}, scale x{scale}; guidance bands mapped {mapping.how}: "
         f"{', '.join(mapping.names) or 'none used'}"
@@ -216,6 +231,7 @@ def _run(
         )
 
     start = time.perf_counter()
+    staged = stage_output(request, blended, coarse_band, guidance.grid, scale, scratch, context)
     result = DownscaleResult(
         output_path=str(Path(request.output_path).resolve()),
         method=request.method,
@@ -228,11 +244,13 @@ def _run(
         warped=coarse.warped,
         warp_reason=coarse.warp_reason,
         guidance_mapping=f"{mapping.how}: {', '.join(mapping.names)}" if mapping.names else mapping.how,
-        max_conservation_residual_k=float("nan"),
+        max_conservation_residual_k=staged.max_conservation_residual_k,
         tiles=len(plan.tiles),
         timings_s=timings,
         detail_clipped_px=stats.detail_clipped_px if method.bounds_detail else None,
         detail_clipped_percent=stats.detail_clipped_percent if method.bounds_detail else None,
+        uncertainty_path=str(Path(request.uncertainty_path).resolve()) if uncertainty else None,
+        uncertainty_sigma_scale=method.sigma_scale if uncertainty and method.sigma_calibrated else None,
         self_check=check.summary() if check else "",
         scale_steps=(scale,),
     )
@@ -247,11 +265,9 @@ def _run(
             qa_mask_grow_px=origin.qa_mask_grow_px,
         )
     if uncertainty:
-        result.uncertainty_sigma_scale = method.sigma_scale if method.sigma_calibrated else None
         staged_uncertainty = stage_uncertainty(request, spread, guidance.grid, result, scratch, context)
-    write_output(request, blended, coarse_band, guidance.grid, scale, result, scratch, context)
+    publish_output(request, staged, result, context)
     if uncertainty:
-        result.uncertainty_path = str(Path(request.uncertainty_path).resolve())
         os.replace(staged_uncertainty, result.uncertainty_path)
         context.log(f"Wrote {result.uncertainty_path} ({uncertainty_note(request.method, result)})")
     timings["write_s"] = time.perf_counter() - start

@@ -6,7 +6,9 @@
 - DMS: the spread of its bagged regression trees, each tree weighted as in the prediction.
 
 Each member goes through the same detail bound and coarse-pixel conservation as the output
-before the spread is taken, so the uncertainty describes what is written. A card may hold a
+before the spread is taken, so the uncertainty describes what is written; the variance is then
+averaged over one coarse pixel around each fine pixel (`cell_spread_kelvin`), which removes a
+lattice of the coarse grid that the network's up-projection puts into the raw spread. A card may hold a
 ``sigma_scale`` fitted on validation blocks (never test scenes) that makes 68 % of the errors
 fall within one sigma; the raw spread is multiplied by it.
 """
@@ -59,6 +61,53 @@ def spread_kelvin(members: np.ndarray, weights: np.ndarray | None = None) -> np.
     mean = (w * members).sum(axis=0)
     variance = (w * (members - mean) ** 2).sum(axis=0)
     return np.sqrt(np.maximum(variance, 0.0)).astype(np.float32)
+
+
+def cell_window(scale: int) -> np.ndarray:
+    """Weights of a window one coarse pixel wide centred on a fine pixel: ``scale`` ones for an
+    odd scale, else ``scale - 1`` ones between two halves. Either sums one period of any pattern
+    that repeats every coarse pixel, so the pattern averages out."""
+    if scale % 2:
+        return np.ones(scale)
+    return np.concatenate([[0.5], np.ones(scale - 1), [0.5]])
+
+
+def cell_mean(values: np.ndarray, valid: np.ndarray, scale: int) -> np.ndarray:
+    """Mean of ``values`` (H, W) over the valid pixels of the coarse-pixel-wide window centred on
+    each pixel (`cell_window`, both axes); NaN where the window holds no valid pixel."""
+    kernel = cell_window(scale)
+    total, weight = np.where(valid, values, 0.0).astype(np.float64), valid.astype(np.float64)
+    for axis in (0, 1):
+        total, weight = (_correlate(a, kernel, axis) for a in (total, weight))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), np.nan)
+
+
+def _correlate(values: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
+    """``values`` correlated with a symmetric odd-length ``kernel`` along ``axis``, zero outside."""
+    half = len(kernel) // 2
+    size = values.shape[axis]
+    widths = [(0, 0), (0, 0)]
+    widths[axis] = (half, half)
+    padded = np.pad(values, widths)
+    return sum(
+        weight * np.take(padded, range(offset, offset + size), axis=axis)
+        for offset, weight in enumerate(kernel)
+    )
+
+
+def cell_spread_kelvin(
+    members: np.ndarray, weights: np.ndarray | None, valid: np.ndarray, scale: int
+) -> np.ndarray:
+    """The members' spread (`spread_kelvin`) as the root of their variance averaged over a coarse
+    pixel around each fine pixel (`cell_mean`), float32.
+
+    A network's up-projection treats each position within a coarse pixel differently, and its
+    orientations disagree more on the coarse-pixel edges than inside: the raw spread shows the
+    coarse grid as a lattice that says nothing about the LST. Averaging the variance over one coarse
+    pixel removes any pattern that repeats every coarse pixel and keeps the mean variance."""
+    variance = spread_kelvin(members, weights).astype(np.float64) ** 2
+    return np.sqrt(cell_mean(variance, valid, scale)).astype(np.float32)
 
 
 @dataclass(frozen=True)

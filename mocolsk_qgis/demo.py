@@ -23,7 +23,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Engine values of the dropdown choices the demo makes; Processing takes their indexes.
 LST_UNITS = "landsat5_tm_b6_dn"
 SR_ENCODING = "landsat_l1_toa"
-COMPARED_METHODS = ("mocolsk", "bicubic")
+COMPARED_METHODS = ("blend", "mocolsk", "bicubic")
 REPORTED = ("RMSE", "MAE", "BIAS", "CC", "SSIM", "PSNR")
 
 

@@ -3,18 +3,14 @@ colour, offers the example model in the Model Designer (Plugins menu and the Too
 the "Install runtime" action (ONNX Runtime, PyTorch)."""
 
 from qgis.core import QgsApplication, QgsProcessingModelAlgorithm, QgsProject, QgsRasterLayer
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
 from ._engine import resource
+from .i18n import tr
 from .install_runtime import MENU
 from .provider import EXAMPLE_MODEL, MoCoLSKProvider
 from .style import natural_colour, shows_default_bands
-
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("MoCoLSK", text)
 
 
 def show_guidance_in_natural_colour(layers) -> None:
@@ -38,9 +34,11 @@ def open_in_modeler(model):
 
 def editable_copy(model):
     """A plain copy of ``model`` without its file, so that the designer's Save asks where to write instead
-    of overwriting the plugin's file."""
+    of overwriting the plugin's file. The copy keeps ``model``'s provider: the designer's Run opens a
+    Processing dialog on it, and QGIS 3.22 crashes (segmentation fault) on an algorithm without one."""
     copy = QgsProcessingModelAlgorithm()
     copy.loadVariant(model.toVariant())
+    copy.setProvider(model.provider())
     return copy
 
 

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingProvider
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ._engine import engine, resource
@@ -11,6 +10,7 @@ from .algorithms.build_guidance import BuildGuidanceAlgorithm
 from .algorithms.downscale import DownscaleAlgorithm
 from .algorithms.evaluate import EvaluateAlgorithm
 from .algorithms.finetune import FinetuneAlgorithm
+from .i18n import tr
 
 # The example model's algorithm name: its file's stem without the provider prefix.
 EXAMPLE_MODEL = "guidance_downscale_evaluate"
@@ -37,12 +37,12 @@ class MoCoLSKProvider(QgsProcessingProvider):
         return "mocolsk"
 
     def name(self):
-        return QCoreApplication.translate("MoCoLSK", "MoCoLSK LST downscaling")
+        return tr("MoCoLSK LST downscaling")
 
     def longName(self):  # noqa: N802
-        return QCoreApplication.translate(
-            "MoCoLSK", "MoCoLSK land surface temperature downscaling (engine {version})"
-        ).format(version=engine.__version__)
+        return tr("MoCoLSK land surface temperature downscaling (engine {version})").format(
+            version=engine.__version__
+        )
 
     def icon(self):
         return QIcon(str(resource("icons", "mocolsk.svg")))

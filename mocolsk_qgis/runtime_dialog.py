@@ -1,6 +1,9 @@
-"""The "Install runtime" dialog: runs install_runtime.py in a QProcess and shows pip's log."""
+"""The "Install runtime" dialog: says which Python it installs for, runs install_runtime.py with that Python
+in a QProcess and shows pip's log."""
 
-from qgis.PyQt.QtCore import QProcess
+from html import escape
+
+from qgis.PyQt.QtCore import QProcess, Qt
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDialog,
@@ -25,13 +28,26 @@ class InstallRuntimeDialog(QDialog):
         self.exit_code = None
         gpu = install_runtime.nvidia_gpu() if gpu is None else gpu
         target = install_runtime.runtime_dir()
+        self.python = install_runtime.qgis_python()
+        self.qgis_version = install_runtime.qgis_python_version()
+        self.numpy = install_runtime.numpy_version()
+        version = install_runtime.interpreter_version(self.python)
+        self.problem = install_runtime.interpreter_problem(self.python, version, self.qgis_version)
         self.intro = QLabel(
             "The MoCoLSK network needs ONNX Runtime (or PyTorch for the PyTorch backend) in the Python "
-            f"that runs QGIS ({install_runtime.qgis_python()}). pip installs it into {target}, a folder "
-            "the plugin adds to Python's path; updating the plugin keeps it."
+            f"that runs QGIS. pip installs it into {target}, a folder the plugin adds to Python's path; "
+            "updating the plugin keeps it."
             + (f" NVIDIA GPU found: {gpu}, so ONNX Runtime with CUDA is offered first." if gpu else "")
         )
         self.intro.setWordWrap(True)
+        self.interpreter = QLabel(
+            escape(f"Python: {self.python} (version {version or 'unknown'}; QGIS runs {self.qgis_version})")
+            + (f", numpy pinned to {self.numpy} as in QGIS" if self.numpy else "")
+            + (f"<br><span style='color:#b00020'>{escape(self.problem)}</span>" if self.problem else "")
+        )
+        self.interpreter.setTextFormat(Qt.RichText)
+        self.interpreter.setWordWrap(True)
+        self.interpreter.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.choice = QComboBox()
         order = ["onnxruntime-gpu", "onnxruntime", "torch"] if gpu else ["onnxruntime", "torch"]
         for name in order:
@@ -46,9 +62,10 @@ class InstallRuntimeDialog(QDialog):
         self.install_button = QPushButton("Install")
         self.buttons.addButton(self.install_button, QDialogButtonBox.ActionRole)
         self.install_button.clicked.connect(self.start)
+        self.install_button.setEnabled(self.problem is None)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        for widget in (self.intro, self.choice, self.progress, self.log, self.buttons):
+        for widget in (self.intro, self.interpreter, self.choice, self.progress, self.log, self.buttons):
             layout.addWidget(widget)
 
     def start(self):
@@ -62,21 +79,28 @@ class InstallRuntimeDialog(QDialog):
         self.process.setProcessChannelMode(QProcess.MergedChannels)
         self.process.readyReadStandardOutput.connect(self.read_output)
         self.process.finished.connect(self.finished)
-        self.process.start(
-            install_runtime.qgis_python(),
-            ["-u", "-X", "utf8", str(install_runtime.PLUGIN_DIR / "install_runtime.py"), package],
-        )
+        arguments = ["-u", "-X", "utf8", str(install_runtime.PLUGIN_DIR / "install_runtime.py"), package]
+        arguments += ["--qgis-python-version", self.qgis_version]
+        if self.numpy:
+            arguments += ["--numpy", self.numpy]
+        self.process.start(self.python, arguments)
 
     def reject(self):
         """Closing waits for pip: stopping it halfway could leave a broken package in the folder."""
         if self.process is not None and self.process.state() != QProcess.NotRunning:
-            self.log.appendPlainText("pip is still running; the dialog closes when it has finished.")
+            self.append("pip is still running; the dialog closes when it has finished.")
             return
         super().reject()
 
+    def append(self, text: str) -> None:
+        """Add ``text`` to the log and show its final line."""
+        self.log.appendPlainText(text)
+        bar = self.log.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
     def read_output(self):
         text = bytes(self.process.readAllStandardOutput()).decode("utf-8", "replace")
-        self.log.appendPlainText(text.rstrip("\n"))
+        self.append(text.rstrip("\n"))
 
     def finished(self, exit_code, _status=None):
         self.exit_code = exit_code
@@ -88,6 +112,6 @@ class InstallRuntimeDialog(QDialog):
         if exit_code == 0:
             install_runtime.activate()
             runtime_description.cache_clear()
-            self.log.appendPlainText(
+            self.append(
                 "Done: run Downscale LST again (restart QGIS if it still says the runtime is missing)."
             )

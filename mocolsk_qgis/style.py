@@ -2,24 +2,28 @@
 
 The QML files in ``resources/styles`` fix the colour ramp and the legend units; the stretch
 is re-fitted to each output (the cumulative cut the QML records), because a fixed range
-cannot suit both a tropical afternoon and a polar night.
+cannot suit both a tropical afternoon and a polar night. The uncertainty map gets a
+sequential ramp over its own 2nd-98th percentiles. A loaded output whose name a layer of the
+project already has gets a number, so that runs side by side can be told apart.
 """
 
 from qgis.core import (
     QgsColorRampShader,
     QgsMultiBandColorRenderer,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProject,
     QgsRasterLayer,
 )
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication
 
 from ._engine import resource
+from .i18n import tr
 
 STYLES = {
     "kelvin": "lst_kelvin.qml",
     "celsius": "lst_celsius.qml",
     "difference": "lst_difference.qml",
+    "uncertainty": "lst_uncertainty.qml",
 }
 
 
@@ -41,10 +45,11 @@ def stretch_to_data(layer: QgsRasterLayer, symmetric: bool = False) -> None:
         low, high = low - 0.5, low + 0.5
     old_low, old_high = shader.minimumValue(), shader.maximumValue()
     suffix = shader.legendSettings().suffix()
+    decimals = shader.labelPrecision()
     items = []
     for item in shader.colorRampItemList():
         value = low + (item.value - old_low) / (old_high - old_low) * (high - low)
-        label = f"{value:+.1f}{suffix}" if symmetric else f"{value:.1f}{suffix}"
+        label = f"{value:+.{decimals}f}{suffix}" if symmetric else f"{value:.{decimals}f}{suffix}"
         items.append(QgsColorRampShader.ColorRampItem(value, item.color, label))
     shader.setMinimumValue(low)
     shader.setMaximumValue(high)
@@ -90,8 +95,18 @@ class NaturalColour(QgsProcessingLayerPostProcessorInterface):
             layer.triggerRepaint()
 
 
+def distinct_name(layer, project) -> str:
+    """``layer``'s name, numbered ("name (2)", "name (3)", ...) when another layer of ``project`` has it."""
+    taken = {other.name() for other in project.mapLayers().values() if other.id() != layer.id()}
+    name, number = layer.name(), 2
+    while name in taken:
+        name, number = f"{layer.name()} ({number})", number + 1
+    return name
+
+
 class TemperatureStyle(QgsProcessingLayerPostProcessorInterface):
-    """Applies one of the QML styles to a result layer and fits its stretch."""
+    """Applies one of the QML styles to a result layer, fits its stretch, and numbers its name when the
+    project already has a layer of that name."""
 
     def __init__(self, style: str):
         super().__init__()
@@ -103,12 +118,12 @@ class TemperatureStyle(QgsProcessingLayerPostProcessorInterface):
         message, ok = layer.loadNamedStyle(str(resource("styles", STYLES[self.style])))
         if not ok:
             feedback.reportError(
-                QCoreApplication.translate(
-                    "MoCoLSK", "Could not apply the temperature style: {message}"
-                ).format(message=message)
+                tr("Could not apply the temperature style: {message}").format(message=message)
             )
             return
         stretch_to_data(layer, symmetric=self.style == "difference")
+        project = context.project() or QgsProject.instance()
+        layer.setName(distinct_name(layer, project))
         layer.triggerRepaint()
 
 

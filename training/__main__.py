@@ -28,9 +28,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .evaluate import format_report
-    from .export import export_checkpoint
+    from .release import release_checkpoint
 
-    package = export_checkpoint(
+    package = release_checkpoint(
         args.checkpoint, args.out, args.name, args.version, evaluate=not args.no_evaluate
     )
     print(f"package: {package.card_path} + {package.onnx_path.name}")
@@ -47,7 +47,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .config import TrainConfig
     from .evaluate import format_report, package_predictor
-    from .export import held_out_metrics, held_out_report, record_metrics
+    from .release import held_out_metrics, held_out_report, record_metrics
 
     package = resolve_package(args.package)
     config = TrainConfig.load(args.data)

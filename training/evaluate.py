@@ -3,19 +3,23 @@ sharpeners, on exactly the same held-out pixels, in Kelvin.
 
 Metrics are pooled over all held-out pixels (not averaged per block). The plugin's
 methods (bundled packages, the classic sharpeners) run through its pipeline on what a user
-has (the coarse LST and the fine guidance of the held-out area); a network being trained gets
-the engine's conservation through ``training.protocol``.
+has (the coarse LST and the fine guidance of the held-out area). On arrays (fine-tuning's
+validation, the uncertainty calibration, a network being trained) methods run through the
+engine's array core (``engine.core``), the same code the pipeline runs per tile.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from engine import metrics
-from engine.classic import CLASSIC_METHODS, coarse_samples, create_sharpener
+from engine.classic import CLASSIC_METHODS, create_sharpener
+from engine.core import ArrayMethod, ArrayResult, NetworkSharpener, WindowMethod, downscale_arrays
 
-from .datasets import Normalizer, Sample, filled, model_inputs
+from .datasets import Normalizer, Sample, model_inputs
 from .pipeline_runs import PipelineMethod
 from .protocol import PROTOCOLS, Method, Predictor, evaluate_scene, summarise
 from .scenes import Scene
@@ -64,38 +68,62 @@ def predict_samples(
     return out
 
 
-def predict_classic(
-    method: str, samples: list[Sample], band_names: tuple[str, ...], scale: int
-) -> list[np.ndarray]:
-    """A classic sharpener fitted on the coarse pixels of all samples, applied per sample (not yet
-    conserved: ``training.protocol.conserved`` does that for every method alike)."""
+class TorchDownscaler:
+    """A PyTorch MoCoLSK-Net with the engine Downscaler's ``predict_kelvin``, normalised as the
+    engine normalises, so that the array core (``engine.core``) can run it like a package."""
+
+    def __init__(self, model: torch.nn.Module, normalizer: Normalizer, scale: int, device="cpu"):
+        self.model, self.normalizer, self.scale, self.device = model, normalizer, scale, device
+
+    @torch.no_grad()
+    def predict_kelvin(self, lst_kelvin: np.ndarray, guidance: np.ndarray) -> np.ndarray:
+        was_training = self.model.training
+        self.model.eval()
+        centre = self.normalizer.lst_centre(lst_kelvin)
+        lst = torch.from_numpy(self.normalizer.lst(lst_kelvin, centre)[None, None]).to(self.device)
+        guidance = torch.from_numpy(self.normalizer.guidance(guidance)[None]).to(self.device)
+        fine = self.model(lst, guidance)[0, 0].float().cpu().numpy()
+        self.model.train(was_training)
+        return self.normalizer.lst_kelvin(fine, centre)
+
+
+def as_run(method: WindowMethod, sample: Sample, uncertainty: bool = False) -> ArrayResult:
+    """``method`` on a sample as the plugin runs it (``engine.core.downscale_arrays``: tiles, fills,
+    detail bound for networks, coarse-mean conservation, blend); NaN where the plugin writes nodata."""
+    return downscale_arrays(method, sample.coarse_kelvin, sample.guidance, uncertainty=uncertainty)
+
+
+def classic_method(method: str, band_names: tuple[str, ...], scale: int) -> tuple[ArrayMethod, list[int]]:
+    """A fresh classic sharpener and the guidance channels it reads (TsHARP: NDVI; DMS: all)."""
     if method == "tsharp":
         if "ndvi" not in band_names:
             raise ValueError("TsHARP needs an 'ndvi' guidance band")
         channels = [band_names.index("ndvi")]
     else:
         channels = list(range(len(band_names)))
-    sharpener = create_sharpener(method, scale, len(channels))
-    inputs = []
-    for sample in samples:
-        guidance = sample.guidance[channels]
-        guidance_valid = np.isfinite(guidance).all(axis=0)
-        coarse_valid = np.isfinite(sample.coarse_kelvin)
-        coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
-        guidance = np.stack([filled(band, float(np.nanmean(band))) for band in guidance])
-        inputs.append((coarse, coarse_valid, guidance, guidance_valid))
-        if sharpener.needs_fit:
-            sharpener.add_samples(coarse_samples(coarse, coarse_valid, guidance, guidance_valid, scale))
-    if sharpener.needs_fit:
-        sharpener.finish_fit()
+    return ArrayMethod(create_sharpener(method, scale, len(channels))), channels
+
+
+def predict_classic(
+    method: str, samples: list[Sample], band_names: tuple[str, ...], scale: int
+) -> list[np.ndarray]:
+    """A classic sharpener on each sample as the plugin runs it on a scene: fitted on the sample's
+    own coarse pixels, tiled, filled and conserved (``engine.core``)."""
     out = []
-    for coarse, coarse_valid, guidance, guidance_valid in inputs:
-        out.append(sharpener.predict(coarse, coarse_valid, guidance, guidance_valid).astype(np.float32))
+    for sample in samples:
+        sharpener, channels = classic_method(method, band_names, scale)
+        out.append(as_run(sharpener, replace(sample, guidance=sample.guidance[channels])).fine_kelvin)
     return out
 
 
+def network_method(model: torch.nn.Module, normalizer: Normalizer, device="cpu") -> ArrayMethod:
+    """A PyTorch MoCoLSK-Net as the array core's method (detail-bounded, like a package)."""
+    return ArrayMethod(NetworkSharpener(TorchDownscaler(model, normalizer, model.config.scale, device)))
+
+
 def model_predictor(model: torch.nn.Module, normalizer: Normalizer) -> Predictor:
-    return lambda sample: predict_samples(model, [sample], normalizer)[0]
+    """A PyTorch network as a protocol predictor, run as the plugin runs a package."""
+    return lambda sample: as_run(network_method(model, normalizer), sample).fine_kelvin
 
 
 def package_predictor(package, threads: int | None = None) -> PipelineMethod:

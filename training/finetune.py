@@ -7,9 +7,10 @@ scale. This assumes the LST-guidance relation holds across scales, as classic sh
 
 Validation is the only check available without fine LST: a few blocks of the LST grid are
 held out, with a guard band between them and the training area, and on them the network,
-the parent package and bicubic (all with the pipeline's coarse-mean conservation) recover
-the held-out LST from its aggregate. Training keeps the best step, stops early when
-validation stops improving, and writes a package only if that step beats the parent.
+the parent package and bicubic recover the held-out LST from its aggregate, each run as the
+plugin runs it (``engine.core``: fills, the network's detail bound, coarse-mean conservation).
+Training keeps the best step, stops early when validation stops improving, and writes a package
+only if that step beats the parent.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from engine.raster import gdal_session, read_lst_kelvin, warp_stack_onto
 from engine.units import LST_UNITS, PLAUSIBLE_MAX_KELVIN, PLAUSIBLE_MIN_KELVIN
 
 from .datasets import Normalizer, Sample, ScenePatches, held_out_samples, sample_from_fine
-from .evaluate import predict_classic, predict_samples, score_predictions
+from .evaluate import as_run, network_method, predict_classic, score_predictions
 from .loop import masked_l1
 from .packaging import TORCH_WEIGHTS_SUFFIX, export_package
-from .protocol import conserved
 from .scenes import BandInfo, Scene
 from .splits import Block
 
@@ -168,10 +168,12 @@ def scored_fraction(scene: Scene, block: Block, scale: int) -> float:
 
 
 def validation_scores(
-    network: torch.nn.Module, samples: list[Sample], normalizer: Normalizer, scale: int
+    network: torch.nn.Module, samples: list[Sample], normalizer: Normalizer
 ) -> dict[str, float]:
-    predictions = predict_samples(network, samples, normalizer)
-    return score_predictions(samples, [conserved(p, s, scale) for p, s in zip(predictions, samples)])
+    """The network on each validation sample as the plugin runs a package (``engine.core``: detail bound,
+    coarse-mean conservation, tiles), scored against the held-out LST."""
+    method = network_method(network, normalizer)
+    return score_predictions(samples, [as_run(method, sample).fine_kelvin for sample in samples])
 
 
 def output_paths(out_path: Path) -> tuple[Path, Path, Path]:
@@ -231,7 +233,7 @@ def train_keeping_best(
         progress(90.0 * step / steps)
         if step % every and step != steps:
             continue
-        scores = validation_scores(network, validation, normalizer, scale)
+        scores = validation_scores(network, validation, normalizer)
         if scores["rmse_k"] < best_rmse:
             best_rmse, checks_without_gain = scores["rmse_k"], 0
             best = {
@@ -332,14 +334,8 @@ def finetune_on_scene(
 
     network = MoCoLSKNet(MoCoLSKConfig.from_dict(card.hyperparameters))
     network.load_state_dict(torch.load(package.torch_weights_path, map_location="cpu", weights_only=True))
-    parent = validation_scores(network, validation, normalizer, scale)
-    bicubic = score_predictions(
-        validation,
-        [
-            conserved(p, s, scale)
-            for p, s in zip(predict_classic("bicubic", validation, scene.band_names, scale), validation)
-        ],
-    )
+    parent = validation_scores(network, validation, normalizer)
+    bicubic = score_predictions(validation, predict_classic("bicubic", validation, scene.band_names, scale))
     log(
         f"Fine-tuning {package.name} (x{scale}) on {scene.name} ({scene.shape[1]}x{scene.shape[0]} LST "
         "pixels) for up "

@@ -9,7 +9,7 @@ so masks travel with the data. Three ways to get one:
   guidance is area-averaged onto the LST grid and the network learns to recover that LST
   from a copy aggregated once more by the scale (scale invariance, as classic sharpeners
   assume);
-- a Landsat Level-1 folder (``training.landsat.read_landsat_scene``).
+- a Landsat Level-1 folder (``training.landsat_scenes.read_landsat_scene``).
 """
 
 from __future__ import annotations

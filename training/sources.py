@@ -5,7 +5,7 @@ normalisation statistics.
 GrokLST folder layout with its own split lists; validation is ``val_split`` or every tenth
 trainval patch, never the test list). Scene entries:
 
-- ``{"kind": "landsat_l1", "mtl": PATH}``, with the ``training.landsat.LandsatOptions``
+- ``{"kind": "landsat_l1", "mtl": PATH}``, with the ``training.landsat_scenes.LandsatOptions``
   keys where the folder deviates from its MTL (``band_pattern``, ``nodata``,
   ``band_files``, ``metadata``, ``folder`` (a scene without MTL), ``pixel_size_m``, ``qa``,
   ``qa_kind``, ``qa_dilate_px``, ``crop``) and a ``landscape``
@@ -46,7 +46,7 @@ from .datasets import (
     held_out_samples,
     read_groklst,
 )
-from .landsat import LandsatOptions, read_landsat_scene
+from .landsat_scenes import LandsatOptions, read_landsat_scene
 from .level2 import Level2Options, read_level2_scene
 from .protocol import protocol_view
 from .scenes import BandInfo, Scene, read_coarse_scene, read_geotiff_scene

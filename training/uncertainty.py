@@ -4,7 +4,8 @@
 test scenes of its data config (``"role": "test"``), under the native-resolution protocol
 (truth = the thermal band at its sensor's native pixel). For MoCoLSK the uncertainty is the
 spread of the 8 orientations of the input (test-time augmentation), for DMS the spread of its
-bagged trees; every member is detail-bounded (networks) and conserved like the output.
+bagged trees; both come from the engine's array core (``engine.core``), which bounds (networks)
+and conserves every member like the output, exactly as the plugin writes the layer.
 
 A single factor on the spread is fitted on the validation blocks (native view) so that 68.3 %
 of their errors fall within one sigma; the test scenes only measure. ``--write-card`` records
@@ -18,63 +19,52 @@ import json
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from engine.classic import Dms, coarse_samples
-from engine.uncertainty import calibration, fit_sigma_scale, oriented_predictions, spread_kelvin
+from engine.classic import Dms
+from engine.core import ArrayMethod, NetworkSharpener, WindowMethod
+from engine.uncertainty import calibration, fit_sigma_scale
 
-from .datasets import Sample, filled, sample_from_fine
-from .protocol import conserved, protocol_view
+from .datasets import Sample, sample_from_fine
+from .evaluate import as_run
+from .protocol import protocol_view
 
 PROTOCOL = "native"
 
 
-def _inputs(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    coarse_valid = np.isfinite(sample.coarse_kelvin)
-    guidance_valid = np.isfinite(sample.guidance).all(axis=0)
-    coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
-    guidance = np.stack([filled(band, float(np.nanmean(band))) for band in sample.guidance])
-    return coarse, coarse_valid, guidance, guidance_valid
+MethodFor = Callable[[Sample], WindowMethod]
 
 
-def mocolsk_members(downscaler, sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:
-    """The 8 oriented predictions, detail-bounded and conserved as the plugin writes them."""
-    coarse, _, guidance, _ = _inputs(sample)
-    members = oriented_predictions(downscaler.predict_kelvin, coarse, guidance)
-    return np.stack([conserved(m, sample, downscaler.scale, bound_detail=True) for m in members]), None
+def mocolsk_method(downscaler) -> MethodFor:
+    """MoCoLSK through the engine (its 8 orientations are the ensemble), the raw spread."""
+    method = ArrayMethod(NetworkSharpener(downscaler))
+    return lambda sample: method
 
 
-def dms_members(sample: Sample, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """DMS fitted on the sample's own coarse pixels: each tree's conserved prediction and weight."""
-    coarse, coarse_valid, guidance, guidance_valid = _inputs(sample)
-    dms = Dms(scale, channels=len(guidance))
-    dms.add_samples(coarse_samples(coarse, coarse_valid, guidance, guidance_valid, scale))
-    dms.finish_fit()
-    members, weights = dms.predict_members(coarse, coarse_valid, guidance, guidance_valid)
-    return np.stack([conserved(m.astype(np.float32), sample, scale) for m in members]), weights
+def dms_method(scale: int) -> MethodFor:
+    """DMS fitted on each sample's own coarse pixels, as the plugin fits it on a scene."""
+    return lambda sample: ArrayMethod(Dms(scale, channels=len(sample.guidance)))
 
 
-def errors_and_sigmas(samples: list[Sample], members_of) -> tuple[np.ndarray, np.ndarray]:
-    """Errors of the written output (member 0 for MoCoLSK, the weighted mean for DMS) and the raw
-    spread, over every scored pixel of ``samples``."""
+def errors_and_sigmas(samples: list[Sample], method_for: MethodFor) -> tuple[np.ndarray, np.ndarray]:
+    """Errors of the written output and the raw spread of the members (each bounded and conserved
+    like the output), over every scored pixel of ``samples``, both from the engine's array core as
+    the plugin computes them."""
     errors, sigmas = [], []
     for sample in samples:
-        members, weights = members_of(sample)
-        if weights is None:
-            output = members[0]
-        else:
-            output = np.tensordot(weights / weights.sum(), members, axes=1)
+        result = as_run(method_for(sample), sample, uncertainty=True)
         mask = sample.mask
-        errors.append((output - sample.fine_kelvin)[mask])
-        sigmas.append(spread_kelvin(members, weights)[mask])
+        errors.append((result.fine_kelvin - sample.fine_kelvin)[mask])
+        sigmas.append(result.sigma_kelvin[mask])
     return np.concatenate(errors), np.concatenate(sigmas)
 
 
-def measure(members_of, validation: list[Sample], test: list[Sample]) -> dict:
-    val_error, val_sigma = errors_and_sigmas(validation, members_of)
-    test_error, test_sigma = errors_and_sigmas(test, members_of)
+def measure(method_for: MethodFor, validation: list[Sample], test: list[Sample]) -> dict:
+    val_error, val_sigma = errors_and_sigmas(validation, method_for)
+    test_error, test_sigma = errors_and_sigmas(test, method_for)
     factor = fit_sigma_scale(val_error, val_sigma)
     return {
         "sigma_scale": round(factor, 4),
@@ -89,7 +79,7 @@ def measure(members_of, validation: list[Sample], test: list[Sample]) -> dict:
 def calibrate(scale: int, methods: tuple[str, ...], threads: int | None, log=print) -> tuple[object, dict]:
     from engine.inference import Downscaler
 
-    from .benchmark import bundled_package_for, held_out_config
+    from .bench.accuracy import bundled_package_for, held_out_config
     from .sources import build_training_data
 
     package = bundled_package_for(scale, log)
@@ -113,13 +103,13 @@ def calibrate(scale: int, methods: tuple[str, ...], threads: int | None, log=pri
         downscaler = Downscaler(package, backend="onnxruntime", device="cpu", threads=threads)
         results["mocolsk"] = {
             "uncertainty": "spread of the 8 orientations (test-time augmentation)",
-            **measure(lambda s: mocolsk_members(downscaler, s), validation, test),
+            **measure(mocolsk_method(downscaler), validation, test),
         }
         log(f"x{scale} MoCoLSK: {json.dumps(results['mocolsk'])}")
     if "dms" in methods:
         results["dms"] = {
             "uncertainty": "spread of the bagged regression trees",
-            **measure(lambda s: dms_members(s, scale), validation, test),
+            **measure(dms_method(scale), validation, test),
         }
         log(f"x{scale} DMS: {json.dumps(results['dms'])}")
     return package, {**described, **results}

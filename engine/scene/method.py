@@ -14,12 +14,13 @@ from ..bands import BandMapping, map_bands, units_warnings
 from ..blend import BlendSharpener, check_blend_weights
 from ..card import METHOD_TITLES, accuracy_summary, recommended_method
 from ..classic import Sharpener, create_sharpener
+from ..core import NetworkSharpener, bounds_detail
 from ..errors import InputError
 from ..grids import MAX_CASCADE_STEPS, SCALE_TOLERANCE, bundled_plan, choose_scale, coarse_scale
-from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values
+from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values, index_problem
 from ..package import bundled_scales
 from ..raster import pixel_size_label, sample_values, valid_mask
-from ..uncertainty import card_sigma_scale, oriented_predictions
+from ..uncertainty import card_sigma_scale
 from .context import RunContext
 from .inputs import Guidance
 from .request import DownscaleRequest
@@ -44,28 +45,23 @@ class Method:
     sigma_calibrated: bool = False
     # Input guidance band index -> how its stored values become reflectance (none: used as they are).
     guidance_conversions: dict[int, ReflectanceEncoding] = field(default_factory=dict)
+    # The method the model card's benchmark found most accurate at its scale ("" when none).
+    recommended: str = ""
+
+    def recommendation_note(self, method: str) -> str | None:
+        """A log line when the card's benchmark found another method more accurate than ``method``."""
+        if not self.recommended or self.recommended == method:
+            return None
+        return (
+            f"Note: on scenes it never saw, {METHOD_TITLES.get(self.recommended, self.recommended)} was more "
+            f"accurate than {METHOD_TITLES.get(method, method)} with {self.model_name} at x{self.scale}; "
+            "choose that method unless you have checked this one on your data."
+        )
 
     @property
     def bounds_detail(self) -> bool:
         """Whether the predictor's detail is bounded by the local coarse range (the network's is)."""
-        return isinstance(self.predictor, NetworkSharpener)
-
-
-class NetworkSharpener(Sharpener):
-    """MoCoLSK through the engine's Downscaler, with the tile interface of the classic methods."""
-
-    name = "mocolsk"
-
-    def __init__(self, downscaler):
-        super().__init__(downscaler.scale)
-        self.downscaler = downscaler
-
-    def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
-        return self.downscaler.predict_kelvin(lst_coarse, guidance)
-
-    def predict_members(self, lst_coarse, coarse_valid, guidance, guidance_valid):
-        """The 8 orientations' predictions (test-time augmentation), equally weighted; member 0 is ``predict``'s."""
-        return oriented_predictions(self.downscaler.predict_kelvin, lst_coarse, guidance), None
+        return bounds_detail(self.predictor)
 
 
 def open_method(
@@ -81,6 +77,8 @@ def open_method(
     if request.method != "mocolsk":
         scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
         mapping = classic_mapping(request.method, guidance.names)
+        if mapping.sources:
+            mapping = classic_index_bounds(mapping, guidance, request.method, context)
         return Method(scale, mapping, create_sharpener(request.method, scale, len(mapping.sources)))
 
     from ..inference import Downscaler
@@ -95,13 +93,6 @@ def open_method(
     summary = accuracy_summary(card)
     if summary:
         context.log(summary)
-    recommended = recommended_method(card)
-    if recommended and recommended != "mocolsk":
-        context.log(
-            f"Note: on held-out scenes {METHOD_TITLES.get(recommended, recommended)} was more accurate than "
-            f"{card.name} at x{card.scale}; choose that method unless you have checked MoCoLSK on "
-            "your data."
-        )
     try:
         scale = choose_scale(ratio, (card.scale,), layer, f"model {card.name!r}")
     except InputError as error:
@@ -117,6 +108,12 @@ def open_method(
         )
     guidance_layer = f"Guidance {', '.join(request.guidance_paths)}"
     mapping = map_bands(card.guidance_band_names, guidance.names, guidance_layer, f"model {card.name!r}")
+    # The value check refuses a given index that looks scaled, so every given index is clipped.
+    mapping = mapping.clipping(
+        position
+        for position, (spec, source) in enumerate(zip(card.guidance_bands, mapping.sources))
+        if not isinstance(source, tuple) and band_kind(spec.units) == "index"
+    )
     conversions = guidance_conversions(
         request, guidance, mapping, card.guidance_bands, guidance_layer, f"model {card.name!r}", context
     )
@@ -131,20 +128,23 @@ def open_method(
         sigma_scale or 1.0,
         sigma_scale is not None,
         guidance_conversions=conversions,
+        recommended=recommended_method(card) or "",
     )
 
 
 def open_blend(
     request: DownscaleRequest, guidance: Guidance, ratio: float, lst_pixel: str, context: RunContext
 ) -> Method:
-    """MoCoLSK and the classic methods its card's blend weights name, all on the network's bands."""
+    """MoCoLSK and the classic methods its card's blend weights name, all on the network's bands;
+    MoCoLSK alone (said in the log, the result and the layer name) for a package without weights."""
     network = open_method(replace(request, method="mocolsk"), guidance, ratio, lst_pixel, context)
     card = network.predictor.downscaler.card
     if not card.blend:
-        raise InputError(
-            f"Model {card.name!r} carries no blend weights, so the blend cannot run with it; choose "
-            "MoCoLSK or a classic method, or a bundled package (they all carry weights)."
+        context.log(
+            f"Model {card.name!r} carries no blend weights (they are fitted for the bundled packages), so "
+            "MoCoLSK runs alone."
         )
+        return network
     weights = check_blend_weights(card.blend["weights"], f"Model card {card.name}")
     names = list(network.mapping.names)
     members, channels = {}, {}
@@ -248,10 +248,7 @@ def guidance_conversions(
     """Check the guidance values against the card's units: scaled reflectance (Landsat C2 SR, x10000) is
     recognised and converted (logged), other out-of-range values refused. Returns the conversions per input
     band; bands that still look unlike the training data are logged as warnings."""
-    samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
-        np.float32
-    )
-    valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    samples, valid = guidance_sample(guidance)
     checked, reflectance = [], set()
     for name, spec, source in zip(mapping.names, specs, mapping.sources):
         if isinstance(source, tuple):
@@ -271,9 +268,42 @@ def guidance_conversions(
         context.log(f"Guidance read as {encoding.reason}; converted to reflectance for the {model}")
         for index, conversion in conversions.items():
             samples[index] = conversion.to_reflectance(samples[index])
+    for message in mapping.index_messages(samples, valid):
+        context.log(message)
     for warning in units_warnings(*mapping.compose(samples, valid), specs):
         context.log(warning)
     return conversions
+
+
+def classic_index_bounds(
+    mapping: BandMapping, guidance: Guidance, method: str, context: RunContext
+) -> BandMapping:
+    """The mapping with the given index bands clipped to -1..1 where their excess comes from negative
+    reflectance; one that looks scaled is used as it is (TsHARP's and DMS's fits do not depend on its scale)."""
+    samples, valid = guidance_sample(guidance)
+    clipped = []
+    for position in mapping.given_indices():
+        name, source = mapping.names[position], mapping.sources[position]
+        problem = index_problem(samples[source][valid])
+        if problem is None:
+            clipped.append(position)
+        else:
+            context.log(
+                f"Index {name}: {problem}; used as it is, since the {method} fit does not depend on its scale."
+            )
+    mapping = mapping.clipping(clipped)
+    for message in mapping.index_messages(samples, valid):
+        context.log(message)
+    return mapping
+
+
+def guidance_sample(guidance: Guidance) -> tuple[np.ndarray, np.ndarray]:
+    """A sample (N, S) of every guidance band's values, float32, and where all of them are valid (S,)."""
+    samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
+        np.float32
+    )
+    valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
+    return samples, valid
 
 
 def classic_mapping(method: str, names: list) -> BandMapping:

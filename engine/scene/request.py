@@ -52,9 +52,10 @@ class DownscaleRequest:
     native_pixel_m: float | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DownscaleResult:
-    """What a run did, for the log, the plugin's feedback and reproducibility."""
+    """What a run did, for the log, the plugin's feedback and reproducibility; built once, from what the
+    stages returned."""
 
     output_path: str
     method: str
@@ -122,7 +123,8 @@ def validate_request(request: DownscaleRequest) -> None:
     if request.uncertainty_path:
         if request.method not in UNCERTAINTY_METHODS:
             raise InputError(
-                f"An uncertainty layer is available for {' and '.join(UNCERTAINTY_METHODS)} only, not "
+                f"An uncertainty layer is available for {', '.join(UNCERTAINTY_METHODS[:-1])} and "
+                f"{UNCERTAINTY_METHODS[-1]} only, not "
                 f"{request.method}; leave the uncertainty output empty or choose one of those methods."
             )
         if Path(request.uncertainty_path).resolve() == Path(request.output_path).resolve():

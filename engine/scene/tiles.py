@@ -1,14 +1,14 @@
 """The tile loop: overlapping tiles on the coarse grid, predicted and blended into a scratch raster.
 
-Each tile is read with a halo of context: masked pixels are filled, the method predicts, the
-network's detail is bounded by the local coarse range, the coarse means are restored, and the
-tile's core plus blend margin is added, weighted, into the blended raster. Methods with a
-scene-wide regression first collect coarse samples tile by tile and fit.
+This stage only moves windows: it reads each tile's window (core plus halo) from the rasters,
+hands it to the array core (`engine.core.predict_window`: fill, predict, bound the detail,
+restore the coarse means, ensemble spread), and adds the tile's core plus blend margin,
+weighted, into the scratch rasters. Methods with a scene-wide regression first collect coarse
+samples tile by tile and fit.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +19,16 @@ import numpy as np
 
 from ..bands import BandMapping
 from ..classic import Sharpener, coarse_samples
-from ..conservation import conserve_coarse_means
-from ..detail import bound_detail, detail_bounds
+from ..core import (
+    BlendStats,
+    TilePlan,
+    WindowPrediction,
+    plan_window_tiles,
+    predict_window,
+    weighted_write_window,
+)
 from ..grids import Grid
 from ..guidance_values import ReflectanceEncoding
-from ..masks import expand, fill_invalid
 from ..raster import (
     SCRATCH_CREATION_OPTIONS,
     create_geotiff,
@@ -32,20 +37,9 @@ from ..raster import (
     valid_mask,
 )
 from ..tiling import Tile, plan_tiles
-from ..uncertainty import spread_kelvin
 from .context import RunContext
 from .inputs import Guidance
 from .method import Method
-
-# Context read around each tile, in fine pixels; the network pools globally, so be generous.
-HALO_FINE_PX = 96
-# The classic methods reach a few coarse pixels (cubic support, conservation's smoothing), and
-# every method gets at least this much: halo read is pure overhead, 1.9x the work at 512 px.
-MIN_HALO_COARSE_PX = 8
-MIN_CORE_COARSE_PX = 2
-# Masked pixels within this many pixels of data are filled from their neighbourhood only,
-# so that overlapping tiles fill them alike (the coarse LST uses the halo minus the blend margin).
-GUIDANCE_FILL_STEPS_COARSE_PX = 2
 
 # Called with the share of the stage done, 0..1 (after each tile; a stage may report finer).
 StageProgress = Callable[[float], None]
@@ -57,25 +51,9 @@ TILE_PREDICTED_SHARE = 0.85
 TILE_LOG_EVERY_S = 5.0
 
 
-@dataclass(frozen=True)
-class TilePlan:
-    """Tiles of at most ``core`` coarse pixels read with ``halo`` coarse pixels of context."""
-
-    tiles: list[Tile]
-    core: int
-    halo: int
-    scale: int
-
-    @property
-    def coarse_fill_steps(self) -> int:
-        return self.halo - self.halo // 2
-
-
 def plan_scene_tiles(coarse_grid: Grid, scale: int, tile_size_px: int, network: bool = True) -> TilePlan:
-    """Tiles for a network (``HALO_FINE_PX`` of context) or a classic method (the minimum)."""
-    halo = max(MIN_HALO_COARSE_PX, math.ceil(HALO_FINE_PX / scale) if network else 0)
-    core = max(MIN_CORE_COARSE_PX, tile_size_px // scale)
-    return TilePlan(plan_tiles(coarse_grid.width, coarse_grid.height, core, halo), core, halo, scale)
+    """The tiles of a coarse grid (``engine.core.plan_window_tiles``)."""
+    return plan_window_tiles(coarse_grid.width, coarse_grid.height, scale, tile_size_px, network)
 
 
 @dataclass
@@ -164,18 +142,6 @@ def fit_scene(
     context.log(predictor.finish_fit())
 
 
-@dataclass
-class BlendStats:
-    """What the tile loop counted: valid output pixels and those whose detail was clipped."""
-
-    valid_px: int = 0
-    detail_clipped_px: int = 0
-
-    @property
-    def detail_clipped_percent(self) -> float:
-        return 100.0 * self.detail_clipped_px / max(self.valid_px, 1)
-
-
 def predict_tiles(
     plan: TilePlan,
     reader: TileReader,
@@ -209,12 +175,13 @@ def predict_tiles(
             def within_tile(share: float, done: int = done) -> None:
                 progress((done - 1 + share) / count)
 
-            fine, sigma = predict_tile(
-                tile, window, method, plan.coarse_fill_steps, conserve, stats, within_tile, uncertainty
+            prediction = predict_tile(
+                window, method, plan.coarse_fill_steps, conserve, within_tile, uncertainty
             )
-            blend_tile(fine, tile, band, grid, plan.scale)
+            stats.add(prediction, tile, plan.scale)
+            blend_tile(prediction.fine_kelvin, tile, band, grid, plan.scale)
             if spread is not None:
-                blend_tile(sigma, tile, spread.GetRasterBand(1), grid, plan.scale)
+                blend_tile(prediction.sigma_kelvin, tile, spread.GetRasterBand(1), grid, plan.scale)
             progress(done / count)
             now = time.perf_counter()
             if done == count or now - last_log >= TILE_LOG_EVERY_S:
@@ -245,84 +212,33 @@ def format_duration(seconds: float) -> str:
 
 
 def predict_tile(
-    tile: Tile,
     window: Window,
     method: Method,
     coarse_fill_steps: int,
     conserve: bool,
-    stats: BlendStats,
     progress: StageProgress = lambda _: None,
     uncertainty: bool = False,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The fine LST in Kelvin over a tile's read window, NaN where there is no output; ``progress`` gets the
-    share of the tile done after reading and after predicting. With ``uncertainty``, also the spread of the
-    method's members (engine.uncertainty), each bounded and conserved like the output, times the method's
-    sigma scale."""
-    scale, predictor = method.scale, method.predictor
-    rows, cols = tile.rows, tile.cols
+) -> WindowPrediction:
+    """The core's prediction over a tile's read window; ``progress`` gets the share of the tile done
+    after reading and after predicting."""
     progress(TILE_READ_SHARE)
-    fine_valid = window.guidance_valid & expand(window.coarse_valid, scale)
-    # Tile cores partition the grid, so counting there counts every output pixel once.
-    core = (
-        slice((rows.start - rows.read_start) * scale, (rows.stop - rows.read_start) * scale),
-        slice((cols.start - cols.read_start) * scale, (cols.stop - cols.read_start) * scale),
+    prediction = predict_window(
+        method,
+        window.lst,
+        window.coarse_valid,
+        window.guidance,
+        window.guidance_valid,
+        coarse_fill_steps,
+        conserve,
+        uncertainty,
     )
-    stats.valid_px += int(fine_valid[core].sum())
-    if window.coarse_valid.any():
-        lst = fill_invalid(window.lst, window.coarse_valid, coarse_fill_steps)
-        guidance = window.guidance
-        if len(guidance) and not window.guidance_valid.all():
-            steps = GUIDANCE_FILL_STEPS_COARSE_PX * scale
-            guidance = np.stack([fill_invalid(band, window.guidance_valid, steps) for band in guidance])
-        low = high = None
-        if method.bounds_detail:
-            low, high = detail_bounds(lst, window.coarse_valid, scale)
-
-        def finished(prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-            clipped = None
-            if low is not None:
-                prediction, clipped = bound_detail(prediction, low, high)
-            if conserve:
-                prediction = conserve_coarse_means(
-                    prediction,
-                    fine_valid,
-                    window.lst,
-                    window.coarse_valid,
-                    scale,
-                    fine_low_kelvin=low,
-                    fine_high_kelvin=high,
-                )
-            return prediction, clipped
-
-        if uncertainty:
-            members, weights = predictor.predict_members(
-                lst, window.coarse_valid, guidance, window.guidance_valid
-            )
-            raw = members[0] if weights is None else np.tensordot(weights / weights.sum(), members, axes=1)
-            fine, clipped = finished(raw.astype(np.float32))
-            sigma = spread_kelvin(np.stack([finished(m.astype(np.float32))[0] for m in members]), weights)
-            sigma = np.where(fine_valid, sigma * method.sigma_scale, np.nan)
-        else:
-            fine, clipped = finished(
-                predictor.predict(lst, window.coarse_valid, guidance, window.guidance_valid)
-            )
-            sigma = None
-        progress(TILE_PREDICTED_SHARE)
-        if clipped is not None:
-            stats.detail_clipped_px += int((clipped & fine_valid)[core].sum())
-    else:
-        fine = np.zeros(fine_valid.shape, np.float32)
-        sigma = np.full(fine_valid.shape, np.nan, np.float32) if uncertainty else None
-    return np.where(fine_valid, fine, np.nan), sigma
+    progress(TILE_PREDICTED_SHARE)
+    return prediction
 
 
 def blend_tile(fine: np.ndarray, tile: Tile, blended, grid: Grid, scale: int) -> None:
     """Add a tile's write window, weighted by its blend weights, into the blended band."""
-    rows, cols = tile.rows, tile.cols
-    r0, r1 = (rows.write_start - rows.read_start) * scale, (rows.write_stop - rows.read_start) * scale
-    c0, c1 = (cols.write_start - cols.read_start) * scale, (cols.write_stop - cols.read_start) * scale
-    weighted = fine[r0:r1, c0:c1] * expand(tile.weights(), scale)
-    x0, y0 = cols.write_start * scale, rows.write_start * scale
-    width, height = min(c1 - c0, grid.width - x0), min(r1 - r0, grid.height - y0)
+    weighted, x0, y0 = weighted_write_window(fine, tile, scale)
+    width, height = min(weighted.shape[1], grid.width - x0), min(weighted.shape[0], grid.height - y0)
     current = blended.ReadAsArray(x0, y0, width, height)
     blended.WriteArray((current + weighted[:height, :width]).astype(np.float32), x0, y0)

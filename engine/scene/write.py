@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,47 +38,66 @@ WRITE_BLOCK_TARGET_PX = 512
 COG_START_PERCENT = 95
 
 
-def write_output(
+@dataclass
+class StagedOutput:
+    """The output raster written in the scratch folder, open for its description, and the largest
+    coarse residual measured while writing it."""
+
+    path: Path
+    final: Path  # the folder of the final files, so that no output name can clash with a scratch file
+    dataset: object
+    max_conservation_residual_k: float
+    failure_mark: int
+
+
+def stage_output(
     request: DownscaleRequest,
     blended,
     coarse_band,
     grid: Grid,
     scale: int,
-    result: DownscaleResult,
     scratch: Path,
     context: RunContext,
-) -> None:
-    """Write the final raster from the blended scratch raster, measuring coarse conservation."""
+) -> StagedOutput:
+    """Write the output values from the blended scratch raster into the scratch folder, measuring
+    coarse conservation; `publish_output` then describes it and moves it into place."""
     output = Path(request.output_path).resolve()
     driver = output_driver(output)
-    # The final files get a folder of their own, so that no output name can clash with a scratch file.
     final = scratch / "final"
     final.mkdir()
     staged = final / output.name if driver == "GTiff" and not request.cog else scratch / "staged.tif"
     mark = gdal_failure_mark()
     dataset = create_geotiff(staged, grid, OUTPUT_CREATION_OPTIONS, nodata=OUTPUT_NODATA)
-    out_band = dataset.GetRasterBand(1)
-    result.max_conservation_residual_k = _write_values(
-        request, blended.GetRasterBand(1), coarse_band, out_band, grid, scale, context
+    residual_k = _write_values(
+        request, blended.GetRasterBand(1), coarse_band, dataset.GetRasterBand(1), grid, scale, context
     )
     context.log(
         "Largest difference between the output averaged onto the coarse grid and the input LST: "
-        f"{result.max_conservation_residual_k:.4f} K"
-        + ("" if request.conserve_coarse_means else " (coarse-pixel conservation off)")
+        f"{residual_k:.4f} K" + ("" if request.conserve_coarse_means else " (coarse-pixel conservation off)")
     )
-    describe(request, dataset, out_band, result)
+    return StagedOutput(staged, final, dataset, residual_k, mark)
+
+
+def publish_output(
+    request: DownscaleRequest, staged: StagedOutput, result: DownscaleResult, context: RunContext
+) -> None:
+    """Describe the staged output (band, units, run metadata), convert it (COG, other formats) and
+    move it into place atomically."""
+    output, final = Path(request.output_path).resolve(), staged.final
+    dataset = staged.dataset
+    describe(request, dataset, dataset.GetRasterBand(1), result)
     dataset.FlushCache()
-    dataset, out_band = None, None
-    require_no_gdal_failures_since(mark, output)
-    files = [staged]
+    staged.dataset = dataset = None
+    require_no_gdal_failures_since(staged.failure_mark, output)
+    files = [staged.path]
     if request.cog:
         context.progress(COG_START_PERCENT)
-        translate_to_cog(str(staged), str(final / output.name))
-        staged.unlink()
+        translate_to_cog(str(staged.path), str(final / output.name))
+        staged.path.unlink()
         files = [final / output.name]
-    elif driver != "GTiff":
-        files = translate_to_format(str(staged), final, output.name, driver)
-    require_no_gdal_failures_since(mark, output)
+    elif output_driver(output) != "GTiff":
+        files = translate_to_format(str(staged.path), final, output.name, output_driver(output))
+    require_no_gdal_failures_since(staged.failure_mark, output)
     context.check_cancelled()
     for written in files:
         os.replace(written, output if written.name == output.name else output.parent / written.name)

@@ -5,6 +5,7 @@ and every engine error into a QgsProcessingException carrying the engine's messa
 """
 
 import functools
+import re
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -15,11 +16,12 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingUtils,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QLocale
+from qgis.PyQt.QtCore import QLocale
 from qgis.PyQt.QtGui import QIcon
 
 from .. import install_runtime
 from .._engine import engine_module, errors, package, resource
+from ..i18n import tr
 
 MODEL = "MODEL"
 MODEL_FILE = "MODEL_FILE"
@@ -27,13 +29,6 @@ MODEL_FILE = "MODEL_FILE"
 AUTO_MODEL = "auto"
 
 OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
-# The translation context of every user-visible string of the algorithms (Qt Linguist groups by it).
-TR_CONTEXT = "MoCoLSK"
-
-
-def tr(text: str) -> str:
-    """``text`` in the user's QGIS language when a translation is installed."""
-    return QCoreApplication.translate(TR_CONTEXT, text)
 
 
 def help_html(algorithm: str, **values) -> str:
@@ -48,7 +43,15 @@ def help_html(algorithm: str, **values) -> str:
 # (engine value, label) pairs of the LST units every algorithm that reads an LST offers;
 # Processing stores the index, the engine wants the value. The engine's errors use the same labels.
 _units = engine_module("units")
-LST_UNIT_CHOICES = tuple((name, _units.UNIT_LABELS[name]) for name in _units.LST_UNITS)
+
+
+def option_label(label: str) -> str:
+    """``label`` without its closing explanation in brackets, for compact drop-downs and batch-table columns;
+    the engine's messages quote the whole label, which starts the same."""
+    return re.sub(r"\s*\([^()]*\)$", "", label)
+
+
+LST_UNIT_CHOICES = tuple((name, option_label(_units.UNIT_LABELS[name])) for name in _units.LST_UNITS)
 
 
 def releases_layers_on_error(process_algorithm):
@@ -106,6 +109,15 @@ class MoCoLSKAlgorithm(QgsProcessingAlgorithm):
 
     def helpUrl(self):  # noqa: N802
         return "https://github.com/mocolsk/mocolsk-qgis#readme"
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 (QGIS API)
+        """Forget the layers to load that have no file: the batch dialog hands an optional output left
+        empty (Uncertainty) on as a layer to load, and QGIS 3.22 would then report, in red, that "the
+        following layers were not correctly generated" with an empty name."""
+        layers = context.layersToLoadOnCompletion()
+        if any(not path.strip() for path in layers):
+            context.setLayersToLoadOnCompletion({path: d for path, d in layers.items() if path.strip()})
+        return {}
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         """QGIS's checks; where a raster file does not load, say why (missing, empty, not a raster)
@@ -232,7 +244,7 @@ def model_parameters(auto_label: str | None = None, auto_help: str = "") -> list
     custom = with_help(
         QgsProcessingParameterFile(
             MODEL_FILE,
-            tr("Model package file (overrides the bundled choice)"),
+            tr("Model package file (overrides Model)"),
             behavior=QgsProcessingParameterFile.File,
             fileFilter=tr("MoCoLSK model package (*.json *.onnx)"),
             optional=True,

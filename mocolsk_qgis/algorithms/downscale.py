@@ -45,12 +45,12 @@ from .common import (
 _units = engine_module("units")
 # (engine value, label) pairs; Processing stores the index, the engine wants the value.
 METHODS = (
-    ("mocolsk", "MoCoLSK-Net (deep network, needs a model)"),
-    ("bicubic", "Bicubic interpolation (ignores the guidance)"),
-    ("tsharp", "TsHARP (regression on NDVI)"),
-    ("dms", "DMS (regression trees on all guidance bands)"),
-    ("auto", "Auto (the method that best rebuilds this LST from a coarser copy)"),
-    ("blend", "Blend of MoCoLSK-Net and the classic methods (cross-validated weights)"),
+    ("mocolsk", "MoCoLSK-Net"),
+    ("bicubic", "Bicubic"),
+    ("tsharp", "TsHARP"),
+    ("dms", "DMS"),
+    ("auto", "Auto (self-check)"),
+    ("blend", "Blend"),
 )
 METHOD_NAMES = {
     "mocolsk": "MoCoLSK",
@@ -59,6 +59,8 @@ METHOD_NAMES = {
     "tsharp": "TsHARP",
     "dms": "DMS",
 }
+# The most accurate method on unseen scenes (README, Accuracy).
+DEFAULT_METHOD = "blend"
 # Methods that run a model package (its Model and Model file parameters apply).
 NETWORK_METHODS = ("mocolsk", "blend", "auto")
 DEVICES = (("auto", "Auto (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
@@ -170,6 +172,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                     optional=True,
                     minValue=0.0,
                     maxValue=100000.0,
+                    optional=True,
                 ),
                 self.tr(
                     "The pixel the LST's sensor saw, when the LST was delivered on a finer grid: Landsat 8/9 "
@@ -198,9 +201,17 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                     self.METHOD,
                     self.tr("Method"),
                     options=[self.tr(label) for _, label in METHODS],
-                    defaultValue=0,
+                    defaultValue=[value for value, _ in METHODS].index(DEFAULT_METHOD),
                 ),
-                self.tr("MoCoLSK-Net needs a model package; bicubic, TsHARP and DMS need none."),
+                self.tr(
+                    "The blend (default) averages MoCoLSK-Net with TsHARP, DMS and bicubic using weights "
+                    "cross-validated on scenes the network never saw: on every such scene it was at least as "
+                    "accurate as the best classic method. MoCoLSK-Net: the deep network alone. Bicubic: "
+                    "interpolation, ignores the guidance. TsHARP: regression on NDVI. DMS: regression trees on "
+                    "all guidance bands. Auto: the method that best rebuilds this LST from a once-more coarsened "
+                    "copy. MoCoLSK-Net, the blend and auto need a model package; bicubic, TsHARP and DMS need "
+                    "none."
+                ),
             )
         )
         auto_label = self.tr(AUTO_LABEL)
@@ -390,12 +401,14 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         uncertainty = self.parameterAsOutputLayer(parameters, self.UNCERTAINTY, context) or None
         guidance = self.guidance_layers(parameters, context)
+        lst_path = file_path(
+            self.parameterAsRasterLayer(parameters, self.INPUT_LST, context),
+            "LST",
+            parameters.get(self.INPUT_LST),
+        )
+        refuse_guidance_as_lst(lst_path, guidance)
         request = pipeline.DownscaleRequest(
-            lst_path=file_path(
-                self.parameterAsRasterLayer(parameters, self.INPUT_LST, context),
-                "LST",
-                parameters.get(self.INPUT_LST),
-            ),
+            lst_path=lst_path,
             lst_band=self.parameterAsInt(parameters, self.LST_BAND, context),
             lst_units=LST_UNIT_CHOICES[self.parameterAsEnum(parameters, self.LST_UNITS, context)][0],
             guidance_paths=[file_path(layer, "guidance") for layer in guidance],
@@ -437,6 +450,7 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
             context, output, result_layer_name(guidance[0], result.method, result.scale, request.output_units)
         )
         if uncertainty:
+            style_on_load(context, uncertainty, "uncertainty")
             name_on_load(
                 context, uncertainty, f"Uncertainty, {METHOD_NAMES[result.method]} x{result.scale} (K)"
             )
@@ -482,3 +496,16 @@ def name_on_load(context, output_path: str, descriptive_name: str) -> None:
         temporary = Path(QgsProcessingUtils.tempFolder()) in Path(output_path).parents
         details.name = descriptive_name if temporary else Path(output_path).stem
         details.forceName = True
+
+
+def refuse_guidance_as_lst(lst_path: str, guidance) -> None:
+    """A guidance layer chosen as the Coarse LST (the stack Build guidance stack just added is the active
+    layer) is a wrong pick, not an LST on the guidance grid: say so."""
+    chosen = next((layer for layer in guidance if layer.source() == lst_path), None)
+    if chosen is not None:
+        raise QgsProcessingException(
+            tr(
+                "The Coarse LST layer is the guidance layer {name!r}; choose the coarse land surface temperature "
+                "raster as Coarse LST layer."
+            ).format(name=chosen.name())
+        )

@@ -37,7 +37,7 @@ STEPS = "STEPS"
 OVERWRITE = "OVERWRITE"
 OUTPUT = "OUTPUT"
 MAX_STEPS = 5000
-# Measured with `python -m training.finetune_study` (training/README.md).
+# Measured with `python -m training.studies.finetune_study` (training/README.md).
 FINDINGS = (
     "Measured on two real scenes whose fine thermal band was kept back as truth (coarse LST = that band "
     "area-averaged x4, bundled x4 package, 200 steps at most): the self-supervised validation improved on "

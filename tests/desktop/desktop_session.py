@@ -1,32 +1,39 @@
 """What a new user does in the QGIS desktop with the plugin installed from the zip, run inside QGIS by
 ``qgis --code desktop_session.py`` (see test_qgis_desktop.py).
 
-Loads the bundled sample's 120 m LST and its 30 m guidance (built with "Build guidance stack"), opens
-"Downscale LST" from the Processing Toolbox, presses Run with the default parameters and records what the
-user sees: the result layer's name, its legend and stretch next to the raster's statistics, the dialog's
-log, and screenshots of the dialog, the whole window and the example model in the Model Designer. Writes
-results.json to $MOCOLSK_DESKTOP_OUT, then ends the process (quitting QGIS normally can abort here).
+Loads the bundled sample's 120 m LST, its 30 m thermal band and the 30 m guidance (built with "Build guidance
+stack", which leaves the stack the active layer), opens "Downscale LST" from the Processing Toolbox, records
+what the dialog starts with, its Model label for the 30 m LST and whether its form fits 800 x 600, presses Run
+with the default parameters and records what the user sees: the result layer's name, its legend and stretch
+next to the raster's statistics, the dialog's log. Then runs the same again with the Uncertainty output (names
+and styles of both layers), opens the example model in the Model Designer and presses its Run button on the
+sample, runs a batch of three rows, and installs ONNX Runtime from the plugin's menu with a foreign python3
+first on PATH. Screenshots of each go to $MOCOLSK_DESKTOP_OUT with results.json; then the process ends
+(quitting QGIS normally can abort here).
 """
 
 import json
 import os
+import sys
 import time
 import traceback
 from pathlib import Path
 
 import processing
 from processing.gui.AlgorithmDialog import AlgorithmDialog
+from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
 from qgis.core import (
     QgsApplication,
     QgsColorRampLegendNode,
     QgsMultiBandColorRenderer,
     QgsNumericFormatContext,
+    QgsProcessing,
     QgsProject,
     QgsRasterBandStats,
     QgsRasterLayer,
 )
 from qgis.PyQt.QtCore import Qt, QTimer
-from qgis.PyQt.QtWidgets import QApplication, QTextBrowser, QTextEdit
+from qgis.PyQt.QtWidgets import QApplication, QScrollArea, QTextBrowser, QTextEdit, QToolButton
 from qgis.utils import iface, plugins
 
 OUT = Path(os.environ["MOCOLSK_DESKTOP_OUT"])
@@ -94,9 +101,12 @@ def prepare_layers():
 
     results["plugin_file"] = mocolsk_qgis.__file__
     results["plugin_loaded"] = "mocolsk_qgis" in plugins
+    results["sys_executable"] = sys.executable
     sample = resource("sample", "landsat5-tm-1988")
+    state["sample"] = sample
     work = OUT / "work"
     work.mkdir(exist_ok=True)
+    state["work"] = work
     lst = processing.run(
         "gdal:warpreproject",
         {
@@ -108,6 +118,8 @@ def prepare_layers():
             "OUTPUT": str(work / "lst_120m_tm_b6_dn.tif"),
         },
     )["OUTPUT"]
+    state["lst"] = iface.addRasterLayer(lst, Path(lst).stem)
+    state["lst_30m"] = iface.addRasterLayer(str(sample / "LT52240631988227CUB02_B6.TIF"), "B6 30 m")
     processing.runAndLoadResults(
         "mocolsk:buildguidance",
         {
@@ -124,9 +136,9 @@ def prepare_layers():
         if isinstance(renderer, QgsMultiBandColorRenderer)
         else None,
     }
-    state["lst"] = iface.addRasterLayer(lst, Path(lst).stem)
+    iface.setActiveLayer(guidance)  # as after Build guidance stack from the Toolbox
     state["guidance"] = guidance
-    state["inputs"] = {lst, str(work / "guidance_30m_toa.tif")}
+    state["inputs"] = {lst, str(work / "guidance_30m_toa.tif"), state["lst_30m"].source()}
     later(300, open_from_toolbox)
 
 
@@ -156,17 +168,47 @@ def algorithm_dialog():
     return dialogs[0] if dialogs else None
 
 
+def layer_name(value):
+    """The name of the layer a parameter widget holds (an id, a source or a layer)."""
+    for layer in QgsProject.instance().mapLayers().values():
+        if value in (layer, layer.id(), layer.source()):
+            return layer.name()
+    return value
+
+
+def form_fit(dialog):
+    """Whether the form scrolls sideways and where its visible "..." buttons end, in the form's viewport."""
+    form = max(dialog.findChildren(QScrollArea), key=lambda area: area.widget().minimumSizeHint().width())
+    buttons = [b for b in form.widget().findChildren(QToolButton) if b.isVisible() and b.text() == "…"]
+    return {
+        "size": [dialog.width(), dialog.height()],
+        "horizontal_scroll_max": form.horizontalScrollBar().maximum(),
+        "viewport_width": form.viewport().width(),
+        "button_right_edges": [b.mapTo(form.viewport(), b.rect().topRight()).x() for b in buttons],
+    }
+
+
 def fill_and_run():
     dialog = algorithm_dialog()
     state["dialog"] = dialog
     results["dialog_title"] = dialog.windowTitle()
+    wrappers = dialog.mainWidget().wrappers
+    results["dialog_defaults"] = {
+        "active_layer": state["guidance"].name(),
+        "coarse_lst": layer_name(wrappers["INPUT_LST"].parameterValue()),
+        "guidance": [layer_name(value) for value in wrappers["GUIDANCE"].parameterValue() or []],
+    }
+    dialog.setParameters({"INPUT_LST": state["lst_30m"], "GUIDANCE": [state["guidance"]]})
+    results["model_label_30m"] = wrappers["MODEL"].wrappedLabel().text()
     dialog.setParameters({"INPUT_LST": state["lst"], "GUIDANCE": [state["guidance"]]})
-    dialog.resize(1100, 820)
+    dialog.resize(800, 600)
+    QApplication.processEvents()
+    results["fit_800x600"] = form_fit(dialog)
     parameters = dialog.createProcessingParameters()
     results["parameters"] = {key: str(value) for key, value in parameters.items()}
-    results["model_label"] = dialog.mainWidget().wrappers["MODEL"].wrappedLabel().text()
+    results["model_label"] = wrappers["MODEL"].wrappedLabel().text()
     grab(dialog, "dialog.png")
-    dialog.runAlgorithm()
+    dialog.runButton().click()
     poll(result_layer_loaded, after_run, "the result layer")
 
 
@@ -257,6 +299,55 @@ def screenshot_map():
     canvas = iface.mapCanvas()
     canvas.waitWhileRendering()
     grab(iface.mainWindow(), "map.png")
+    later(100, run_again_with_uncertainty)
+
+
+def run_again_with_uncertainty():
+    """The same run again, now with the Uncertainty output: both layers load under their own names."""
+    import numpy as np
+    from osgeo import gdal
+
+    processing.runAndLoadResults(
+        "mocolsk:downscalelst",
+        {
+            "INPUT_LST": state["lst"].source(),
+            "GUIDANCE": [state["guidance"].source()],
+            "OUTPUT": QgsProcessing.TEMPORARY_OUTPUT,
+            "UNCERTAINTY": QgsProcessing.TEMPORARY_OUTPUT,
+        },
+    )
+    layers = QgsProject.instance().mapLayers().values()
+    results["layer_names"] = sorted(layer.name() for layer in layers)
+    sigma = next(layer for layer in layers if layer.name().startswith("Uncertainty"))
+    renderer = sigma.renderer()
+    shader = renderer.shader().rasterShaderFunction()
+    dataset = gdal.Open(sigma.source())
+    values = dataset.GetRasterBand(1).ReadAsArray().astype(np.float64)
+    values = values[values != dataset.GetRasterBand(1).GetNoDataValue()]
+    results["uncertainty"] = {
+        "name": sigma.name(),
+        "renderer": type(renderer).__name__,
+        "painted": [renderer.classificationMin(), renderer.classificationMax()],
+        "percentiles_2_98": [float(np.percentile(values, 2)), float(np.percentile(values, 98))],
+        "range": [float(values.min()), float(values.max())],
+        "legend_suffix": shader.legendSettings().suffix(),
+        "labels": [item.label for item in shader.colorRampItemList()],
+        "lightness": [item.color.lightness() for item in shader.colorRampItemList()],
+    }
+    root = QgsProject.instance().layerTreeRoot()
+    view = iface.layerTreeView()
+    for node in root.findLayers():
+        node.setItemVisibilityChecked(node.layerId() == sigma.id())
+        node.setExpanded(node.layerId() == sigma.id())
+        view.setExpanded(view.node2index(node), node.layerId() == sigma.id())
+    view.setCurrentLayer(sigma)
+    iface.mapCanvas().refreshAllLayers()
+    later(1500, screenshot_uncertainty)
+
+
+def screenshot_uncertainty():
+    iface.mapCanvas().waitWhileRendering()
+    grab(iface.mainWindow(), "uncertainty.png")
     later(100, open_example_model)
 
 
@@ -276,7 +367,148 @@ def screenshot_modeler():
 
 def screenshot_modeler_and_finish():
     grab(plugins["mocolsk_qgis"].modeler, "modeler.png")
-    finish()
+    later(100, run_model_from_the_designer)
+
+
+def run_model_from_the_designer():
+    """Press the designer's green Run (a modal Processing dialog on the model) and run it on the sample."""
+    later(800, fill_and_run_model)
+    plugins["mocolsk_qgis"].modeler.actionRun().trigger()  # returns when the dialog closes
+    later(200, open_batch)
+
+
+def fill_and_run_model():
+    dialog = algorithm_dialog()
+    state["model_dialog"] = dialog
+    results["model_dialog_provider"] = dialog.algorithm().provider().id()
+    sample = state["sample"]
+    wrappers = dialog.mainWidget().wrappers
+    results["model_dialog_defaults"] = {
+        name: str(layer_name(wrappers[name].parameterValue())) for name in wrappers
+    }
+    bands = ("blue", "green", "red", "nir", "swir1", "swir2", "dem")
+    dialog.setParameters(
+        {
+            **dict.fromkeys(bands),
+            "landsat_mtl": str(sample / "LT52240631988227CUB02_MTL.txt"),
+            "reflectance_values": 2,  # Landsat Level-1 digital numbers, to TOA reflectance with the MTL
+            "coarse_lst": state["lst"],
+            "reference_lst": state["lst_30m"],
+        }
+    )
+    dialog.algorithmFinished.connect(model_finished)
+    dialog.resize(1100, 800)
+    dialog.runButton().click()
+    poll(
+        lambda: "model_run" in results or "Execution failed" in dialog_log(dialog),
+        after_model_run,
+        "the example model's run",
+    )
+
+
+def model_finished(successful, outputs):
+    results["model_run"] = {"successful": successful, "outputs": {k: str(v) for k, v in outputs.items()}}
+
+
+def after_model_run():
+    dialog = state["model_dialog"]
+    results.setdefault("model_run", {"successful": False, "outputs": {}})["log"] = dialog_log(dialog)
+    dialog.showLog()
+    grab(dialog, "modeler_run.png")
+    dialog.close()
+
+
+def dialog_log(dialog):
+    logs = [
+        edit.toPlainText() for edit in dialog.findChildren(QTextEdit) if not isinstance(edit, QTextBrowser)
+    ]
+    return max(logs, key=len) if logs else ""
+
+
+def open_batch():
+    """Downscale LST as a batch of three rows (bicubic, TsHARP, MoCoLSK), Uncertainty left empty."""
+    dialog = BatchAlgorithmDialog(
+        QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst"), iface.mainWindow()
+    )
+    state["batch"] = dialog
+    dialog.show()
+    panel = dialog.mainWidget()
+    panel.addRow(2)
+    panel.checkLoadLayersOnCompletion.setChecked(True)
+    column = panel.parameter_to_column
+    context = panel.processing_context
+    outputs = [state["work"] / f"batch_{name}.tif" for name in ("bicubic", "tsharp", "mocolsk")]
+    for row, (method, output) in enumerate(zip((1, 2, 0), outputs)):
+        panel.wrappers[row][column["INPUT_LST"]].setParameterValue(state["lst"].source(), context)
+        panel.wrappers[row][column["GUIDANCE"]].setParameterValue([state["guidance"].source()], context)
+        panel.wrappers[row][column["METHOD"]].setParameterValue(method, context)
+        panel.tblParameters.cellWidget(row + 1, column["OUTPUT"]).setValue(str(output))
+    table = panel.tblParameters
+    columns = [c for c in range(table.columnCount()) if not table.isColumnHidden(c)]
+    results["batch_columns"] = {table.horizontalHeaderItem(c).text(): table.columnWidth(c) for c in columns}
+    results["batch_table_width"] = sum(table.columnWidth(c) for c in columns)
+    dialog.resize(1400, 400)
+    grab(dialog, "batch.png")
+    dialog.runAlgorithm()  # runs the rows one after the other, here
+    results["batch"] = {
+        "log": dialog_log(dialog),
+        "written": [output.is_file() for output in outputs],
+        "loaded": sorted(
+            layer.name() for layer in QgsProject.instance().mapLayers().values() if "batch_" in layer.source()
+        ),
+    }
+    dialog.close()
+    later(300, open_installer)
+
+
+def open_installer():
+    """Plugins > MoCoLSK > Install runtime, with a foreign python3 first on PATH: press Install."""
+    later(800, press_install)
+    plugins["mocolsk_qgis"].show_installer()  # modal; returns when the dialog closes
+    later(200, finish)
+
+
+def installer_dialog():
+    from mocolsk_qgis.runtime_dialog import InstallRuntimeDialog
+
+    dialogs = [
+        w for w in QApplication.topLevelWidgets() if isinstance(w, InstallRuntimeDialog) and w.isVisible()
+    ]
+    return dialogs[0] if dialogs else None
+
+
+def press_install():
+    dialog = installer_dialog()
+    state["installer"] = dialog
+    results["installer"] = {
+        "python": dialog.python,
+        "interpreter_text": dialog.interpreter.text(),
+        "install_enabled": dialog.install_button.isEnabled(),
+    }
+    dialog.install_button.click()
+    poll(lambda: dialog.exit_code is not None, after_install, "the runtime installer", every_ms=500)
+
+
+def after_install():
+    import numpy
+
+    dialog = state["installer"]
+    bar = dialog.log.verticalScrollBar()
+    results["installer"].update(
+        {
+            "exit_code": dialog.exit_code,
+            "log": dialog.log.toPlainText(),
+            "log_at_end": bar.value() == bar.maximum(),
+            "qgis_numpy": numpy.__version__,
+        }
+    )
+    later(300, screenshot_installer)
+
+
+def screenshot_installer():
+    dialog = state["installer"]
+    grab(dialog, "installer.png")
+    dialog.close()
 
 
 QgsApplication.messageLog().messageReceived.connect(record_message)

@@ -63,6 +63,8 @@ def test_downscale_with_a_model_package_and_named_single_band_guidance(
         *files,
         "--bands",
         ",".join(bands),
+        "--method",
+        "mocolsk",
         "--model",
         tiny_package_x4.card_path,
         "--threads",
@@ -90,7 +92,7 @@ def test_downscale_without_a_model_uses_the_bundled_model_for_the_pixel_ratio(sm
         1,
     )
     assert code == EXIT_OK, stderr
-    assert stdout.startswith(f"Wrote {out} (mocolsk, x4,")
+    assert stdout.startswith(f"Wrote {out} (blend, x4,")
     assert (
         "Model: mocolsk-x4-landsat-light, the bundled package for x4 (LST pixel 120 m / guidance pixel 30 m)"
         in stderr

@@ -59,7 +59,8 @@ def test_a_folder_and_patterns_run_every_scene_with_the_model_loaded_once(
     backends.clear_backend_cache()
     code, stdout, stderr = run_cli(
         "downscale", "--folder", folder, "--lst-pattern", "*_lst.tif", "--guidance-pattern", "*_refl.tif",
-        "--model", tiny_package_x4.card_path, "--device", "cpu", "--out-dir", tmp_path / "out", "--quiet",
+        "--method", "mocolsk", "--model", tiny_package_x4.card_path, "--device", "cpu",
+        "--out-dir", tmp_path / "out", "--quiet",
     )  # fmt: skip
     assert code == EXIT_OK, stderr
     assert stdout.count("Wrote ") == 3

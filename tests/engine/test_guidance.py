@@ -189,7 +189,7 @@ def test_cancelled_build_leaves_no_file(tmp_path, sr_bands):
 
 def test_level1_scene_gives_the_toa_guidance_the_bundled_models_were_trained_on(tmp_path):
     from tests.conftest import SAMPLE_MTL
-    from training.landsat import GUIDANCE_BANDS, read_landsat_scene
+    from training.landsat_scenes import GUIDANCE_BANDS, read_landsat_scene
 
     names = [band.name for band in GUIDANCE_BANDS]
     out = build_guidance_stack(
@@ -210,3 +210,23 @@ def test_level1_digital_numbers_without_the_mtl_file_are_refused(tmp_path, sr_ba
         build_guidance_stack(
             tmp_path / "toa.tif", ["red"], {"red": sr_bands[0]["red"]}, encoding="landsat_l1_toa"
         )
+
+
+def test_c2_sr_with_negative_water_gives_indices_within_minus_one_to_one_and_the_log_counts_them(tmp_path):
+    from tests.c2l2 import write_c2l2_scene
+
+    scene = write_c2l2_scene(tmp_path / "c2")
+    messages = []
+    out = build_guidance_stack(
+        tmp_path / "stack.tif", ["green", "red", "nir", "ndvi", "ndwi"], scene.sr, log=messages.append
+    )
+    green, red, nir, ndvi, ndwi = gdal.Open(str(out)).ReadAsArray()
+    assert np.isnan(ndvi[scene.fill]).all() and np.isfinite(ndvi[~scene.fill]).all()
+    assert np.nanmax(np.abs(ndvi)) <= 1 and np.nanmax(np.abs(ndwi)) <= 1
+    water_nir_negative = scene.water & (nir < 0)
+    assert water_nir_negative.sum() > 2000
+    np.testing.assert_array_equal(ndvi[water_nir_negative], -1.0)
+    np.testing.assert_array_equal(ndwi[water_nir_negative], 1.0)
+    negative = int(np.sum(~scene.fill & ((nir < 0) | (red < 0))))
+    valid = int(np.sum(~scene.fill))
+    assert any(m.startswith(f"Index ndvi ({valid:,} pixels): {negative:,} (") for m in messages), messages

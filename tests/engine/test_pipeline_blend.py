@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from osgeo import gdal
 
-from engine.errors import InputError, PackageError
+from engine.errors import PackageError
 from engine.package import bundled_packages, load_package
 from engine.pipeline import OUTPUT_NODATA
 
@@ -83,11 +84,12 @@ def test_the_blend_writes_how_much_its_methods_disagree_as_uncertainty(
     assert np.median(sigma[sigma != OUTPUT_NODATA]) > 0.01
 
 
-def test_a_package_without_blend_weights_is_refused_with_the_fix(small_scene, tmp_path):
+def test_a_package_without_blend_weights_runs_mocolsk_alone_and_says_so(small_scene, tmp_path):
     model = package_copy(tmp_path / "plain", None)
-    with pytest.raises(InputError, match="carries no blend weights.*choose MoCoLSK or a classic method"):
-        run_downscale(small_scene, tmp_path / "blend.tif", method="blend", model=model)
-    assert not (tmp_path / "blend.tif").exists()
+    result, lines = run_downscale(small_scene, tmp_path / "blend.tif", method="blend", model=model)
+    assert result.method == "mocolsk"
+    assert any("carries no blend weights" in line and "MoCoLSK runs alone" in line for line in lines)
+    assert gdal.Open(result.output_path).GetMetadata()["MOCOLSK_METHOD"] == "mocolsk"
 
 
 def test_blend_weights_that_do_not_sum_to_one_make_the_card_invalid(tmp_path):

@@ -82,7 +82,11 @@ def test_unknown_names_in_the_request_are_errors(small_scene, tmp_path):
     for field, value, message in (
         ("lst_units", "fahrenheit", "Unknown LST units 'fahrenheit'"),
         ("output_units", "rankine", "Unknown output units 'rankine'"),
-        ("method", "kriging", "Unknown method 'kriging'; use one of mocolsk, bicubic, tsharp, dms"),
+        (
+            "method",
+            "kriging",
+            "Unknown method 'kriging'; use one of mocolsk, blend, bicubic, tsharp, dms, auto",
+        ),
         ("qa_mask_kind", "magic", "Unknown QA mask kind 'magic'"),
     ):
         with pytest.raises(InputError, match=message):

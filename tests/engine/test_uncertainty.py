@@ -11,6 +11,8 @@ from engine.uncertainty import (
     ORIENTATIONS,
     calibration,
     card_sigma_scale,
+    cell_mean,
+    cell_spread_kelvin,
     fit_sigma_scale,
     orient,
     oriented_predictions,
@@ -127,3 +129,25 @@ def test_every_bundled_card_holds_a_sigma_scale_measured_on_held_out_scenes():
         assert factor is not None and factor > 1.0, name
         assert card.uncertainty_calibration["protocol"] == "native"
         assert card.uncertainty_calibration["mocolsk"]["test_scaled"]["pixels"] > 10_000, name
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+def test_averaging_over_a_coarse_pixel_removes_a_pattern_repeating_every_coarse_pixel_and_keeps_a_ramp(scale):
+    rows, cols = 10 * scale, 12 * scale
+    ramp = 0.01 * np.arange(cols)[None, :] + 0.02 * np.arange(rows)[:, None]
+    pattern = np.tile(np.random.default_rng(0).normal(size=(scale, scale)), (10, 12))
+    pattern -= pattern.mean()
+    averaged = cell_mean(ramp + pattern, np.ones((rows, cols), bool), scale)
+    inner = (slice(scale, -scale), slice(scale, -scale))
+    np.testing.assert_allclose(averaged[inner], ramp[inner], atol=1e-12)
+
+
+def test_the_cell_spread_keeps_the_mean_variance_and_ignores_masked_pixels():
+    members = np.random.default_rng(1).normal(size=(8, 24, 24))
+    valid = np.ones((24, 24), bool)
+    valid[:, 12:] = False
+    members[:, ~valid] = 1e6
+    spread = cell_spread_kelvin(members, None, valid, SCALE)
+    raw = spread_kelvin(members)
+    assert np.mean(spread[valid] ** 2) == pytest.approx(np.mean(raw[valid] ** 2), rel=0.05)
+    assert spread[valid].max() < 10

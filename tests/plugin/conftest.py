@@ -81,7 +81,7 @@ def block_mean(values, scale=SCALE):
 
 @pytest.fixture(scope="session")
 def sample_scene(tmp_path_factory) -> SampleScene:
-    from training.landsat import read_landsat_scene
+    from training.landsat_scenes import read_landsat_scene
 
     scene = read_landsat_scene(next(LANDSAT5.glob("*_MTL.txt")))
     rows, cols = slice(CROP_ROW, CROP_ROW + CROP_PX), slice(CROP_COL, CROP_COL + CROP_PX)

@@ -5,6 +5,7 @@ from osgeo import gdal
 from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
 from processing.tools import dataobjects
 from qgis.core import QgsApplication, QgsProject, QgsSingleBandPseudoColorRenderer
+from qgis.PyQt.QtWidgets import QTextEdit
 
 BICUBIC, TSHARP = 1, 2
 
@@ -29,6 +30,10 @@ def test_batch_dialog_runs_two_rows(mocolsk_provider, qgis_parent, sample_scene,
         assert bicubic.shape == tsharp.shape == (64, 64)
         assert np.all(bicubic != -9999.0) and np.all(tsharp != -9999.0)
         assert np.abs(bicubic - tsharp).max() > 0.1  # TsHARP used the guidance, bicubic did not
+        log = "\n".join(edit.toPlainText() for edit in dialog.findChildren(QTextEdit))
+        assert "Batch execution completed" in log, log
+        # the optional Uncertainty column left empty is not reported as a layer that failed to load
+        assert "not correctly generated" not in log
         loaded = {layer.source(): layer for layer in QgsProject.instance().mapLayers().values()}
         assert {str(path) for path in outputs} <= set(loaded)
         # every row's layer gets the temperature style (each run has its own post-processor)
@@ -38,3 +43,18 @@ def test_batch_dialog_runs_two_rows(mocolsk_provider, qgis_parent, sample_scene,
     finally:
         QgsProject.instance().removeAllMapLayers()
         dialog.close()
+
+
+def test_the_batch_table_stays_compact_with_short_option_labels_and_headers(mocolsk_provider):
+    """The batch table sizes each column to its header and its widest option (it was 3,719 px wide)."""
+    algorithm = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst")
+    shown = [
+        parameter
+        for parameter in algorithm.parameterDefinitions()
+        if not parameter.flags() & (parameter.FlagAdvanced | parameter.FlagHidden)
+    ]
+    for parameter in shown:
+        if parameter.type() == "enum":
+            assert all(len(option) <= 50 for option in parameter.options()), parameter.options()
+        if parameter.name() != "DEVICE":  # says what auto runs on here
+            assert len(parameter.description()) <= 50, parameter.description()

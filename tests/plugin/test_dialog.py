@@ -2,6 +2,7 @@
 QGIS's background task and loads the styled result. (The README's screenshots come from the desktop
 test, tests/desktop.)"""
 
+import re
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ from processing.gui.AlgorithmDialog import AlgorithmDialog
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSingleBandPseudoColorRenderer
 from qgis.gui import QgsBrowserGuiModel
 from qgis.PyQt.QtCore import QCoreApplication
-from qgis.PyQt.QtWidgets import QTextBrowser
+from qgis.PyQt.QtWidgets import QScrollArea, QTextBrowser, QToolButton
 
 BICUBIC = 1
 
@@ -45,6 +46,7 @@ def wait_until(condition, timeout_s=60.0):
 def test_dialog_renders_with_the_algorithm_help(dialog, tmp_path):
     dialog, lst, guidance = dialog
     dialog.show()
+    dialog.resize(1100, 820)  # show() restores the size of the last Processing dialog
     QCoreApplication.processEvents()
     help_text = " ".join(browser.toPlainText() for browser in dialog.findChildren(QTextBrowser))
     assert "Downscales a coarse land surface temperature" in help_text
@@ -83,12 +85,13 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
     guidance = QgsRasterLayer(str(sample_scene.guidance_30m), "Guidance 30 m")
     gdal.Translate(str(sample_scene.folder / "lst_60m.tif"), str(sample_scene.lst_120m), xRes=60, yRes=60)
     lst_60m = QgsRasterLayer(str(sample_scene.folder / "lst_60m.tif"), "LST 60 m")
+    lst_30m = QgsRasterLayer(str(sample_scene.reference_30m), "LST 30 m")
     st_b10 = sample_scene.folder / "LC08_L2SP_224063_20200801_20200906_02_T1_ST_B10.TIF"
     gdal.Translate(str(st_b10), str(sample_scene.lst_120m), xRes=30, yRes=30)
     lst_st_b10 = QgsRasterLayer(str(st_b10), "ST_B10")
     gdal.Translate(str(sample_scene.folder / "lst_960m.tif"), str(sample_scene.lst_120m), xRes=960, yRes=960)
     lst_960m = QgsRasterLayer(str(sample_scene.folder / "lst_960m.tif"), "LST 960 m")
-    project.addMapLayers([lst, guidance, lst_60m, lst_st_b10, lst_960m])
+    project.addMapLayers([lst, guidance, lst_60m, lst_30m, lst_st_b10, lst_960m])
     algorithm = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst")
     dialog = algorithm.createCustomParametersWidget(qgis_parent)
     try:
@@ -97,10 +100,14 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
         assert label.text() == "Model (auto runs mocolsk-x4-landsat-light: LST 120 m / guidance 30 m = x4)"
         dialog.setParameters({"INPUT_LST": lst_60m, "GUIDANCE": [guidance]})
         assert label.text() == "Model (auto runs mocolsk-x2-landsat-light: LST 60 m / guidance 30 m = x2)"
+        dialog.setParameters({"INPUT_LST": lst_30m, "GUIDANCE": [guidance]})
+        assert label.text() == (
+            "Model (auto: LST on the guidance grid (30 m); set Native LST pixel (m) to the pixel its sensor saw)"
+        )
         dialog.setParameters({"INPUT_LST": lst_st_b10, "GUIDANCE": [guidance]})
         assert label.text() == (
-            "Model (auto runs mocolsk-x4-landsat-light: LST 30 m, sensed at 100 m / guidance 30 m, averaged onto "
-            "120 m = x4)"
+            "Model (auto: LST on the guidance grid, native pixel 100 m: averaged onto 120 m, then x4 with "
+            "mocolsk-x4-landsat-light)"
         )
         dialog.setParameters({"INPUT_LST": lst_960m, "GUIDANCE": [guidance]})
         assert label.text() == (
@@ -112,3 +119,84 @@ def test_the_dialog_says_which_bundled_model_auto_runs_for_the_chosen_layers(
     finally:
         dialog.close()
         project.removeAllMapLayers()
+
+
+def test_coarse_lst_never_defaults_to_the_multiband_guidance_stack_that_is_the_active_layer(
+    mocolsk_provider, qgis_iface, qgis_parent, sample_scene, monkeypatch
+):
+    """Right after Build guidance stack the stack is the active layer, which QGIS offers as the first raster
+    parameter's default."""
+    browser_model = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser_model, raising=False)
+    project = QgsProject.instance()
+    lst = QgsRasterLayer(str(sample_scene.lst_120m), "LST 120 m")
+    stack = QgsRasterLayer(str(sample_scene.guidance_30m), "Guidance stack")
+    project.addMapLayers([lst, stack])
+    qgis_iface.setActiveLayer(stack)
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst")
+    dialog = algorithm.createCustomParametersWidget(qgis_parent)
+    try:
+        wrappers = dialog.mainWidget().wrappers
+        assert wrappers["INPUT_LST"].parameterValue() in (lst.id(), lst.source())
+        assert wrappers["GUIDANCE"].parameterValue() in ([stack.id()], [stack.source()])
+    finally:
+        dialog.close()
+        project.removeAllMapLayers()
+
+
+def test_an_lst_on_the_guidance_grid_is_labelled_with_how_its_native_pixel_is_sharpened():
+    from mocolsk_qgis.auto_model import guidance_grid_label
+
+    plan = guidance_grid_label("30 m", 120.0, (("mocolsk-x4-landsat-light", 4),), 30.0)
+    assert plan == (
+        "Model (auto: LST on the guidance grid: averaged to its native 120 m pixel, then x4 with "
+        "mocolsk-x4-landsat-light)"
+    )
+    assert "choose a package file" in guidance_grid_label("30 m", 5000.0, (), 30.0)
+    assert "x1" not in guidance_grid_label("30 m", None, (), 30.0)
+
+
+@pytest.mark.parametrize("size", [(800, 600), (688, 523)])
+def test_the_form_fits_a_small_dialog_without_scrolling_sideways(
+    size, mocolsk_provider, qgis_iface, qgis_parent, sample_scene, monkeypatch
+):
+    """688 x 523 is QGIS's default size for a Processing dialog; the "..." buttons of Guidance layers and
+    Model package file sit at the right edge of the form."""
+    browser_model = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser_model, raising=False)
+    project = QgsProject.instance()
+    lst = QgsRasterLayer(
+        str(sample_scene.lst_120m), "LST 120 m (Landsat 5 TM band 6, brightness temperature)"
+    )
+    guidance = QgsRasterLayer(str(sample_scene.guidance_30m), "Guidance 30 m")
+    project.addMapLayers([lst, guidance])
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("mocolsk:downscalelst")
+    dialog = algorithm.createCustomParametersWidget(qgis_parent)
+    try:
+        dialog.setParameters({"INPUT_LST": lst, "GUIDANCE": [guidance]})
+        dialog.show()
+        dialog.resize(*size)  # after show(), which restores the size of the last Processing dialog
+        for _ in range(5):
+            QCoreApplication.processEvents()
+        form = max(dialog.findChildren(QScrollArea), key=lambda area: area.widget().minimumSizeHint().width())
+        assert form.horizontalScrollBar().maximum() == 0
+        buttons = [
+            button
+            for button in form.widget().findChildren(QToolButton)
+            if button.isVisible() and button.text() == "…"
+        ]
+        assert len(buttons) >= 4  # Coarse LST, Guidance layers, Model package file, the outputs
+        for button in buttons:
+            assert button.mapTo(form.viewport(), button.rect().topRight()).x() < form.viewport().width()
+    finally:
+        dialog.close()
+        project.removeAllMapLayers()
+
+
+def test_the_help_panel_starts_with_a_five_step_quick_start_and_keeps_the_details_below(mocolsk_provider):
+    help_html = QgsApplication.processingRegistry().algorithmById("mocolsk:downscalelst").shortHelpString()
+    quick_start, details = help_html.split("<p><b>Details</b></p>")
+    assert quick_start.startswith("<p><b>Quick start</b></p>")
+    assert quick_start.count("<li>") == 5
+    assert len(re.sub(r"<[^>]+>", " ", quick_start).split()) < 80
+    assert "Downscales a coarse land surface temperature" in details and "Uncertainty (K)." in details

@@ -385,11 +385,63 @@ def test_the_device_parameter_says_which_backend_and_device_will_run(mocolsk_pro
 
 
 def test_a_method_without_uncertainty_refuses_the_uncertainty_output(run_algorithm, sample_scene, tmp_path):
-    with pytest.raises(QgsProcessingException, match="available for mocolsk and dms only"):
+    with pytest.raises(QgsProcessingException, match="available for mocolsk, blend, dms and auto only"):
         run_algorithm(
             ALGORITHM,
             downscale_parameters(
                 sample_scene, tmp_path / "lst.tif", METHOD=BICUBIC, UNCERTAINTY=str(tmp_path / "sigma.tif")
+            ),
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_uncertainty_layer_loads_with_a_sequential_ramp_over_its_2nd_to_98th_percentiles_in_kelvin(
+    mocolsk_provider, sample_scene, tmp_path
+):
+    sigma_path = tmp_path / "sigma.tif"
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    processing.runAndLoadResults(
+        ALGORITHM,
+        downscale_parameters(sample_scene, tmp_path / "lst.tif", METHOD=DMS, UNCERTAINTY=str(sigma_path)),
+        context=context,
+    )
+    layer = next(
+        layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == str(sigma_path)
+    )
+    try:
+        _, _, sigma = read(sigma_path)
+        renderer = layer.renderer()
+        assert isinstance(renderer, QgsSingleBandPseudoColorRenderer)
+        low, high = np.percentile(sigma, [2, 98])
+        step = (sigma.max() - sigma.min()) / 100  # the cumulative cut reads a histogram
+        assert renderer.classificationMin() == pytest.approx(low, abs=step)
+        assert renderer.classificationMax() == pytest.approx(high, abs=step)
+        shader = renderer.shader().rasterShaderFunction()
+        assert shader.legendSettings().suffix() == " K"
+        items = shader.colorRampItemList()
+        lightness = [item.color.lightness() for item in items]
+        assert lightness == sorted(lightness, reverse=True)  # sequential: pale (certain) to dark
+        assert items[0].label == f"{renderer.classificationMin():.2f} K"
+    finally:
+        QgsProject.instance().removeAllMapLayers()
+
+
+def test_a_second_run_loads_under_a_numbered_name(mocolsk_provider, sample_scene):
+    parameters = downscale_parameters(sample_scene, QgsProcessing.TEMPORARY_OUTPUT, METHOD=BICUBIC)
+    try:
+        first, second = run_and_load(parameters), run_and_load(parameters)
+        assert (first.name(), second.name()) == ("LST 30 m, bicubic x4 (K)", "LST 30 m, bicubic x4 (K) (2)")
+    finally:
+        QgsProject.instance().removeAllMapLayers()
+
+
+def test_a_guidance_layer_picked_as_the_coarse_lst_is_refused_by_name(run_algorithm, sample_scene, tmp_path):
+    with pytest.raises(QgsProcessingException, match="The Coarse LST layer is the guidance layer"):
+        run_algorithm(
+            ALGORITHM,
+            downscale_parameters(
+                sample_scene, tmp_path / "lst.tif", INPUT_LST=str(sample_scene.guidance_30m)
             ),
         )
     assert list(tmp_path.iterdir()) == []

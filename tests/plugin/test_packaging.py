@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from tests.c2l2 import write_c2l2_scene
 from tests.conftest import REPO
 from tests.plugin.conftest import PIP_CACHE
 from tests.plugin.repository_rules import repository_problems
@@ -214,6 +215,44 @@ def test_qgis_process_runs_downscale_from_the_installed_plugin(
     values = gdal.Open(str(output)).ReadAsArray()
     assert values.shape == (64, 64) and np.all(values != -9999.0)
     assert sample_scene.lst_min_k - 5 < values.min() and values.max() < sample_scene.lst_max_k + 5
+
+
+def test_qgis_process_goes_from_c2_l2_files_to_a_30m_lst_with_every_default(qgis_config, tmp_path):
+    """SR_B2..SR_B7 (negative water reflectance, fill 0) -> Build guidance stack -> Downscale LST with an
+    ST_B10 averaged to 120 m, nothing but the inputs and outputs given."""
+    scene = write_c2l2_scene(tmp_path / "c2")
+    stack = tmp_path / "guidance.tif"
+    built = qgis_process(
+        qgis_config,
+        "run",
+        "mocolsk:buildguidance",
+        "--",
+        *(f"{name.upper()}={path}" for name, path in scene.sr.items()),
+        f"OUTPUT={stack}",
+        tmp_path=tmp_path,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "with negative reflectance (water, shadow) bounded to -1..1" in built.stdout
+    output = tmp_path / "lst_30m.tif"
+    completed = qgis_process(
+        qgis_config,
+        "--json",
+        "run",
+        "mocolsk:downscalelst",
+        "--",
+        f"INPUT_LST={scene.st_b10_averaged(4)}",
+        f"GUIDANCE={stack}",
+        f"OUTPUT={output}",
+        tmp_path=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = json.loads(completed.stdout[completed.stdout.index("{") :])["results"]
+    assert results["SCALE"] == 4 and results["LST_UNITS_USED"] == "landsat_c2_st_dn"
+    kelvin = gdal.Open(str(output)).ReadAsArray()
+    valid = kelvin != -9999.0
+    assert valid.mean() > 0.9 and valid[scene.water].mean() > 0.95
+    low, high = np.nanmin(scene.land_kelvin), np.nanmax(scene.land_kelvin)
+    assert low - 3 < kelvin[valid].min() and kelvin[valid].max() < high + 3
 
 
 @pytest.mark.parametrize(

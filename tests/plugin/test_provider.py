@@ -121,7 +121,7 @@ def test_downscale_help_and_model_label_match_what_the_dialog_offers(mocolsk_pro
     for cue in ("Landsat 4/5 TM band 6 digital numbers", "ST_B10", "MOD11/MYD11", "Landsat Level-1", "°C"):
         assert cue in help_text, cue
     assert "{" not in help_text  # every placeholder filled
-    assert algorithm.parameterDefinition("MODEL").description().startswith("Model (auto: the bundled package")
+    assert algorithm.parameterDefinition("MODEL").description() == "Model (auto: by pixel ratio)"
     for card_path in sorted((REPO / "resources" / "models").glob("mocolsk-*.json")):
         card = json.loads(card_path.read_text())
         assert f"x{card['scale']}: {card['name']}" in help_text

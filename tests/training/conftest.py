@@ -15,7 +15,7 @@ import pytest
 from osgeo import gdal, osr
 
 from tests.conftest import LANDSAT5
-from training.landsat import read_landsat_scene
+from training.landsat_scenes import read_landsat_scene
 from training.scenes import area_average
 
 gdal.UseExceptions()

@@ -56,7 +56,7 @@ def test_untrained_zoo_networks_and_missing_pydms_are_listed_not_hidden(benchmar
 
 def test_markdown_gives_intervals_the_difference_to_the_best_classic_and_a_recommendation(benchmark):
     result, _, _ = benchmark
-    text = format_markdown(result, "python -m training.benchmark")
+    text = format_markdown(result, "python -m training.bench.accuracy")
     assert text.count("95 % interval") >= 4 and "**ingrid**" in text and "**native**" in text
     assert "MoCoLSK - " in text and "Recommended at x4" in text
     assert "SUFT (zoo): not trained" in text and "compgeolab/xlandsat" in text

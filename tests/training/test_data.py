@@ -23,7 +23,7 @@ from training.datasets import (
     read_groklst,
     sample_from_fine,
 )
-from training.landsat import read_landsat_scene, read_mtl
+from training.landsat_scenes import read_landsat_scene, read_mtl
 from training.loop import masked_l1
 from training.scenes import area_average, read_coarse_scene, read_geotiff_scene
 from training.splits import block_split, read_split, role_mask, training_area, write_split

@@ -15,8 +15,8 @@ from training.__main__ import main
 from training.config import TrainConfig
 from training.datasets import Normalizer, sample_from_fine
 from training.evaluate import predict_samples
-from training.export import model_from_checkpoint
 from training.loop import load_checkpoint, train
+from training.release import model_from_checkpoint
 from training.sources import build_training_data
 
 METHODS = {"mocolsk", "bicubic", "tsharp", "dms"}

@@ -14,13 +14,11 @@ import pytest
 import torch
 
 from engine.card import BandSpec
-from engine.classic import bicubic
-from engine.conservation import conserve_coarse_means
 from engine.errors import Cancelled, InputError
-from engine.inference import Downscaler
 from engine.metrics import rmse
 from engine.model import MoCoLSKConfig, MoCoLSKNet
 from engine.package import ModelPackage, load_package
+from engine.pipeline import DownscaleRequest, downscale_scene
 from engine.raster import read_band_values
 from tests.conftest import TINY_BANDS
 from tests.training.conftest import CROP_PX, write_geotiff
@@ -145,22 +143,24 @@ def validation_windows(package: ModelPackage) -> list[tuple[slice, slice]]:
     return windows
 
 
-def conserved_rmse(
-    predict, lst: np.ndarray, guidance: np.ndarray, windows: list[tuple[slice, slice]]
-) -> float:
-    """RMSE over the validation blocks of ``predict(coarse, guidance)`` corrected to the coarse means."""
+def pipeline_rmse(method: str, model, lst: np.ndarray, guidance: np.ndarray, windows, folder: Path) -> float:
+    """RMSE over the validation blocks of Downscale LST itself (``downscale_scene``) run on each block's
+    LST area-averaged x4 and the block's guidance, against the block's LST."""
     predictions, truths = [], []
-    for rows, cols in windows:
+    folder.mkdir()
+    for index, (rows, cols) in enumerate(windows):
         truth = lst[rows, cols]
-        coarse = area_average(truth, 4)
-        fine = conserve_coarse_means(
-            predict(coarse, guidance[:, rows, cols]),
-            np.ones(truth.shape, bool),
-            coarse,
-            np.ones(coarse.shape, bool),
-            4,
+        coarse = write_geotiff(folder / f"coarse{index}.tif", area_average(truth, 4), 120.0)
+        fine = write_geotiff(folder / f"guidance{index}.tif", guidance[:, rows, cols], 30.0, TINY_BANDS)
+        request = DownscaleRequest(
+            str(coarse),
+            [str(fine)],
+            str(folder / f"{method}{index}.tif"),
+            method=method,
+            model=model,
+            threads=1,
         )
-        predictions.append(fine)
+        predictions.append(read_band_values(downscale_scene(request).output_path)[0])
         truths.append(truth)
     return rmse(np.stack(predictions), np.stack(truths))
 
@@ -183,8 +183,8 @@ def test_validation_blocks_are_held_out_behind_a_guard_band_of_at_least_two_pixe
         assert (np.maximum(rows_apart, cols_apart) >= guard).all()
 
 
-def test_validation_scores_parent_finetuned_and_bicubic_with_conservation_and_says_what_it_measures(
-    tuned, over_sharpening_parent, six_band_scene
+def test_validation_scores_parent_finetuned_and_bicubic_as_downscale_lst_runs_them_and_says_what_it_measures(
+    tuned, over_sharpening_parent, six_band_scene, tmp_path
 ):
     package, recorder = tuned
     validation = package.card.metrics["fine_tune_validation"]
@@ -198,14 +198,13 @@ def test_validation_scores_parent_finetuned_and_bicubic_with_conservation_and_sa
     assert len(windows) >= 2
     lst, _ = read_band_values(six_band_scene[0])
     guidance = np.stack([read_band_values(six_band_scene[1], band)[0] for band in range(1, 7)])
-    assert conserved_rmse(lambda c, g: bicubic(c, 4), lst, guidance, windows) == pytest.approx(
+    assert pipeline_rmse("bicubic", None, lst, guidance, windows, tmp_path / "bicubic") == pytest.approx(
         validation["bicubic"]["rmse_k"], rel=1e-5
     )
     for name, source in (("parent", over_sharpening_parent), ("fine_tuned", package)):
-        downscaler = Downscaler(source, backend="onnxruntime", device="cpu", threads=1)
-        assert conserved_rmse(downscaler.predict_kelvin, lst, guidance, windows) == pytest.approx(
-            validation[name]["rmse_k"], rel=1e-3
-        )
+        assert pipeline_rmse(
+            "mocolsk", str(source.card_path), lst, guidance, windows, tmp_path / name
+        ) == pytest.approx(validation[name]["rmse_k"], rel=1e-3)
     assert (
         validation["parent"]["pixels"]
         == validation["fine_tuned"]["pixels"]
@@ -288,9 +287,9 @@ def test_finetuning_keeps_the_best_step_and_stops_when_validation_stops_improvin
     assert checks[validation["best_step"]] == min(checks.values()) < checks[validation["steps_run"]]
     lst, _ = read_band_values(six_band_scene[0])
     guidance = np.stack([read_band_values(six_band_scene[1], band)[0] for band in range(1, 7)])
-    downscaler = Downscaler(package, backend="onnxruntime", device="cpu", threads=1)
-    assert conserved_rmse(
-        downscaler.predict_kelvin, lst, guidance, validation_windows(package)
+    windows = validation_windows(package)
+    assert pipeline_rmse(
+        "mocolsk", str(package.card_path), lst, guidance, windows, tmp_path / "pipeline"
     ) == pytest.approx(validation["fine_tuned"]["rmse_k"], rel=1e-3)
 
 

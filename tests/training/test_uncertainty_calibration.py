@@ -7,7 +7,7 @@ import pytest
 
 from engine.uncertainty import ONE_SIGMA_SHARE
 from training.datasets import sample_from_fine
-from training.uncertainty import dms_members, errors_and_sigmas, measure
+from training.uncertainty import dms_method, errors_and_sigmas, measure
 
 SCALE = 4
 
@@ -15,7 +15,7 @@ SCALE = 4
 @pytest.fixture(scope="module")
 def samples():
     from tests.conftest import LANDSAT5
-    from training.landsat import read_landsat_scene
+    from training.landsat_scenes import read_landsat_scene
 
     scene = read_landsat_scene(next(LANDSAT5.glob("*_MTL.txt")))
     crops = [(slice(0, 96), slice(0, 96)), (slice(96, 192), slice(96, 192))]
@@ -26,14 +26,14 @@ def samples():
 
 
 def test_dms_errors_are_of_its_weighted_mean_and_sigmas_of_its_trees(samples):
-    errors, sigmas = errors_and_sigmas(samples[:1], lambda s: dms_members(s, SCALE))
+    errors, sigmas = errors_and_sigmas(samples[:1], dms_method(SCALE))
     assert errors.shape == sigmas.shape == (int(samples[0].mask.sum()),)
     assert np.isfinite(errors).all() and (sigmas >= 0).all() and sigmas.mean() > 0
 
 
 def test_the_factor_is_fitted_on_validation_and_only_measured_on_test(samples):
-    result = measure(lambda s: dms_members(s, SCALE), samples[:1], samples[1:])
-    errors, sigmas = errors_and_sigmas(samples[:1], lambda s: dms_members(s, SCALE))
+    result = measure(dms_method(SCALE), samples[:1], samples[1:])
+    errors, sigmas = errors_and_sigmas(samples[:1], dms_method(SCALE))
     scaled = np.mean(np.abs(errors) <= result["sigma_scale"] * sigmas)
     assert scaled == pytest.approx(ONE_SIGMA_SHARE, abs=0.01)
     for key in ("validation_raw", "test_raw", "test_scaled"):

@@ -40,8 +40,8 @@ from ..evaluate import (
     package_predictor,
     protocol_report,
 )
-from ..export import recommended_method
 from ..protocol import Method, Predictor, protocol_view, truth_description, view_prediction
+from ..release import recommended_method
 from ..scenes import Scene
 from ..sources import build_training_data
 

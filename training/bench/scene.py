@@ -53,7 +53,7 @@ def write_scene(
     from engine.grids import Grid
     from engine.raster import epsg_wkt, gdal_session, write_stack
 
-    from ..landsat import read_landsat_scene
+    from ..landsat_scenes import read_landsat_scene
     from ..scenes import area_average
 
     scene = read_landsat_scene(mtl)

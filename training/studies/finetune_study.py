@@ -1,6 +1,6 @@
 """Does fine-tuning help on whole real scenes? Run it as a user would and score at 30 m.
 
-    python -m training.finetune_study [--data ../shared/data] [--out /tmp/finetune-study] [--steps 200]
+    python -m training.studies.finetune_study [--data ../shared/data] [--out /tmp/finetune-study] [--steps 200]
 
 For each scene the real thermal band (at-sensor brightness temperature on the ~30 m grid)
 is area-averaged x4 into a coarse LST; the bundled x4 package is fine-tuned on that coarse
@@ -38,8 +38,8 @@ from engine.guidance import normalized_difference
 from engine.landsat import brightness_temperature_kelvin, read_mtl, toa_reflectance
 from engine.raster import read_band_values, write_stack
 
-from .finetune import MIN_GAIN
-from .scenes import area_average
+from ..finetune import MIN_GAIN
+from ..scenes import area_average
 
 PARENT = "mocolsk-x4-landsat-light"
 SCALE = 4
@@ -217,7 +217,7 @@ def run_scene(scene: StudyScene, folder: Path, steps: int, threads: int) -> dict
     from engine.cli import main as engine_main
     from engine.package import load_package
 
-    from .__main__ import main as training_main
+    from ..__main__ import main as training_main
 
     tuned = folder / "tuned-x4.json"
     code, printed = quietly(
@@ -317,7 +317,7 @@ def report(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m training.finetune_study", description=__doc__.splitlines()[0]
+        prog="python -m training.studies.finetune_study", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
         "--data", type=Path, default=Path("../shared/data"), help="folder holding the two scenes"

@@ -1,4 +1,7 @@
-"""From a training checkpoint to a model package, with the held-out metrics in its card."""
+"""A training checkpoint released as a model package: exported (through ``packaging``), scored on the
+held-out scenes through ONNX Runtime as the plugin runs it, those metrics written into its card.
+
+``python -m training export`` runs ``release_checkpoint``."""
 
 from __future__ import annotations
 
@@ -102,7 +105,7 @@ def held_out_metrics(report: dict, scenes: list) -> dict:
     }
 
 
-def export_checkpoint(
+def release_checkpoint(
     checkpoint: str | Path,
     out_dir: str | Path,
     name: str | None = None,
