@@ -172,7 +172,6 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                     optional=True,
                     minValue=0.0,
                     maxValue=100000.0,
-                    optional=True,
                 ),
                 self.tr(
                     "The pixel the LST's sensor saw, when the LST was delivered on a finer grid: Landsat 8/9 "
