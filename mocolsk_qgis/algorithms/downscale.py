@@ -169,9 +169,9 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
                     self.tr("Native LST pixel (m, 0 = from the product name or MTL)"),
                     QgsProcessingParameterNumber.Double,
                     defaultValue=0.0,
+                    optional=True,
                     minValue=0.0,
                     maxValue=100000.0,
-                    optional=True,
                 ),
                 self.tr(
                     "The pixel the LST's sensor saw, when the LST was delivered on a finer grid: Landsat 8/9 "

@@ -26,8 +26,13 @@ from .conftest import read, run_downscale, write_raster
 
 MODIS_SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
 MODIS_1KM_PIXEL_M = 926.625433
-ECOSTRESS = Path("/work/shared/data/ecostress-lst-2023-santa-barbara")
-ECOSTRESS_CROP = ECOSTRESS / "ECOv002_L2T_LSTE_26860_001_10SGD_20230401T203733_0710_01_LST_dangermond.tif"
+ECOSTRESS_CROP = (
+    REPO
+    / "tests"
+    / "data"
+    / "ecostress-dangermond-crop"
+    / "ECOv002_L2T_LSTE_26860_001_10SGD_20230401T203733_0710_01_LST_dangermond.tif"
+)
 
 
 def _attribute(owner, name, value) -> None:

@@ -71,7 +71,7 @@ def test_downscale_offers_the_units_methods_and_devices_of_the_issue(mocolsk_pro
     ]
     assert algorithm.parameterDefinition("CONSERVE_COARSE_MEANS").defaultValue() is True
     advanced = {p.name() for p in algorithm.parameterDefinitions() if p.flags() & p.FlagAdvanced}
-    assert {"TILE_SIZE", "THREADS", "QA_MASK_GROW_PX"} <= advanced
+    assert {"TILE_SIZE", "THREADS", "QA_MASK_GROW_PX", "NATIVE_PIXEL_M"} <= advanced
 
 
 def test_unloading_the_plugin_removes_the_provider(qgis_iface, mocolsk_provider):
