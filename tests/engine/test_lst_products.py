@@ -139,7 +139,8 @@ def test_a_modis_netcdf_subdataset_with_its_qc_downscales_in_kelvin(scene, modis
     path, _ = modis_day
     lst, qc = f'NETCDF:"{path}":LST_Day_1km', f'NETCDF:"{path}":QC_Day'
     result, lines = run_downscale(scene, tmp_path / "out.tif", lst_path=lst, qa_mask_path=qc)
-    assert result.lst_units == "modis_lst_dn" and "the name says MODIS LST (MOD11)" in result.lst_units_reason
+    # The product's scale_factor 0.02 is the band's GDAL scale: applied as QGIS does, the values are Kelvin.
+    assert result.lst_units == "kelvin" and "the band's scale 0.02 and offset 0 applied" in result.lst_units_reason
     assert (
         "QA mask read as modis_qc (the name says MODIS/VIIRS QC; masked where LST was not produced)" in lines
     )
@@ -167,7 +168,13 @@ def test_modis_qc_masks_the_pixels_whose_lst_was_not_produced():
 def test_a_modis_geotiff_export_in_sinusoidal_is_read_as_modis_numbers(scene, modis_day, tmp_path):
     path, _ = modis_day
     export = str(tmp_path / "MOD11A1.061_LST_Day_1km_doy1988227_aid0001.tif")
-    gdal.Translate(export, f'NETCDF:"{path}":LST_Day_1km').FlushCache()
+    # Exports often drop the scale tag and the unit: the product name alone says DN x 0.02.
+    dataset = gdal.Translate(export, f'NETCDF:"{path}":LST_Day_1km')
+    band = dataset.GetRasterBand(1)
+    band.SetScale(1.0)
+    band.SetOffset(0.0)
+    band.SetUnitType("")
+    dataset = band = None
     result, _ = run_downscale(scene, tmp_path / "out.tif", lst_path=export)
     assert result.lst_units == "modis_lst_dn" and result.scale == 31
 
