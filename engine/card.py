@@ -189,4 +189,5 @@ def accuracy_summary(card: ModelCard) -> str | None:
         if recommended
         else ""
     )
-    return f"RMSE on {scenes} held-out real scenes ({'; '.join(parts)}){advice}"
+    where = "real scenes the network never saw" if "unseen_scenes" in card.metrics else "held-out real scenes"
+    return f"RMSE on {scenes} {where} ({'; '.join(parts)}){advice}"

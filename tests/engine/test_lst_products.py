@@ -140,7 +140,10 @@ def test_a_modis_netcdf_subdataset_with_its_qc_downscales_in_kelvin(scene, modis
     lst, qc = f'NETCDF:"{path}":LST_Day_1km', f'NETCDF:"{path}":QC_Day'
     result, lines = run_downscale(scene, tmp_path / "out.tif", lst_path=lst, qa_mask_path=qc)
     # The product's scale_factor 0.02 is the band's GDAL scale: applied as QGIS does, the values are Kelvin.
-    assert result.lst_units == "kelvin" and "the band's scale 0.02 and offset 0 applied" in result.lst_units_reason
+    assert (
+        result.lst_units == "kelvin"
+        and "the band's scale 0.02 and offset 0 applied" in result.lst_units_reason
+    )
     assert (
         "QA mask read as modis_qc (the name says MODIS/VIIRS QC; masked where LST was not produced)" in lines
     )
