@@ -4,4 +4,4 @@ Importing the package is cheap: torch, onnxruntime and GDAL load only in the mod
 need them, so the engine runs inside QGIS with onnxruntime alone.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
