@@ -43,6 +43,9 @@ MODIS_LST_MULT = 0.02
 # numbers read as MODIS over 415 K.
 DN_MEDIAN_MIN_KELVIN = 220.0
 DN_MEDIAN_MAX_KELVIN = 350.0
+# Kelvin x 100 in unsigned integers, a common export; without a GDAL scale tag, such values between
+# 22000 and 35000 also fit Landsat ST numbers (224-269 K), so neither reading is guessed.
+KELVIN_X100_SCALE = 0.01
 
 # Products whose LST is stored as unsigned integers, Kelvin = DN x 0.02 with 0 as fill, by the names their
 # files, subdatasets and bands carry (HDF-EOS subdatasets, AppEEARS and Earth Engine exports).
@@ -219,6 +222,8 @@ def detect_lst_units(
         ):
             if DN_MEDIAN_MIN_KELVIN <= median * mult + add <= DN_MEDIAN_MAX_KELVIN:
                 candidates.append(name)
+        if candidates == ["landsat_c2_st_dn"] and _fits_kelvin_x100(low, high, median):
+            raise InputError(_st_or_kelvin_x100_message(layer, data_range(values, value_range)))
         if len(candidates) == 1:
             return LstUnits(
                 candidates[0], f"integer {span} with a median of {median:.0f} fit only {candidates[0]}"
@@ -227,6 +232,30 @@ def detect_lst_units(
     raise InputError(
         f"{layer}: cannot tell the units of the LST ({integer}{data_span(values, value_range)}); set the LST "
         f"units to the one that applies: {_quoted_labels(tuple(u for u in LST_UNITS if u != 'auto'), 'or')}."
+    )
+
+
+def _fits_kelvin_x100(low: float, high: float, median: float) -> bool:
+    """Whether integers read as Kelvin x 100 (a scale of 0.01 with no scale tag) give a plausible LST."""
+    return (
+        PLAUSIBLE_MIN_KELVIN <= low * KELVIN_X100_SCALE
+        and high * KELVIN_X100_SCALE <= PLAUSIBLE_MAX_KELVIN
+        and DN_MEDIAN_MIN_KELVIN <= median * KELVIN_X100_SCALE <= DN_MEDIAN_MAX_KELVIN
+    )
+
+
+def _st_or_kelvin_x100_message(layer: str, whole: tuple[float, float]) -> str:
+    """The refusal of integers that read as Landsat ST_B10 numbers and as Kelvin x 100 alike."""
+    as_st = lst_units("landsat_c2_st_dn").to_kelvin(np.array(whole))
+    as_x100 = np.array(whole) * KELVIN_X100_SCALE
+    return (
+        f"{layer}: the integer values {whole[0]:.6g}..{whole[1]:.6g} could be Landsat Collection 2 ST_B10 digital "
+        f"numbers ({as_st[0]:.1f}-{as_st[1]:.1f} K) or Kelvin x 100 stored without a scale "
+        f"({as_x100[0]:.1f}-{as_x100[1]:.1f} K), and neither the file name, the band description, the metadata nor "
+        f"the band's unit or scale says which; if it is a Landsat ST_B10 band, set the LST units to "
+        f"{_quoted_labels(('landsat_c2_st_dn',), 'or')}; if it is Kelvin x 100, give the file its scale with "
+        "gdal_edit.py -scale 0.01 FILE (or in QGIS: Raster > Conversion > Translate with -a_scale 0.01 as an "
+        "additional command-line parameter) and use that file, which auto then reads as Kelvin."
     )
 
 

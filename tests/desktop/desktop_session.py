@@ -8,8 +8,9 @@ with the default parameters and records what the user sees: the result layer's n
 next to the raster's statistics, the dialog's log. Then runs the same again with the Uncertainty output (names
 and styles of both layers), opens the example model in the Model Designer and presses its Run button on the
 sample, runs a batch of three rows, and installs ONNX Runtime from the plugin's menu with a foreign python3
-first on PATH. Screenshots of each go to $MOCOLSK_DESKTOP_OUT with results.json; then the process ends
-(quitting QGIS normally can abort here).
+first on PATH. Last, a Landsat 8 Collection 2 Level-2 file set ($MOCOLSK_DESKTOP_C2) through the "Build
+guidance stack" and "Downscale LST" dialogs with their defaults. Screenshots of each go to
+$MOCOLSK_DESKTOP_OUT with results.json; then the process ends (quitting QGIS normally can abort here).
 """
 
 import json
@@ -39,6 +40,17 @@ from qgis.utils import iface, plugins
 OUT = Path(os.environ["MOCOLSK_DESKTOP_OUT"])
 DEADLINE_S = float(os.environ.get("MOCOLSK_DESKTOP_DEADLINE_S", "240"))
 STARTED = time.monotonic()
+# Build guidance stack's reflectance parameters and the SR_B files' names for them in the JSON.
+C2_SR_PARAMETERS = {
+    "BLUE": "blue",
+    "GREEN": "green",
+    "RED": "red",
+    "NIR": "nir",
+    "SWIR1": "swir1",
+    "SWIR2": "swir2",
+}
+# How long each Collection 2 dialog may run before the step gives up on it.
+C2_DIALOG_S = 120
 results = {"errors": [], "messages": [], "step": "start"}
 state = {}
 _timers = []
@@ -465,7 +477,7 @@ def open_installer():
     """Plugins > MoCoLSK > Install runtime, with a foreign python3 first on PATH: press Install."""
     later(800, press_install)
     plugins["mocolsk_qgis"].show_installer()  # modal; returns when the dialog closes
-    later(200, finish)
+    later(200, run_collection2)
 
 
 def installer_dialog():
@@ -509,6 +521,145 @@ def screenshot_installer():
     dialog = state["installer"]
     grab(dialog, "installer.png")
     dialog.close()
+
+
+def run_collection2():
+    """A Landsat 8 Collection 2 Level-2 file set ($MOCOLSK_DESKTOP_C2, a JSON of its paths), loaded as a user
+    drags the files in: "Build guidance stack" from SR_B2..SR_B7, then "Downscale LST" on ST_B10 at 120 m,
+    each opened as a dialog, given only its input layers, and run with every other parameter at its
+    default. Its outcome goes to results["c2"] (and its errors there), so that a failure here fails only
+    the test of this step."""
+    record = results["c2"] = {"errors": [], "log_messages": []}
+    if not os.environ.get("MOCOLSK_DESKTOP_C2"):
+        record["errors"].append("MOCOLSK_DESKTOP_C2 is not set")
+        return finish()
+    files = json.loads(Path(os.environ["MOCOLSK_DESKTOP_C2"]).read_text(encoding="utf-8"))
+    state["c2_started"] = time.monotonic()
+    QgsApplication.messageLog().messageReceived.connect(record_c2_message)
+    c2_step(load_collection2, files)()
+
+
+def record_c2_message(message, tag, level):
+    results["c2"]["log_messages"].append({"tag": tag, "level": int(level), "message": message})
+
+
+def c2_step(step, *arguments):
+    """``step`` as a slot whose exception is recorded in results["c2"] and ends the session."""
+
+    def run():
+        results["step"] = step.__name__
+        try:
+            step(*arguments)
+        except Exception:
+            results["c2"]["errors"].append(f"{step.__name__}: {traceback.format_exc()}")
+            finish()
+
+    return run
+
+
+def load_collection2(files):
+    layers = {name: iface.addRasterLayer(path, Path(path).stem) for name, path in files["sr"].items()}
+    state["c2_lst"] = iface.addRasterLayer(files["st_b10_120m"], Path(files["st_b10_120m"]).stem)
+    parameters = {parameter: layers[name] for parameter, name in C2_SR_PARAMETERS.items()}
+    run_in_dialog("mocolsk:buildguidance", parameters, "build", downscale_collection2)
+
+
+def run_in_dialog(algorithm_id, parameters, key, then):
+    """Open ``algorithm_id``'s dialog, set ``parameters``, press Run and record in results["c2"][key] whether
+    it succeeded, its outputs, its log and the lines the log shows in red (errors); then ``then(record)``
+    once it has finished, failed or run for C2_DIALOG_S seconds."""
+    dialog = processing.createAlgorithmDialog(algorithm_id, {})
+    state[f"c2_{key}_dialog"] = dialog
+    dialog.show()
+    dialog.setParameters(parameters)
+    dialog.resize(900, 700)
+    record = results["c2"][key] = {"successful": None, "outputs": {}}
+    if "MODEL" in dialog.mainWidget().wrappers:
+        record["model_label"] = dialog.mainWidget().wrappers["MODEL"].wrappedLabel().text()
+
+    def finished(successful, outputs):
+        record.update(successful=successful, outputs={k: str(v) for k, v in outputs.items()})
+
+    def ended():
+        record["log"] = dialog_log(dialog)
+        record["red_log_lines"] = red_log_lines(dialog)
+        record["seconds"] = round(time.monotonic() - started, 1)
+        dialog.close()
+        then(record)
+
+    dialog.algorithmFinished.connect(finished)
+    started = time.monotonic()
+    dialog.runButton().click()
+    poll(
+        lambda: (
+            record["successful"] is not None
+            or "Execution failed" in dialog_log(dialog)
+            or time.monotonic() - started > C2_DIALOG_S
+        ),
+        c2_step(ended),
+        f"{algorithm_id} on the Collection 2 files",
+    )
+
+
+def red_log_lines(dialog):
+    """The text a dialog's log paints red: the errors the algorithm or Processing reported."""
+    from qgis.PyQt.QtGui import QColor
+
+    edits = [edit for edit in dialog.findChildren(QTextEdit) if not isinstance(edit, QTextBrowser)]
+    document = max(edits, key=lambda edit: len(edit.toPlainText())).document()
+    lines, block = [], document.begin()
+    while block.isValid():
+        iterator = block.begin()
+        while not iterator.atEnd():
+            fragment = iterator.fragment()
+            if fragment.charFormat().foreground().color() == QColor("red"):
+                lines.append(fragment.text())
+            iterator += 1
+        block = block.next()
+    return lines
+
+
+def downscale_collection2(build):
+    if not build["successful"]:
+        return finish()
+    guidance = next(
+        layer
+        for layer in QgsProject.instance().mapLayers().values()
+        if layer.source() == build["outputs"]["OUTPUT"]
+    )
+    results["c2"]["guidance_bands"] = [guidance.bandName(band) for band in range(1, guidance.bandCount() + 1)]
+    parameters = {"INPUT_LST": state["c2_lst"], "GUIDANCE": [guidance]}
+    run_in_dialog("mocolsk:downscalelst", parameters, "downscale", check_collection2_result)
+
+
+def check_collection2_result(downscale):
+    """The result layer's name and source, a copy of its file for the test to read, its value range."""
+    import shutil
+
+    import numpy as np
+    from osgeo import gdal
+
+    record = results["c2"]
+    QgsApplication.messageLog().messageReceived.disconnect(record_c2_message)
+    record["seconds"] = round(time.monotonic() - state["c2_started"], 1)
+    if not downscale["successful"]:
+        return finish()
+    source = downscale["outputs"]["OUTPUT"]
+    layer = next(layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == source)
+    dataset = gdal.Open(source)
+    values = dataset.GetRasterBand(1).ReadAsArray().astype(np.float64)
+    values = values[values != dataset.GetRasterBand(1).GetNoDataValue()]
+    copy = OUT / "c2_lst_30m.tif"
+    shutil.copyfile(source, copy)
+    record["result"] = {
+        "name": layer.name(),
+        "source": source,
+        "copy": str(copy),
+        "kelvin_min": float(values.min()),
+        "kelvin_max": float(values.max()),
+        "kelvin_median": float(np.median(values)),
+    }
+    finish()
 
 
 QgsApplication.messageLog().messageReceived.connect(record_message)

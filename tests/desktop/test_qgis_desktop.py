@@ -1,20 +1,25 @@
 """The QGIS desktop application, as a new user meets it: the plugin installed from the zip into a clean
 profile, the bundled sample loaded, "Downscale LST" opened from the Processing Toolbox and run with its
 defaults, run again with the uncertainty output, the example model run from the Model Designer's Run
-button, a batch of three rows, and the runtime installer with a foreign python3 first on PATH. Runs `qgis`
+button, a batch of three rows, the runtime installer with a foreign python3 first on PATH, and a Landsat 8
+Collection 2 Level-2 file set through the Build guidance stack and Downscale LST dialogs. Runs `qgis`
 under Xvfb (desktop_session.py does the clicking); skipped only where xvfb-run or qgis is missing. With
 MOCOLSK_SCREENSHOT_DIR set (make screenshot) its screenshots go there."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from osgeo import gdal
 
+from tests.c2l2 import write_c2l2_scene
 from tests.conftest import REPO
 from tests.plugin.conftest import PIP_CACHE
 
@@ -42,9 +47,27 @@ def make(*arguments):
 
 
 @pytest.fixture(scope="module")
-def desktop_session(tmp_path_factory):
+def c2_scene(tmp_path_factory):
+    """The Collection 2 Level-2 file set of tests/c2l2.py, with ST_B10 averaged to 120 m."""
+    scene = write_c2l2_scene(tmp_path_factory.mktemp("c2l2"))
+    scene.st_b10_averaged(4)
+    return scene
+
+
+@pytest.fixture(scope="module")
+def desktop_session(tmp_path_factory, c2_scene):
     """Results of one desktop session: the JSON that desktop_session.py wrote, and its folder."""
     root = tmp_path_factory.mktemp("desktop")
+    c2_files = root / "c2l2.json"
+    c2_files.write_text(
+        json.dumps(
+            {
+                "sr": {name: str(path) for name, path in c2_scene.sr.items()},
+                "st_b10_120m": str(c2_scene.st_b10_averaged(4)),
+            }
+        ),
+        encoding="utf-8",
+    )
     profiles = root / "profiles"
     out = root / "out"
     out.mkdir()
@@ -68,6 +91,7 @@ def desktop_session(tmp_path_factory):
         "MOCOLSK_DESKTOP_OUT": str(out),
         "MOCOLSK_DESKTOP_DEADLINE_S": str(TIMEOUT_S - 60),
         "MOCOLSK_RUNTIME_DIR": str(root / "runtime"),
+        "MOCOLSK_DESKTOP_C2": str(c2_files),
         "PIP_CACHE_DIR": str(PIP_CACHE),
         "HOME": str(root),
     }
@@ -227,3 +251,28 @@ def test_the_installer_uses_qgiss_python_not_the_python3_first_on_path(desktop_s
     assert (runtime / "onnxruntime" / "__init__.py").is_file()
     installed_numpy = [path.name for path in runtime.glob("numpy-*.dist-info")]
     assert installed_numpy in ([], [f"numpy-{installer['qgis_numpy']}.dist-info"])
+
+
+def test_c2_l2_files_go_through_both_dialogs_with_defaults_to_a_30m_lst_in_kelvin(desktop_session, c2_scene):
+    c2 = desktop_session[0]["c2"]
+    assert not c2["errors"], c2["errors"]
+    build, downscale = c2["build"], c2["downscale"]
+    assert build["successful"] and not build["red_log_lines"], build.get("log", "")[-3000:]
+    assert "negative reflectance" in build["log"]
+    assert c2["guidance_bands"] and all(": " in name for name in c2["guidance_bands"])
+    assert downscale["successful"] and not downscale["red_log_lines"], downscale.get("log", "")[-3000:]
+    assert downscale["model_label"] == (
+        "Model (auto runs mocolsk-x4-landsat-light: LST 120 m / guidance 30 m = x4)"
+    )
+    assert "Landsat 8/9 Collection 2 Level-2 ST_B10" in downscale["log"]
+    assert "Done: x4 with blend mocolsk-x4-landsat-light" in downscale["log"]
+    assert not [message for message in c2["log_messages"] if message["level"] == 2]  # Qgis.Critical
+    result = c2["result"]
+    assert re.fullmatch(r"LST 30 m, MoCoLSK blend x4 \(K\)( \(\d+\))?", result["name"]), result["name"]
+    low, high = np.nanmin(c2_scene.land_kelvin), np.nanmax(c2_scene.land_kelvin)
+    assert 250 < low - 3 < result["kelvin_min"] and result["kelvin_max"] < high + 3 < 340
+    dataset = gdal.Open(result["copy"])
+    kelvin = dataset.GetRasterBand(1).ReadAsArray().astype(np.float64)
+    valid = kelvin != dataset.GetRasterBand(1).GetNoDataValue()
+    assert kelvin.shape == (160, 160) and valid.mean() > 0.9 and not valid[c2_scene.fill].all()
+    assert abs(np.median(kelvin[c2_scene.water & valid]) - 294.0) < 1.0

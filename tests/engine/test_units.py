@@ -171,19 +171,49 @@ def test_auto_units_of_the_wider_range(values, is_integer, expected):
     assert detect_lst_units(values, UnitHints(is_integer=is_integer), "LST test").name == expected
 
 
+# Landsat ST numbers of a scene whose median is below about 270 K also read as Kelvin x 100 (see the
+# ambiguity tests below); above it they do not.
+ST_ONLY_MEDIAN_MIN_KELVIN = 275.0
+
+
 @pytest.mark.parametrize(
     "median_kelvin", np.linspace(DN_MEDIAN_MIN_KELVIN + 0.5, DN_MEDIAN_MAX_KELVIN - 0.5, 14)
 )
 def test_landsat_st_and_modis_numbers_are_told_apart_over_the_whole_median_window(median_kelvin):
     kelvin = median_kelvin + np.linspace(-40.0, 40.0, 81)
     kelvin = kelvin[(kelvin >= PLAUSIBLE_MIN_KELVIN) & (kelvin <= PLAUSIBLE_MAX_KELVIN)]
-    for name, dn in (
-        ("landsat_c2_st_dn", (kelvin - LANDSAT_C2_ST_ADD) / LANDSAT_C2_ST_MULT),
-        ("modis_lst_dn", kelvin / MODIS_LST_MULT),
-    ):
+    encodings = [("modis_lst_dn", kelvin / MODIS_LST_MULT)]
+    if median_kelvin >= ST_ONLY_MEDIAN_MIN_KELVIN:
+        encodings.append(("landsat_c2_st_dn", (kelvin - LANDSAT_C2_ST_ADD) / LANDSAT_C2_ST_MULT))
+    for name, dn in encodings:
         units = detect_lst_units(np.round(dn), UnitHints(is_integer=True), "LST test")
         assert units.name == name
         np.testing.assert_allclose(np.median(units.to_kelvin(np.round(dn))), np.median(kelvin), atol=0.02)
+
+
+KELVIN_X100_OR_ST = (
+    r"LST k100: the integer values 28501\.\.31900 could be Landsat Collection 2 ST_B10 digital numbers "
+    r"\(246\.4-258\.0 K\) or Kelvin x 100 stored without a scale \(285\.0-319\.0 K\), and neither the file name, "
+    r"the band description, the metadata nor the band's unit or scale says which; if it is a Landsat ST_B10 band, "
+    r"set the LST units to \"Landsat 8/9 Collection 2 Level-2 ST_B10 \(DN x 0\.00341802 \+ 149\)\"; if it is "
+    r"Kelvin x 100, give the file its scale with gdal_edit\.py -scale 0\.01 FILE"
+)
+
+
+def test_unsigned_kelvin_x100_without_a_scale_or_name_is_refused_not_read_as_landsat_st():
+    # 285-319 K stored x 100: read as ST_B10 numbers it was a 246-258 K map, silently.
+    values = np.linspace(28501, 31900, 400).round()
+    with pytest.raises(InputError, match=KELVIN_X100_OR_ST):
+        detect_lst_units(values, UnitHints(is_integer=True), "LST k100")
+
+
+@pytest.mark.parametrize("median_kelvin", [230.0, 245.0, 255.0, 265.0])
+def test_cold_landsat_st_numbers_without_a_name_are_refused_and_with_their_name_read(median_kelvin):
+    dn = np.round((median_kelvin + np.linspace(-15.0, 15.0, 61) - LANDSAT_C2_ST_ADD) / LANDSAT_C2_ST_MULT)
+    with pytest.raises(InputError, match="could be Landsat Collection 2 ST_B10 digital numbers"):
+        detect_lst_units(dn, UnitHints(is_integer=True), "LST cold")
+    named = UnitHints(file_name="LC09_L2SP_045030_20240115_20240120_02_T1_ST_B10.TIF", is_integer=True)
+    assert detect_lst_units(dn, named, "LST cold").name == "landsat_c2_st_dn"
 
 
 def test_integer_values_that_fit_kelvin_and_tm_band6_numbers_are_refused_not_guessed():
@@ -313,6 +343,20 @@ def test_a_uint16_kelvin_x100_with_a_gdal_scale_reads_as_the_kelvin_qgis_shows(t
     assert units.name == "kelvin"
     assert "the band's scale 0.01 and offset 0 applied first, as QGIS shows it" in units.reason
     np.testing.assert_allclose(kelvin, SCENE_KELVIN, atol=0.006)
+
+
+def test_unsigned_kelvin_x100_file_without_a_scale_is_refused_quoting_the_whole_bands_range(tmp_path):
+    path = write_encoded(tmp_path / "lst_k100.tif", np.round(SCENE_KELVIN * 100), gdal.GDT_UInt16)
+    dataset = gdal.Open(path)
+    with pytest.raises(
+        InputError,
+        match=r"the integer values 28400\.\.32200 could be Landsat .* \(246\.1-259\.1 K\) "
+        r"or Kelvin x 100 stored without a scale \(284\.0-322\.0 K\)",
+    ):
+        decide_lst_units(dataset, dataset.GetRasterBand(1), path, "auto", "LST k100")
+    assert decide_lst_units(dataset, dataset.GetRasterBand(1), path, "landsat_c2_st_dn", "LST k100").name == (
+        "landsat_c2_st_dn"
+    )
 
 
 @pytest.mark.parametrize(

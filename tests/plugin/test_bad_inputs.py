@@ -334,6 +334,14 @@ CASES = {
         check=within_the_scene_range,
         log="scale 0.01 and offset 0 applied first, as QGIS shows it",
     ),
+    "UInt16 Kelvin x100 without a scale or product name": Case(
+        lambda s, i, o, p: {
+            "INPUT_LST": _encoded_lst(s, i, "lst_k100_noscale.tif", 100.0, 0.0, gdal.GDT_UInt16)
+        },
+        r"LST .*lst_k100_noscale\.tif: the integer values \d+\.\.\d+ could be Landsat Collection 2 ST_B10 digital "
+        r"numbers \(2\d\d\.\d-2\d\d\.\d K\) or Kelvin x 100 stored without a scale \(\d+\.\d-\d+\.\d K\).*set the "
+        r"LST units to .*ST_B10.*gdal_edit\.py -scale 0\.01 FILE",
+    ),
     "Int16 Celsius x100 with a GDAL scale 0.01": Case(
         lambda s, i, o, p: {
             "INPUT_LST": _encoded_lst(s, i, "lst_c100.tif", 100.0, -27315.0, gdal.GDT_Int16, 0.01)
