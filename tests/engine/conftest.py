@@ -7,6 +7,9 @@ values (DN * 0.0025) with band descriptions, on the sample's own 30 m grid.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,3 +210,18 @@ def detailed_package_x4(tmp_path_factory):
     head amplified 30 times, instead of the few hundredths of a Kelvin of a plain random
     initialisation: tiling effects show."""
     return amplified_package(tmp_path_factory.mktemp("detailed_x4"), 30.0, "detailed_x4")
+
+
+def tmpfs(folder: Path, size: str, why: str):
+    """Yield ``folder`` with a tmpfs of ``size`` mounted on it (root only; skipped with the reason where
+    it cannot be mounted), unmounted afterwards: a small disk of its own for a test."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip(f"{why}, which needs root")
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)

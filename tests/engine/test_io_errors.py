@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import errno
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +32,8 @@ from tests.corrupt import (
     truncated_copy,
 )
 from tests.engine.conftest import epsg_wkt, write_raster
+
+from .conftest import tmpfs
 
 gdal.UseExceptions()
 GRID_GT = (500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0)
@@ -116,18 +115,8 @@ def test_permission_denied_on_an_input_names_that_layer():
 
 @pytest.fixture
 def full_disk(tmp_path):
-    """A 256 KiB tmpfs (root only); skipped with the reason where it cannot be mounted."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs to fill needs root")
-    folder = tmp_path / "full"
-    folder.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
+    """A 256 KiB tmpfs to fill."""
+    yield from tmpfs(tmp_path / "full", "256k", "mounting a small tmpfs to fill")
 
 
 def test_a_full_disk_failing_only_when_a_dataset_closes_is_an_error_naming_the_output_folder(full_disk):

@@ -3,10 +3,7 @@ on its grid and mask, scaled by the card's calibration, without changing the LST
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -16,7 +13,7 @@ from engine.errors import Cancelled, InputError, OutputError
 from engine.package import resolve_package
 from engine.pipeline import OUTPUT_NODATA
 
-from .conftest import read, run_downscale
+from .conftest import read, run_downscale, tmpfs
 
 
 @pytest.mark.parametrize("method", ["mocolsk", "dms"])
@@ -156,18 +153,8 @@ def test_the_lst_shows_the_coarse_grid_no_more_than_a_bicubic_interpolation_of_i
 
 @pytest.fixture
 def other_disk(tmp_path):
-    """A small tmpfs: a folder on another file system (root only; skipped with the reason elsewhere)."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("another file system is simulated with a tmpfs, which needs root")
-    folder = tmp_path / "other_disk"
-    folder.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
+    """A folder on another file system: a small tmpfs."""
+    yield from tmpfs(tmp_path / "other_disk", "4m", "another file system is simulated with a tmpfs")
 
 
 def test_an_uncertainty_on_another_disk_is_written_with_the_lst_and_no_scratch_is_left(
