@@ -165,13 +165,12 @@ def open_blend(
                 f"The blend of {card.name!r} needs TsHARP, which reads NDVI, but the model's bands "
                 f"{names} have none; choose MoCoLSK or a classic method."
             )
-        channels[name] = (
-            [names.index("ndvi")]
-            if name == "tsharp"
-            else []
-            if name == "bicubic"
-            else list(range(len(names)))
-        )
+        if name == "tsharp":
+            channels[name] = [names.index("ndvi")]
+        elif name == "bicubic":
+            channels[name] = []
+        else:
+            channels[name] = list(range(len(names)))
         members[name] = create_sharpener(name, network.scale, len(channels[name]))
     context.log(
         "Blend of "

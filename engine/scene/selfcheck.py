@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import EngineError
 from ..grids import Grid
 from ..masks import block_mean, expand
-from ..raster import average_onto, read_band_values, write_stack
+from ..raster import average_onto, open_raster, read_band_values, read_bands_window, write_stack
 from .context import RunContext
 from .request import DownscaleRequest
 
@@ -90,8 +90,11 @@ def self_check(
     from ..pipeline import downscale_scene
 
     window, col0, row0 = central_window(coarse_grid, scale)
-    lst_kelvin, _ = read_band_values(coarse_path, layer="coarse LST")
-    truth = lst_kelvin[row0 : row0 + window.height, col0 : col0 + window.width]
+    # The coarse scratch raster is Kelvin with NaN where masked; only the window is read.
+    values, _ = read_bands_window(
+        open_raster(coarse_path, "coarse LST"), [1], col0, row0, window.width, window.height
+    )
+    truth = values[0].astype(np.float32)
     coarser = coarser_copy(truth, scale) if window.width and window.height else np.zeros((0, 0))
     cells = int(np.isfinite(coarser).sum())
     if cells < MIN_CHECK_CELLS or len(methods) < 2:
