@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 from engine.classic import CLASSIC_METHODS
@@ -69,8 +69,9 @@ class ViewScores:
     auto: dict
 
 
+@cache
 def bundled_package(scale: int):
-    """The bundled package at ``scale``."""
+    """The bundled package at ``scale`` (loaded and its checksums verified once per process)."""
     from engine.package import bundled_packages, load_package
 
     for path in bundled_packages().values():
