@@ -160,15 +160,20 @@ def peak_fraction(macs_per_px: float, mpx_per_s: float, peak_gflops: float) -> f
     return 2 * macs_per_px * mpx_per_s * 1e6 / (peak_gflops * 1e9)
 
 
-def scene_tiles(size_px: int, scale: int = 4) -> int:
-    """Tiles of the pipeline's plan for a size_px x size_px scene (every read window has one size)."""
+def scene_tiles(size_px: int, scale: int = 4) -> tuple[int, int]:
+    """The pipeline's tiles for a size_px x size_px scene and the fine pixels they read, halos
+    included (every read window has one size)."""
     from engine.core import DEFAULT_TILE_SIZE_PX
     from engine.grids import Grid
     from engine.scene.tiles import plan_scene_tiles
 
     coarse = size_px // scale
     grid = Grid("", (0.0, 30.0 * scale, 0.0, 0.0, 0.0, -30.0 * scale), coarse, coarse)
-    return len(plan_scene_tiles(grid, scale, DEFAULT_TILE_SIZE_PX).tiles)
+    tiles = plan_scene_tiles(grid, scale, DEFAULT_TILE_SIZE_PX).tiles
+    window = (tiles[0].rows.read_stop - tiles[0].rows.read_start) * (
+        tiles[0].cols.read_stop - tiles[0].cols.read_start
+    )
+    return len(tiles), len(tiles) * window * scale * scale
 
 
 def model_scene_rate(
@@ -195,15 +200,18 @@ def model_scene_rate(
     seconds = [s for s, _ in runs]
     mpx = size_px**2 / statistics.median(seconds) / 1e6
     fraction = peak_fraction(bundled_macs(package), mpx, PEAK.best_gflops)
-    full_s = statistics.median(seconds) * scene_tiles(full_px) / scene_tiles(size_px)
+    (tiles, read_px), (full_tiles, _) = scene_tiles(size_px), scene_tiles(full_px)
+    halo = read_px / size_px**2
+    full_s = statistics.median(seconds) * full_tiles / tiles
     log(
         f"\n## {package} through `python -m engine downscale --method mocolsk`, {size_px}x{size_px} px "
-        f"({len(bands)} bands, {scene_tiles(size_px)} tiles), median (min-max) of {repeats}\n"
+        f"({len(bands)} bands, {tiles} tiles reading {halo:.2f}x the output pixels), median (min-max) of {repeats}\n"
     )
     log(
-        f"wall {spread(seconds, 1)} s, {mpx:.3f} Mpx/s, peak RSS {max(r for _, r in runs):.0f} MiB, "
-        f"{100 * fraction:.0f} % of the matmul peak {PEAK.describe()}; a full {full_px}x{full_px} px scene "
-        f"({scene_tiles(full_px)} tiles) at this time per tile: {full_s / 60:.1f} min"
+        f"wall {spread(seconds, 1)} s, {mpx:.3f} Mpx/s, peak RSS {max(r for _, r in runs):.0f} MiB; "
+        f"{100 * fraction:.0f} % of the matmul peak {PEAK.describe()} per output pixel, "
+        f"{100 * fraction * halo:.0f} % counting the halos' work; a full {full_px}x{full_px} px scene "
+        f"({full_tiles} tiles) at this time per tile: {full_s / 60:.1f} min"
     )
     return {
         "size_px": size_px,
@@ -211,6 +219,7 @@ def model_scene_rate(
         "mpx_per_s": mpx,
         "peak_gflops": PEAK.best_gflops,
         "fraction_of_peak": fraction,
+        "read_px_per_output_px": halo,
         "full_scene_s": full_s,
     }
 
