@@ -26,7 +26,7 @@ from ..i18n import tr
 MODEL = "MODEL"
 MODEL_FILE = "MODEL_FILE"
 # The bundled-model option that lets the engine pick the package whose scale matches the pixel ratio.
-AUTO_MODEL = "auto"
+AUTO_MODEL = engine_module("auto_model").AUTO_MODEL
 
 OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
 
@@ -203,17 +203,11 @@ def bundled_accuracy_help() -> str:
     )
 
 
-def auto_models() -> dict[int, str]:
-    """The bundled package that Model "auto" runs for each scale (the engine takes the first by name)."""
-    chosen: dict[int, str] = {}
-    for name, scale in package.bundled_scales().items():
-        chosen.setdefault(scale, name)
-    return dict(sorted(chosen.items()))
-
-
 def auto_models_text() -> str:
-    """E.g. "x2: mocolsk-x2-landsat-light, x4: mocolsk-x4-landsat-light"."""
-    return ", ".join(f"x{scale}: {name}" for scale, name in auto_models().items()) or tr("none installed")
+    """The package Model "auto" runs for each scale (the engine's ``auto_packages``), e.g.
+    "x2: mocolsk-x2-landsat-light, x4: mocolsk-x4-landsat-light"."""
+    packages = engine_module("auto_model").auto_packages(package.bundled_scales())
+    return ", ".join(f"x{scale}: {name}" for scale, name in packages.items()) or tr("none installed")
 
 
 def model_parameters(auto_label: str | None = None, auto_help: str = "") -> list:

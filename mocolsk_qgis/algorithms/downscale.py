@@ -21,7 +21,7 @@ from qgis.core import (
 )
 
 from .._engine import engine_module
-from ..auto_model import AUTO_LABEL, downscale_dialog
+from ..downscale_dialog import AUTO_LABEL, downscale_dialog
 from ..style import style_on_load
 from .common import (
     LST_UNIT_CHOICES,
