@@ -6,6 +6,7 @@ and every engine error into a QgsProcessingException carrying the engine's messa
 
 import functools
 import re
+from dataclasses import dataclass, field
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -158,6 +159,36 @@ def with_help(parameter: QgsProcessingParameterDefinition, text: str, advanced: 
     if advanced:
         parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
     return parameter
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One algorithm parameter as data: its class, name, label and tooltip (untranslated, ``tr`` applies
+    when it is built), the (value, label) choices of an enum, the class's other keyword arguments, and
+    whether it sits under Advanced."""
+
+    kind: type
+    name: str
+    label: str
+    tooltip: str
+    choices: tuple = ()
+    advanced: bool = False
+    arguments: dict = field(default_factory=dict)
+
+    def build(self, **label_values) -> QgsProcessingParameterDefinition:
+        """The parameter definition; ``label_values`` fill the label's ``{placeholders}``."""
+        arguments = dict(self.arguments)
+        if self.choices:
+            arguments["options"] = [tr(label) for _, label in self.choices]
+        parameter = self.kind(self.name, tr(self.label).format(**label_values), **arguments)
+        return with_help(parameter, tr(self.tooltip), self.advanced)
+
+
+def spec(
+    kind: type, name: str, label: str, tooltip: str, choices=(), advanced=False, **arguments
+) -> ParameterSpec:
+    """A ``ParameterSpec``, with the class's keyword arguments (defaultValue, optional...) given as keywords."""
+    return ParameterSpec(kind, name, label, tooltip, tuple(choices), advanced, arguments)
 
 
 def bundled_models_help() -> str:
