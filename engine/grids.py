@@ -125,15 +125,6 @@ def scale_steps(
     return sequences[total] if total is not None else ()
 
 
-def bundled_plan(ratio: float, bundled: dict[str, int]) -> tuple[tuple[str, int], ...]:
-    """The bundled packages (name, scale) that "auto" runs in turn for a pixel ratio, coarsest first; empty
-    when none or no cascade of them fits."""
-    by_scale: dict[int, str] = {}
-    for name, scale in bundled.items():
-        by_scale.setdefault(scale, name)
-    return tuple((by_scale[scale], scale) for scale in scale_steps(ratio, tuple(sorted(by_scale))))
-
-
 def is_aligned(grid: Grid, target: Grid) -> bool:
     """True when ``grid`` has ``target``'s pixel size and its pixel edges (same CRS assumed)."""
     if not (

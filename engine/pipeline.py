@@ -29,13 +29,14 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
+from .auto_model import AUTO_MODEL, AutoModel, PixelRatio, auto_model, choose_auto_model
 from .errors import EngineError, InputError
 from .package import bundled_scales
-from .raster import average_onto, gdal_session, io_errors, open_raster, pixel_size_label
+from .raster import average_onto, gdal_session, grid_of, io_errors, open_raster, pixel_size_label
 from .scene.coarse import prepare_coarse_lst
 from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContext
-from .scene.inputs import Guidance, PixelRatio, lst_pixel_ratio, open_guidance, open_lst
-from .scene.method import AUTO_MODEL, bundled_steps, coarser_note, open_method
+from .scene.inputs import Guidance, lst_pixel_ratio, native_pixel, open_guidance, open_lst
+from .scene.method import open_method
 from .scene.request import METHODS, DownscaleRequest, DownscaleResult, validate_request
 from .scene.scratch import SCRATCH_PREFIX, scratch_folder
 from .scene.selfcheck import AUTO_METHOD, candidates, self_check
@@ -48,6 +49,7 @@ __all__ = [
     "OUTPUT_NODATA",
     "DownscaleRequest",
     "DownscaleResult",
+    "auto_model_for",
     "downscale_scene",
 ]
 
@@ -98,6 +100,17 @@ def downscale_scene(
                 raise
 
 
+def auto_model_for(lst_path: str, guidance_path: str, native_pixel_m: float | None = None) -> AutoModel:
+    """What Model "auto" runs for an LST file over a guidance file, measured and decided as
+    ``downscale_scene`` does (the native pixel given, else from the LST's name, metadata or MTL); the
+    Downscale LST dialog shows its label. Engine errors when a file does not open or has no grid."""
+    layers = {lst_path: f"LST {lst_path}", guidance_path: f"Guidance {guidance_path}"}
+    with gdal_session(), io_errors(layers, ""):
+        lst = open_lst(lst_path)
+        guidance_grid = grid_of(open_raster(guidance_path, layers[guidance_path]), layers[guidance_path])
+        return auto_model(lst.grid, guidance_grid, bundled_scales(), native_pixel(lst, native_pixel_m))
+
+
 def scratch_prefix(output_path: str | os.PathLike) -> str:
     """The name of a run's scratch folder beside its output, up to tempfile's random suffix: it
     names the output, so that a rerun can find what a killed run left (engine.distributed)."""
@@ -113,21 +126,21 @@ def input_layers(request: DownscaleRequest) -> dict[str, str]:
     return layers
 
 
-def open_auto_method(request: DownscaleRequest, guidance, ratio: float, lst_pixel: str, context: RunContext):
+def open_auto_method(request: DownscaleRequest, guidance, pixels: PixelRatio, context: RunContext):
     """The default the self-check starts from: the blend where the package carries weights, else
     MoCoLSK where its package and runtime can run here, else a classic method; with the methods
     the self-check will compare."""
     uncertainty = bool(request.uncertainty_path)
     for default, network, blend in (("blend", True, True), ("mocolsk", True, False)):
         try:
-            method = open_method(replace(request, method=default), guidance, ratio, lst_pixel, context)
+            method = open_method(replace(request, method=default), guidance, pixels, context)
         except EngineError as error:
             context.log(f"Auto: {default} cannot run on these inputs ({error})")
             continue
         if method.predictor.name == default:
             return method, candidates(uncertainty, network, blend)
     fallback = "dms" if uncertainty else "bicubic"
-    method = open_method(replace(request, method=fallback), guidance, ratio, lst_pixel, context)
+    method = open_method(replace(request, method=fallback), guidance, pixels, context)
     return method, candidates(uncertainty, network=False, blend=False)
 
 
@@ -158,20 +171,18 @@ def _run(
     start = time.perf_counter()
     context.progress(0)
     guidance = open_guidance(request)
-    lst = open_lst(request)
+    lst = open_lst(request.lst_path)
     pixels = lst_pixel_ratio(request, lst, guidance.grid, context)
-    ratio, lst_pixel = pixels.ratio, pixels.lst_pixel
+    lst_pixel = pixels.lst_pixel
     if request.method in CASCADE_METHODS and request.model in (None, "", AUTO_MODEL):
-        steps = bundled_steps(
-            ratio, bundled_scales(), f"LST {request.lst_path}", lst_pixel, pixel_size_label(guidance.grid)
-        )
-        if len(steps) > 1:
-            return _run_cascade(request, context, scratch, guidance, pixels, steps, uncertainty_scratch)
+        models = choose_auto_model(pixels, bundled_scales())
+        if len(models.required_steps(f"LST {request.lst_path}")) > 1:
+            return _run_cascade(request, context, scratch, guidance, models, uncertainty_scratch)
     auto = request.method == AUTO_METHOD
     if auto:
-        method, pool = open_auto_method(request, guidance, ratio, lst_pixel, context)
+        method, pool = open_auto_method(request, guidance, pixels, context)
     else:
-        method = open_method(request, guidance, ratio, lst_pixel, context)
+        method = open_method(request, guidance, pixels, context)
         request = replace(request, method=method.predictor.name)
     scale = method.scale
     coarse_grid = guidance.grid.coarsened(scale)
@@ -187,7 +198,7 @@ def _run(
         request = replace(request, method=check.chosen)
         if check.chosen != fallback:
             # On the coarse grid the default chose (a coarser one when no bundled package matches the ratio).
-            method = open_method(request, guidance, float(scale), lst_pixel, context)
+            method = open_method(request, guidance, replace(pixels, ratio=float(scale)), context)
         require_network_extent(request, method, coarse_grid, lst_pixel)
     mapping = method.mapping
     note = method.recommendation_note(request.method)
@@ -293,23 +304,21 @@ def _run_cascade(
     context: RunContext,
     scratch: Path,
     guidance: Guidance,
-    pixels: PixelRatio,
-    steps: tuple[tuple[str, int], ...],
+    models: AutoModel,
     uncertainty_scratch: Path | None = None,
 ) -> DownscaleResult:
     """Run bundled packages in turn (e.g. 960 m -> 240 m with x4, then 240 m -> 30 m with x8): each step
     downscales onto the guidance area-averaged to its grid, and the last onto the guidance itself; each
     conserves its coarse means, so the output averages back to the LST on the coarsest grid."""
-    scales = [scale for _, scale in steps]
+    steps, scales, pixels = models.steps, models.scales, models.pixels
     grids = [guidance.grid.coarsened(math.prod(scales[i + 1 :])) for i in range(len(steps))]
-    guidance_pixel = pixel_size_label(guidance.grid)
     path = " -> ".join(
         [pixel_size_label(grids[0].coarsened(scales[0])), *(pixel_size_label(grid) for grid in grids)]
     )
     context.log(
         f"Model: cascade of the bundled packages {' then '.join(f'{name} (x{s})' for name, s in steps)} "
-        f"for x{math.prod(scales)} (LST pixel {pixels.lst_pixel} / guidance pixel {guidance_pixel}): "
-        f"{path}{coarser_note(pixels.ratio, math.prod(scales), guidance_pixel)}"
+        f"for x{models.total_scale} (LST pixel {pixels.lst_pixel} / guidance pixel {pixels.guidance_pixel}): "
+        f"{path}{models.coarser_note}"
     )
     lst_path, results = request.lst_path, []
     for index, ((name, _), grid) in enumerate(zip(steps, grids)):

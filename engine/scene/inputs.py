@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..auto_model import PixelRatio, measure_pixel_ratio
 from ..errors import InputError
 from ..grids import SCALE_TOLERANCE, Grid, require_north_up, same_shape_and_transform
 from ..guidance_values import ReflectanceEncoding
@@ -18,10 +18,7 @@ from ..raster import (
     band_scaling,
     grid_of,
     has_valid_pixel,
-    metres_per_unit,
     open_raster,
-    pixel_size_in,
-    pixel_size_label,
     require_value_band,
     same_crs,
     sample_bands,
@@ -50,6 +47,7 @@ class Guidance:
 class LstInput:
     """The opened LST raster and its grid (the band is chosen when it is converted)."""
 
+    path: str
     dataset: object
     grid: Grid
     layer: str
@@ -152,56 +150,31 @@ def require_usable_guidance_band(band, layer: str, what: str, sample: np.ndarray
         )
 
 
-def open_lst(request: DownscaleRequest) -> LstInput:
-    layer = f"LST {request.lst_path}"
-    dataset = open_raster(request.lst_path, layer)
+def open_lst(path: str) -> LstInput:
+    layer = f"LST {path}"
+    dataset = open_raster(path, layer)
     grid = grid_of(dataset, layer)
     require_north_up(grid, layer)
-    return LstInput(dataset, grid, layer)
-
-
-@dataclass(frozen=True)
-class PixelRatio:
-    """How many guidance pixels (a side) the LST's information spans, which chooses the scale."""
-
-    ratio: float
-    lst_pixel: str  # the size the ratio stands for, in the guidance CRS's units, e.g. "100 m"
-    # Why the sensor's native pixel stands in for the LST's finer one; empty when it does not.
-    native_reason: str = ""
-
-
-def resolution_ratio(lst: LstInput, guidance_grid: Grid) -> float:
-    """How many guidance pixels one LST pixel spans a side (in the guidance CRS), as the side of the square of
-    the same area: pixels in degrees over a UTM guidance, say, are not square, and area averaging onto the
-    coarse grid handles any shape."""
-    width, height = pixel_size_in(lst.grid, guidance_grid)
-    return math.sqrt(width / guidance_grid.pixel_width * height / guidance_grid.pixel_height)
+    return LstInput(path, dataset, grid, layer)
 
 
 def lst_pixel_ratio(
     request: DownscaleRequest, lst: LstInput, guidance_grid: Grid, context: RunContext
 ) -> PixelRatio:
-    """The LST's pixel ratio, or its sensor's native pixel's when that is coarser (a Landsat thermal band
-    delivered on the 30 m grid): given as ``native_pixel_m``, else known from the product name or MTL."""
-    measured = resolution_ratio(lst, guidance_grid)
-    pixels = PixelRatio(measured, pixel_size_label(guidance_grid, measured * guidance_grid.pixel_width))
-    native = native_pixel(request, lst)
-    metres = metres_per_unit(guidance_grid)
-    if native is not None and metres is None:
-        context.log(f"{native[1]}, but the guidance CRS is not in metres; the LST's own pixel is used")
-    elif native is not None and native[0] / metres / guidance_grid.pixel_width > measured:
-        native_ratio = native[0] / metres / guidance_grid.pixel_width
-        reason = f"its pixel is {pixels.lst_pixel} but {native[1]}"
-        pixels = PixelRatio(
-            native_ratio, pixel_size_label(guidance_grid, native_ratio * guidance_grid.pixel_width), reason
-        )
+    """The LST's pixel ratio (``auto_model.measure_pixel_ratio``), said in the log when its sensor's native
+    pixel stands in; an error when the LST is on a grid as fine as the guidance and that pixel is unknown."""
+    pixels = measure_pixel_ratio(lst.grid, guidance_grid, native_pixel(lst, request.native_pixel_m))
+    if pixels.native_note:
+        context.log(pixels.native_note)
+    if pixels.native_reason:
         context.log(
-            f"{lst.layer}: {reason}; it is averaged onto the coarse grid of the scale that fits {native[0]:g} m"
+            f"{lst.layer}: {pixels.native_reason}; it is averaged onto the coarse grid of the scale that fits "
+            f"{pixels.native_pixel_m:g} m"
         )
     if pixels.ratio < 1.0 + SCALE_TOLERANCE:
         raise InputError(
-            f"{lst.layer}: its pixel is {measured:.3g} times the guidance pixel ({pixels.lst_pixel} / "
-            f"{pixel_size_label(guidance_grid)}), so it is on a grid as fine as the guidance, and the pixel its "
+            f"{lst.layer}: its pixel is {pixels.measured_ratio:.3g} times the guidance pixel ({pixels.lst_pixel} / "
+            f"{pixels.guidance_pixel}), so it is on a grid as fine as the guidance, and the pixel its "
             "sensor saw is unknown (no Landsat product name or MTL beside it); give that pixel as Native LST "
             "pixel (m) (CLI --native-pixel-m), e.g. 100 for Landsat 8/9 TIRS, 60 for ETM+, 120 for TM, or give "
             "the LST at its native resolution."
@@ -209,12 +182,13 @@ def lst_pixel_ratio(
     return pixels
 
 
-def native_pixel(request: DownscaleRequest, lst: LstInput) -> tuple[float, str] | None:
-    """The sensor's native pixel in metres and how it is known, or None when unknown."""
-    if request.native_pixel_m:
-        return float(request.native_pixel_m), f"the native LST pixel given is {request.native_pixel_m:g} m"
+def native_pixel(lst: LstInput, given_m: float | None) -> tuple[float, str] | None:
+    """The sensor's native pixel in metres and how it is known (``given_m``, else the product name, metadata
+    or MTL), or None when unknown."""
+    if given_m:
+        return float(given_m), f"the native LST pixel given is {given_m:g} m"
     metadata = {**(lst.dataset.GetMetadata() or {}), **(lst.dataset.GetMetadata("IMD") or {})}
-    return native_lst_pixel(request.lst_path, metadata)
+    return native_lst_pixel(lst.path, metadata)
 
 
 def open_qa_mask(request: DownscaleRequest, lst_grid: Grid, context: RunContext) -> QaMask | None:

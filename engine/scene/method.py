@@ -10,23 +10,22 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..auto_model import AUTO_MODEL, AutoModel, PixelRatio, choose_auto_model
 from ..bands import BandMapping, map_bands, units_warnings
 from ..blend import BlendSharpener, check_blend_weights
 from ..card import METHOD_TITLES, accuracy_summary, recommended_method
 from ..classic import Sharpener, create_sharpener
 from ..core import NetworkSharpener, bounds_detail
 from ..errors import InputError
-from ..grids import MAX_CASCADE_STEPS, SCALE_TOLERANCE, bundled_plan, choose_scale, coarse_scale
+from ..grids import SCALE_TOLERANCE, choose_scale, coarse_scale
 from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values, index_problem
 from ..package import bundled_scales
-from ..raster import pixel_size_label, sample_bands, valid_mask
+from ..raster import sample_bands, valid_mask
 from ..uncertainty import card_sigma_scale
 from .context import RunContext
 from .inputs import Guidance, guidance_band_scalings
 from .request import DownscaleRequest
 
-# The model value (besides None or empty) that asks for the bundled package matching the pixel ratio.
-AUTO_MODEL = "auto"
 # A classic method runs any integer scale in one step (1 km over 30 m is x33).
 CLASSIC_SCALES = tuple(range(2, 65))
 GUIDANCE_SAMPLE_PX = 1 << 14
@@ -65,15 +64,13 @@ class Method:
 
 
 def open_method(
-    request: DownscaleRequest, guidance: Guidance, ratio: float, lst_pixel: str, context: RunContext
+    request: DownscaleRequest, guidance: Guidance, pixels: PixelRatio, context: RunContext
 ) -> Method:
-    """The predictor, its scale and its guidance bands; MoCoLSK's scale is the model's.
-
-    ``lst_pixel`` is the LST pixel size in the guidance CRS, for the messages.
-    """
+    """The predictor, its scale (for ``pixels.ratio``) and its guidance bands; MoCoLSK's scale is the model's."""
     layer = f"LST {request.lst_path}"
+    ratio = pixels.ratio
     if request.method == "blend":
-        return open_blend(request, guidance, ratio, lst_pixel, context)
+        return open_blend(request, guidance, pixels, context)
     if request.method != "mocolsk":
         scale = choose_scale(ratio, CLASSIC_SCALES, layer, f"method {request.method!r}")
         mapping = classic_mapping(request.method, guidance.names)
@@ -94,7 +91,7 @@ def open_method(
     bundled = bundled_scales()
     model = request.model
     if not model or model == AUTO_MODEL:
-        model = bundled_model_for(ratio, bundled, layer, lst_pixel, pixel_size_label(guidance.grid), context)
+        model = bundled_model_for(choose_auto_model(pixels, bundled), layer, context)
     downscaler = Downscaler(model, backend=request.backend, device=request.device, threads=request.threads)
     card = downscaler.card
     context.log(f"Model {card.name} {card.version} (x{card.scale}) on {downscaler.device_description}")
@@ -111,8 +108,8 @@ def open_method(
         raise InputError(f"{error} For this LST use {' or '.join(fitting)} instead.") from None
     if scale > ratio * (1 + SCALE_TOLERANCE):
         context.log(
-            f"{card.name} is x{scale}: the LST ({lst_pixel}) is averaged onto its coarser grid "
-            f"({pixel_size_label(guidance.grid, scale * guidance.grid.pixel_width)})"
+            f"{card.name} is x{scale}: the LST ({pixels.lst_pixel}) is averaged onto its coarser grid "
+            f"({pixels.pixel_label(scale)})"
         )
     guidance_layer = f"Guidance {', '.join(request.guidance_paths)}"
     mapping = map_bands(card.guidance_band_names, guidance.names, guidance_layer, f"model {card.name!r}")
@@ -141,11 +138,11 @@ def open_method(
 
 
 def open_blend(
-    request: DownscaleRequest, guidance: Guidance, ratio: float, lst_pixel: str, context: RunContext
+    request: DownscaleRequest, guidance: Guidance, pixels: PixelRatio, context: RunContext
 ) -> Method:
     """MoCoLSK and the classic methods its card's blend weights name, all on the network's bands;
     MoCoLSK alone (said in the log, the result and the layer name) for a package without weights."""
-    network = open_method(replace(request, method="mocolsk"), guidance, ratio, lst_pixel, context)
+    network = open_method(replace(request, method="mocolsk"), guidance, pixels, context)
     card = network.predictor.downscaler.card
     if not card.blend:
         context.log(
@@ -186,61 +183,21 @@ def open_blend(
     )
 
 
-def bundled_model_for(
-    ratio: float,
-    bundled: dict[str, int],
-    layer: str,
-    lst_pixel: str,
-    guidance_pixel: str,
-    context: RunContext,
-) -> str:
-    """The bundled package whose scale fits the LST/guidance pixel ratio (no model given), or an error."""
-    steps = bundled_steps(ratio, bundled, layer, lst_pixel, guidance_pixel)
+def bundled_model_for(auto: AutoModel, layer: str, context: RunContext) -> str:
+    """The bundled package "auto" runs (no model given), or an error when none or a cascade fits."""
+    steps = auto.required_steps(layer)
     if len(steps) != 1:
-        cascade = " then ".join(f"x{scale}" for _, scale in steps)
+        cascade = " then ".join(f"x{scale}" for scale in auto.scales)
         raise InputError(
-            f"{layer}: its pixel ratio x{ratio:.3g} needs a cascade of the bundled packages ({cascade}), which "
-            "only the MoCoLSK and blend methods run; choose one of them."
+            f"{layer}: its pixel ratio x{auto.pixels.ratio:.3g} needs a cascade of the bundled packages ({cascade}), "
+            "which only the MoCoLSK and blend methods run; choose one of them."
         )
     name, scale = steps[0]
     context.log(
-        f"Model: {name}, the bundled package for x{scale} (LST pixel {lst_pixel} / guidance pixel "
-        f"{guidance_pixel}){coarser_note(ratio, scale, guidance_pixel)}"
+        f"Model: {name}, the bundled package for x{scale} (LST pixel {auto.pixels.lst_pixel} / guidance pixel "
+        f"{auto.pixels.guidance_pixel}){auto.coarser_note}"
     )
     return name
-
-
-def bundled_steps(
-    ratio: float, bundled: dict[str, int], layer: str, lst_pixel: str, guidance_pixel: str
-) -> tuple[tuple[str, int], ...]:
-    """The bundled packages to run in turn for a pixel ratio, coarsest first (``engine.grids.scale_steps``),
-    or an error saying which ratios they reach."""
-    steps = bundled_plan(ratio, bundled)
-    if not steps:
-        listed = ", ".join(f"{name} (x{s})" for name, s in bundled.items()) or "none are installed"
-        reach = (
-            f" (up to x{max(bundled.values()) ** MAX_CASCADE_STEPS} in {MAX_CASCADE_STEPS} steps)"
-            if bundled
-            else ""
-        )
-        raise InputError(
-            f"{layer}: its pixel is {ratio:.3g} times the guidance pixel ({lst_pixel} / "
-            f"{guidance_pixel}) and no model was given, but no bundled model or cascade of them reaches that "
-            f"scale (bundled: {listed}{reach}); use a coarser guidance, or give a model package trained for "
-            "this scale."
-        )
-    return steps
-
-
-def coarser_note(ratio: float, total: int, guidance_pixel: str) -> str:
-    """Says when the coarse grid is coarser than the LST pixel (no scale fits it), for the model line."""
-    if total <= ratio * (1 + SCALE_TOLERANCE):
-        return ""
-    value, unit = guidance_pixel.split(" ", 1)
-    return (
-        f"; no bundled scale fits x{ratio:.3g}, so the LST is averaged onto the coarser "
-        f"{float(value) * total:g} {unit} grid"
-    )
 
 
 def guidance_conversions(

@@ -6,6 +6,7 @@ and every engine error into a QgsProcessingException carrying the engine's messa
 
 import functools
 import re
+from dataclasses import dataclass, field
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -26,7 +27,7 @@ from ..i18n import tr
 MODEL = "MODEL"
 MODEL_FILE = "MODEL_FILE"
 # The bundled-model option that lets the engine pick the package whose scale matches the pixel ratio.
-AUTO_MODEL = "auto"
+AUTO_MODEL = engine_module("auto_model").AUTO_MODEL
 
 OPTIONAL_RUNTIMES = ("onnxruntime", "torch")
 
@@ -160,6 +161,36 @@ def with_help(parameter: QgsProcessingParameterDefinition, text: str, advanced: 
     return parameter
 
 
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One algorithm parameter as data: its class, name, label and tooltip (untranslated, ``tr`` applies
+    when it is built), the (value, label) choices of an enum, the class's other keyword arguments, and
+    whether it sits under Advanced."""
+
+    kind: type
+    name: str
+    label: str
+    tooltip: str
+    choices: tuple = ()
+    advanced: bool = False
+    arguments: dict = field(default_factory=dict)
+
+    def build(self, **label_values) -> QgsProcessingParameterDefinition:
+        """The parameter definition; ``label_values`` fill the label's ``{placeholders}``."""
+        arguments = dict(self.arguments)
+        if self.choices:
+            arguments["options"] = [tr(label) for _, label in self.choices]
+        parameter = self.kind(self.name, tr(self.label).format(**label_values), **arguments)
+        return with_help(parameter, tr(self.tooltip), self.advanced)
+
+
+def spec(
+    kind: type, name: str, label: str, tooltip: str, choices=(), advanced=False, **arguments
+) -> ParameterSpec:
+    """A ``ParameterSpec``, with the class's keyword arguments (defaultValue, optional...) given as keywords."""
+    return ParameterSpec(kind, name, label, tooltip, tuple(choices), advanced, arguments)
+
+
 def bundled_models_help() -> str:
     """One line per bundled package: name, scale and the guidance bands it expects."""
     lines = []
@@ -203,17 +234,11 @@ def bundled_accuracy_help() -> str:
     )
 
 
-def auto_models() -> dict[int, str]:
-    """The bundled package that Model "auto" runs for each scale (the engine takes the first by name)."""
-    chosen: dict[int, str] = {}
-    for name, scale in package.bundled_scales().items():
-        chosen.setdefault(scale, name)
-    return dict(sorted(chosen.items()))
-
-
 def auto_models_text() -> str:
-    """E.g. "x2: mocolsk-x2-landsat-light, x4: mocolsk-x4-landsat-light"."""
-    return ", ".join(f"x{scale}: {name}" for scale, name in auto_models().items()) or tr("none installed")
+    """The package Model "auto" runs for each scale (the engine's ``auto_packages``), e.g.
+    "x2: mocolsk-x2-landsat-light, x4: mocolsk-x4-landsat-light"."""
+    packages = engine_module("auto_model").auto_packages(package.bundled_scales())
+    return ", ".join(f"x{scale}: {name}" for scale, name in packages.items()) or tr("none installed")
 
 
 def model_parameters(auto_label: str | None = None, auto_help: str = "") -> list:

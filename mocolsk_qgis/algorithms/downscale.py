@@ -21,7 +21,7 @@ from qgis.core import (
 )
 
 from .._engine import engine_module
-from ..auto_model import AUTO_LABEL, downscale_dialog
+from ..downscale_dialog import AUTO_LABEL, downscale_dialog
 from ..style import style_on_load
 from .common import (
     LST_UNIT_CHOICES,
@@ -37,9 +37,9 @@ from .common import (
     releases_layers_on_error,
     run_engine,
     runtime_description,
+    spec,
     tr,
     unloadable_layer_error,
-    with_help,
 )
 
 _units = engine_module("units")
@@ -73,6 +73,18 @@ QA_MASK_KINDS = (
     ("landsat_qa_pixel", "Landsat Collection 2 QA_PIXEL bits (fill, cloud, shadow, cirrus)"),
     ("modis_qc", "MODIS/VIIRS LST QC bits (masked where LST was not produced)"),
 )
+# The Model tooltip's words on "auto" (the engine's auto_model decides; the dialog's Model label says what).
+AUTO_MODEL_HELP = (
+    "auto (the default) uses the bundled model whose scale matches the pixel ratio, e.g. x4 for a "
+    "120 m LST with 30 m guidance; the log says which. "
+)
+# Outputs besides the rasters: (class, name, label).
+OUTPUTS = (
+    (QgsProcessingOutputNumber, "SCALE", "Scale factor"),
+    (QgsProcessingOutputNumber, "MAX_CONSERVATION_RESIDUAL_K", "Largest coarse-pixel residual (K)"),
+    (QgsProcessingOutputString, "LST_UNITS_USED", "LST units used"),
+    (QgsProcessingOutputString, "DEVICE_USED", "Device used"),
+)
 
 
 class DownscaleAlgorithm(MoCoLSKAlgorithm):
@@ -95,6 +107,188 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
     COG = "COG"
     OUTPUT = "OUTPUT"
     UNCERTAINTY = "UNCERTAINTY"
+
+    # The parameters before Model, in the dialog's order.
+    LAYER_PARAMETERS = (
+        spec(
+            QgsProcessingParameterRasterLayer,
+            INPUT_LST,
+            "Coarse LST layer",
+            "The coarse land surface temperature raster to downscale (e.g. 120 m or 1 km).",
+        ),
+        spec(
+            QgsProcessingParameterBand,
+            LST_BAND,
+            "LST band",
+            "The band of the LST layer that holds the temperature (band 1 when not set).",
+            defaultValue=1,
+            parentLayerParameterName=INPUT_LST,
+            optional=True,
+        ),
+        spec(
+            QgsProcessingParameterEnum,
+            LST_UNITS,
+            "LST units",
+            "How to read the LST values. Auto-detect uses the product named in the file name, band or "
+            "metadata, the band's unit and the value range; choose explicitly when the log shows a "
+            "wrong guess.",
+            choices=LST_UNIT_CHOICES,
+            defaultValue=0,
+        ),
+        spec(
+            QgsProcessingParameterNumber,
+            NATIVE_PIXEL,
+            "Native LST pixel (m, 0 = from the product name or MTL)",
+            "The pixel the LST's sensor saw, when the LST was delivered on a finer grid: Landsat 8/9 "
+            "ST_B10 lies on the 30 m grid but TIRS sensed 100 m (ETM+ 60 m, TM 120 m). The LST is then "
+            "averaged onto the coarse grid of the scale that fits that pixel before downscaling. 0 reads it "
+            "from a Landsat product name (LC08_..., LE07_..., LT05_...) or the MTL beside the file.",
+            advanced=True,
+            type=QgsProcessingParameterNumber.Double,
+            defaultValue=0.0,
+            optional=True,
+            minValue=0.0,
+            maxValue=100000.0,
+        ),
+        spec(
+            QgsProcessingParameterMultipleLayers,
+            GUIDANCE,
+            "Guidance layers (fine grid)",
+            "Fine-resolution guidance on one grid, which becomes the output grid: several "
+            "single-band layers or one multiband layer. Bands are matched to the method's "
+            "needs by their descriptions.",
+            layerType=QgsProcessing.TypeRaster,
+        ),
+        spec(
+            QgsProcessingParameterEnum,
+            METHOD,
+            "Method",
+            "The blend (default) averages MoCoLSK-Net with TsHARP, DMS and bicubic using weights "
+            "cross-validated on scenes the network never saw: on every such scene it was at least as "
+            "accurate as the best classic method. MoCoLSK-Net: the deep network alone. Bicubic: "
+            "interpolation, ignores the guidance. TsHARP: regression on NDVI. DMS: regression trees on "
+            "all guidance bands. Auto: the method that best rebuilds this LST from a once-more coarsened "
+            "copy. MoCoLSK-Net, the blend and auto need a model package; bicubic, TsHARP and DMS need "
+            "none.",
+            choices=METHODS,
+            defaultValue=[value for value, _ in METHODS].index(DEFAULT_METHOD),
+        ),
+    )
+    # The parameters after Model and Model package file; the Device label says what auto runs on here.
+    RUN_PARAMETERS = (
+        spec(
+            QgsProcessingParameterEnum,
+            DEVICE,
+            "Device (auto here: {runtime})",
+            "Where the network runs. Auto uses a GPU when the backend finds one and says "
+            "which device it used; GPU fails with an explanation instead of falling back "
+            "silently.",
+            choices=DEVICES,
+            defaultValue=0,
+        ),
+        spec(
+            QgsProcessingParameterBoolean,
+            CONSERVE,
+            "Conserve coarse-pixel means",
+            "Correct the result so that its average over each coarse pixel equals the input LST.",
+            defaultValue=True,
+        ),
+        spec(
+            QgsProcessingParameterEnum,
+            OUTPUT_UNITS,
+            "Output units",
+            "Units of the output raster; the loaded layer's legend uses them too.",
+            choices=OUTPUT_UNIT_CHOICES,
+            defaultValue=0,
+        ),
+        spec(
+            QgsProcessingParameterString,
+            GUIDANCE_BAND_NAMES,
+            "Guidance band names (comma separated, for unnamed bands)",
+            "One name per guidance band in the order given, e.g. "
+            "blue,green,red,nir,swir1,swir2; needed only when the bands have no descriptions.",
+            advanced=True,
+            optional=True,
+        ),
+        spec(
+            QgsProcessingParameterRasterLayer,
+            QA_MASK,
+            "Cloud/QA mask on the LST grid",
+            "Optional raster on the LST's grid marking pixels to ignore (e.g. Landsat QA_PIXEL).",
+            advanced=True,
+            optional=True,
+        ),
+        spec(
+            QgsProcessingParameterEnum,
+            QA_MASK_KIND,
+            "QA mask kind",
+            "How the QA mask marks bad pixels.",
+            choices=QA_MASK_KINDS,
+            advanced=True,
+            defaultValue=0,
+        ),
+        spec(
+            QgsProcessingParameterNumber,
+            QA_MASK_GROW,
+            "Grow the QA mask by (LST pixels)",
+            "Also mask the LST pixels within this many pixels of a masked one. Cloud edges "
+            "and thin cirrus that the QA band misses spoil the network's result near clouds; "
+            "2-8 px is typical for Landsat. Needs a QA mask.",
+            advanced=True,
+            defaultValue=0,
+            minValue=0,
+            maxValue=50,
+        ),
+        spec(
+            QgsProcessingParameterEnum,
+            BACKEND,
+            "Inference backend",
+            "ONNX Runtime needs only the onnxruntime package; PyTorch needs torch and the "
+            "package's .pt weights.",
+            choices=BACKENDS,
+            advanced=True,
+            defaultValue=0,
+        ),
+        spec(
+            QgsProcessingParameterNumber,
+            TILE_SIZE,
+            "Tile size (fine pixels)",
+            "Side of the square tiles the scene is processed in; larger tiles are faster but "
+            "need more memory.",
+            advanced=True,
+            defaultValue=512,
+            minValue=16,
+            maxValue=8192,
+        ),
+        spec(
+            QgsProcessingParameterNumber,
+            THREADS,
+            "CPU threads (0 = backend default)",
+            "Threads the CPU backend may use.",
+            advanced=True,
+            defaultValue=0,
+            minValue=0,
+            maxValue=256,
+        ),
+        spec(
+            QgsProcessingParameterBoolean,
+            COG,
+            "Write a Cloud Optimized GeoTIFF",
+            "Write the output as a COG with overviews.",
+            advanced=True,
+            defaultValue=False,
+        ),
+        spec(RasterDestination, OUTPUT, "Downscaled LST", "GeoTIFF on the guidance grid with nodata -9999."),
+        spec(
+            QgsProcessingParameterRasterDestination,
+            UNCERTAINTY,
+            "Uncertainty (K)",
+            "Optional per-pixel uncertainty in Kelvin (MoCoLSK and DMS); the README gives how often "
+            "errors fall within it.",
+            optional=True,
+            createByDefault=False,
+        ),
+    )
 
     def name(self):
         return "downscalelst"
@@ -129,265 +323,15 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         ]
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterRasterLayer(self.INPUT_LST, self.tr("Coarse LST layer")),
-                self.tr("The coarse land surface temperature raster to downscale (e.g. 120 m or 1 km)."),
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterBand(
-                    self.LST_BAND,
-                    self.tr("LST band"),
-                    defaultValue=1,
-                    parentLayerParameterName=self.INPUT_LST,
-                    optional=True,
-                ),
-                self.tr("The band of the LST layer that holds the temperature (band 1 when not set)."),
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterEnum(
-                    self.LST_UNITS,
-                    self.tr("LST units"),
-                    options=[self.tr(label) for _, label in LST_UNIT_CHOICES],
-                    defaultValue=0,
-                ),
-                self.tr(
-                    "How to read the LST values. Auto-detect uses the product named in the file name, band or "
-                    "metadata, the band's unit and the value range; choose explicitly when the log shows a "
-                    "wrong guess."
-                ),
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterNumber(
-                    self.NATIVE_PIXEL,
-                    self.tr("Native LST pixel (m, 0 = from the product name or MTL)"),
-                    QgsProcessingParameterNumber.Double,
-                    defaultValue=0.0,
-                    optional=True,
-                    minValue=0.0,
-                    maxValue=100000.0,
-                ),
-                self.tr(
-                    "The pixel the LST's sensor saw, when the LST was delivered on a finer grid: Landsat 8/9 "
-                    "ST_B10 lies on the 30 m grid but TIRS sensed 100 m (ETM+ 60 m, TM 120 m). The LST is then "
-                    "averaged onto the coarse grid of the scale that fits that pixel before downscaling. 0 reads it "
-                    "from a Landsat product name (LC08_..., LE07_..., LT05_...) or the MTL beside the file."
-                ),
-                advanced=True,
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterMultipleLayers(
-                    self.GUIDANCE, self.tr("Guidance layers (fine grid)"), layerType=QgsProcessing.TypeRaster
-                ),
-                self.tr(
-                    "Fine-resolution guidance on one grid, which becomes the output grid: several "
-                    "single-band layers or one multiband layer. Bands are matched to the method's "
-                    "needs by their descriptions."
-                ),
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterEnum(
-                    self.METHOD,
-                    self.tr("Method"),
-                    options=[self.tr(label) for _, label in METHODS],
-                    defaultValue=[value for value, _ in METHODS].index(DEFAULT_METHOD),
-                ),
-                self.tr(
-                    "The blend (default) averages MoCoLSK-Net with TsHARP, DMS and bicubic using weights "
-                    "cross-validated on scenes the network never saw: on every such scene it was at least as "
-                    "accurate as the best classic method. MoCoLSK-Net: the deep network alone. Bicubic: "
-                    "interpolation, ignores the guidance. TsHARP: regression on NDVI. DMS: regression trees on "
-                    "all guidance bands. Auto: the method that best rebuilds this LST from a once-more coarsened "
-                    "copy. MoCoLSK-Net, the blend and auto need a model package; bicubic, TsHARP and DMS need "
-                    "none."
-                ),
-            )
-        )
-        auto_label = self.tr(AUTO_LABEL)
-        auto_help = self.tr(
-            "auto (the default) uses the bundled model whose scale matches the pixel ratio, e.g. x4 for a "
-            "120 m LST with 30 m guidance; the log says which. "
-        )
-        for parameter in model_parameters(auto_label, auto_help):
+        for parameter in self.LAYER_PARAMETERS:
+            self.addParameter(parameter.build())
+        for parameter in model_parameters(self.tr(AUTO_LABEL), self.tr(AUTO_MODEL_HELP)):
             self.addParameter(parameter)
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterEnum(
-                    self.DEVICE,
-                    self.tr("Device (auto here: {})").format(runtime_description()),
-                    options=[self.tr(label) for _, label in DEVICES],
-                    defaultValue=0,
-                ),
-                self.tr(
-                    "Where the network runs. Auto uses a GPU when the backend finds one and says "
-                    "which device it used; GPU fails with an explanation instead of falling back "
-                    "silently."
-                ),
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterBoolean(
-                    self.CONSERVE, self.tr("Conserve coarse-pixel means"), defaultValue=True
-                ),
-                self.tr(
-                    "Correct the result so that its average over each coarse pixel equals the input LST."
-                ),
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterEnum(
-                    self.OUTPUT_UNITS,
-                    self.tr("Output units"),
-                    options=[self.tr(label) for _, label in OUTPUT_UNIT_CHOICES],
-                    defaultValue=0,
-                ),
-                self.tr("Units of the output raster; the loaded layer's legend uses them too."),
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterString(
-                    self.GUIDANCE_BAND_NAMES,
-                    self.tr("Guidance band names (comma separated, for unnamed bands)"),
-                    optional=True,
-                ),
-                self.tr(
-                    "One name per guidance band in the order given, e.g. "
-                    "blue,green,red,nir,swir1,swir2; needed only when the bands have no descriptions."
-                ),
-                advanced=True,
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterRasterLayer(
-                    self.QA_MASK, self.tr("Cloud/QA mask on the LST grid"), optional=True
-                ),
-                self.tr(
-                    "Optional raster on the LST's grid marking pixels to ignore (e.g. Landsat QA_PIXEL)."
-                ),
-                advanced=True,
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterEnum(
-                    self.QA_MASK_KIND,
-                    self.tr("QA mask kind"),
-                    options=[self.tr(label) for _, label in QA_MASK_KINDS],
-                    defaultValue=0,
-                ),
-                self.tr("How the QA mask marks bad pixels."),
-                advanced=True,
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterNumber(
-                    self.QA_MASK_GROW,
-                    self.tr("Grow the QA mask by (LST pixels)"),
-                    defaultValue=0,
-                    minValue=0,
-                    maxValue=50,
-                ),
-                self.tr(
-                    "Also mask the LST pixels within this many pixels of a masked one. Cloud edges "
-                    "and thin cirrus that the QA band misses spoil the network's result near clouds; "
-                    "2-8 px is typical for Landsat. Needs a QA mask."
-                ),
-                advanced=True,
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterEnum(
-                    self.BACKEND,
-                    self.tr("Inference backend"),
-                    options=[self.tr(label) for _, label in BACKENDS],
-                    defaultValue=0,
-                ),
-                self.tr(
-                    "ONNX Runtime needs only the onnxruntime package; PyTorch needs torch and the "
-                    "package's .pt weights."
-                ),
-                advanced=True,
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterNumber(
-                    self.TILE_SIZE,
-                    self.tr("Tile size (fine pixels)"),
-                    defaultValue=512,
-                    minValue=16,
-                    maxValue=8192,
-                ),
-                self.tr(
-                    "Side of the square tiles the scene is processed in; larger tiles are faster but "
-                    "need more memory."
-                ),
-                advanced=True,
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterNumber(
-                    self.THREADS,
-                    self.tr("CPU threads (0 = backend default)"),
-                    defaultValue=0,
-                    minValue=0,
-                    maxValue=256,
-                ),
-                self.tr("Threads the CPU backend may use."),
-                advanced=True,
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterBoolean(
-                    self.COG, self.tr("Write a Cloud Optimized GeoTIFF"), defaultValue=False
-                ),
-                self.tr("Write the output as a COG with overviews."),
-                advanced=True,
-            )
-        )
-        self.addParameter(
-            with_help(
-                RasterDestination(self.OUTPUT, self.tr("Downscaled LST")),
-                self.tr("GeoTIFF on the guidance grid with nodata -9999."),
-            )
-        )
-        self.addParameter(
-            with_help(
-                QgsProcessingParameterRasterDestination(
-                    self.UNCERTAINTY, self.tr("Uncertainty (K)"), optional=True, createByDefault=False
-                ),
-                self.tr(
-                    "Optional per-pixel uncertainty in Kelvin (MoCoLSK and DMS); the README gives how often "
-                    "errors fall within it."
-                ),
-            )
-        )
-        self.addOutput(QgsProcessingOutputNumber("SCALE", self.tr("Scale factor")))
-        self.addOutput(
-            QgsProcessingOutputNumber(
-                "MAX_CONSERVATION_RESIDUAL_K", self.tr("Largest coarse-pixel residual (K)")
-            )
-        )
-        self.addOutput(QgsProcessingOutputString("LST_UNITS_USED", self.tr("LST units used")))
-        self.addOutput(QgsProcessingOutputString("DEVICE_USED", self.tr("Device used")))
+        runtime = runtime_description()
+        for parameter in self.RUN_PARAMETERS:
+            self.addParameter(parameter.build(runtime=runtime))
+        for kind, name, label in OUTPUTS:
+            self.addOutput(kind(name, self.tr(label)))
 
     @releases_layers_on_error
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -4,12 +4,19 @@ test, tests/desktop.)"""
 
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from osgeo import gdal
 from processing.gui.AlgorithmDialog import AlgorithmDialog
-from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSingleBandPseudoColorRenderer
+from qgis.core import (
+    QgsApplication,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayer,
+    QgsSingleBandPseudoColorRenderer,
+)
 from qgis.gui import QgsBrowserGuiModel
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QScrollArea, QTextBrowser, QToolButton
@@ -144,16 +151,68 @@ def test_coarse_lst_never_defaults_to_the_multiband_guidance_stack_that_is_the_a
         project.removeAllMapLayers()
 
 
-def test_an_lst_on_the_guidance_grid_is_labelled_with_how_its_native_pixel_is_sharpened():
-    from mocolsk_qgis.auto_model import guidance_grid_label
+def test_the_model_label_names_the_packages_and_scales_a_run_of_auto_uses(
+    mocolsk_provider, qgis_iface, qgis_parent, sample_scene, monkeypatch, run_algorithm, tmp_path
+):
+    """For each LST the dialog's label is the engine's decision for the same files, and MoCoLSK with Model
+    auto runs those packages at those scales: pixel ratios x2, x4, a cascade beyond x8, pixels in degrees, and
+    LSTs on the guidance grid whose native pixel is read from the product name or given."""
+    from engine.pipeline import auto_model_for
 
-    plan = guidance_grid_label("30 m", 120.0, (("mocolsk-x4-landsat-light", 4),), 30.0)
-    assert plan == (
-        "Model (auto: LST on the guidance grid: averaged to its native 120 m pixel, then x4 with "
-        "mocolsk-x4-landsat-light)"
+    browser_model = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser_model, raising=False)
+    folder, lst_120m = sample_scene.folder, str(sample_scene.lst_120m)
+    st_b10 = folder / "LC08_L2SP_224063_20200801_20200906_02_T1_ST_B10.TIF"
+    lsts = {  # file -> Native LST pixel (m) given
+        gdal.Translate(str(folder / "agree_60m.tif"), lst_120m, xRes=60, yRes=60).GetDescription(): 0.0,
+        lst_120m: 0.0,
+        gdal.Translate(str(folder / "agree_960m.tif"), lst_120m, xRes=960, yRes=960).GetDescription(): 0.0,
+        gdal.Warp(
+            str(folder / "agree_0.0011deg.tif"), lst_120m, dstSRS="EPSG:4326", xRes=0.0011, yRes=0.0011
+        ).GetDescription(): 0.0,
+        gdal.Translate(str(st_b10), lst_120m, xRes=30, yRes=30).GetDescription(): 0.0,
+        str(sample_scene.reference_30m): 120.0,
+    }
+    project = QgsProject.instance()
+    guidance = QgsRasterLayer(str(sample_scene.guidance_30m), "Guidance 30 m")
+    layers = {path: QgsRasterLayer(path, Path(path).stem) for path in lsts}
+    project.addMapLayers([guidance, *layers.values()])
+    dialog = (
+        QgsApplication.processingRegistry()
+        .createAlgorithmById("mocolsk:downscalelst")
+        .createCustomParametersWidget(qgis_parent)
     )
-    assert "choose a package file" in guidance_grid_label("30 m", 5000.0, (), 30.0)
-    assert "x1" not in guidance_grid_label("30 m", None, (), 30.0)
+    try:
+        label = dialog.mainWidget().wrappers["MODEL"].wrappedLabel()
+        ran = set()
+        for path, native_m in lsts.items():
+            dialog.setParameters(
+                {"INPUT_LST": layers[path], "GUIDANCE": [guidance], "NATIVE_PIXEL_M": native_m}
+            )
+            auto = auto_model_for(path, str(sample_scene.guidance_30m), native_m or None)
+            assert label.text() == f"Model ({auto.label})"
+            assert all(name in label.text() and f"x{scale}" in label.text() for name, scale in auto.steps)
+            feedback = QgsProcessingFeedback()
+            messages = []
+            feedback.pushInfo = messages.append
+            results = run_algorithm(
+                "mocolsk:downscalelst",
+                {
+                    "INPUT_LST": path,
+                    "GUIDANCE": [str(sample_scene.guidance_30m)],
+                    "NATIVE_PIXEL_M": native_m,
+                    "METHOD": 0,  # MoCoLSK-Net, Model auto
+                    "OUTPUT": str(tmp_path / f"{Path(path).stem}.tif"),
+                },
+                feedback,
+            )
+            assert results["SCALE"] == auto.total_scale
+            assert any(f"with mocolsk {' then '.join(auto.names)} on " in line for line in messages), messages
+            ran.add(auto.scales)
+        assert ran == {(2,), (4,), (4, 8)}
+    finally:
+        dialog.close()
+        project.removeAllMapLayers()
 
 
 @pytest.mark.parametrize("size", [(800, 600), (688, 523)])

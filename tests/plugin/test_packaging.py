@@ -119,7 +119,7 @@ def test_zip_is_one_plugin_folder_with_engine_resources_and_metadata(plugin_zip)
         assert f"mocolsk_qgis/resources/models/{card}" in names
         assert f"mocolsk_qgis/resources/models/{card[:-5]}.onnx" in names
     help_pages = sorted(p.name for p in (REPO / "resources" / "help").glob("*.html"))
-    assert {"downscalelst.html", "buildguidance.html", "evaluate.html"} <= set(help_pages)
+    assert {"downscalelst.html", "buildguidance.html", "evaluate.html", "finetune.html"} <= set(help_pages)
     for page in help_pages:
         assert f"mocolsk_qgis/resources/help/{page}" in names
 

@@ -104,7 +104,12 @@ def test_help_pages_are_read_from_resources_help(mocolsk_provider):
     from tests.conftest import REPO
 
     registry = QgsApplication.processingRegistry()
-    for algorithm_id in ("mocolsk:downscalelst", "mocolsk:buildguidance", "mocolsk:evaluate"):
+    for algorithm_id in (
+        "mocolsk:downscalelst",
+        "mocolsk:buildguidance",
+        "mocolsk:evaluate",
+        "mocolsk:finetune",
+    ):
         page = REPO / "resources" / "help" / f"{algorithm_id.split(':')[1]}.html"
         first_paragraph = page.read_text(encoding="utf-8").split("</p>")[0]
         assert first_paragraph in registry.algorithmById(algorithm_id).shortHelpString()
