@@ -38,3 +38,15 @@ def test_the_gdalwarp_ratio_times_both_at_every_size_and_compares_medians():
             statistics.median(row["pipeline_s"]) / statistics.median(row["gdalwarp_s"])
         )
     assert sum(line.startswith("| 64 | 8 |") or line.startswith("| 128 | 8 |") for line in lines) == 2
+
+
+def test_the_model_proxy_reports_rate_fraction_of_peak_and_the_full_scene_time():
+    lines = []
+    result = full.model_scene_rate(256, repeats=1, log=lines.append)
+    assert len(result["seconds"]) == 1 and result["mpx_per_s"] == pytest.approx(
+        256**2 / result["seconds"][0] / 1e6
+    )
+    assert 0 < result["fraction_of_peak"] < 1 and result["peak_gflops"] > 0
+    tiles, _ = full.scene_tiles(256)
+    assert result["full_scene_s"] == pytest.approx(result["seconds"][0] * 256 / tiles)
+    assert "counting the halos' work" in lines[-1] and "best of" in lines[-1]

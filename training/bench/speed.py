@@ -9,8 +9,11 @@ Three tables, each measurement in its own process so that its peak resident memo
 2. the whole pipeline on a realistic scene for MoCoLSK per backend and each classic method,
    with each time's ratio to bicubic's (`training.bench.scene`);
 3. peak memory of the pipeline on a scene and on one four times larger (bounded memory);
-4. the bicubic pipeline against gdalwarp on the same grid, and with ``--full`` a full-size
-   scene end to end plus the paper-sized network's expected time (`training.bench.full`).
+4. the bicubic pipeline against gdalwarp on the same grid at 1024, 2048 and 4000 px, the bundled
+   x4 model on one pipeline tile and through ``python -m engine downscale`` on a proxy scene with
+   the full-size scene's time, and with ``--full`` a full-size scene end to end plus the
+   paper-sized network's expected time (`training.bench.full`). Fractions of peak are of the
+   best matmul timed in the process (`training.bench.measure.PEAK`), sampled between the runs.
 
 GPU rows appear wherever PyTorch or ONNX Runtime sees a CUDA device. ``--quick`` (what
 `make bench` runs) is the bundled x4 model on smaller scenes, a few minutes on two cores.
