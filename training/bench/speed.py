@@ -16,10 +16,10 @@ Three tables, each measurement in its own process so that its peak resident memo
    best matmul timed in the process (`training.bench.measure.PEAK`), sampled between the runs.
 
 GPU rows appear wherever PyTorch or ONNX Runtime sees a CUDA device. ``--quick`` (what
-`make bench` runs) is the bundled x4 model on smaller scenes, a few minutes on two cores.
+`make bench` runs) is the bundled x4 model on smaller scenes, tens of minutes on two busy cores.
 
     python -m training.bench [--tile 1024] [--repeats 3] [--scales 2 4 8] [--backends onnxruntime torch]
-                             [--scene-px 4000] [--memory-px 1024] [--skip tiles scene memory gdalwarp]
+                             [--scene-px 4000] [--memory-px 1024] [--skip tiles scene memory gdalwarp model-scene]
                              [--quick] [--full]
 """
 
