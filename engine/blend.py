@@ -49,7 +49,8 @@ class BlendSharpener(Sharpener):
         super().__init__(scale)
         self.members = dict(members)
         self.channels = dict(channels)
-        self.weights = {name: weights[name] for name in self.members}
+        total = sum(weights[name] for name in self.members)
+        self.weights = {name: weights[name] / total for name in self.members}
         self.bounded = bounded
         self.needs_fit = any(m.needs_fit for m in self.members.values())
 

@@ -146,6 +146,8 @@ class ModelCard:
             problems.append("torch_weights_file and torch_weights_sha256 must be given together")
         if self.blend:
             check_blend_weights(self.blend.get("weights", {}), source)
+            if self.blend.get("delivered_weights"):
+                check_blend_weights(self.blend["delivered_weights"], source)
         if problems:
             raise PackageError(f"{source} is inconsistent: " + "; ".join(problems) + ".")
 

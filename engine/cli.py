@@ -352,10 +352,23 @@ def _downscale(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             )
             return EXIT_ERROR
         return EXIT_OK
+    if len(scenes) == 1:
+        _downscale_one(args, *scenes[0], stdout, stderr)
+        return EXIT_OK
+    failed = []
     for number, (lst, guidance, out) in enumerate(scenes, 1):
-        if len(scenes) > 1:
-            print(f"Scene {number}/{len(scenes)}: {lst}", file=stdout)
-        _downscale_one(args, lst, guidance, out, stdout, stderr)
+        print(f"Scene {number}/{len(scenes)}: {lst}", file=stdout)
+        try:
+            _downscale_one(args, lst, guidance, out, stdout, stderr)
+        except Cancelled:
+            raise
+        except EngineError as exc:
+            # One bad scene of an archive must not cost the others; the run still ends in error.
+            print(f"error: scene {number}/{len(scenes)} {lst}: {exc}", file=stderr)
+            failed.append(lst)
+    if failed:
+        print(f"error: {len(failed)} of {len(scenes)} scenes failed (listed above).", file=stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 

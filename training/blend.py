@@ -6,6 +6,11 @@ the scored pixels gives weights, normalised to sum to one. Cross-validation leav
 at a time (every scene of that site), so a scene's blend never used weights fitted on its own
 site. The weights written into the card are then fitted on all those scenes.
 
+A second set, ``delivered_weights``, is for a band delivered on the guidance grid (Landsat
+``ST_B10``): fitted on the in-grid view scored at the sensor's native pixel, where the truth is
+the band the sensor blurred, with every scene weighing the same (pixel counts differ 50-fold and
+the large ETM+ scenes would otherwise decide the TIRS scenes' weights).
+
     python -m training.blend --scales 2 4 8 [--write-card]
 """
 
@@ -27,12 +32,17 @@ from engine.errors import EngineError
 
 from .datasets import sample_from_fine
 from .pipeline_runs import PipelineMethod, run_pipeline
-from .protocol import protocol_view, view_prediction
+from .protocol import native_factor, protocol_view, view_prediction
+from .scenes import area_average
 
 FIT_VIEW = "native"
+DELIVERED_VIEW = "ingrid"
 ONE_SIGMA = 0.6827
 # Where every member agrees the spread is no measure of error; below this it counts as this.
 SPREAD_FLOOR_K = 0.01
+# A scene whose best classic method is this close to its truth (the in-grid view when the coarse
+# pixel is the sensor's native one: conservation makes every method exact) says nothing about weights.
+EXACT_MSE_K2 = 1e-6
 
 
 @dataclass
@@ -45,34 +55,95 @@ class MemberRun:
     members_kelvin: np.ndarray  # (len(BLEND_MEMBERS), n)
 
 
-def member_run(scene, site: str, scale: int, model: str | None = None) -> MemberRun:
-    """Every member through the pipeline on the native view of ``scene``."""
-    view = protocol_view(scene, FIT_VIEW)
+def member_run(
+    scene, site: str, scale: int, model: str | None = None, view_name: str = FIT_VIEW
+) -> MemberRun:
+    """Every member through the pipeline on a view of ``scene``: the native view, or the band as
+    delivered (``DELIVERED_VIEW``) with output and truth averaged to the sensor's native pixel."""
+    view = protocol_view(scene, view_name)
     sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, scale)
-    mask = sample.mask
-    members = [
-        view_prediction(PipelineMethod(m, model=model if m == "mocolsk" else None), sample, view, scale)[mask]
+    delivered = view_name == DELIVERED_VIEW
+    predictions = [
+        view_prediction(
+            PipelineMethod(m, model=model if m == "mocolsk" else None),
+            sample,
+            view,
+            scale,
+            delivered=delivered,
+        )
         for m in BLEND_MEMBERS
     ]
-    return MemberRun(scene.name, site, sample.fine_kelvin[mask].astype(np.float64), np.stack(members))
+    truth = np.where(sample.mask, sample.fine_kelvin, np.nan)
+    if delivered:
+        factor = native_factor(scene)
+        truth = area_average(truth, factor)
+        predictions = [area_average(p, factor) for p in predictions]
+    mask = np.isfinite(truth) & np.isfinite(np.stack(predictions)).all(axis=0)
+    members = np.stack([p[mask] for p in predictions]).astype(np.float64)
+    return MemberRun(scene.name, site, truth[mask].astype(np.float64), members)
 
 
-def fit_weights(runs: list[MemberRun]) -> dict[str, float]:
-    """Non-negative least-squares weights of the members over the pooled pixels, summing to one."""
-    design = np.concatenate([r.members_kelvin.T for r in runs]).astype(np.float64)
-    target = np.concatenate([r.truth_kelvin for r in runs])
-    weights, _ = nnls(design, target)
+def fit_weights(
+    runs: list[MemberRun], per_scene: bool = False, members: tuple[str, ...] = BLEND_MEMBERS
+) -> dict[str, float]:
+    """Non-negative least-squares weights of the members summing to one, over the pooled pixels, or
+    with ``per_scene`` each scene's squared errors relative to its best classic method's, so that
+    every scene weighs the same whatever its size (scenes every member reproduces exactly add
+    nothing and are left out)."""
+    design, target = [], []
+    for run in runs:
+        classic = [m for m in BLEND_MEMBERS if m != "mocolsk"]
+        best_mse = min(
+            float(np.mean((run.members_kelvin[BLEND_MEMBERS.index(m)] - run.truth_kelvin) ** 2))
+            for m in classic
+        )
+        if per_scene and best_mse < EXACT_MSE_K2:
+            continue
+        weight = 1.0 / np.sqrt(run.truth_kelvin.size * best_mse) if per_scene else 1.0
+        design.append(run.members_kelvin.T * weight)
+        target.append(run.truth_kelvin * weight)
+    used = [BLEND_MEMBERS.index(m) for m in members]
+    weights = np.zeros(len(BLEND_MEMBERS))
+    weights[used], _ = nnls(np.concatenate(design)[:, used], np.concatenate(target))
     weights = weights / weights.sum()
     return {m: round(float(w), 4) for m, w in zip(BLEND_MEMBERS, weights)}
 
 
-def leave_site_out(runs: list[MemberRun]) -> dict[str, dict[str, float]]:
+def leave_site_out(
+    runs: list[MemberRun], per_scene: bool = False, members: tuple[str, ...] = BLEND_MEMBERS
+) -> dict[str, dict[str, float]]:
     """Per scene, the weights fitted on every other site's scenes."""
-    return {r.scene: fit_weights([o for o in runs if o.site != r.site]) for r in runs}
+    return {r.scene: fit_weights([o for o in runs if o.site != r.site], per_scene, members) for r in runs}
+
+
+def ratio_to_best_classic(run: MemberRun, weights: dict[str, float]) -> float | None:
+    """The blend's RMSE over the best classic member's on ``run``; None where all are exact."""
+    best = min(
+        float(np.sqrt(np.mean((run.members_kelvin[BLEND_MEMBERS.index(m)] - run.truth_kelvin) ** 2)))
+        for m in BLEND_MEMBERS
+        if m != "mocolsk"
+    )
+    return blended_rmse(run, weights) / best if best**2 >= EXACT_MSE_K2 else None
+
+
+def delivered_members(runs: list[MemberRun]) -> tuple[str, ...]:
+    """The members of the delivered-band blend: all four, or the network and bicubic alone (DMS and
+    TsHARP fit their relation on a band its sensor blurred), whichever has the lower worst
+    leave-site-out ratio to the best classic method over the scenes (then the lower mean)."""
+
+    def score(members: tuple[str, ...]) -> tuple[float, float]:
+        folds = leave_site_out(runs, per_scene=True, members=members)
+        ratios = [r for r in (ratio_to_best_classic(run, folds[run.scene]) for run in runs) if r is not None]
+        return max(ratios), float(np.mean(ratios))
+
+    return min((BLEND_MEMBERS, ("mocolsk", "bicubic")), key=score)
 
 
 def blended_rmse(run: MemberRun, weights: dict[str, float]) -> float:
-    mixed = np.array([weights[m] for m in BLEND_MEMBERS]) @ run.members_kelvin
+    """RMSE of the blend with ``weights`` (renormalised: the card's are rounded, and 1e-4 of 300 K
+    is 0.03 K)."""
+    mixing = np.array([weights[m] for m in BLEND_MEMBERS])
+    mixed = (mixing / mixing.sum()) @ run.members_kelvin
     return float(np.sqrt(np.mean((mixed - run.truth_kelvin) ** 2)))
 
 
@@ -128,11 +199,16 @@ def coverage_leave_site_out(runs: list[BlendRun]) -> dict[str, dict]:
     return out
 
 
-def package_with_weights(card_path: str | Path, weights: dict[str, float], folder: Path) -> Path:
-    """A copy of a package (weights files linked, not copied) whose card carries ``weights``."""
+def package_with_weights(
+    card_path: str | Path, weights: dict[str, float], folder: Path, delivered: dict[str, float] | None = None
+) -> Path:
+    """A copy of a package (weights files linked, not copied) whose card carries ``weights`` (and
+    ``delivered`` as its delivered-band weights)."""
     card_path = Path(card_path)
     card = json.loads(card_path.read_text(encoding="utf-8"))
     card["blend"] = {"weights": weights, "fitted": "cross-validation fold"}
+    if delivered:
+        card["blend"] |= {"delivered_weights": delivered, "delivered_fitted": "cross-validation fold"}
     folder.mkdir(parents=True, exist_ok=True)
     for key in ("weights_file", "torch_weights_file"):
         if card.get(key):
@@ -178,6 +254,25 @@ def main(argv: list[str] | None = None) -> int:
             )
         weights = fit_weights(runs)
         print(f"x{scale}: weights on all scenes {weights}", flush=True)
+        delivered_runs = [
+            member_run(scenes_by_name[r.scene], r.site, scale, view_name=DELIVERED_VIEW) for r in runs
+        ]
+        members = delivered_members(delivered_runs)
+        delivered_folds = leave_site_out(delivered_runs, per_scene=True, members=members)
+        delivered = fit_weights(delivered_runs, per_scene=True, members=members)
+        print(f"x{scale}: bands delivered on the guidance grid, in-grid view scored at the native pixel")
+        for run in delivered_runs:
+            rmse = {
+                m: float(np.sqrt(np.mean((p - run.truth_kelvin) ** 2)))
+                for m, p in zip(BLEND_MEMBERS, run.members_kelvin)
+            }
+            ratio = ratio_to_best_classic(run, delivered_folds[run.scene])
+            print(
+                f"  {run.scene:34s} blend {blended_rmse(run, delivered_folds[run.scene]):.3f} "
+                + " ".join(f"{m} {v:.3f}" for m, v in rmse.items())
+                + (" | all exact" if ratio is None else f" | blend/best classic {ratio:.2f}")
+            )
+        print(f"x{scale}: delivered-band weights on all scenes {delivered}", flush=True)
         with tempfile.TemporaryDirectory() as work:
             blends = [
                 blend_run(
@@ -221,6 +316,14 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 "scenes": [r.scene for r in runs],
                 "leave_site_out_weights": folds,
+                "delivered_weights": delivered,
+                "delivered_fitted": (
+                    f"non-negative least squares over {', '.join(members)}, every scene weighing the same, on "
+                    "the in-grid view scored at "
+                    "the native pixel of the same scenes (python -m training.blend); for an LST delivered on "
+                    "the guidance grid"
+                ),
+                "leave_site_out_delivered_weights": delivered_folds,
                 "sigma_scale": round(factor, 4),
                 "sigma_multiple_for_95_percent": round(multiplier_95, 2),
                 "uncertainty_leave_site_out": {"pooled": pooled, "per_scene": coverage},

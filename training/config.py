@@ -39,6 +39,8 @@ class TrainConfig:
     description: str = ""
     views: tuple[str, ...] = ("ingrid",)
     lst_anchor: str = "global"
+    # A model package (bundled name or card path) to start from: its weights and its normalisation.
+    init_package: str | None = None
     base_dir: str = "."
 
     def __post_init__(self) -> None:
@@ -75,6 +77,16 @@ class TrainConfig:
                 f"{sorted(unknown | ({'scale', 'guidance_channels'} & set(self.model)))}; "
                 f"scale comes from the config and guidance_channels from the data"
             )
+
+    def parent_package(self):
+        """The verified package named by ``init_package`` (a bundled name, or a card path resolved
+        against the config's folder), or None."""
+        if not self.init_package:
+            return None
+        from engine.package import bundled_packages, resolve_package
+
+        name = self.init_package
+        return resolve_package(name if name in bundled_packages() else self.path(name))
 
     def path(self, value: str | Path) -> Path:
         """A data path from the config, resolved against the config's folder."""

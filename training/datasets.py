@@ -61,6 +61,17 @@ class Normalizer:
             anchor,
         )
 
+    @classmethod
+    def from_card(cls, card) -> Normalizer:
+        """The statistics a model package was trained with (``engine.card.ModelCard``)."""
+        return cls(
+            card.lst_mean_kelvin,
+            card.lst_std_kelvin,
+            tuple(b.mean for b in card.guidance_bands),
+            tuple(b.std for b in card.guidance_bands),
+            card.lst_anchor,
+        )
+
     def lst_centre(self, coarse_kelvin: np.ndarray) -> float:
         """The value the LST of a sample with this coarse input is centred on: the engine's rule
         (``engine.inference.lst_centre_kelvin``) over its valid coarse pixels."""

@@ -29,7 +29,7 @@ PEER_METHODS = ("pydms",)
 
 def score_predictions(samples: list[Sample], predictions: list[np.ndarray]) -> dict[str, float]:
     """RMSE, MAE, bias, CC and RSD (engine.metrics) pooled over the scored pixels of all
-    samples, and SSIM averaged over the samples."""
+    samples, and SSIM averaged over the samples that have any (a block may be all cloud)."""
     masks = [s.mask for s in samples]
     predicted = np.concatenate([p[m] for p, m in zip(predictions, masks)]).astype(np.float64)
     truth = np.concatenate([s.fine_kelvin[m] for s, m in zip(samples, masks)]).astype(np.float64)
@@ -40,7 +40,9 @@ def score_predictions(samples: list[Sample], predictions: list[np.ndarray]) -> d
         "cc": metrics.cc(predicted, truth),
         "rsd_k": metrics.rsd(predicted, truth),
         "ssim": float(
-            np.mean([metrics.ssim(p, s.fine_kelvin, m) for p, s, m in zip(predictions, samples, masks)])
+            np.mean(
+                [metrics.ssim(p, s.fine_kelvin, m) for p, s, m in zip(predictions, samples, masks) if m.any()]
+            )
         ),
         "pixels": int(truth.size),
     }

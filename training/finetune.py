@@ -313,13 +313,7 @@ def finetune_on_scene(
     card = package.card
     scale = card.scale
     scene = scene_for_finetuning(lst_path, guidance_path, package, lst_units)
-    normalizer = Normalizer(
-        card.lst_mean_kelvin,
-        card.lst_std_kelvin,
-        tuple(b.mean for b in card.guidance_bands),
-        tuple(b.std for b in card.guidance_bands),
-        card.lst_anchor,
-    )
+    normalizer = Normalizer.from_card(card)
     patch_px = max(8 * scale, 32)
     if min(scene.shape) < patch_px:
         raise InputError(

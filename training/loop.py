@@ -191,6 +191,9 @@ def train(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         optimizer, T_0=config.restart_period, eta_min=config.min_lr
     )
+    parent = config.parent_package()
+    if parent:
+        model.load_state_dict(torch.load(parent.torch_weights_path, map_location="cpu", weights_only=True))
     start, elapsed = 0, 0.0
     last = run_dir / CHECKPOINT_LAST
     if resume and last.is_file():

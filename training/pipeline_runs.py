@@ -9,7 +9,7 @@ card is a figure of the product, not of a re-implementation of its tile step.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +67,18 @@ def view_grid(shape: tuple[int, int], pixel_size_m: float) -> Grid:
 
 
 def write_sample(
-    sample: Sample, band_names: tuple[str, ...], pixel_size_m: float, folder: Path
+    sample: Sample, band_names: tuple[str, ...], pixel_size_m: float, folder: Path, delivered: bool = False
 ) -> tuple[Path, Path]:
-    """``sample``'s coarse LST (K) and fine guidance as GeoTIFFs in ``folder``; NaN becomes nodata."""
+    """``sample``'s coarse LST (K) and fine guidance as GeoTIFFs in ``folder``; NaN becomes nodata.
+    With ``delivered`` the LST is the fine band itself, as a product delivers it on the guidance grid."""
     scale = sample.fine_kelvin.shape[0] // sample.coarse_kelvin.shape[0]
     fine_grid = view_grid(sample.fine_kelvin.shape, pixel_size_m)
     coarse_grid = view_grid(sample.coarse_kelvin.shape, pixel_size_m * scale)
+    lst_grid, lst_kelvin = (
+        (fine_grid, sample.fine_kelvin) if delivered else (coarse_grid, sample.coarse_kelvin)
+    )
     lst = write_stack(
-        folder / "lst_kelvin.tif", coarse_grid, np.nan_to_num(sample.coarse_kelvin, nan=NODATA), nodata=NODATA
+        folder / "lst_kelvin.tif", lst_grid, np.nan_to_num(lst_kelvin, nan=NODATA), nodata=NODATA
     )
     guidance = write_stack(
         folder / "guidance.tif",
@@ -87,12 +91,23 @@ def write_sample(
 
 
 def run_pipeline(
-    spec: PipelineMethod, sample: Sample, band_names: tuple[str, ...], pixel_size_m: float
+    spec: PipelineMethod,
+    sample: Sample,
+    band_names: tuple[str, ...],
+    pixel_size_m: float,
+    delivered: bool = False,
 ) -> PipelineOutput:
-    """What the pipeline writes for ``sample``, read back."""
+    """What the pipeline writes for ``sample``, read back.
+
+    With ``delivered`` the pipeline gets the fine band as delivered on the guidance grid and is told
+    that the sensor saw the sample's coarse pixel (Native LST pixel), so it averages the band onto
+    the coarse grid itself and runs as it does for a user's ``ST_B10``."""
+    if delivered:
+        scale = sample.fine_kelvin.shape[0] // sample.coarse_kelvin.shape[0]
+        spec = replace(spec, options={**spec.options, "native_pixel_m": scale * pixel_size_m})
     with tempfile.TemporaryDirectory(prefix="mocolsk-eval-") as scratch:
         folder = Path(scratch)
-        lst, guidance = write_sample(sample, band_names, pixel_size_m, folder)
+        lst, guidance = write_sample(sample, band_names, pixel_size_m, folder, delivered)
         result = downscale_scene(spec.request(lst, guidance, folder / "out.tif"))
         with gdal_session():
             values, _, _ = read_stack_values(folder / "out.tif")

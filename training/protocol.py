@@ -162,12 +162,15 @@ def block_sums(
 
 
 def view_prediction(
-    method: Method, sample: Sample, view: Scene, scale: int, bounded: bool = False
+    method: Method, sample: Sample, view: Scene, scale: int, bounded: bool = False, delivered: bool = False
 ) -> np.ndarray:
     """``method``'s conserved fine LST for a protocol sample of ``view``: the pipeline's output
-    for a plugin method, the engine's conservation of a peer's prediction otherwise."""
+    for a plugin method (given the band as delivered on the guidance grid when ``delivered``, as
+    the in-grid views do), the engine's conservation of a peer's prediction otherwise."""
     if isinstance(method, PipelineMethod):
-        prediction = run_pipeline(method, sample, view.band_names, view.pixel_size_m or 30.0).fine_kelvin
+        prediction = run_pipeline(
+            method, sample, view.band_names, view.pixel_size_m or 30.0, delivered
+        ).fine_kelvin
         missing = sample.mask & ~np.isfinite(prediction)
         if missing.any():
             raise ValueError(
@@ -192,7 +195,7 @@ def evaluate_scene(
     sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, scale)
     sse, count = {}, None
     for name, method in predictors.items():
-        prediction = view_prediction(method, sample, view, scale, name in bounded)
+        prediction = view_prediction(method, sample, view, scale, name in bounded, protocol != "native")
         if protocol == INGRID_AT_NATIVE:
             factor = native_factor(scene)
             sse[name], count = averaged_errors(prediction, sample, scale, block_coarse_px, factor)

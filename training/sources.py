@@ -215,7 +215,17 @@ def build_training_data(config: TrainConfig, run_dir: str | Path) -> TrainingDat
         blocks = scene_split(config, pairs, roles, run_dir)
         guards = {v.name: guard_px(config, v) for v in views}
         masks = [training_area(blocks, v.name, v.shape, guards[v.name]) for v in views]
-        normalizer = Normalizer.from_scenes(views, masks, config.lst_anchor)
+        parent = config.parent_package()
+        normalizer = (
+            Normalizer.from_card(parent.card)
+            if parent
+            else Normalizer.from_scenes(views, masks, config.lst_anchor)
+        )
+        if parent and parent.card.guidance_band_names != tuple(b.name for b in scenes[0].bands):
+            raise ValueError(
+                f"init_package {parent.name}: it was trained on guidance {', '.join(parent.card.guidance_band_names)}"
+                f", these scenes give {', '.join(b.name for b in scenes[0].bands)}"
+            )
         sampler = ScenePatches(views, blocks, config.scale, config.patch_px, normalizer, guard_px=guards)
         described = "; ".join(
             f"{s.name} {s.shape[1]}x{s.shape[0]} px, {roles[s.name]}" + (f" ({s.notes})" if s.notes else "")

@@ -137,6 +137,17 @@ def open_method(
     )
 
 
+def blend_weights_for(blend: dict, pixels: PixelRatio, card_name: str) -> tuple[dict[str, float], str]:
+    """The card's blend weights for this LST and how they were fitted. A band delivered on the guidance
+    grid (a Landsat ``ST_B10``) was blurred by its sensor below its native pixel, so it gets the weights
+    fitted on such bands (``delivered_weights``), when the card has them."""
+    if pixels.delivered_on_guidance_grid and blend.get("delivered_weights"):
+        weights = check_blend_weights(blend["delivered_weights"], f"Model card {card_name}")
+        return weights, blend.get("delivered_fitted", "weights for an LST delivered on the guidance grid")
+    weights = check_blend_weights(blend["weights"], f"Model card {card_name}")
+    return weights, blend.get("fitted", "weights from the model card")
+
+
 def open_blend(
     request: DownscaleRequest, guidance: Guidance, pixels: PixelRatio, context: RunContext
 ) -> Method:
@@ -150,7 +161,7 @@ def open_blend(
             "MoCoLSK runs alone."
         )
         return network
-    weights = check_blend_weights(card.blend["weights"], f"Model card {card.name}")
+    weights, fitted = blend_weights_for(card.blend, pixels, card.name)
     names = list(network.mapping.names)
     members, channels = {}, {}
     for name in weights:
@@ -172,7 +183,7 @@ def open_blend(
     context.log(
         "Blend of "
         + ", ".join(f"{METHOD_TITLES.get(n, n)} {w:.2f}" for n, w in weights.items())
-        + f" ({card.blend.get('fitted', 'weights from the model card')})"
+        + f" ({fitted})"
     )
     sigma_scale = card.blend.get("sigma_scale")
     return replace(

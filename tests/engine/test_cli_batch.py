@@ -98,3 +98,17 @@ def test_an_uncertainty_file_in_a_batch_is_refused_before_any_scene_runs(small_s
     )  # fmt: skip
     assert code == EXIT_USAGE and "run scenes with an uncertainty layer one at a time" in stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "sigma.tif").exists()
+
+
+def test_a_failed_scene_is_reported_and_the_batch_goes_on_to_the_others(small_scene, tmp_path):
+    folder = scene_folder(small_scene, tmp_path / "in", names=("north", "broken", "south"))
+    (folder / "broken_lst.tif").write_bytes(b"not a raster")
+    code, stdout, stderr = run_cli(
+        "downscale", "--method", "bicubic", "--quiet", "--out-dir", tmp_path / "out",
+        "--folder", folder, "--lst-pattern", "*_lst.tif", "--guidance-pattern", "*_refl.tif",
+    )  # fmt: skip
+    assert code == EXIT_ERROR
+    assert "scene 1/3" in stderr and "broken_lst.tif" in stderr
+    assert "1 of 3 scenes failed" in stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["north_lst_downscaled.tif", "south_lst_downscaled.tif"]

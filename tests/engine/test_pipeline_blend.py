@@ -15,7 +15,7 @@ from engine.errors import PackageError
 from engine.package import bundled_packages, load_package
 from engine.pipeline import OUTPUT_NODATA
 
-from .conftest import coarse_means, read, run_downscale
+from .conftest import coarse_means, read, run_downscale, write_raster
 
 WEIGHTS = {"mocolsk": 0.5, "bicubic": 0.2, "tsharp": 0.1, "dms": 0.2}
 
@@ -84,6 +84,42 @@ def test_the_blend_writes_how_much_its_methods_disagree_as_uncertainty(
     assert np.median(sigma[sigma != OUTPUT_NODATA]) > 0.01
 
 
+DELIVERED = {"mocolsk": 0.8, "bicubic": 0.2}
+
+
+def test_an_lst_delivered_on_the_guidance_grid_is_blended_with_the_delivered_weights(small_scene, tmp_path):
+    model = package_copy(
+        tmp_path / "two",
+        {
+            "weights": WEIGHTS,
+            "fitted": "native",
+            "delivered_weights": DELIVERED,
+            "delivered_fitted": "delivered",
+        },
+    )
+    band_30m = np.repeat(np.repeat(small_scene.lst_kelvin, 4, 0), 4, 1)
+    delivered = write_raster(
+        tmp_path / "st_b10_30m.tif", band_30m, small_scene.fine_geotransform, small_scene.crs_wkt, unit="K"
+    )
+    _, lines = run_downscale(
+        small_scene,
+        tmp_path / "delivered.tif",
+        method="blend",
+        model=model,
+        lst_path=delivered,
+        native_pixel_m=120,
+    )
+    assert "Blend of MoCoLSK 0.80, bicubic 0.20 (delivered)" in lines
+    _, lines = run_downscale(small_scene, tmp_path / "coarse.tif", method="blend", model=model)
+    assert "Blend of MoCoLSK 0.50, bicubic 0.20, TsHARP 0.10, DMS 0.20 (native)" in lines
+
+
+def test_delivered_blend_weights_that_do_not_sum_to_one_make_the_card_invalid(tmp_path):
+    model = package_copy(tmp_path / "bad", {"weights": WEIGHTS, "delivered_weights": {"mocolsk": 0.5}})
+    with pytest.raises(PackageError, match="summing to 1"):
+        load_package(model)
+
+
 def test_a_package_without_blend_weights_runs_mocolsk_alone_and_says_so(small_scene, tmp_path):
     model = package_copy(tmp_path / "plain", None)
     result, lines = run_downscale(small_scene, tmp_path / "blend.tif", method="blend", model=model)
@@ -104,6 +140,8 @@ def test_every_bundled_package_carries_cross_validated_blend_weights(scale):
     card = next(c for c in cards if c.scale == scale)
     assert abs(sum(card.blend["weights"].values()) - 1.0) < 1e-3
     assert len(card.blend["leave_site_out_weights"]) == len(card.blend["scenes"]) >= 10
+    assert abs(sum(card.blend["delivered_weights"].values()) - 1.0) < 1e-3
+    assert set(card.blend["leave_site_out_delivered_weights"]) == set(card.blend["scenes"])
 
 
 def test_a_member_that_cannot_fit_on_a_small_scene_leaves_the_blend_and_the_rest_still_run(

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from engine.package import bundled_packages, load_package
-from training.blend import BlendRun, MemberRun, fit_weights, leave_site_out, package_with_weights, sigma_scale
+from training.blend import (
+    BlendRun,
+    MemberRun,
+    delivered_members,
+    fit_weights,
+    leave_site_out,
+    package_with_weights,
+    sigma_scale,
+)
 
 
 def synthetic_runs(weights, sites=("a", "a", "b", "c")) -> list[MemberRun]:
@@ -56,3 +64,36 @@ def test_a_fold_package_links_the_weights_and_passes_the_checksum(tmp_path):
     package = load_package(fold)
     assert package.card.blend["weights"] == weights
     assert json.loads(fold.read_text())["weights_sha256"] == package.card.weights_sha256
+
+
+def test_per_scene_weighting_lets_a_small_scene_weigh_as_much_as_a_large_one():
+    rng = np.random.default_rng(2)
+    runs = []
+    for name, size, good in (("large", 20000, 1), ("small", 200, 2)):
+        truth = rng.normal(300.0, 3.0, size)
+        members = truth + rng.normal(0.0, 1.0, (4, size))
+        members[good] = truth + rng.normal(0.0, 0.2, size)
+        runs.append(MemberRun(name, name, truth, members))
+    pooled, per_scene = fit_weights(runs), fit_weights(runs, per_scene=True)
+    assert pooled["bicubic"] > 0.8
+    assert per_scene["tsharp"] > 0.3 and per_scene["bicubic"] > 0.3
+
+
+def test_scenes_every_member_reproduces_exactly_do_not_count_per_scene():
+    runs = synthetic_runs(None)
+    exact = MemberRun("exact", "d", runs[0].truth_kelvin, np.tile(runs[0].truth_kelvin, (4, 1)))
+    assert fit_weights([*runs, exact], per_scene=True) == fit_weights(runs, per_scene=True)
+
+
+def test_the_delivered_blend_drops_the_regression_sharpeners_where_they_lose_on_some_site():
+    rng = np.random.default_rng(3)
+    runs = []
+    for index, site in enumerate("abcd"):
+        truth = rng.normal(300.0, 3.0, 800)
+        members = truth + rng.normal(0.0, 0.5, (4, 800))
+        members[3] = truth + rng.normal(0.0, 0.45 if site != "d" else 3.0, 800)
+        runs.append(MemberRun(f"s{index}", site, truth, members))
+    assert delivered_members(runs) == ("mocolsk", "bicubic")
+    for run in runs:
+        run.members_kelvin[3] = run.truth_kelvin + rng.normal(0.0, 0.1, run.truth_kelvin.size)
+    assert delivered_members(runs) == ("mocolsk", "bicubic", "tsharp", "dms")

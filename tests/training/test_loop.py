@@ -118,3 +118,31 @@ def test_groklst_layout_trains_through_the_same_loop(tmp_path):
     assert [b["name"] for b in state["bands"]][:2] == ["dem", "deepblue"]
     assert state["normalizer"]["lst_std_kelvin"] == 14.68
     assert log_records(tmp_path / "run")[-1]["val"]["pixels"] == 16 * 16 - 1
+
+
+def test_training_from_a_package_starts_from_its_weights_and_keeps_its_normalisation(tiny_config, tmp_path):
+    from training.release import release_checkpoint
+
+    config = TrainConfig.load(tiny_config)
+    parent = release_checkpoint(
+        train(config, tmp_path / "parent", progress=False, log=lambda m: None),
+        tmp_path / "packages",
+        evaluate=False,
+        log=lambda m: None,
+    )
+    child = TrainConfig.from_dict(
+        {
+            **config.to_dict(),
+            "iterations": 2,
+            "lr": 0.0,
+            "min_lr": 0.0,
+            "init_package": str(parent.card_path),
+        },
+        config.base_dir,
+    )
+    state = load_checkpoint(train(child, tmp_path / "child", progress=False, log=lambda m: None))
+    assert state["normalizer"]["lst_std_kelvin"] == parent.card.lst_std_kelvin
+    assert state["normalizer"]["guidance_mean"] == [b.mean for b in parent.card.guidance_bands]
+    weights = torch.load(parent.torch_weights_path, map_location="cpu", weights_only=True)
+    for key, value in weights.items():
+        torch.testing.assert_close(state["model"][key], value, rtol=0, atol=1e-6)

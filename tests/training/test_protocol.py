@@ -132,3 +132,20 @@ def test_protocol_scores_exactly_what_the_engine_command_line_writes(l5_scene, t
     cli_rmse = float(np.sqrt(np.mean((written[mask] - sample.fine_kelvin[mask]) ** 2)))
     assert errors.rmse(method) == pytest.approx(cli_rmse, abs=1e-3)
     assert errors.count.sum() == mask.sum()
+
+
+def test_the_in_grid_view_gives_the_pipeline_the_band_as_delivered_like_the_command_line(l5_scene, tmp_path):
+    """In-grid, the pipeline reads the 30 m band itself and averages it onto the coarse grid, as for
+    a user's ST_B10 given with its native pixel: the protocol scores what the command line writes."""
+    errors = evaluate_scene(l5_scene, "ingrid", 4, {"bicubic": PipelineMethod("bicubic")})
+    sample = sample_from_fine(l5_scene.name, l5_scene.lst_kelvin, l5_scene.guidance, 4)
+    lst, guidance = write_sample(sample, l5_scene.band_names, l5_scene.pixel_size_m, tmp_path, delivered=True)
+    out = tmp_path / "cli.tif"
+    command = [sys.executable, "-m", "engine", "downscale", "--lst", str(lst), "--guidance", str(guidance)]
+    command += ["--method", "bicubic", "--lst-units", "kelvin", "--native-pixel-m", "120", "--out", str(out)]
+    completed = subprocess.run(command, check=True, cwd=REPO, capture_output=True, text=True)
+    assert "averaged onto the coarse grid" in completed.stdout + completed.stderr
+    written = gdal.Open(str(out)).ReadAsArray().astype(np.float64)
+    mask = sample.mask
+    cli_rmse = float(np.sqrt(np.mean((written[mask] - sample.fine_kelvin[mask]) ** 2)))
+    assert errors.rmse("bicubic") == pytest.approx(cli_rmse, abs=1e-3)

@@ -41,6 +41,8 @@ def test_every_scene_is_scored_with_a_blend_fitted_without_its_site(tmp_path):
     fold = load_package(methods["blend"].model).card.blend["weights"]
     bundled = load_package(bundled_packages()["mocolsk-x4-landsat-light"]).card
     assert fold == bundled.blend["leave_site_out_weights"][scenes[0].name] != bundled.blend["weights"]
+    delivered = load_package(methods["blend"].model).card.blend["delivered_weights"]
+    assert delivered == bundled.blend["leave_site_out_delivered_weights"][scenes[0].name]
     assert methods["auto"].model == methods["blend"].model and methods["mocolsk"].model is None
     with pytest.raises(ValueError, match="no leave-site-out blend weights"):
         fold_methods(4, "a scene never fitted", tmp_path)

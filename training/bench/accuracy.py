@@ -256,7 +256,9 @@ def write_figure(result: ScaleResult, path: Path, protocol: str = "native") -> N
     mask = sample.mask
     truth = np.where(mask, sample.fine_kelvin, np.nan)
     recon = {
-        m: np.where(mask, view_prediction(p, sample, view, result.scale, is_network(m)), np.nan)
+        m: np.where(
+            mask, view_prediction(p, sample, view, result.scale, is_network(m), protocol != "native"), np.nan
+        )
         for m, p in result.predictors.items()
     }
     diffs = {m: image - truth for m, image in recon.items()}

@@ -97,7 +97,8 @@ def fold_methods(scale: int, scene: str, folder: Path) -> dict[str, PipelineMeth
             f"x{scale}: the card of {package.name} has no leave-site-out blend weights for {scene}; run "
             "python -m training.blend --write-card first"
         )
-    fold = str(package_with_weights(package.card_path, folds[scene], folder / scene))
+    delivered = package.card.blend.get("leave_site_out_delivered_weights", {}).get(scene)
+    fold = str(package_with_weights(package.card_path, folds[scene], folder / scene, delivered))
     methods = {m: PipelineMethod(m) for m in METHODS}
     methods["blend"] = PipelineMethod("blend", model=fold)
     methods["auto"] = PipelineMethod("auto", model=fold)
@@ -119,7 +120,10 @@ def score_scene(scene: Scene, scale: int, methods: dict[str, PipelineMethod]) ->
     for protocol in ("native", "ingrid"):
         view = protocol_view(scene, protocol)
         sample = sample_from_fine(view.name, view.lst_kelvin, view.guidance, scale)
-        predictions = {m: view_prediction(spec, sample, view, scale) for m, spec in methods.items()}
+        predictions = {
+            m: view_prediction(spec, sample, view, scale, delivered=protocol == "ingrid")
+            for m, spec in methods.items()
+        }
         scorings = {
             protocol: partial(block_errors, sample=sample, scale=scale, block_coarse_px=BLOCK_COARSE_PX)
         }
