@@ -139,17 +139,12 @@ def pydms_predictor(scale: int, log) -> Predictor | None:
 
 def pydms_prediction(sharpener_class, scale: int, sample: Sample) -> np.ndarray:
     """pyDMS's decision-tree sharpener with its residual correction, through GeoTIFF files as its script runs it."""
-    from engine.grids import Grid
     from engine.raster import write_stack
 
+    from ..pipeline_runs import view_grid
+
     def write(path: Path, bands: np.ndarray, pixel_m: float) -> str:
-        grid = Grid(
-            'LOCAL_CS["metres",UNIT["metre",1]]',
-            (500000.0, pixel_m, 0.0, 9000000.0, 0.0, -pixel_m),
-            bands.shape[2],
-            bands.shape[1],
-        )
-        return str(write_stack(path, grid, bands, nodata=float("nan")))
+        return str(write_stack(path, view_grid(bands.shape[1:], pixel_m), bands, nodata=float("nan")))
 
     with tempfile.TemporaryDirectory() as folder:
         guidance = np.stack([filled(b, float(np.nanmean(b))) for b in sample.guidance])
