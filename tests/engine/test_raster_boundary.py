@@ -42,18 +42,17 @@ def gdal_uses(path: Path, root: Path = ROOT) -> list[str]:
             if on_module or node.attr in GDAL_HANDLE_NAMES:
                 name = f".{node.attr}"
         if name:
-            uses.append(f"{path.relative_to(root)}:{node.lineno} {name}")
-    return uses
+            uses.append((node.lineno, f"{path.relative_to(root)}:{node.lineno} {name}"))
+    return [use for _, use in sorted(uses)]
 
 
 def test_the_scan_finds_a_gdal_method_call(tmp_path):
     code = tmp_path / "stage.py"
     code.write_text("def f(dataset):\n    return dataset.GetRasterBand(1).ReadAsArray(0, 0, 4, 4)\n")
-    assert [use.split(" ")[1] for use in gdal_uses(code, tmp_path)] == [".ReadAsArray", ".GetRasterBand"]
+    assert [use.split(" ")[1] for use in gdal_uses(code, tmp_path)] == [".GetRasterBand", ".ReadAsArray"]
 
 
 def test_no_gdal_call_outside_engine_raster():
     uses = [use for path in sources_outside_the_raster_layer() for use in gdal_uses(path)]
-    assert uses == [], "GDAL used outside engine/raster/ (add a function there and call it):\n" + "\n".join(
-        uses
-    )
+    listing = "\n".join(uses)
+    assert uses == [], f"GDAL used outside engine/raster/ (add a function there and call it):\n{listing}"
