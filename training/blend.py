@@ -92,11 +92,7 @@ def fit_weights(
     nothing and are left out)."""
     design, target = [], []
     for run in runs:
-        classic = [m for m in BLEND_MEMBERS if m != "mocolsk"]
-        best_mse = min(
-            float(np.mean((run.members_kelvin[BLEND_MEMBERS.index(m)] - run.truth_kelvin) ** 2))
-            for m in classic
-        )
+        best_mse = best_classic_mse(run)
         if per_scene and best_mse < EXACT_MSE_K2:
             continue
         weight = 1.0 / np.sqrt(run.truth_kelvin.size * best_mse) if per_scene else 1.0
@@ -116,14 +112,19 @@ def leave_site_out(
     return {r.scene: fit_weights([o for o in runs if o.site != r.site], per_scene, members) for r in runs}
 
 
-def ratio_to_best_classic(run: MemberRun, weights: dict[str, float]) -> float | None:
-    """The blend's RMSE over the best classic member's on ``run``; None where all are exact."""
-    best = min(
-        float(np.sqrt(np.mean((run.members_kelvin[BLEND_MEMBERS.index(m)] - run.truth_kelvin) ** 2)))
+def best_classic_mse(run: MemberRun) -> float:
+    """The mean squared error of the best classic member on ``run`` (K²)."""
+    return min(
+        float(np.mean((run.members_kelvin[BLEND_MEMBERS.index(m)] - run.truth_kelvin) ** 2))
         for m in BLEND_MEMBERS
         if m != "mocolsk"
     )
-    return blended_rmse(run, weights) / best if best**2 >= EXACT_MSE_K2 else None
+
+
+def ratio_to_best_classic(run: MemberRun, weights: dict[str, float]) -> float | None:
+    """The blend's RMSE over the best classic member's on ``run``; None where all are exact."""
+    best_mse = best_classic_mse(run)
+    return blended_rmse(run, weights) / np.sqrt(best_mse) if best_mse >= EXACT_MSE_K2 else None
 
 
 def delivered_members(runs: list[MemberRun]) -> tuple[str, ...]:
@@ -319,9 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                 "delivered_weights": delivered,
                 "delivered_fitted": (
                     f"non-negative least squares over {', '.join(members)}, every scene weighing the same, on "
-                    "the in-grid view scored at "
-                    "the native pixel of the same scenes (python -m training.blend); for an LST delivered on "
-                    "the guidance grid"
+                    "the in-grid view scored at the native pixel of the same scenes (python -m training.blend); "
+                    "for an LST delivered on the guidance grid"
                 ),
                 "leave_site_out_delivered_weights": delivered_folds,
                 "sigma_scale": round(factor, 4),

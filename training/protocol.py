@@ -25,11 +25,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.conservation import conserve_coarse_means
-from engine.detail import bound_detail as clip_detail
-from engine.detail import detail_bounds
+from engine.classic import Sharpener
+from engine.core import predict_window
 
-from .datasets import Sample, filled, sample_from_fine
+from .datasets import Sample, sample_from_fine
 from .pipeline_runs import PipelineMethod, run_pipeline
 from .scenes import Scene, area_average
 
@@ -94,20 +93,38 @@ def truth_description(scene: Scene, protocol: str) -> str:
     )
 
 
+class GivenPrediction(Sharpener):
+    """A peer's whole-view prediction handed to the core as its window's prediction."""
+
+    name = "peer"
+
+    def __init__(self, scale: int, prediction: np.ndarray):
+        super().__init__(scale)
+        self.prediction = prediction
+
+    def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
+        return self.prediction
+
+
+@dataclass(frozen=True)
+class PeerMethod:
+    """A ``engine.core.WindowMethod`` for a peer's prediction, bounded like a network or not."""
+
+    predictor: Sharpener
+    scale: int
+    bounds_detail: bool
+    sigma_scale: float = 1.0
+
+
 def conserved(prediction: np.ndarray, sample: Sample, scale: int, bound_detail: bool = False) -> np.ndarray:
-    """A peer's prediction whose coarse-cell means equal the coarse input; with ``bound_detail``
-    (the plugin's treatment of network output) first clipped to the local coarse range
-    (``engine.detail``), which conservation then respects."""
-    guidance_valid = np.isfinite(sample.guidance).all(axis=0)
+    """A peer's prediction finished as the plugin finishes its own methods' (``engine.core``): masked
+    coarse cells filled from their neighbours, with ``bound_detail`` clipped to the local coarse range
+    as networks are, and conserved to the coarse input; NaN off the valid guidance and coarse cells."""
+    method = PeerMethod(GivenPrediction(scale, prediction.astype(np.float32)), scale, bound_detail)
     coarse_valid = np.isfinite(sample.coarse_kelvin)
-    coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
-    low = high = None
-    if bound_detail:
-        low, high = detail_bounds(coarse, coarse_valid, scale)
-        prediction, _ = clip_detail(prediction, low, high)
-    return conserve_coarse_means(
-        prediction, guidance_valid, coarse, coarse_valid, scale, fine_low_kelvin=low, fine_high_kelvin=high
-    ).astype(np.float32)
+    guidance_valid = np.isfinite(sample.guidance).all(axis=0)
+    guidance = np.where(np.isfinite(sample.guidance), sample.guidance, 0.0).astype(np.float32)
+    return predict_window(method, sample.coarse_kelvin, coarse_valid, guidance, guidance_valid).fine_kelvin
 
 
 @dataclass

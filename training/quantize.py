@@ -124,10 +124,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def predictor(model):
         def predict(sample):
-            from .datasets import filled
+            from engine.masks import fill_invalid
 
-            coarse = filled(sample.coarse_kelvin, float(np.nanmean(sample.coarse_kelvin)))
-            guide = np.stack([filled(b, float(np.nanmean(b))) for b in sample.guidance])
+            coarse = fill_invalid(sample.coarse_kelvin, np.isfinite(sample.coarse_kelvin))
+            guidance_valid = np.isfinite(sample.guidance).all(axis=0)
+            guide = np.stack([fill_invalid(band, guidance_valid) for band in sample.guidance])
             return model.predict_kelvin(coarse, guide)
 
         return predict

@@ -27,7 +27,7 @@ from ..raster import (
     read_window,
     require_value_band,
     same_crs,
-    sample_values,
+    sample_bands,
     valid_mask,
 )
 from ..sensors import native_lst_pixel
@@ -102,9 +102,15 @@ def open_guidance(request: DownscaleRequest) -> Guidance:
                 f"guidance rasters onto one grid (e.g. gdalwarp -tr/-te or a VRT)."
             )
         datasets.append(dataset)
-        for index in range(1, band_count(dataset) + 1):
-            band = band_of(dataset, index)
-            require_usable_guidance_band(band, layer, f"band {index} ({band_description(band) or 'unnamed'})")
+        numbers = list(range(1, band_count(dataset) + 1))
+        here = [band_of(dataset, index) for index in numbers]
+        whats = [
+            f"band {index} ({band_description(band) or 'unnamed'})" for index, band in zip(numbers, here)
+        ]
+        for band, what in zip(here, whats):
+            require_value_band(band, layer, what)
+        for band, what, sample in zip(here, whats, sample_bands(dataset, numbers)):
+            require_usable_guidance_band(band, layer, what, sample)
             bands.append(band)
             nodata.append(band_nodata(band))
             names.append(band_description(band) or None)
@@ -132,13 +138,11 @@ def guidance_band_scalings(guidance: Guidance) -> dict[int, ReflectanceEncoding]
     return scalings
 
 
-def require_usable_guidance_band(band, layer: str, what: str) -> None:
-    """Refuse a guidance band that would silently empty or spoil the output: one without a single valid
-    pixel (all nodata or NaN), one with float fill values but no nodata value, or one that is not
-    measured values (complex, paletted, masked)."""
-    require_value_band(band, layer, what)
+def require_usable_guidance_band(band, layer: str, what: str, sample: np.ndarray) -> None:
+    """Refuse a guidance band of measured values (`require_value_band`) that would silently empty or spoil
+    the output: one without a single valid pixel (all nodata or NaN), or one with float fill values but no
+    nodata value; ``sample`` is the band's `sample_values`."""
     nodata = band_nodata(band)
-    sample = sample_values(band)
     valid = valid_mask(sample, nodata)
     if not valid.any() and not has_valid_pixel(band):
         nodata_text = "nodata" if nodata is None else f"nodata {nodata:g}"

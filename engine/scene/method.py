@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..grids import SCALE_TOLERANCE, choose_scale, coarse_scale
 from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values, index_problem
 from ..package import bundled_scales
-from ..raster import sample_values, valid_mask
+from ..raster import band_count, sample_bands, valid_mask
 from ..uncertainty import card_sigma_scale
 from .context import RunContext
 from .inputs import Guidance, guidance_band_scalings
@@ -282,9 +282,12 @@ def classic_index_bounds(
 def guidance_sample(guidance: Guidance) -> tuple[np.ndarray, np.ndarray]:
     """A sample (N, S) of every guidance band's values as QGIS shows them (the band's scale and offset
     applied), float32, and where all of them are valid (S,)."""
-    samples = np.stack([sample_values(band, GUIDANCE_SAMPLE_PX) for band in guidance.bands]).astype(
-        np.float32
-    )
+    samples = np.concatenate(
+        [
+            sample_bands(dataset, list(range(1, band_count(dataset) + 1)), GUIDANCE_SAMPLE_PX)
+            for dataset in guidance.datasets
+        ]
+    ).astype(np.float32)
     valid = np.all([valid_mask(s, nodata) for s, nodata in zip(samples, guidance.nodata)], axis=0)
     for index, scaling in guidance_band_scalings(guidance).items():
         samples[index] = scaling.to_reflectance(samples[index])

@@ -16,7 +16,7 @@ HAS_CUDA = torch.cuda.is_available()
 needs_gpu = pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device on this machine")
 
 
-def test_cpu_session_runs_one_thread_per_physical_core_without_an_inter_op_pool_or_memory_pattern(
+def test_cpu_session_runs_one_sleeping_thread_per_physical_core_without_an_inter_op_pool_or_memory_pattern(
     tiny_package_x4,
 ):
     backend = create_backend(tiny_package_x4, "onnxruntime", device="cpu", reuse=False)
@@ -24,6 +24,7 @@ def test_cpu_session_runs_one_thread_per_physical_core_without_an_inter_op_pool_
     assert options.intra_op_num_threads == physical_cores() >= 1
     assert options.inter_op_num_threads == 1
     assert options.enable_cpu_mem_arena and not options.enable_mem_pattern
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert f"{physical_cores()} threads" in backend.device_description
 
 

@@ -9,14 +9,17 @@ Three tables, each measurement in its own process so that its peak resident memo
 2. the whole pipeline on a realistic scene for MoCoLSK per backend and each classic method,
    with each time's ratio to bicubic's (`training.bench.scene`);
 3. peak memory of the pipeline on a scene and on one four times larger (bounded memory);
-4. the bicubic pipeline against gdalwarp on the same grid, and with ``--full`` a full-size
-   scene end to end plus the paper-sized network's expected time (`training.bench.full`).
+4. the bicubic pipeline against gdalwarp on the same grid at 1024, 2048 and 4000 px, the bundled
+   x4 model on one pipeline tile and through ``python -m engine downscale`` on a proxy scene with
+   the full-size scene's time, and with ``--full`` a full-size scene end to end plus the
+   paper-sized network's expected time (`training.bench.full`). Fractions of peak are of the
+   best matmul timed in the process (`training.bench.measure.PEAK`), sampled between the runs.
 
 GPU rows appear wherever PyTorch or ONNX Runtime sees a CUDA device. ``--quick`` (what
-`make bench` runs) is the bundled x4 model on smaller scenes, a few minutes on two cores.
+`make bench` runs) is the bundled x4 model on smaller scenes, tens of minutes on two busy cores.
 
     python -m training.bench [--tile 1024] [--repeats 3] [--scales 2 4 8] [--backends onnxruntime torch]
-                             [--scene-px 4000] [--memory-px 1024] [--skip tiles scene memory gdalwarp]
+                             [--scene-px 4000] [--memory-px 1024] [--skip tiles scene memory gdalwarp model-scene]
                              [--quick] [--full]
 """
 
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .measure import available_backends, benchmark_package, measure_peak_gflops, peak_rss_mib
+from .measure import PEAK, available_backends, benchmark_package, peak_rss_mib
 from .scene import scene_speed
 
 
@@ -91,7 +94,9 @@ def main(argv: list[str] | None = None) -> None:
         help="MoCoLSK package for the scene tables (default: paper configuration)",
     )
     parser.add_argument("--memory-px", type=int, default=1024, help="smaller scene edge for the memory table")
-    parser.add_argument("--skip", nargs="+", default=[], choices=["tiles", "scene", "memory", "gdalwarp"])
+    parser.add_argument(
+        "--skip", nargs="+", default=[], choices=["tiles", "scene", "memory", "gdalwarp", "model-scene"]
+    )
     parser.add_argument("--quick", action="store_true", help="x4 only, bundled model, 2048 px scene")
     parser.add_argument(
         "--full", action="store_true", help="also the full-size scene (long: tens of minutes)"
@@ -122,9 +127,11 @@ def whole_scene_tables(args: argparse.Namespace) -> None:
     from . import full as bench_full
 
     if "gdalwarp" not in args.skip:
-        bench_full.gdalwarp_ratio(4000, args.repeats)
+        bench_full.gdalwarp_ratio((1024, 2048, 4000), args.repeats)
     if "tiles" not in args.skip:
-        bench_full.bundled_tile_rate(repeats=args.repeats)
+        bench_full.bundled_tile_rate(repeats=max(args.repeats, 5))
+    if "model-scene" not in args.skip:
+        bench_full.model_scene_rate(2048 if args.quick else 4000, repeats=args.repeats)
     if args.full:
         bench_full.full_scene()
         bench_full.paper_estimate()
@@ -135,11 +142,11 @@ def tile_table(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> None:
 
     from engine.model import MoCoLSKConfig, multiply_adds_per_output_pixel
 
-    peak_gflops = measure_peak_gflops()
+    peak_gflops = PEAK.sample(20)
     print(f"# MoCoLSK inference benchmark, {time.strftime('%Y-%m-%d')}")
     print(
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
-        f"measured peak {peak_gflops:.1f} GFLOP/s (float32 4096^3 matmul)"
+        f"measured peak {PEAK.describe()}"
     )
     print(f"paper configuration, output tile {args.tile}x{args.tile} px, median of {args.repeats}\n")
     print("| scale | backend | device | MMAC/px | s/tile | Mpx/s | peak RSS MiB | % of peak |")
