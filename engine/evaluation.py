@@ -15,11 +15,15 @@ from .errors import Cancelled, InputError
 from .grids import Grid, same_shape_and_transform
 from .raster import (
     OUTPUT_CREATION_OPTIONS,
+    band_of,
     create_geotiff,
+    describe_band,
+    flush,
     gdal_session,
     io_errors,
     read_lst_kelvin,
     same_crs,
+    write_window,
 )
 from .units import LstUnits, check_plausible_kelvin
 
@@ -108,13 +112,13 @@ def _write_difference(difference_kelvin: np.ndarray, grid: Grid, path: Path) -> 
     partial = path.with_name(f".{path.name}.partial.tif")
     try:
         dataset = create_geotiff(partial, grid, OUTPUT_CREATION_OPTIONS, nodata=DIFFERENCE_NODATA)
-        band = dataset.GetRasterBand(1)
-        band.SetDescription("Prediction minus reference (K)")
-        band.SetUnitType("K")
-        band.WriteArray(
-            np.where(np.isfinite(difference_kelvin), difference_kelvin, DIFFERENCE_NODATA).astype(np.float32)
+        band = band_of(dataset)
+        describe_band(band, "Prediction minus reference (K)", "K")
+        write_window(
+            band,
+            np.where(np.isfinite(difference_kelvin), difference_kelvin, DIFFERENCE_NODATA).astype(np.float32),
         )
-        dataset.FlushCache()
+        flush(dataset)
         dataset = band = None
         os.replace(partial, path)
     except BaseException:

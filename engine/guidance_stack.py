@@ -28,15 +28,24 @@ from .guidance import (
 )
 from .landsat import reflective_band_files
 from .raster import (
+    band_count,
     band_nodata,
+    band_of,
     create_geotiff,
     dataset_grid,
+    describe_band,
+    flush,
     gdal_session,
     io_errors,
     open_raster,
+    raster_size,
+    read_window,
     same_crs,
     warped_view,
+    write_metadata,
+    write_window,
 )
+from .tiling import Block
 
 ROWS_PER_BLOCK = 512
 STACK_CREATION_OPTIONS = ("COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES", "BIGTIFF=IF_SAFER")
@@ -155,9 +164,9 @@ def _build_guidance_stack(
             stack = compute_guidance(band_names, inputs)
             count_index_bounds(bounds, inputs)
             for index in range(len(band_names)):
-                out.GetRasterBand(index + 1).WriteArray(stack[index], 0, row)
+                write_window(band_of(out, index + 1), stack[index], 0, row)
             progress(100.0 * (row + rows) / grid.height)
-        out.FlushCache()
+        flush(out)
         out = None
         os.replace(partial, out_path)
     except BaseException:
@@ -174,20 +183,21 @@ def _build_guidance_stack(
 def _describe(out, band_names: Sequence[str], encoding: str) -> None:
     """Each band's name as its description and its units as metadata; the band list on the file."""
     for index, name in enumerate(band_names, start=1):
-        band = out.GetRasterBand(index)
         recipe = guidance_band(name)
-        band.SetDescription(name)
-        band.SetMetadata({"units": recipe.units, "description": recipe.description})
-        if recipe.units == "m":
-            band.SetUnitType("m")
-    out.SetMetadata({"guidance_bands": ",".join(band_names), "sr_encoding": encoding})
+        describe_band(
+            band_of(out, index),
+            name,
+            "m" if recipe.units == "m" else None,
+            {"units": recipe.units, "description": recipe.description},
+        )
+    write_metadata(out, {"guidance_bands": ",".join(band_names), "sr_encoding": encoding})
 
 
 def _open_single_band(path: str | Path, name: str):
     dataset = open_raster(path, f"The {name} layer")
-    if dataset.RasterCount < 1:
+    if band_count(dataset) < 1:
         raise InputError(f"The {name} layer {path} has no band.")
-    if dataset.RasterXSize == 0 or dataset.RasterYSize == 0:
+    if 0 in raster_size(dataset):
         raise InputError(f"The {name} layer {path} is empty (0 pixels).")
     return dataset
 
@@ -209,8 +219,8 @@ def _require_same_grid(dataset, reference, name: str, reference_name: str) -> No
 
 
 def _read_rows(dataset, row: int, rows: int, name: str, to_reflectance) -> np.ndarray:
-    band = dataset.GetRasterBand(1)
-    values = band.ReadAsArray(0, row, dataset.RasterXSize, rows)
+    band = band_of(dataset)
+    values = read_window(band, Block(0, row, raster_size(dataset)[0], rows))
     nodata = band_nodata(band)
     if name == "dem":
         elevation = values.astype(np.float32)

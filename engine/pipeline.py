@@ -32,7 +32,7 @@ from pathlib import Path
 from .auto_model import AUTO_MODEL, AutoModel, PixelRatio, auto_model, choose_auto_model
 from .errors import EngineError, InputError
 from .package import bundled_scales
-from .raster import average_onto, gdal_session, grid_of, io_errors, open_raster, pixel_size_label
+from .raster import average_onto, band_of, gdal_session, grid_of, io_errors, open_raster, pixel_size_label
 from .scene.coarse import prepare_coarse_lst
 from .scene.context import CancelCheck, LogCallback, ProgressCallback, RunContext
 from .scene.inputs import Guidance, lst_pixel_ratio, native_pixel, open_guidance, open_lst
@@ -213,7 +213,7 @@ def _run(
 
     plan = plan_scene_tiles(coarse_grid, scale, request.tile_size_px, network=method.bounds_detail)
     coarse_dataset = open_raster(coarse.path, "coarse LST")
-    coarse_band = coarse_dataset.GetRasterBand(1)
+    coarse_band = band_of(coarse_dataset)
     reader = TileReader(guidance, mapping, coarse_band, scale, method.guidance_conversions)
     if method.predictor.needs_fit:
         start = time.perf_counter()

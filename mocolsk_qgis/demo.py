@@ -63,16 +63,10 @@ def run(algorithm: str, parameters: dict) -> dict:
 
 
 def read(path: Path, band: int = 1):
-    import numpy as np
-    from osgeo import gdal
+    """One band of a raster as float64, nodata as NaN (through the engine's raster layer)."""
+    from mocolsk_qgis._engine import engine_module
 
-    dataset = gdal.Open(str(path))
-    raster = dataset.GetRasterBand(band)
-    values = raster.ReadAsArray().astype("float64")
-    nodata = raster.GetNoDataValue()
-    if nodata is not None:
-        values[values == nodata] = np.nan
-    return values
+    return engine_module("raster").read_band_values(path, band)[0].astype("float64")
 
 
 def quicklook(out_png: Path, coarse_k, guidance_path: Path, fine_k, reference_k, metrics: dict) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..grids import Grid
+from ..tiling import Block
 from .session import gdal, require_gdal
 
 
@@ -102,6 +103,36 @@ def get_band(dataset: gdal.Dataset, index: int, layer: str) -> gdal.Band:
     if not 1 <= index <= dataset.RasterCount:
         raise InputError(f"{layer} has {dataset.RasterCount} band(s); band {index} does not exist.")
     return dataset.GetRasterBand(index)
+
+
+def band_of(dataset: gdal.Dataset, index: int = 1) -> gdal.Band:
+    """Band ``index`` (1-based) of a raster the engine made or already checked (``get_band`` checks a band
+    number a user gave)."""
+    return dataset.GetRasterBand(index)
+
+
+def band_count(dataset: gdal.Dataset) -> int:
+    return dataset.RasterCount
+
+
+def raster_size(dataset: gdal.Dataset) -> tuple[int, int]:
+    """The raster's (width, height) in pixels."""
+    return dataset.RasterXSize, dataset.RasterYSize
+
+
+def band_description(band: gdal.Band) -> str:
+    """The band's description (its name in QGIS), empty when it has none."""
+    return band.GetDescription()
+
+
+def read_metadata(dataset: gdal.Dataset, domain: str = "") -> dict[str, str]:
+    """The raster's metadata in ``domain`` (the default domain, "IMD", ...), empty when it has none."""
+    return dataset.GetMetadata(domain) or {}
+
+
+def read_window(band: gdal.Band, window: Block) -> np.ndarray:
+    """One window of a band, as stored (no nodata or scaling applied): the only pixels read."""
+    return band.ReadAsArray(window.x0, window.y0, window.width, window.height)
 
 
 def band_nodata(band: gdal.Band) -> float | None:

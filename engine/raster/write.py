@@ -47,6 +47,32 @@ def create_geotiff(
     return dataset
 
 
+def write_window(band: gdal.Band, values: np.ndarray, x0: int = 0, y0: int = 0) -> None:
+    """Write ``values`` into a band with their top-left pixel at (``x0``, ``y0``)."""
+    band.WriteArray(values, x0, y0)
+
+
+def describe_band(
+    band: gdal.Band, description: str, units: str | None = None, metadata: dict[str, str] | None = None
+) -> None:
+    """Name a band (its description, shown by QGIS), and give it metadata and a unit type when given."""
+    band.SetDescription(description)
+    if metadata is not None:
+        band.SetMetadata(metadata)
+    if units is not None:
+        band.SetUnitType(units)
+
+
+def write_metadata(dataset: gdal.Dataset, metadata: dict[str, str]) -> None:
+    """Set the raster's metadata in the default domain."""
+    dataset.SetMetadata(metadata)
+
+
+def flush(dataset: gdal.Dataset) -> None:
+    """Write what GDAL still holds of a raster to its file."""
+    dataset.FlushCache()
+
+
 def write_stack(
     path: str | os.PathLike,
     grid: Grid,

@@ -19,19 +19,23 @@ from ..grids import Grid, is_aligned
 from ..raster import (
     SCRATCH_CREATION_OPTIONS,
     band_nodata,
+    band_of,
     create_geotiff,
     crs_label,
     decide_lst_units,
+    flush,
     get_band,
     open_raster,
     open_scratch_for_update,
     pixel_size_label,
+    read_window,
     same_crs,
     valid_mask,
     warp_to_grid,
     window_covering,
+    write_window,
 )
-from ..tiling import blocks
+from ..tiling import Block, blocks
 from ..units import KelvinRange, LstUnits, check_plausible_kelvin, to_kelvin_where_valid
 from .context import RunContext
 from .inputs import LstInput, open_qa_mask
@@ -83,7 +87,7 @@ def prepare_coarse_lst(
     for block in blocks(lst_grid.width, lst_grid.height, block_px):
         context.check_cancelled()
         x0, y0, width, height = block.x0, block.y0, block.width, block.height
-        values = band.ReadAsArray(col0 + x0, row0 + y0, width, height)
+        values = read_window(band, Block(col0 + x0, row0 + y0, width, height))
         valid = valid_mask(values, nodata)
         if qa is not None:
             cloud, grown = qa.read_invalid(col0 + x0, row0 + y0, width, height)
@@ -91,8 +95,8 @@ def prepare_coarse_lst(
             valid &= ~grown
         kelvin = to_kelvin_where_valid(values, valid, units)
         seen.add(kelvin)
-        native.GetRasterBand(1).WriteArray(kelvin, x0, y0)
-        fraction.GetRasterBand(1).WriteArray(np.isfinite(kelvin).astype(np.float32), x0, y0)
+        write_window(band_of(native), kelvin, x0, y0)
+        write_window(band_of(fraction), np.isfinite(kelvin).astype(np.float32), x0, y0)
     native, fraction = None, None
     if request.qa_mask_grow_px:
         context.log(f"QA mask grown by {request.qa_mask_grow_px} px: {grown_px} more LST pixels masked")
@@ -145,19 +149,18 @@ def _mask_sparse_pixels(coarse_path: str, fraction_path: str, grid: Grid, block_
     coarse = open_scratch_for_update(coarse_path)
     fraction = open_raster(fraction_path, "coarse LST valid fraction")
     for block in blocks(grid.width, grid.height, block_px):
-        window = (block.x0, block.y0, block.width, block.height)
-        values = coarse.GetRasterBand(1).ReadAsArray(*window)
-        share = fraction.GetRasterBand(1).ReadAsArray(*window)
+        values = read_window(band_of(coarse), block)
+        share = read_window(band_of(fraction), block)
         values[~(share >= MIN_VALID_FRACTION)] = np.nan
-        coarse.GetRasterBand(1).WriteArray(values, block.x0, block.y0)
-    coarse.FlushCache()
+        write_window(band_of(coarse), values, block.x0, block.y0)
+    flush(coarse)
 
 
 def _check_coverage(coarse_path: str, grid: Grid, lst_path: str, block_px: int) -> None:
     dataset = open_raster(coarse_path, "coarse LST")
-    band = dataset.GetRasterBand(1)
+    band = band_of(dataset)
     for block in blocks(grid.width, grid.height, block_px):
-        if np.isfinite(band.ReadAsArray(block.x0, block.y0, block.width, block.height)).any():
+        if np.isfinite(read_window(band, block)).any():
             return
     raise InputError(
         f"LST {lst_path} does not overlap the guidance extent (or is masked wherever it "

@@ -14,17 +14,24 @@ from ..grids import SCALE_TOLERANCE, Grid, require_north_up, same_shape_and_tran
 from ..guidance_values import ReflectanceEncoding
 from ..masks import grow_mask, qa_invalid
 from ..raster import (
+    band_count,
+    band_description,
     band_nodata,
+    band_of,
     band_scaling,
     grid_of,
     has_valid_pixel,
     open_raster,
+    raster_size,
+    read_metadata,
+    read_window,
     require_value_band,
     same_crs,
     sample_bands,
     valid_mask,
 )
 from ..sensors import native_lst_pixel
+from ..tiling import Block
 from .context import RunContext
 from .request import DownscaleRequest
 
@@ -68,9 +75,10 @@ class QaMask:
         The window is read with a margin of the growth so that clouds just outside it grow into it.
         """
         left, top = max(col - self.grow_px, 0), max(row - self.grow_px, 0)
-        right = min(col + width + self.grow_px, self.dataset.RasterXSize)
-        bottom = min(row + height + self.grow_px, self.dataset.RasterYSize)
-        invalid = qa_invalid(self.band.ReadAsArray(left, top, right - left, bottom - top), self.kind)
+        raster_width, raster_height = raster_size(self.dataset)
+        right = min(col + width + self.grow_px, raster_width)
+        bottom = min(row + height + self.grow_px, raster_height)
+        invalid = qa_invalid(read_window(self.band, Block(left, top, right - left, bottom - top)), self.kind)
         inner = (slice(row - top, row - top + height), slice(col - left, col - left + width))
         return invalid[inner], grow_mask(invalid, self.grow_px)[inner]
 
@@ -94,16 +102,18 @@ def open_guidance(request: DownscaleRequest) -> Guidance:
                 f"guidance rasters onto one grid (e.g. gdalwarp -tr/-te or a VRT)."
             )
         datasets.append(dataset)
-        numbers = list(range(1, dataset.RasterCount + 1))
-        here = [dataset.GetRasterBand(index) for index in numbers]
-        whats = [f"band {index} ({band.GetDescription() or 'unnamed'})" for index, band in zip(numbers, here)]
+        numbers = list(range(1, band_count(dataset) + 1))
+        here = [band_of(dataset, index) for index in numbers]
+        whats = [
+            f"band {index} ({band_description(band) or 'unnamed'})" for index, band in zip(numbers, here)
+        ]
         for band, what in zip(here, whats):
             require_value_band(band, layer, what)
         for band, what, sample in zip(here, whats, sample_bands(dataset, numbers)):
             require_usable_guidance_band(band, layer, what, sample)
             bands.append(band)
             nodata.append(band_nodata(band))
-            names.append(band.GetDescription() or None)
+            names.append(band_description(band) or None)
     if request.guidance_band_names:
         if len(request.guidance_band_names) != len(bands):
             raise InputError(
@@ -187,7 +197,7 @@ def native_pixel(lst: LstInput, given_m: float | None) -> tuple[float, str] | No
     or MTL), or None when unknown."""
     if given_m:
         return float(given_m), f"the native LST pixel given is {given_m:g} m"
-    metadata = {**(lst.dataset.GetMetadata() or {}), **(lst.dataset.GetMetadata("IMD") or {})}
+    metadata = {**read_metadata(lst.dataset), **read_metadata(lst.dataset, "IMD")}
     return native_lst_pixel(lst.path, metadata)
 
 
@@ -206,12 +216,11 @@ def open_qa_mask(request: DownscaleRequest, lst_grid: Grid, context: RunContext)
         )
     kind = request.qa_mask_kind
     if kind == "auto":
-        band = dataset.GetRasterBand(1)
-        named = f"{Path(request.qa_mask_path).name} {band.GetDescription()}".upper()
+        named = f"{Path(request.qa_mask_path).name} {band_description(band_of(dataset))}".upper()
         kind, why = "nonzero", "any non-zero pixel is masked"
         if "QA_PIXEL" in named:
             kind, why = "landsat_qa_pixel", "the name says QA_PIXEL"
         elif re.search(r"(?<![A-Z0-9])QC(_DAY|_NIGHT)?(?![A-Z0-9])", named):
             kind, why = "modis_qc", "the name says MODIS/VIIRS QC; masked where LST was not produced"
         context.log(f"QA mask read as {kind} ({why})")
-    return QaMask(dataset, dataset.GetRasterBand(1), kind, request.qa_mask_grow_px)
+    return QaMask(dataset, band_of(dataset), kind, request.qa_mask_grow_px)

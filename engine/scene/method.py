@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..grids import SCALE_TOLERANCE, choose_scale, coarse_scale
 from ..guidance_values import PLAIN, ReflectanceEncoding, band_kind, check_guidance_values, index_problem
 from ..package import bundled_scales
-from ..raster import sample_bands, valid_mask
+from ..raster import band_count, sample_bands, valid_mask
 from ..uncertainty import card_sigma_scale
 from .context import RunContext
 from .inputs import Guidance, guidance_band_scalings
@@ -284,7 +284,7 @@ def guidance_sample(guidance: Guidance) -> tuple[np.ndarray, np.ndarray]:
     applied), float32, and where all of them are valid (S,)."""
     samples = np.concatenate(
         [
-            sample_bands(dataset, list(range(1, dataset.RasterCount + 1)), GUIDANCE_SAMPLE_PX)
+            sample_bands(dataset, list(range(1, band_count(dataset) + 1)), GUIDANCE_SAMPLE_PX)
             for dataset in guidance.datasets
         ]
     ).astype(np.float32)

@@ -31,12 +31,17 @@ from ..grids import Grid
 from ..guidance_values import ReflectanceEncoding
 from ..raster import (
     SCRATCH_CREATION_OPTIONS,
+    band_count,
+    band_of,
     create_geotiff,
+    flush,
     gdal_failures_logged,
     read_bands_window,
+    read_window,
     valid_mask,
+    write_window,
 )
-from ..tiling import Tile, plan_tiles
+from ..tiling import Block, Tile, plan_tiles
 from .context import RunContext
 from .inputs import Guidance
 from .method import Method
@@ -88,10 +93,11 @@ class TileReader:
         # The used bands grouped by dataset, as (dataset, [(flat index, 1-based band number)]).
         first, self.reads = 0, []
         for dataset in guidance.datasets:
-            own = [(i, i - first + 1) for i in self.used if first <= i < first + dataset.RasterCount]
+            count = band_count(dataset)
+            own = [(i, i - first + 1) for i in self.used if first <= i < first + count]
             if own:
                 self.reads.append((dataset, own))
-            first += dataset.RasterCount
+            first += count
 
     def read_tile(self, tile: Tile) -> Window:
         """The window a tile predicts from (its core plus halo); callable from a worker thread."""
@@ -102,7 +108,7 @@ class TileReader:
 
     def read(self, row0: int, row1: int, col0: int, col1: int) -> Window:
         s = self.scale
-        lst = self.coarse_band.ReadAsArray(col0, row0, col1 - col0, row1 - row0).astype(np.float32)
+        lst = read_window(self.coarse_band, Block(col0, row0, col1 - col0, row1 - row0)).astype(np.float32)
         coarse_valid = np.isfinite(lst)
         height, width = (row1 - row0) * s, (col1 - col0) * s
         stack = np.zeros((len(self.guidance.bands), height, width), np.float32)
@@ -156,7 +162,7 @@ def predict_tiles(
     """Predict every tile and blend it into a scratch raster on ``grid``; the raster, the counts and,
     with ``uncertainty``, a second scratch raster of the per-pixel uncertainty in K (else None)."""
     blended = create_geotiff(scratch / "blended.tif", grid, SCRATCH_CREATION_OPTIONS)
-    band = blended.GetRasterBand(1)
+    band = band_of(blended)
     spread = (
         create_geotiff(scratch / "uncertainty.tif", grid, SCRATCH_CREATION_OPTIONS) if uncertainty else None
     )
@@ -181,15 +187,15 @@ def predict_tiles(
             stats.add(prediction, tile, plan.scale)
             blend_tile(prediction.fine_kelvin, tile, band, grid, plan.scale)
             if spread is not None:
-                blend_tile(prediction.sigma_kelvin, tile, spread.GetRasterBand(1), grid, plan.scale)
+                blend_tile(prediction.sigma_kelvin, tile, band_of(spread), grid, plan.scale)
             progress(done / count)
             now = time.perf_counter()
             if done == count or now - last_log >= TILE_LOG_EVERY_S:
                 context.log(tile_done_line(done, count, now - started))
                 last_log = now
-    blended.FlushCache()
+    flush(blended)
     if spread is not None:
-        spread.FlushCache()
+        flush(spread)
     return blended, stats, spread
 
 
@@ -240,5 +246,5 @@ def blend_tile(fine: np.ndarray, tile: Tile, blended, grid: Grid, scale: int) ->
     """Add a tile's write window, weighted by its blend weights, into the blended band."""
     weighted, x0, y0 = weighted_write_window(fine, tile, scale)
     width, height = min(weighted.shape[1], grid.width - x0), min(weighted.shape[0], grid.height - y0)
-    current = blended.ReadAsArray(x0, y0, width, height)
-    blended.WriteArray((current + weighted[:height, :width]).astype(np.float32), x0, y0)
+    current = read_window(blended, Block(x0, y0, width, height))
+    write_window(blended, (current + weighted[:height, :width]).astype(np.float32), x0, y0)

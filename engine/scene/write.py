@@ -20,14 +20,20 @@ from ..grids import Grid
 from ..raster import (
     OUTPUT_BLOCK_PX,
     OUTPUT_CREATION_OPTIONS,
+    band_of,
     create_geotiff,
+    describe_band,
+    flush,
     gdal_failure_mark,
     output_driver,
+    read_window,
     require_no_gdal_failures_since,
     translate_to_cog,
     translate_to_format,
+    write_metadata,
+    write_window,
 )
-from ..tiling import blocks
+from ..tiling import Block, blocks
 from ..units import kelvin_to
 from .context import RunContext
 from .request import DownscaleRequest, DownscaleResult
@@ -69,9 +75,7 @@ def stage_output(
     staged = final / output.name if driver == "GTiff" and not request.cog else scratch / "staged.tif"
     mark = gdal_failure_mark()
     dataset = create_geotiff(staged, grid, OUTPUT_CREATION_OPTIONS, nodata=OUTPUT_NODATA)
-    residual_k = _write_values(
-        request, blended.GetRasterBand(1), coarse_band, dataset.GetRasterBand(1), grid, scale, context
-    )
+    residual_k = _write_values(request, band_of(blended), coarse_band, band_of(dataset), grid, scale, context)
     context.log(
         "Largest difference between the output averaged onto the coarse grid and the input LST: "
         f"{residual_k:.4f} K" + ("" if request.conserve_coarse_means else " (coarse-pixel conservation off)")
@@ -86,8 +90,8 @@ def publish_output(
     move it into place atomically."""
     output, final = Path(request.output_path).resolve(), staged.final
     dataset = staged.dataset
-    describe(request, dataset, dataset.GetRasterBand(1), result)
-    dataset.FlushCache()
+    describe(request, dataset, band_of(dataset), result)
+    flush(dataset)
     staged.dataset = dataset = None
     require_no_gdal_failures_since(staged.failure_mark, output)
     files = [staged.path]
@@ -122,15 +126,17 @@ def _write_values(
     for block in blocks(grid.width, grid.height, step):
         context.check_cancelled()
         x0, y0, width, height = block.x0, block.y0, block.width, block.height
-        fine = blended_band.ReadAsArray(x0, y0, width, height)
+        fine = read_window(blended_band, block)
         coarse_w, coarse_h = math.ceil(width / scale), math.ceil(height / scale)
-        coarse = coarse_band.ReadAsArray(x0 // scale, y0 // scale, coarse_w, coarse_h)
+        coarse = read_window(coarse_band, Block(x0 // scale, y0 // scale, coarse_w, coarse_h))
         padded = np.full((coarse_h * scale, coarse_w * scale), np.nan, np.float32)
         padded[:height, :width] = fine
         worst = max(worst, max_abs_residual(padded, np.isfinite(padded), coarse, np.isfinite(coarse), scale))
         values = kelvin_to(fine, request.output_units)
         valid_px += int(np.isfinite(values).sum())
-        out_band.WriteArray(np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), x0, y0)
+        write_window(
+            out_band, np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), x0, y0
+        )
     if valid_px == 0:
         raise InputError(
             f"Every output pixel would be nodata: the LST {request.lst_path} and the guidance "
@@ -145,9 +151,11 @@ def describe(request: DownscaleRequest, dataset, band, result: DownscaleResult) 
     """Band description and unit, and the run's inputs, choices and measures as metadata."""
     celsius = request.output_units == "celsius"
     clipped_px, clipped_percent = result.detail_clipped_px, result.detail_clipped_percent
-    band.SetDescription(f"Land surface temperature ({'degC' if celsius else 'K'})")
-    band.SetUnitType("degC" if celsius else "K")
-    dataset.SetMetadata(
+    describe_band(
+        band, f"Land surface temperature ({'degC' if celsius else 'K'})", "degC" if celsius else "K"
+    )
+    write_metadata(
+        dataset,
         {
             "MOCOLSK_ENGINE_VERSION": __version__,
             "MOCOLSK_METHOD": result.method,
@@ -169,7 +177,7 @@ def describe(request: DownscaleRequest, dataset, band, result: DownscaleResult) 
             else f"{clipped_percent:.6f}",
             "MOCOLSK_OUTPUT_UNITS": request.output_units,
             "MOCOLSK_DEVICE": result.device,
-        }
+        },
     )
 
 
@@ -181,18 +189,18 @@ def stage_uncertainty(
     name = Path(request.uncertainty_path).name
     staged = scratch / f"staged-uncertainty-{name}"
     dataset = create_geotiff(staged, grid, OUTPUT_CREATION_OPTIONS, nodata=OUTPUT_NODATA)
-    band = dataset.GetRasterBand(1)
-    source = spread.GetRasterBand(1)
+    band = band_of(dataset)
+    source = band_of(spread)
     for block in blocks(grid.width, grid.height, WRITE_BLOCK_TARGET_PX):
         context.check_cancelled()
-        values = source.ReadAsArray(block.x0, block.y0, block.width, block.height)
-        band.WriteArray(
-            np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), block.x0, block.y0
+        values = read_window(source, block)
+        write_window(
+            band, np.where(np.isfinite(values), values, OUTPUT_NODATA).astype(np.float32), block.x0, block.y0
         )
-    band.SetDescription("Uncertainty of the land surface temperature (K, one sigma)")
-    band.SetUnitType("K")
+    describe_band(band, "Uncertainty of the land surface temperature (K, one sigma)", "K")
     scale = result.uncertainty_sigma_scale
-    dataset.SetMetadata(
+    write_metadata(
+        dataset,
         {
             "MOCOLSK_ENGINE_VERSION": __version__,
             "MOCOLSK_METHOD": result.method,
@@ -203,9 +211,9 @@ def stage_uncertainty(
             }.get(result.method, "spread of the bagged regression trees"),
             "MOCOLSK_UNCERTAINTY_SIGMA_SCALE": "" if scale is None else f"{scale:.4f}",
             "MOCOLSK_LST_OUTPUT": str(Path(request.output_path).resolve()),
-        }
+        },
     )
-    dataset.FlushCache()
+    flush(dataset)
     dataset = band = None
     if request.cog:
         translate_to_cog(str(staged), str(scratch / f"cog-uncertainty-{name}"))

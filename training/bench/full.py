@@ -35,11 +35,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def gdalwarp_command(lst: Path, guidance: Path, out: Path) -> list[str]:
     """gdalwarp writing the guidance's grid with cubic resampling and the pipeline's compression."""
-    from osgeo import gdal
+    from engine.raster import dataset_grid, open_raster
 
-    dataset = gdal.Open(str(guidance))
-    x0, dx, _, y0, _, dy = dataset.GetGeoTransform()
-    width, height = dataset.RasterXSize, dataset.RasterYSize
+    grid = dataset_grid(open_raster(guidance, f"Guidance {guidance}"))
+    x0, dx, _, y0, _, dy = grid.geotransform
+    width, height = grid.width, grid.height
     extent = [x0, y0 + dy * height, x0 + dx * width, y0]
     return [
         "gdalwarp", "-q", "-overwrite", "-r", "cubic", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=3",
