@@ -4,9 +4,10 @@ Every method runs through the plugin's own pipeline (``training.pipeline_runs``)
 of each scene (``training.protocol``):
 
 - ``native`` (primary, Wald): truth = the thermal band averaged to its sensor's native pixel;
-- ``ingrid_native``: the method runs on the delivered 30 m grid, then output and truth are
-  averaged to the native pixel before scoring (the detail a method adds below the native
-  pixel cannot be checked, so it is not scored);
+- ``ingrid_native``: the method runs on the band as delivered on the 30 m grid (the pipeline
+  averages it onto the coarse grid itself, as for a user's ``ST_B10``, so the blend uses its
+  delivered-band weights), then output and truth are averaged to the native pixel before scoring
+  (the detail a method adds below the native pixel cannot be checked, so it is not scored);
 - ``ingrid``: the delivered band scored at 30 m (below the native pixel it is an interpolation).
 
 Scenes come from ``training/configs/landsat-x{s}-corpus.json``; those named in the bundled
