@@ -45,8 +45,10 @@ class BlendSharpener(Sharpener):
         channels: Mapping[str, list[int]],
         weights: Mapping[str, float],
         bounded: frozenset[str] = frozenset({"mocolsk"}),
+        weight_set: str = "",
     ):
         super().__init__(scale)
+        self.weight_set = weight_set
         self.members = dict(members)
         self.channels = dict(channels)
         total = sum(weights[name] for name in self.members)
@@ -80,6 +82,11 @@ class BlendSharpener(Sharpener):
         self.weights = {name: w / total for name, w in self.weights.items()}
         weights = ", ".join(f"{name} {w:.2f}" for name, w in self.weights.items())
         return "; ".join([*lines, f"blend weights: {weights}"])
+
+    def describe(self) -> str:
+        """The members' weights as they ran and which of the card's sets they are, for the output's metadata."""
+        weights = ", ".join(f"{name} {w:.4f}" for name, w in self.weights.items())
+        return f"{weights} ({self.weight_set})" if self.weight_set else weights
 
     def predict(self, lst_coarse, coarse_valid, guidance, guidance_valid):
         members, weights = self.predict_members(lst_coarse, coarse_valid, guidance, guidance_valid)

@@ -30,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .auto_model import AUTO_MODEL, AutoModel, PixelRatio, auto_model, choose_auto_model
+from .blend import BlendSharpener
 from .errors import EngineError, InputError
 from .package import bundled_scales
 from .raster import average_onto, band_of, gdal_session, grid_of, io_errors, open_raster, pixel_size_label
@@ -275,6 +276,7 @@ def _run(
         uncertainty_sigma_scale=method.sigma_scale if uncertainty and method.sigma_calibrated else None,
         self_check=check.summary() if check else "",
         scale_steps=(scale,),
+        blend_weights=method.predictor.describe() if isinstance(method.predictor, BlendSharpener) else "",
     )
     if earlier:
         result = cascade_result(result, earlier)
@@ -380,6 +382,7 @@ def cascade_result(last: DownscaleResult, earlier: tuple[DownscaleResult, ...]) 
     return replace(
         last,
         model_name=" then ".join(result.model_name for result in (*earlier, last)),
+        blend_weights=" then ".join(r.blend_weights for r in (*earlier, last) if r.blend_weights),
         scale=math.prod(steps),
         scale_steps=steps,
         lst_units=first.lst_units,

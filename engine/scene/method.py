@@ -137,15 +137,20 @@ def open_method(
     )
 
 
-def blend_weights_for(blend: dict, pixels: PixelRatio, card_name: str) -> tuple[dict[str, float], str]:
-    """The card's blend weights for this LST and how they were fitted. A band delivered on the guidance
-    grid (a Landsat ``ST_B10``) was blurred by its sensor below its native pixel, so it gets the weights
-    fitted on such bands (``delivered_weights``), when the card has them."""
+DELIVERED_WEIGHT_SET = "delivered-band weights"
+NATIVE_WEIGHT_SET = "native-resolution weights"
+
+
+def blend_weights_for(blend: dict, pixels: PixelRatio, card_name: str) -> tuple[dict[str, float], str, str]:
+    """The card's blend weights for this LST, how they were fitted and which set they are. A band
+    delivered on the guidance grid (a Landsat ``ST_B10``) was blurred by its sensor below its native
+    pixel, so it gets the weights fitted on such bands (``delivered_weights``), when the card has them."""
     if pixels.delivered_on_guidance_grid and blend.get("delivered_weights"):
         weights = check_blend_weights(blend["delivered_weights"], f"Model card {card_name}")
-        return weights, blend.get("delivered_fitted", "weights for an LST delivered on the guidance grid")
+        fitted = blend.get("delivered_fitted", "weights for an LST delivered on the guidance grid")
+        return weights, fitted, DELIVERED_WEIGHT_SET
     weights = check_blend_weights(blend["weights"], f"Model card {card_name}")
-    return weights, blend.get("fitted", "weights from the model card")
+    return weights, blend.get("fitted", "weights from the model card"), NATIVE_WEIGHT_SET
 
 
 def open_blend(
@@ -161,7 +166,7 @@ def open_blend(
             "MoCoLSK runs alone."
         )
         return network
-    weights, fitted = blend_weights_for(card.blend, pixels, card.name)
+    weights, fitted, weight_set = blend_weights_for(card.blend, pixels, card.name)
     names = list(network.mapping.names)
     members, channels = {}, {}
     for name in weights:
@@ -188,7 +193,7 @@ def open_blend(
     sigma_scale = card.blend.get("sigma_scale")
     return replace(
         network,
-        predictor=BlendSharpener(network.scale, members, channels, weights),
+        predictor=BlendSharpener(network.scale, members, channels, weights, weight_set=weight_set),
         sigma_scale=sigma_scale or 1.0,
         sigma_calibrated=sigma_scale is not None,
     )

@@ -82,6 +82,8 @@ class DownscaleResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     # The scales run in turn, coarsest first: one, or a cascade of bundled packages (e.g. (4, 8) for x32).
     scale_steps: tuple[int, ...] = ()
+    # With the blend: its members' weights as they ran and which of the card's sets; "" otherwise.
+    blend_weights: str = ""
 
 
 def validate_request(request: DownscaleRequest) -> None:

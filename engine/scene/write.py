@@ -159,6 +159,7 @@ def describe(request: DownscaleRequest, dataset, band, result: DownscaleResult) 
         {
             "MOCOLSK_ENGINE_VERSION": __version__,
             "MOCOLSK_METHOD": result.method,
+            "MOCOLSK_BLEND_WEIGHTS": result.blend_weights,
             "MOCOLSK_MODEL": result.model_name,
             "MOCOLSK_MODEL_VERSION": result.model_version,
             "MOCOLSK_SCALE": str(result.scale),
@@ -204,6 +205,7 @@ def stage_uncertainty(
         {
             "MOCOLSK_ENGINE_VERSION": __version__,
             "MOCOLSK_METHOD": result.method,
+            "MOCOLSK_BLEND_WEIGHTS": result.blend_weights,
             "MOCOLSK_MODEL": result.model_name,
             "MOCOLSK_UNCERTAINTY": {
                 "mocolsk": "spread of the 8 orientations of the input (test-time augmentation)",

@@ -110,8 +110,14 @@ def test_an_lst_delivered_on_the_guidance_grid_is_blended_with_the_delivered_wei
         native_pixel_m=120,
     )
     assert "Blend of MoCoLSK 0.80, bicubic 0.20 (delivered)" in lines
+    written = gdal.Open(str(tmp_path / "delivered.tif")).GetMetadata()["MOCOLSK_BLEND_WEIGHTS"]
+    assert written == "mocolsk 0.8000, bicubic 0.2000 (delivered-band weights)"
     _, lines = run_downscale(small_scene, tmp_path / "coarse.tif", method="blend", model=model)
     assert "Blend of MoCoLSK 0.50, bicubic 0.20, TsHARP 0.10, DMS 0.20 (native)" in lines
+    written = gdal.Open(str(tmp_path / "coarse.tif")).GetMetadata()["MOCOLSK_BLEND_WEIGHTS"]
+    assert written.startswith("mocolsk 0.5000, bicubic 0.2000") and written.endswith(
+        "(native-resolution weights)"
+    )
 
 
 def test_delivered_blend_weights_that_do_not_sum_to_one_make_the_card_invalid(tmp_path):
