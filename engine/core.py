@@ -74,10 +74,12 @@ class WindowMethod(Protocol):
 @dataclass(frozen=True)
 class ArrayMethod:
     """A `WindowMethod` for callers without a scene: a sharpener (a network through
-    `NetworkSharpener`), and the factor on its raw ensemble spread (1: the raw spread)."""
+    `NetworkSharpener`), and the factor on its raw ensemble spread (1: the raw spread). ``bounded``
+    says whether its detail is bounded when the predictor's type cannot (a peer network's output)."""
 
     predictor: Sharpener
     sigma_scale: float = 1.0
+    bounded: bool | None = None
 
     @property
     def scale(self) -> int:
@@ -85,7 +87,7 @@ class ArrayMethod:
 
     @property
     def bounds_detail(self) -> bool:
-        return bounds_detail(self.predictor)
+        return bounds_detail(self.predictor) if self.bounded is None else self.bounded
 
 
 def bounds_detail(predictor: Sharpener) -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from engine.classic import Sharpener
-from engine.core import predict_window
+from engine.core import ArrayMethod, predict_window
 
 from .datasets import Sample, sample_from_fine
 from .pipeline_runs import PipelineMethod, run_pipeline
@@ -106,21 +106,11 @@ class GivenPrediction(Sharpener):
         return self.prediction
 
 
-@dataclass(frozen=True)
-class PeerMethod:
-    """A ``engine.core.WindowMethod`` for a peer's prediction, bounded like a network or not."""
-
-    predictor: Sharpener
-    scale: int
-    bounds_detail: bool
-    sigma_scale: float = 1.0
-
-
 def conserved(prediction: np.ndarray, sample: Sample, scale: int, bound_detail: bool = False) -> np.ndarray:
     """A peer's prediction finished as the plugin finishes its own methods' (``engine.core``): masked
     coarse cells filled from their neighbours, with ``bound_detail`` clipped to the local coarse range
     as networks are, and conserved to the coarse input; NaN off the valid guidance and coarse cells."""
-    method = PeerMethod(GivenPrediction(scale, prediction.astype(np.float32)), scale, bound_detail)
+    method = ArrayMethod(GivenPrediction(scale, prediction.astype(np.float32)), bounded=bound_detail)
     coarse_valid = np.isfinite(sample.coarse_kelvin)
     guidance_valid = np.isfinite(sample.guidance).all(axis=0)
     guidance = np.where(np.isfinite(sample.guidance), sample.guidance, 0.0).astype(np.float32)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from engine.detail import detail_bounds
 from training.datasets import sample_from_fine
 from training.evaluate import classic_predictors, protocol_report
 from training.pipeline_runs import PipelineMethod, write_sample
@@ -46,6 +47,15 @@ def test_every_prediction_is_conserved_to_the_coarse_input(l5_scene):
     sample = sample_from_fine("s", l5_scene.lst_kelvin[:64, :64], l5_scene.guidance[:, :64, :64], 4)
     wild = np.random.default_rng(0).normal(300.0, 5.0, (64, 64)).astype(np.float32)
     np.testing.assert_allclose(area_average(conserved(wild, sample, 4), 4), sample.coarse_kelvin, atol=1e-3)
+
+
+def test_a_peer_network_is_bounded_to_the_local_coarse_range_as_the_plugin_bounds_its_own(l5_scene):
+    sample = sample_from_fine("s", l5_scene.lst_kelvin[:64, :64], l5_scene.guidance[:, :64, :64], 4)
+    wild = np.random.default_rng(0).normal(300.0, 30.0, (64, 64)).astype(np.float32)
+    low, high = detail_bounds(sample.coarse_kelvin, np.isfinite(sample.coarse_kelvin), 4)
+    bounded = conserved(wild, sample, 4, bound_detail=True)
+    assert ((bounded >= low - 1e-3) & (bounded <= high + 1e-3)).all()
+    assert not ((conserved(wild, sample, 4) >= low) & (conserved(wild, sample, 4) <= high)).all()
 
 
 def test_block_errors_partition_the_scored_pixels():
