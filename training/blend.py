@@ -92,10 +92,12 @@ def fit_weights(
     nothing and are left out)."""
     design, target = [], []
     for run in runs:
-        best_mse = best_classic_mse(run)
-        if per_scene and best_mse < EXACT_MSE_K2:
-            continue
-        weight = 1.0 / np.sqrt(run.truth_kelvin.size * best_mse) if per_scene else 1.0
+        weight = 1.0
+        if per_scene:
+            best_mse = best_classic_mse(run)
+            if best_mse < EXACT_MSE_K2:
+                continue
+            weight = 1.0 / np.sqrt(run.truth_kelvin.size * best_mse)
         design.append(run.members_kelvin.T * weight)
         target.append(run.truth_kelvin * weight)
     used = [BLEND_MEMBERS.index(m) for m in members]

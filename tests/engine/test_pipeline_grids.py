@@ -124,27 +124,27 @@ def test_a_collection_2_st_b10_on_the_guidance_grid_runs_mocolsk_x4_on_the_120_m
     assert "the coarser 120 m grid" in " ".join(lines)
 
 
-def test_a_given_native_pixel_sets_the_scale_of_an_lst_on_the_guidance_grid(scene, tmp_path):
-    lst = write_raster(
-        tmp_path / "lst_30m.tif",
+def thermal_band_on_guidance_grid(scene, folder) -> str:
+    """The sample's band 6 in Kelvin on the 30 m grid, as Landsat delivers it, with no name or MTL to
+    say its native pixel."""
+    return write_raster(
+        folder / "lst_30m.tif",
         brightness_temperature_kelvin(),
         scene.fine_geotransform,
         scene.crs_wkt,
         unit="K",
     )
+
+
+def test_a_given_native_pixel_sets_the_scale_of_an_lst_on_the_guidance_grid(scene, tmp_path):
+    lst = thermal_band_on_guidance_grid(scene, tmp_path)
     result, lines = run_downscale(scene, tmp_path / "out.tif", lst_path=lst, native_pixel_m=60.0)
     assert result.scale == 2
     assert any("the native LST pixel given is 60 m" in line for line in lines)
 
 
 def test_an_lst_on_the_guidance_grid_without_a_known_native_pixel_is_an_error(scene, tmp_path):
-    lst = write_raster(
-        tmp_path / "lst_30m.tif",
-        brightness_temperature_kelvin(),
-        scene.fine_geotransform,
-        scene.crs_wkt,
-        unit="K",
-    )
+    lst = thermal_band_on_guidance_grid(scene, tmp_path)
     with pytest.raises(
         InputError,
         match=r"lst_30m\.tif: its pixel is 1 times the guidance pixel \(30 m / 30 m\), so it is on a grid as fine "
