@@ -51,6 +51,8 @@ class LandsatOptions:
 
     ``band_pattern`` names the band files (``"B{band}.TIF"``) when they are not the MTL's
     FILE_NAME_BAND_*, and ``band_files`` names single bands (``{"6_VCID_1": "b61.tif"}``);
+    ``stack`` is one file holding several bands, ``stack_bands`` which of its bands (from 1) each
+    Landsat band is (``{"4": 3, "10": 7}``);
     ``metadata`` gives MTL keys the MTL lacks (K1/K2, gains, SUN_ELEVATION), or all of them
     for a scene without MTL (then read from ``folder``); ``nodata`` is a DN that marks fill; ``pixel_size_m`` stands in for a
     grid without georeferencing; ``qa`` is a quality band whose medium/high cloud or cirrus
@@ -61,6 +63,8 @@ class LandsatOptions:
 
     band_pattern: str | None = None
     band_files: dict[str, str] | None = None
+    stack: str | None = None
+    stack_bands: dict[str, int] | None = None
     metadata: dict[str, str] | None = None
     folder: str | None = None
     nodata: float | None = None
@@ -137,16 +141,22 @@ def read_landsat_scene(mtl_path: str | Path | None, options: LandsatOptions = La
     sensor = sensor_of(mtl, mtl_path.name)
     reflective, thermal = SENSOR_BANDS[sensor]
 
-    def band_path(band: str) -> Path:
+    def band_source(band: str) -> tuple[Path, int]:
+        if options.stack_bands and band in options.stack_bands:
+            if options.stack is None:
+                raise ValueError(
+                    f"{mtl_path.name}: stack_bands names band {band} but no 'stack' file is given"
+                )
+            return mtl_path.parent / options.stack, options.stack_bands[band]
         if options.band_files and band in options.band_files:
-            return mtl_path.parent / options.band_files[band]
+            return mtl_path.parent / options.band_files[band], 1
         if options.band_pattern is None:
-            return band_file(mtl_path, mtl, band)
-        return mtl_path.parent / options.band_pattern.format(band=band)
+            return band_file(mtl_path, mtl, band), 1
+        return mtl_path.parent / options.band_pattern.format(band=band), 1
 
-    def read(path: Path) -> tuple[np.ndarray, Grid]:
+    def read(path: Path, index: int = 1) -> tuple[np.ndarray, Grid]:
         with gdal_session():
-            dn, grid = read_band_values(path)
+            dn, grid = read_band_values(path, index)
         if options.nodata is not None:
             dn[dn == np.float32(options.nodata)] = np.nan
         return dn, grid
@@ -159,12 +169,12 @@ def read_landsat_scene(mtl_path: str | Path | None, options: LandsatOptions = La
 
     reflectance_dn, grid = [], None
     for band in reflective:
-        dn, band_grid = read(band_path(band))
+        dn, band_grid = read(*band_source(band))
         if grid is not None and band_grid != grid:
             raise ValueError(f"{mtl_path.name}: band {band} is not on the grid of band {reflective[0]}")
         reflectance_dn.append(dn)
         grid = band_grid
-    thermal_dn, thermal_grid = read(band_path(thermal))
+    thermal_dn, thermal_grid = read(*band_source(thermal))
     if thermal_grid != grid:
         thermal_dn = onto_fine_grid(
             thermal_dn, thermal_grid, grid, f"{mtl_path.name}: thermal band {thermal}"

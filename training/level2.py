@@ -3,8 +3,8 @@
 Level-2 products store surface reflectance and a temperature as scaled integers: USGS
 Collection 2 Level-2 (``SR_B*``, ``ST_B10``/``ST_B6``, ``QA_PIXEL``), the older ESPA
 surface reflectance products (``sr_band*`` x 10000, ``toa_band6`` brightness temperature in
-0.1 K, ``cfmask``) and LEDAPS stacks (reflectance x 10000, band 6 temperature in degrees
-Celsius x 100, an Fmask band).
+0.1 K, ``cfmask``; for Landsat 8 ``bt_band10`` and the ``pixel_qa`` bit flags) and LEDAPS
+stacks (reflectance x 10000, band 6 temperature in degrees Celsius x 100, an Fmask band).
 The bands may be separate files or bands of one stack; the scalings come from the product,
 so no MTL is needed. The thermal band keeps the sensor's native pixel (60-120 m), resampled
 by USGS onto the 30 m grid, as in Level-1 scenes.
@@ -59,6 +59,16 @@ PRODUCTS = {
         thermal_quantity="ESPA (LEDAPS) band 6 brightness temperature",
         reflectance_quantity="surface reflectance",
     ),
+    "espa_l8": Level2Product(
+        reflectance_scale=1e-4,
+        reflectance_offset=0.0,
+        thermal_scale=0.1,
+        thermal_offset_k=0.0,
+        qa_kind="pixel_qa",
+        nodata=-9999.0,
+        thermal_quantity="ESPA (LaSRC) band 10 brightness temperature",
+        reflectance_quantity="surface reflectance",
+    ),
     "ledaps_celsius": Level2Product(
         reflectance_scale=1e-4,
         reflectance_offset=0.0,
@@ -72,9 +82,11 @@ PRODUCTS = {
 }
 # QA_PIXEL bits: 0 fill, 1 dilated cloud, 2 cirrus, 3 cloud, 4 cloud shadow.
 QA_PIXEL_INVALID_BITS = 0b11111
+# ESPA pixel_qa bits: 0 fill, 3 cloud shadow, 5 cloud (1 clear, 2 water, 4 snow are kept).
+ESPA_PIXEL_QA_INVALID_BITS = 0b101001
 # Fmask classes: 0 clear land, 1 clear water, 2 cloud shadow, 3 snow, 4 cloud, 255 fill.
 FMASK_INVALID = (2, 4, 255)
-QA_KINDS = ("qa_pixel", "fmask")
+QA_KINDS = ("qa_pixel", "pixel_qa", "fmask")
 
 LEVEL2_GUIDANCE_BANDS: tuple[BandInfo, ...] = (
     *(
@@ -114,14 +126,17 @@ class Level2Options:
 
 def qa_invalid(qa: np.ndarray, kind: str, dilate_px: int) -> np.ndarray:
     """True where the quality band marks fill, cloud, cirrus or cloud shadow (``qa_pixel``:
-    Collection 2 QA_PIXEL bits 0-4; ``fmask``: cloud shadow, cloud or fill)."""
+    Collection 2 QA_PIXEL bits 0-4; ``pixel_qa``: ESPA bits 0, 3 and 5; ``fmask``: cloud shadow,
+    cloud or fill)."""
     if kind not in QA_KINDS:
         raise ValueError(f"qa kind must be one of {', '.join(QA_KINDS)}, got {kind!r}")
     finite = np.isfinite(qa)
     bits = np.where(finite, qa, 0).astype(np.int64)
-    invalid = ~finite | (
-        ((bits & QA_PIXEL_INVALID_BITS) != 0) if kind == "qa_pixel" else np.isin(bits, FMASK_INVALID)
-    )
+    if kind == "fmask":
+        flagged = np.isin(bits, FMASK_INVALID)
+    else:
+        flagged = (bits & (QA_PIXEL_INVALID_BITS if kind == "qa_pixel" else ESPA_PIXEL_QA_INVALID_BITS)) != 0
+    invalid = ~finite | flagged
     for _ in range(dilate_px):
         grown = invalid.copy()
         grown[1:] |= invalid[:-1]

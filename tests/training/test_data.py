@@ -326,7 +326,13 @@ ADDED_SCENES = (
     "LE07-215065-2000-semiarid",
     "LC08-215065-2017-semiarid",
     "LE07-013031-2015-berkshires",
+    "LT05-047027-2002-chehalis",
+    "LE07-047027-2000-chehalis",
+    "LT05-046027-2005-chehalis",
+    "LC08-091084-2019-canberra",
+    "LC08-204033-2021-lisbon",
 )
+HOT_TARGET = "LC08-099069-2020-capeyork-fire"
 
 
 def corpus_entry(name: str) -> tuple[dict, object]:
@@ -345,7 +351,7 @@ def added_scenes():
     from training.sources import read_scene
 
     loaded = {}
-    for name in ADDED_SCENES:
+    for name in (*ADDED_SCENES, HOT_TARGET):
         entry, config = corpus_entry(name)
         loaded[name] = read_scene(entry, config, None)
     return loaded
@@ -428,6 +434,9 @@ def test_collection2_qa_pixel_masks_fill_cloud_cirrus_and_shadow_but_keeps_clear
     assert qa_invalid(qa, "qa_pixel", 0).tolist() == [[False, False, True, True, True, True, True]]
     fmask = np.array([[0, 1, 2, 3, 4, 255]], np.float32)
     assert qa_invalid(fmask, "fmask", 0).tolist() == [[False, False, True, False, True, True]]
+    # ESPA pixel_qa: clear 322, water 324, fill 1, cloud shadow 328, snow 336, cloud 352 (+ confidences)
+    pixel_qa = np.array([[322, 324, 1, 328, 336, 352, 480]], np.float32)
+    assert qa_invalid(pixel_qa, "pixel_qa", 0).tolist() == [[False, False, True, True, False, True, True]]
     with pytest.raises(ValueError, match="qa kind must be one of"):
         qa_invalid(fmask, "bqa", 0)
 
@@ -457,6 +466,30 @@ def test_espa_product_temperature_is_tenths_of_kelvin_and_cfmask_cloud_is_masked
     assert scene.lst_kelvin[row, col] == pytest.approx(stored[row, col] * 0.1, abs=1e-3)
     assert np.isnan(scene.lst_kelvin[cfmask == 4]).all() and np.isnan(scene.lst_kelvin[cfmask == 2]).all()
     assert np.isfinite(scene.lst_kelvin[cfmask == 0]).all()
+
+
+def test_a_band_stacked_level1_file_reads_each_landsat_band_from_its_stack_band(added_scenes):
+    from osgeo import gdal
+
+    from engine.landsat import brightness_temperature_kelvin, read_mtl
+    from tests.conftest import REPO
+
+    folder = REPO / SATELLITE_DATA / "landsat8-oli-tirs-2021-lisbon"
+    cube = gdal.Open(str(folder / "LC08_cube.tiff")).ReadAsArray().astype(np.float32)
+    mtl = read_mtl(folder / "LC08_L1TP_204033_20210525_20210529_02_T1_MTL_from_tiff.txt")
+    scene = added_scenes["LC08-204033-2021-lisbon"]
+    np.testing.assert_allclose(scene.lst_kelvin, brightness_temperature_kelvin(cube[6], mtl, "10"), atol=1e-4)
+    sun = np.sin(np.radians(float(mtl["SUN_ELEVATION"])))
+    np.testing.assert_allclose(scene.guidance[2], (2e-5 * cube[2] - 0.1) / sun, atol=1e-5)
+
+
+def test_the_fire_scene_keeps_its_hot_pixels_and_the_saturated_swir_as_delivered(added_scenes):
+    scene = added_scenes[HOT_TARGET]
+    assert scene.valid.mean() > 0.99
+    assert np.nanmax(scene.lst_kelvin) > 355.0 and (scene.lst_kelvin > 320.0).sum() > 100
+    assert 295.0 < np.nanmedian(scene.lst_kelvin) < 305.0
+    saturated = (2e-5 * 65535 - 0.1) / np.sin(np.radians(54.7))
+    assert np.isclose(scene.guidance[5], saturated, atol=1e-4).sum() > 50
 
 
 def test_collection2_level2_files_become_kelvin_and_reflectance_by_the_usgs_scalings(tmp_path):
