@@ -277,6 +277,7 @@ def _run(
         self_check=check.summary() if check else "",
         scale_steps=(scale,),
         blend_weights=method.predictor.describe() if isinstance(method.predictor, BlendSharpener) else "",
+        blend_members=tuple(method.predictor.weights) if isinstance(method.predictor, BlendSharpener) else (),
     )
     if earlier:
         result = cascade_result(result, earlier)
@@ -383,6 +384,7 @@ def cascade_result(last: DownscaleResult, earlier: tuple[DownscaleResult, ...]) 
         last,
         model_name=" then ".join(result.model_name for result in (*earlier, last)),
         blend_weights=" then ".join(r.blend_weights for r in (*earlier, last) if r.blend_weights),
+        blend_members=tuple(dict.fromkeys(m for r in (*earlier, last) for m in r.blend_members)),
         scale=math.prod(steps),
         scale_steps=steps,
         lst_units=first.lst_units,

@@ -9,7 +9,9 @@ site. The weights written into the card are then fitted on all those scenes.
 A second set, ``delivered_weights``, is for a band delivered on the guidance grid (Landsat
 ``ST_B10``): fitted on the in-grid view scored at the sensor's native pixel, where the truth is
 the band the sensor blurred, with every scene weighing the same (pixel counts differ 50-fold and
-the large ETM+ scenes would otherwise decide the TIRS scenes' weights).
+the large ETM+ scenes would otherwise decide the TIRS scenes' weights). Its members are chosen
+among the sets that keep bicubic: the best on average of those that stay within 10 % of the best
+classic method on every scene (and at or below it on ETM+'s sharp 60 m band), leave-site-out.
 
     python -m training.blend --scales 2 4 8 [--write-card]
 """
@@ -22,6 +24,7 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +46,11 @@ SPREAD_FLOOR_K = 0.01
 # A scene whose best classic method is this close to its truth (the in-grid view when the coarse
 # pixel is the sensor's native one: conservation makes every method exact) says nothing about weights.
 EXACT_MSE_K2 = 1e-6
+# A band delivered on the guidance grid is a blurred record of the scene: a member set may add detail
+# the band cannot confirm up to this ratio to the best classic method on any scene, and none where
+# the band is sharp (ETM+'s 60 m band, the sharpest check of sub-100 m detail).
+DELIVERED_MAX_RATIO = 1.10
+SHARP_BAND_SENSORS = ("LANDSAT_7",)
 
 
 @dataclass
@@ -53,6 +61,7 @@ class MemberRun:
     site: str
     truth_kelvin: np.ndarray  # (n,)
     members_kelvin: np.ndarray  # (len(BLEND_MEMBERS), n)
+    sensor: str = ""
 
 
 def member_run(
@@ -80,7 +89,7 @@ def member_run(
         predictions = [area_average(p, factor) for p in predictions]
     mask = np.isfinite(truth) & np.isfinite(np.stack(predictions)).all(axis=0)
     members = np.stack([p[mask] for p in predictions]).astype(np.float64)
-    return MemberRun(scene.name, site, truth[mask].astype(np.float64), members)
+    return MemberRun(scene.name, site, truth[mask].astype(np.float64), members, scene.sensor)
 
 
 def fit_weights(
@@ -129,17 +138,34 @@ def ratio_to_best_classic(run: MemberRun, weights: dict[str, float]) -> float | 
     return blended_rmse(run, weights) / np.sqrt(best_mse) if best_mse >= EXACT_MSE_K2 else None
 
 
+def member_sets() -> list[tuple[str, ...]]:
+    """Every set of members that keeps bicubic, the blend's fallback, in ``BLEND_MEMBERS`` order."""
+    others = [m for m in BLEND_MEMBERS if m != "bicubic"]
+    return [
+        tuple(m for m in BLEND_MEMBERS if m == "bicubic" or m in chosen)
+        for size in range(len(others) + 1)
+        for chosen in combinations(others, size)
+    ]
+
+
 def delivered_members(runs: list[MemberRun]) -> tuple[str, ...]:
-    """The members of the delivered-band blend: all four, or the network and bicubic alone (DMS and
-    TsHARP fit their relation on a band its sensor blurred), whichever has the lower worst
-    leave-site-out ratio to the best classic method over the scenes (then the lower mean)."""
+    """The members of the delivered-band blend. Of the sets that keep bicubic, those whose
+    leave-site-out blend stays within ``DELIVERED_MAX_RATIO`` of the best classic method on every
+    scene, and at or below it on sharp-band scenes, are admissible; the one with the lowest mean
+    ratio wins (with none admissible, the lowest worst ratio)."""
 
-    def score(members: tuple[str, ...]) -> tuple[float, float]:
+    def score(members: tuple[str, ...]) -> tuple[bool, float, float]:
         folds = leave_site_out(runs, per_scene=True, members=members)
-        ratios = [r for r in (ratio_to_best_classic(run, folds[run.scene]) for run in runs) if r is not None]
-        return max(ratios), float(np.mean(ratios))
+        ratios = {run.scene: ratio_to_best_classic(run, folds[run.scene]) for run in runs}
+        scored = [(run, ratios[run.scene]) for run in runs if ratios[run.scene] is not None]
+        worst = max(r for _, r in scored)
+        admissible = worst <= DELIVERED_MAX_RATIO and all(
+            r <= 1.0 for run, r in scored if run.sensor in SHARP_BAND_SENSORS
+        )
+        mean = float(np.mean([r for _, r in scored]))
+        return (not admissible, mean if admissible else worst, worst)
 
-    return min((BLEND_MEMBERS, ("mocolsk", "bicubic")), key=score)
+    return min(member_sets(), key=score)
 
 
 def blended_rmse(run: MemberRun, weights: dict[str, float]) -> float:
@@ -263,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         members = delivered_members(delivered_runs)
         delivered_folds = leave_site_out(delivered_runs, per_scene=True, members=members)
         delivered = fit_weights(delivered_runs, per_scene=True, members=members)
-        print(f"x{scale}: bands delivered on the guidance grid, in-grid view scored at the native pixel")
+        print(
+            f"x{scale}: bands delivered on the guidance grid, in-grid view scored at the native pixel; "
+            f"members {', '.join(members)}"
+        )
         for run in delivered_runs:
             rmse = {
                 m: float(np.sqrt(np.mean((p - run.truth_kelvin) ** 2)))
@@ -323,7 +352,9 @@ def main(argv: list[str] | None = None) -> int:
                 "delivered_fitted": (
                     f"non-negative least squares over {', '.join(members)}, every scene weighing the same, on "
                     "the in-grid view scored at the native pixel of the same scenes (python -m training.blend); "
-                    "for an LST delivered on the guidance grid"
+                    "for an LST delivered on the guidance grid; members chosen leave-site-out as the set with the "
+                    "lowest mean ratio to the best classic method of those within 10 % of it on every scene and "
+                    "not above it on ETM+'s sharp band"
                 ),
                 "leave_site_out_delivered_weights": delivered_folds,
                 "sigma_scale": round(factor, 4),

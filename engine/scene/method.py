@@ -190,6 +190,11 @@ def open_blend(
         + ", ".join(f"{METHOD_TITLES.get(n, n)} {w:.2f}" for n, w in weights.items())
         + f" ({fitted})"
     )
+    if "mocolsk" not in weights:
+        context.log(
+            f"MoCoLSK takes no part in this blend: the {weight_set} of {card.name!r} leave it out, as it lost "
+            "to the classic methods on unseen scenes there (README, Accuracy)."
+        )
     sigma_scale = card.blend.get("sigma_scale")
     return replace(
         network,

@@ -84,6 +84,8 @@ class DownscaleResult:
     scale_steps: tuple[int, ...] = ()
     # With the blend: its members' weights as they ran and which of the card's sets; "" otherwise.
     blend_weights: str = ""
+    # With the blend: the members that ran (every step's, in order, for a cascade); () otherwise.
+    blend_members: tuple[str, ...] = ()
 
 
 def validate_request(request: DownscaleRequest) -> None:

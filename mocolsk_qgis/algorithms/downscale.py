@@ -389,14 +389,13 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         style_on_load(context, output, request.output_units)
         if result.self_check:
             feedback.pushInfo(self.tr("Auto chose {choice}").format(choice=result.self_check))
+        method_name = result_method_name(result.method, result.blend_members)
         name_on_load(
-            context, output, result_layer_name(guidance[0], result.method, result.scale, request.output_units)
+            context, output, result_layer_name(guidance[0], method_name, result.scale, request.output_units)
         )
         if uncertainty:
             style_on_load(context, uncertainty, "uncertainty")
-            name_on_load(
-                context, uncertainty, f"Uncertainty, {METHOD_NAMES[result.method]} x{result.scale} (K)"
-            )
+            name_on_load(context, uncertainty, f"Uncertainty, {method_name} x{result.scale} (K)")
         return {
             self.OUTPUT: output,
             self.UNCERTAINTY: uncertainty,
@@ -421,13 +420,20 @@ class DownscaleAlgorithm(MoCoLSKAlgorithm):
         return layers
 
 
-def result_layer_name(grid: QgsRasterLayer, method: str, scale: int, units: str) -> str:
+def result_method_name(method: str, blend_members: tuple[str, ...]) -> str:
+    """The method as layer names say it; a blend the network took no part in names its members."""
+    if method == "blend" and blend_members and "mocolsk" not in blend_members:
+        return " + ".join(METHOD_NAMES[m] for m in blend_members) + " blend"
+    return METHOD_NAMES[method]
+
+
+def result_layer_name(grid: QgsRasterLayer, method_name: str, scale: int, units: str) -> str:
     """Says what an output is, e.g. "LST 30 m, MoCoLSK x4 (K)", so that runs side by side can be told apart."""
     size = grid.rasterUnitsPerPixelX()
     size_text = f"{size:.0f}" if size >= 1 else f"{size:.2g}"
     pixel = f"{size_text} {QgsUnitTypes.toAbbreviatedString(grid.crs().mapUnits())}"
     return tr("LST {pixel}, {method} x{scale} ({units})").format(
-        pixel=pixel, method=METHOD_NAMES[method], scale=scale, units=UNIT_SYMBOLS[units]
+        pixel=pixel, method=method_name, scale=scale, units=UNIT_SYMBOLS[units]
     )
 
 

@@ -120,6 +120,31 @@ def test_an_lst_delivered_on_the_guidance_grid_is_blended_with_the_delivered_wei
     )
 
 
+def test_a_delivered_blend_without_the_network_says_so_and_records_its_members(small_scene, tmp_path):
+    model = package_copy(
+        tmp_path / "classic",
+        {
+            "weights": WEIGHTS,
+            "delivered_weights": {"bicubic": 0.7, "dms": 0.3},
+            "delivered_fitted": "delivered",
+        },
+    )
+    band_30m = np.repeat(np.repeat(small_scene.lst_kelvin, 4, 0), 4, 1)
+    delivered = write_raster(
+        tmp_path / "st_b10_30m.tif", band_30m, small_scene.fine_geotransform, small_scene.crs_wkt, unit="K"
+    )
+    result, lines = run_downscale(
+        small_scene, tmp_path / "out.tif", method="blend", model=model, lst_path=delivered, native_pixel_m=120
+    )
+    assert result.blend_members == ("bicubic", "dms")
+    assert any(
+        line.startswith("MoCoLSK takes no part in this blend: the delivered-band weights") for line in lines
+    )
+    result, lines = run_downscale(small_scene, tmp_path / "coarse.tif", method="blend", model=model)
+    assert result.blend_members == ("mocolsk", "bicubic", "tsharp", "dms")
+    assert not any("takes no part" in line for line in lines)
+
+
 def test_delivered_blend_weights_that_do_not_sum_to_one_make_the_card_invalid(tmp_path):
     model = package_copy(tmp_path / "bad", {"weights": WEIGHTS, "delivered_weights": {"mocolsk": 0.5}})
     with pytest.raises(PackageError, match="summing to 1"):

@@ -445,3 +445,11 @@ def test_a_guidance_layer_picked_as_the_coarse_lst_is_refused_by_name(run_algori
             ),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_blend_the_network_took_no_part_in_is_named_after_its_members():
+    from mocolsk_qgis.algorithms.downscale import result_method_name
+
+    assert result_method_name("blend", ("bicubic", "dms")) == "bicubic + DMS blend"
+    assert result_method_name("blend", ("mocolsk", "bicubic", "dms")) == "MoCoLSK blend"
+    assert result_method_name("dms", ()) == "DMS"
