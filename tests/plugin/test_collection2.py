@@ -58,3 +58,33 @@ def test_c2_l2_files_to_a_30m_lst_with_every_default(run_algorithm, c2_scene, tm
     assert low - 3 < kelvin[valid].min() and kelvin[valid].max() < high + 3
     assert valid[c2_scene.water].mean() > 0.95
     assert abs(np.median(kelvin[c2_scene.water & valid]) - 294.0) < 1.0
+
+
+def test_st_b10_as_delivered_runs_the_delivered_band_blend_and_names_its_members(c2_scene, tmp_path):
+    import processing
+    from qgis.core import QgsProcessing, QgsProcessingContext, QgsProject
+
+    stack = processing.run(
+        "mocolsk:buildguidance",
+        {
+            **{SR_PARAMETERS[name]: str(path) for name, path in c2_scene.sr.items()},
+            "OUTPUT": str(tmp_path / "guidance.tif"),
+        },
+    )["OUTPUT"]
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    feedback = RecordingFeedback()
+    results = processing.runAndLoadResults(
+        "mocolsk:downscalelst",
+        {"INPUT_LST": str(c2_scene.st_b10), "GUIDANCE": [stack], "OUTPUT": QgsProcessing.TEMPORARY_OUTPUT},
+        context=context,
+        feedback=feedback,
+    )
+    layers = [
+        layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == results["OUTPUT"]
+    ]
+    names = [layer.name() for layer in layers]
+    for layer in layers:
+        QgsProject.instance().removeMapLayer(layer.id())
+    assert any("MoCoLSK takes no part in this blend" in info for info in feedback.infos)
+    assert names == [f"LST 30 m, bicubic + DMS blend x{results['SCALE']} (K)"]

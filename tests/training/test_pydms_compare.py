@@ -32,7 +32,9 @@ def test_the_table_gives_each_method_per_scene_and_the_ratio_to_the_best_pydms()
         "mean": rmse,
         "pooled": rmse,
         "s_per_mpx": dict.fromkeys(rmse, 1.0),
+        "left_out": {"site-b": "too few clear coarse pixels"},
     }
-    table = format_table({4: result}, [scene], 15)
+    table = format_table({4: result}, {4: [scene]}, 15)
     assert "| DMS-style (engine.classic) | 0.800 | 0.800 | 0.800 | 1.0 |" in table
     assert "best pyDMS (pyDMS, 15-px windows): mean 0.941" in table
+    assert "Left out at x4: site-b (too few clear coarse pixels)" in table

@@ -9,8 +9,12 @@ with per-leaf linear regression, homogeneity weighting and residual correction. 
 dependency of this project: install it (and scikit-learn, numba, pyproj) in a scratch environment
 or put it on PYTHONPATH; without it this prints how to and exits.
 
+With ``--unseen`` the scenes are those of ``make benchmark``: every corpus scene the bundled package
+at the scale never saw (a scene where a method cannot run, e.g. too few clear coarse pixels, is left
+out and named).
+
     python -m training.bench.pydms_compare [--scales 4 8] [--config training/configs/landsat-x4-light.json]
-                                           [--window 15] [--out table.md]
+                                           [--unseen] [--window 15] [--out table.md]
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from engine.errors import EngineError
 
 from ..config import TrainConfig
 from ..datasets import Sample, filled
@@ -88,35 +94,47 @@ def compare(scenes: list[Scene], scale: int, sharpener_class, window_coarse_px: 
         "pydms": pydms_predictor(sharpener_class, scale, 0),
         f"pydms{window_coarse_px}": pydms_predictor(sharpener_class, scale, window_coarse_px),
     }
-    per_scene = {scene.name: {} for scene in scenes}
+    per_scene, left_out = {}, {}
     sse, seconds, count, pixels = dict.fromkeys(methods, 0.0), dict.fromkeys(methods, 0.0), 0, 0
     for scene in scenes:
-        for name, method in methods.items():
-            start = time.perf_counter()
-            errors = evaluate_scene(scene, PROTOCOL, scale, {name: method})
-            seconds[name] += time.perf_counter() - start
-            per_scene[scene.name][name] = errors.rmse(name)
+        scored, spent = {}, {}
+        try:
+            for name, method in methods.items():
+                start = time.perf_counter()
+                scored[name] = evaluate_scene(scene, PROTOCOL, scale, {name: method})
+                spent[name] = time.perf_counter() - start
+        except (EngineError, ValueError) as error:
+            left_out[scene.name] = str(error).splitlines()[0]
+            continue
+        if not all(np.isfinite(errors.rmse(name)) for name, errors in scored.items()):
+            left_out[scene.name] = "a method left scored pixels without a value"
+            continue
+        per_scene[scene.name] = {name: errors.rmse(name) for name, errors in scored.items()}
+        for name, errors in scored.items():
             sse[name] += float(errors.sse[name].sum())
-        count += int(errors.count.sum())
+            seconds[name] += spent[name]
+        count += int(scored["dms"].count.sum())
         pixels += int(np.prod(protocol_view(scene, PROTOCOL).shape))
     return {
         "per_scene": per_scene,
+        "left_out": left_out,
         "mean": {m: float(np.mean([r[m] for r in per_scene.values()])) for m in methods},
         "pooled": {m: float(np.sqrt(sse[m] / max(count, 1))) for m in methods},
         "s_per_mpx": {m: seconds[m] / max(pixels, 1) * 1e6 for m in methods},
     }
 
 
-def format_table(results: dict[int, dict], scenes: list[Scene], window_coarse_px: int) -> str:
+def format_table(results: dict[int, dict], scenes: dict[int, list[Scene]], window_coarse_px: int) -> str:
     titles = {
         "bicubic": "bicubic",
         "dms": "DMS-style (engine.classic)",
         "pydms": "pyDMS, global trees",
         f"pydms{window_coarse_px}": f"pyDMS, {window_coarse_px}-px windows",
     }
+    unique = {s.name: s for listed in scenes.values() for s in listed}.values()
     sizes = ", ".join(
         f"{s.name} {protocol_view(s, PROTOCOL).shape[1]}x{protocol_view(s, PROTOCOL).shape[0]}"
-        for s in scenes
+        for s in unique
     )
     lines = [
         f"RMSE (K), native-resolution view of the held-out test scenes ({sizes} px at the native "
@@ -146,6 +164,9 @@ def format_table(results: dict[int, dict], scenes: list[Scene], window_coarse_px
             f"{result['mean']['dms'] / result['mean']['bicubic']:.3f}",
             "",
         ]
+        lines += [f"Left out at x{scale}: {name} ({why})" for name, why in result["left_out"].items()]
+        if result["left_out"]:
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -155,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))
+    parser.add_argument(
+        "--unseen",
+        action="store_true",
+        help="every corpus scene the bundled package never saw (make benchmark's)",
+    )
     parser.add_argument("--window", type=int, default=15, help="pyDMS moving window, coarse pixels")
     parser.add_argument("--out", help="also write the table to this Markdown file")
     args = parser.parse_args(argv)
@@ -166,8 +192,14 @@ def main(argv: list[str] | None = None) -> int:
             "scikit-learn, numba and pyproj in a scratch environment, or put them on PYTHONPATH."
         )
         return 0
-    scenes = test_scenes(TrainConfig.load(args.config))
-    results = {s: compare(scenes, s, DecisionTreeSharpener, args.window) for s in args.scales}
+    if args.unseen:
+        from .unseen import unseen_scenes
+
+        scenes = {s: unseen_scenes(s)[0] for s in args.scales}
+    else:
+        config_scenes = test_scenes(TrainConfig.load(args.config))
+        scenes = dict.fromkeys(args.scales, config_scenes)
+    results = {s: compare(scenes[s], s, DecisionTreeSharpener, args.window) for s in args.scales}
     table = format_table(results, scenes, args.window)
     print(table)
     if args.out:
