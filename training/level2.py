@@ -12,7 +12,7 @@ by USGS onto the 30 m grid, as in Level-1 scenes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,16 @@ class Level2Product:
     reflectance_quantity: str
 
 
+ESPA = Level2Product(
+    reflectance_scale=1e-4,
+    reflectance_offset=0.0,
+    thermal_scale=0.1,
+    thermal_offset_k=0.0,
+    qa_kind="fmask",
+    nodata=-9999.0,
+    thermal_quantity="ESPA (LEDAPS) band 6 brightness temperature",
+    reflectance_quantity="surface reflectance",
+)
 PRODUCTS = {
     "collection2": Level2Product(
         reflectance_scale=2.75e-5,
@@ -49,25 +59,9 @@ PRODUCTS = {
         thermal_quantity="Collection 2 Level-2 surface temperature",
         reflectance_quantity="surface reflectance",
     ),
-    "espa": Level2Product(
-        reflectance_scale=1e-4,
-        reflectance_offset=0.0,
-        thermal_scale=0.1,
-        thermal_offset_k=0.0,
-        qa_kind="fmask",
-        nodata=-9999.0,
-        thermal_quantity="ESPA (LEDAPS) band 6 brightness temperature",
-        reflectance_quantity="surface reflectance",
-    ),
-    "espa_l8": Level2Product(
-        reflectance_scale=1e-4,
-        reflectance_offset=0.0,
-        thermal_scale=0.1,
-        thermal_offset_k=0.0,
-        qa_kind="pixel_qa",
-        nodata=-9999.0,
-        thermal_quantity="ESPA (LaSRC) band 10 brightness temperature",
-        reflectance_quantity="surface reflectance",
+    "espa": ESPA,
+    "espa_l8": replace(
+        ESPA, qa_kind="pixel_qa", thermal_quantity="ESPA (LaSRC) band 10 brightness temperature"
     ),
     "ledaps_celsius": Level2Product(
         reflectance_scale=1e-4,
