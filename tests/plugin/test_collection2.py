@@ -3,8 +3,10 @@ ST_B10, QA_PIXEL) through processing.run: Build guidance stack -> Downscale LST,
 default, gives a 30 m temperature in plausible Kelvin."""
 
 import numpy as np
+import processing
 import pytest
 from osgeo import gdal
+from qgis.core import QgsProcessing, QgsProcessingContext, QgsProject
 
 from tests.c2l2 import write_c2l2_scene
 
@@ -61,9 +63,6 @@ def test_c2_l2_files_to_a_30m_lst_with_every_default(run_algorithm, c2_scene, tm
 
 
 def test_st_b10_as_delivered_runs_the_delivered_band_blend_and_names_its_members(c2_scene, tmp_path):
-    import processing
-    from qgis.core import QgsProcessing, QgsProcessingContext, QgsProject
-
     stack = processing.run(
         "mocolsk:buildguidance",
         {
